@@ -1,0 +1,283 @@
+"""Typed, frozen messages and the validation that guards every decoded one.
+
+A message is a frozen, slotted dataclass with a ``KIND`` string that names it on the wire.
+Decoding is strict because bytes arrive from other machines: a field that is missing, unknown
+or of the wrong type is refused with an error naming the kind, the field and the value, and
+never raises anything but :class:`CodecError`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import types
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, TypeVar
+
+__all__ = [
+    "CodecError",
+    "Message",
+    "from_body",
+    "message",
+    "message_class",
+    "message_kinds",
+    "message_schema",
+    "to_body",
+]
+
+Validator = Callable[[Any, str], Any]
+M = TypeVar("M", bound="type[Message]")
+
+_REGISTRY: dict[str, type[Message]] = {}
+_VALIDATORS: dict[type[Message], dict[str, Validator]] = {}
+_SCHEMAS: dict[str, dict[str, str]] = {}
+
+
+class CodecError(ValueError):
+    """Bytes or a body that are not a valid message; the text says what was wrong.
+
+    ``envelope_id`` and ``src`` are set when the envelope header was readable, so that the
+    receiver can still send an error reply to the sender.
+    """
+
+    def __init__(
+        self,
+        text: str,
+        *,
+        envelope_id: int | None = None,
+        src: tuple[str, str] | None = None,
+    ) -> None:
+        super().__init__(text)
+        self.envelope_id = envelope_id
+        self.src = src
+
+
+class Message:
+    """Base of every message; subclasses are made with :func:`message`."""
+
+    __slots__ = ()
+    KIND: ClassVar[str]
+
+
+def message(cls: M) -> M:
+    """Make ``cls`` a frozen slotted dataclass and register it under its ``KIND``."""
+    kind = cls.__dict__.get("KIND")
+    if not isinstance(kind, str) or not kind:
+        raise TypeError(f"message class {cls.__name__} needs a KIND string")
+    if kind in _REGISTRY:
+        raise TypeError(f"message kind {kind!r} is registered twice ({cls.__name__})")
+    dc = dataclasses.dataclass(frozen=True, slots=True)(cls)
+    hints = typing.get_type_hints(dc)
+    validators: dict[str, Validator] = {}
+    schema: dict[str, str] = {}
+    for field in dataclasses.fields(dc):
+        tp = hints[field.name]
+        validators[field.name] = _validator_for(tp)
+        schema[field.name] = _type_name(tp)
+    _REGISTRY[kind] = dc
+    _VALIDATORS[dc] = validators
+    _SCHEMAS[kind] = schema
+    return dc
+
+
+def message_class(kind: str) -> type[Message]:
+    """Return the class registered under ``kind``; raise CodecError for an unknown kind."""
+    try:
+        return _REGISTRY[kind]
+    except KeyError:
+        raise CodecError(f"unknown message kind {kind!r}") from None
+    except TypeError:
+        raise CodecError(f"message kind must be a string, not {type(kind).__name__}") from None
+
+
+def message_kinds() -> list[str]:
+    """Return every registered kind, sorted."""
+    return sorted(_REGISTRY)
+
+
+def message_schema() -> dict[str, dict[str, str]]:
+    """Return ``{kind: {field: type}}`` for every registered message: the wire contract."""
+    return {kind: dict(_SCHEMAS[kind]) for kind in sorted(_SCHEMAS)}
+
+
+def to_body(msg: Message) -> dict[str, Any]:
+    """Return the msgpack-ready body of ``msg`` (a map of field name to plain value)."""
+    return {f.name: _plain(getattr(msg, f.name)) for f in dataclasses.fields(msg)}  # type: ignore[arg-type]
+
+
+def from_body(kind: str, body: Any) -> Message:
+    """Build the message of ``kind`` from a decoded body, validating every field."""
+    cls = message_class(kind)
+    return _build(cls, body, kind)
+
+
+def _build(cls: type[Message], body: Any, where: str) -> Message:
+    if not isinstance(body, dict):
+        raise CodecError(f"{where}: body must be a map, not {type(body).__name__}")
+    validators = _VALIDATORS[cls]
+    unknown = [k for k in body if k not in validators]
+    if unknown:
+        raise CodecError(f"{where}: unknown field(s) {', '.join(map(repr, sorted(map(str, unknown))))}")
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name in body:
+            values[f.name] = validators[f.name](body[f.name], f"{where}.{f.name}")
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise CodecError(f"{where}: missing field {f.name!r}")
+    return cls(**values)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Message):
+        return to_body(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _expect(ok: bool, value: Any, where: str, wanted: str) -> None:
+    if not ok:
+        raise CodecError(f"{where}: expected {wanted}, got {type(value).__name__} {_describe(value)}")
+
+
+def _validator_for(tp: Any) -> Validator:  # noqa: C901, PLR0915 - one branch per supported type
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return _check_plain_value
+    if tp is bool:
+
+        def check_bool(v: Any, where: str) -> bool:
+            _expect(type(v) is bool, v, where, "bool")
+            return typing.cast(bool, v)
+
+        return check_bool
+    if tp is int:
+
+        def check_int(v: Any, where: str) -> int:
+            _expect(type(v) is int, v, where, "int")
+            return typing.cast(int, v)
+
+        return check_int
+    if tp is float:
+
+        def check_float(v: Any, where: str) -> float:
+            _expect(type(v) in (float, int), v, where, "float")
+            return float(v)
+
+        return check_float
+    if tp is str:
+
+        def check_str(v: Any, where: str) -> str:
+            _expect(type(v) is str, v, where, "str")
+            return typing.cast(str, v)
+
+        return check_str
+    if tp is bytes:
+
+        def check_bytes(v: Any, where: str) -> bytes:
+            _expect(type(v) is bytes, v, where, "bytes")
+            return typing.cast(bytes, v)
+
+        return check_bytes
+    if tp is type(None):
+
+        def check_none(v: Any, where: str) -> None:
+            _expect(v is None, v, where, "nil")
+
+        return check_none
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        enum_type = tp
+
+        def check_enum(v: Any, where: str) -> Any:
+            try:
+                return enum_type(v)
+            except (ValueError, TypeError):
+                allowed = ", ".join(repr(m.value) for m in enum_type)
+                raise CodecError(f"{where}: expected one of {allowed}, got {_describe(v)}") from None
+
+        return check_enum
+    if isinstance(tp, type) and issubclass(tp, Message):
+        nested = tp
+
+        def check_nested(v: Any, where: str) -> Message:
+            return _build(nested, v, where)
+
+        return check_nested
+    if origin in (typing.Union, types.UnionType):
+        options = [_validator_for(a) for a in args]
+        names = " | ".join(_type_name(a) for a in args)
+
+        def check_union(v: Any, where: str) -> Any:
+            for option in options:
+                try:
+                    return option(v, where)
+                except CodecError:
+                    continue
+            raise CodecError(f"{where}: expected {names}, got {type(v).__name__} {_describe(v)}")
+
+        return check_union
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        item = _validator_for(args[0])
+
+        def check_tuple(v: Any, where: str) -> tuple[Any, ...]:
+            _expect(type(v) in (list, tuple), v, where, "array")
+            return tuple(item(x, f"{where}[{i}]") for i, x in enumerate(v))
+
+        return check_tuple
+    if origin in (dict, Mapping) and args and args[0] is str:
+        value_check = _validator_for(args[1])
+
+        def check_map(v: Any, where: str) -> dict[str, Any]:
+            _expect(type(v) is dict, v, where, "map")
+            out: dict[str, Any] = {}
+            for k, x in v.items():
+                _expect(type(k) is str, k, f"{where} key", "str")
+                out[k] = value_check(x, f"{where}[{k!r}]")
+            return out
+
+        return check_map
+    raise TypeError(f"message field type {tp!r} is not supported on the wire")
+
+
+def _check_plain_value(v: Any, where: str) -> Any:
+    """Accept any msgpack value made of nil, bool, int, float, str, bytes, arrays and str-keyed maps."""
+    if v is None or type(v) in (bool, int, float, str, bytes):
+        return v
+    if type(v) in (list, tuple):
+        return [_check_plain_value(x, f"{where}[{i}]") for i, x in enumerate(v)]
+    if type(v) is dict:
+        for k in v:
+            _expect(type(k) is str, k, f"{where} key", "str")
+        return {k: _check_plain_value(x, f"{where}[{k!r}]") for k, x in v.items()}
+    raise CodecError(f"{where}: unsupported value of type {type(v).__name__}")
+
+
+def _type_name(tp: Any) -> str:
+    if tp is Any:
+        return "any"
+    if tp is type(None):
+        return "nil"
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in args)
+    if origin is tuple:
+        return f"array[{_type_name(args[0])}]"
+    if origin in (dict, Mapping):
+        return f"map[str, {_type_name(args[1])}]"
+    if isinstance(tp, type) and issubclass(tp, Message):
+        return f"message {tp.KIND}"
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return "enum(" + ", ".join(repr(m.value) for m in tp) + ")"
+    return getattr(tp, "__name__", str(tp))

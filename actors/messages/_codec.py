@@ -1,0 +1,132 @@
+"""The wire envelope and the one msgpack codec for every message.
+
+An envelope is ``{v, kind, id, reply_to, src, dst, body}``: ``v`` the wire version, ``kind``
+the body's message kind, ``id`` the sender's correlation number (0 for a one-way send),
+``reply_to`` the id this answers (0 when it answers nothing), ``src`` and ``dst`` the
+addresses ``[node id, actor name]``. Anything else is refused with :class:`CodecError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from ._base import CodecError, Message, from_body, to_body
+
+__all__ = [
+    "MAX_MESSAGE_BYTES",
+    "WIRE_VERSION",
+    "Address",
+    "Envelope",
+    "decode_envelope",
+    "encode_envelope",
+]
+
+WIRE_VERSION = 1
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+_MAX_ID = 2**63 - 1
+_FIELDS = frozenset(("v", "kind", "id", "reply_to", "src", "dst", "body"))
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """An actor name on a node id; the node id is empty for "this node"."""
+
+    node: str
+    actor: str
+
+    def __str__(self) -> str:
+        return f"{self.actor}@{self.node or 'local'}"
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One message on the wire with its routing and correlation header."""
+
+    id: int
+    reply_to: int
+    src: Address
+    dst: Address
+    body: Message
+
+    @property
+    def kind(self) -> str:
+        return self.body.KIND
+
+
+def encode_envelope(env: Envelope) -> bytes:
+    """Return the bytes of ``env``."""
+    return msgpack.packb(
+        {
+            "v": WIRE_VERSION,
+            "kind": env.body.KIND,
+            "id": env.id,
+            "reply_to": env.reply_to,
+            "src": [env.src.node, env.src.actor],
+            "dst": [env.dst.node, env.dst.actor],
+            "body": to_body(env.body),
+        },
+        use_bin_type=True,
+    )
+
+
+def decode_envelope(data: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> Envelope:
+    """Return the envelope in ``data``; raise :class:`CodecError` saying what was wrong."""
+    if len(data) > max_bytes:
+        raise CodecError(f"message of {len(data)} bytes is over the limit of {max_bytes} bytes")
+    try:
+        raw = msgpack.unpackb(data, raw=False, strict_map_key=True, use_list=True)
+    except Exception as exc:  # msgpack raises several unrelated types for bad bytes
+        raise CodecError(f"not a msgpack message ({type(exc).__name__}: {exc})") from None
+    if not isinstance(raw, dict):
+        raise CodecError(f"envelope must be a map, not {type(raw).__name__}")
+    keys = set(raw)
+    if keys != _FIELDS:
+        missing = sorted(_FIELDS - keys)
+        unknown = sorted(str(k) for k in keys - _FIELDS)
+        parts = []
+        if missing:
+            parts.append("missing " + ", ".join(missing))
+        if unknown:
+            parts.append("unknown " + ", ".join(map(repr, unknown)))
+        raise CodecError("envelope fields: " + "; ".join(parts))
+    version = raw["v"]
+    if version != WIRE_VERSION or type(version) is not int:
+        raise CodecError(f"wire version {version!r} is not supported (this node speaks {WIRE_VERSION})")
+    env_id = _id(raw["id"], "id")
+    reply_to = _id(raw["reply_to"], "reply_to")
+    src = _address(raw["src"], "src")
+    dst = _address(raw["dst"], "dst")
+    kind = raw["kind"]
+    if type(kind) is not str:
+        raise CodecError(
+            f"envelope kind must be a string, not {type(kind).__name__}",
+            envelope_id=env_id,
+            src=(src.node, src.actor),
+        )
+    try:
+        body = from_body(kind, raw["body"])
+    except CodecError as exc:
+        raise CodecError(str(exc), envelope_id=env_id, src=(src.node, src.actor)) from None
+    return Envelope(id=env_id, reply_to=reply_to, src=src, dst=dst, body=body)
+
+
+def _id(value: Any, name: str) -> int:
+    if type(value) is not int or not 0 <= value <= _MAX_ID:
+        raise CodecError(f"envelope {name} must be an integer from 0 to 2**63-1, got {value!r:.40}")
+    return value
+
+
+def _address(value: Any, name: str) -> Address:
+    if (
+        type(value) is not list
+        or len(value) != 2
+        or type(value[0]) is not str
+        or type(value[1]) is not str
+        or len(value[0]) > 128
+        or len(value[1]) > 128
+    ):
+        raise CodecError(f"envelope {name} must be [node id, actor name] strings, got {value!r:.60}")
+    return Address(value[0], value[1])
