@@ -71,14 +71,14 @@ def message(cls: M) -> M:
     hints = typing.get_type_hints(dc)
     validators: dict[str, Validator] = {}
     schema: dict[str, str] = {}
-    for field in dataclasses.fields(dc):
+    for field in dataclasses.fields(dc):  # type: ignore[arg-type]
         tp = hints[field.name]
         validators[field.name] = _validator_for(tp)
         schema[field.name] = _type_name(tp)
     _REGISTRY[kind] = dc
     _VALIDATORS[dc] = validators
     _SCHEMAS[kind] = schema
-    return dc
+    return typing.cast(M, dc)
 
 
 def message_class(kind: str) -> type[Message]:
