@@ -1,0 +1,197 @@
+"""The base of every supervised actor: any exception escaping a handler is a crash.
+
+pykka keeps an actor alive when a handler fails under ``ask`` and only stops it under
+``tell``. Erlang semantics need one rule: the actor dies either way, the asker gets
+:class:`ActorCrashed` naming the actor (never a hang: messages still queued get
+``ActorDeadError``), and the supervisor is told so that it can restart it.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
+
+import pykka
+
+from .core import Restart
+
+__all__ = [
+    "START_TIMEOUT_S",
+    "ActorCrashed",
+    "ChildExited",
+    "ChildSpec",
+    "Link",
+    "StartFailed",
+    "SupervisedActor",
+]
+
+log = logging.getLogger("swarmnode.supervision")
+
+START_TIMEOUT_S = 10.0
+
+
+class ActorCrashed(Exception):
+    """The actor that was asked crashed while handling the request."""
+
+    def __init__(self, actor: str, reason: str) -> None:
+        super().__init__(f"actor {actor!r} crashed: {reason}")
+        self.actor = actor
+        self.reason = reason
+
+
+class StartFailed(Exception):
+    """An actor's start-up (``on_start``) failed or took too long."""
+
+    def __init__(self, actor: str, reason: str) -> None:
+        super().__init__(f"actor {actor!r} failed to start: {reason}")
+        self.actor = actor
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class ChildExited:
+    """Told to a supervisor by its child: ``reason`` None is a normal exit."""
+
+    name: str
+    urn: str
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """Who supervises an actor and under which name; None for the root of a tree."""
+
+    supervisor: pykka.ActorRef[Any]
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChildSpec:
+    """How a supervisor starts, restarts and stops one child."""
+
+    name: str
+    start: Callable[[Link], pykka.ActorRef[Any]]
+    restart: Restart = Restart.PERMANENT
+    shutdown_s: float = 5.0
+    supervisor: bool = False
+
+
+def describe(exc: BaseException) -> str:
+    """Return a one-line account of an exception for logs and status."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class SupervisedActor(pykka.ThreadingActor):
+    """A pykka actor that reports crashes and exits to its supervisor."""
+
+    # A hung actor must not keep the node process alive after shutdown gave up on it.
+    use_daemon_thread = True
+    DEFAULT_NAME: ClassVar[str] = ""
+
+    def __init__(self, link: Link | None = None) -> None:
+        super().__init__()
+        self.link = link
+        self._ready = threading.Event()
+        self._start_error: BaseException | None = None
+        self._crashed = False
+
+    @property
+    def name(self) -> str:
+        """The name this actor is registered and supervised under."""
+        return self.link.name if self.link else (self.DEFAULT_NAME or type(self).__name__)
+
+    @classmethod
+    def spec(
+        cls,
+        name: str,
+        *args: Any,
+        restart: Restart = Restart.PERMANENT,
+        shutdown_s: float = 5.0,
+        **kwargs: Any,
+    ) -> ChildSpec:
+        """Return a child spec that starts this actor class with the given arguments."""
+        return ChildSpec(
+            name=name,
+            start=lambda link: cls.start_linked(link, *args, **kwargs),
+            restart=restart,
+            shutdown_s=shutdown_s,
+        )
+
+    @classmethod
+    def start_linked(cls, link: Link | None, *args: Any, **kwargs: Any) -> pykka.ActorRef[Self]:
+        """Start the actor and wait until its ``on_start`` finished; raise StartFailed if it failed."""
+        actor = cls(link, *args, **kwargs)
+        ref: pykka.ActorRef[Self] = actor.actor_ref
+        actor._start_actor_loop()
+        if not actor._ready.wait(START_TIMEOUT_S):
+            ref.stop(block=False)
+            raise StartFailed(actor.name, f"on_start did not finish within {START_TIMEOUT_S:g} s")
+        if actor._start_error is not None:
+            raise StartFailed(actor.name, describe(actor._start_error)) from actor._start_error
+        return ref
+
+    # -- pykka hooks, overridden to give crashes one meaning -----------------------------------
+
+    def _actor_loop_setup(self) -> None:
+        try:
+            self.on_start()
+        except Exception as exc:
+            log.error("actor %s failed to start: %s", self.name, describe(exc), exc_info=True)
+            self._start_error = exc
+            pykka.ActorRegistry.unregister(self.actor_ref)
+            self.actor_stopped.set()
+        finally:
+            self._ready.set()
+
+    def _actor_loop_running(self) -> None:
+        while not self.actor_stopped.is_set():
+            envelope = self.actor_inbox.get()
+            try:
+                response = self._handle_receive(envelope.message)
+            except Exception as exc:
+                reason = describe(exc)
+                if envelope.reply_to is not None:
+                    crashed = ActorCrashed(self.name, reason)
+                    envelope.reply_to.set_exception(exc_info=(ActorCrashed, crashed, exc.__traceback__))
+                self._crash(exc, reason)
+                return
+            except BaseException:
+                # KeyboardInterrupt or SystemExit in an actor thread: pykka's rule, stop everything.
+                log.error("actor %s got %r; stopping all actors", self.name, sys.exc_info()[1])
+                self._stop()
+                pykka.ActorRegistry.stop_all()
+                return
+            if envelope.reply_to is not None:
+                envelope.reply_to.set(response)
+
+    def _stop(self) -> None:
+        super()._stop()
+        if not self._crashed:
+            self._tell_supervisor(None)
+
+    def _crash(self, exc: BaseException, reason: str) -> None:
+        log.error("actor %s crashed: %s", self.name, reason, exc_info=exc)
+        self._crashed = True
+        pykka.ActorRegistry.unregister(self.actor_ref)
+        self.actor_stopped.set()
+        try:
+            self.on_crash(exc)
+        except Exception as cleanup_exc:
+            log.error("actor %s failed to clean up after its crash: %s", self.name, describe(cleanup_exc))
+        self._tell_supervisor(reason)
+
+    def _tell_supervisor(self, reason: str | None) -> None:
+        if self.link is None:
+            return
+        try:
+            self.link.supervisor.tell(ChildExited(self.link.name, self.actor_urn, reason))
+        except pykka.ActorDeadError:
+            pass  # the supervisor is stopping this subtree itself
+
+    def on_crash(self, exc: BaseException) -> None:
+        """Release what the actor holds (sockets, files) after a crash; ``on_stop`` is not called."""
