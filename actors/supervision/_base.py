@@ -8,6 +8,7 @@ pykka keeps an actor alive when a handler fails under ``ask`` and only stops it 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 import threading
@@ -188,10 +189,9 @@ class SupervisedActor(pykka.ThreadingActor):
     def _tell_supervisor(self, reason: str | None) -> None:
         if self.link is None:
             return
-        try:
+        # A dead supervisor is stopping this subtree itself and needs no word.
+        with contextlib.suppress(pykka.ActorDeadError):
             self.link.supervisor.tell(ChildExited(self.link.name, self.actor_urn, reason))
-        except pykka.ActorDeadError:
-            pass  # the supervisor is stopping this subtree itself
 
     def on_crash(self, exc: BaseException) -> None:
         """Release what the actor holds (sockets, files) after a crash; ``on_stop`` is not called."""

@@ -230,7 +230,7 @@ def test_a_child_that_cannot_start_fails_the_supervisor_start_and_stops_the_othe
 
 def test_start_failures_during_restart_count_toward_intensity(tree, journal):
     given_up = threading.Event()
-    ref, registry = start_root(
+    _, registry = start_root(
         tree,
         Strategy.ONE_FOR_ONE,
         specs(journal, "a"),
