@@ -10,6 +10,7 @@ from ._base import (
     message_schema,
     to_body,
 )
+from ._catalog import load_all_messages
 from ._codec import (
     MAX_MESSAGE_BYTES,
     WIRE_VERSION,
@@ -35,6 +36,7 @@ __all__ = [
     "decode_envelope",
     "encode_envelope",
     "from_body",
+    "load_all_messages",
     "message",
     "message_class",
     "message_kinds",

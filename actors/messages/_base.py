@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import reprlib
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -32,6 +33,9 @@ M = TypeVar("M", bound="type[Message]")
 _REGISTRY: dict[str, type[Message]] = {}
 _VALIDATORS: dict[type[Message], dict[str, Validator]] = {}
 _SCHEMAS: dict[str, dict[str, str]] = {}
+# Arrays and maps in an ``Any`` field may nest this deep; msgpack allows 1024 levels, more
+# than Python's recursion limit, so deeper values must be refused before they overflow it.
+_MAX_PLAIN_DEPTH = 100
 
 
 class CodecError(ValueError):
@@ -60,6 +64,7 @@ class Message:
     KIND: ClassVar[str]
 
 
+@typing.dataclass_transform(frozen_default=True)
 def message(cls: M) -> M:
     """Make ``cls`` a frozen slotted dataclass and register it under its ``KIND``."""
     kind = cls.__dict__.get("KIND")
@@ -140,8 +145,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
+# Values from the wire may be huge or nested 1000 levels deep: a bounded repr names them
+# without a RecursionError or a copy of megabytes.
+_SHORT_REPR = reprlib.Repr()
+_SHORT_REPR.maxlevel = 3
+_SHORT_REPR.maxstring = 60
+_SHORT_REPR.maxother = 60
+_SHORT_REPR.maxlong = 60
+
+
 def _describe(value: Any) -> str:
-    text = repr(value)
+    text = _SHORT_REPR.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -150,7 +164,7 @@ def _expect(ok: bool, value: Any, where: str, wanted: str) -> None:
         raise CodecError(f"{where}: expected {wanted}, got {type(value).__name__} {_describe(value)}")
 
 
-def _validator_for(tp: Any) -> Validator:  # noqa: C901, PLR0915 - one branch per supported type
+def _validator_for(tp: Any) -> Validator:  # noqa: C901, PLR0912, PLR0915 - one branch per supported type
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any:
@@ -197,17 +211,21 @@ def _validator_for(tp: Any) -> Validator:  # noqa: C901, PLR0915 - one branch pe
 
         return check_none
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
-        enum_type = tp
+        # A lookup by value, not ``enum_type(v)``: that would take True for 1 and 1.0 for 1,
+        # and its error message reprs the whole value.
+        members = {(type(m.value), m.value): m for m in tp}
+        allowed = ", ".join(repr(m.value) for m in tp)
 
         def check_enum(v: Any, where: str) -> Any:
             try:
-                return enum_type(v)
-            except (ValueError, TypeError):
-                allowed = ", ".join(repr(m.value) for m in enum_type)
+                return members[(type(v), v)]
+            except (KeyError, TypeError):
                 raise CodecError(f"{where}: expected one of {allowed}, got {_describe(v)}") from None
 
         return check_enum
     if isinstance(tp, type) and issubclass(tp, Message):
+        if tp not in _VALIDATORS:
+            raise TypeError(f"message field type {tp!r} is not a registered message; decorate it with @message")
         nested = tp
 
         def check_nested(v: Any, where: str) -> Message:
@@ -250,16 +268,18 @@ def _validator_for(tp: Any) -> Validator:  # noqa: C901, PLR0915 - one branch pe
     raise TypeError(f"message field type {tp!r} is not supported on the wire")
 
 
-def _check_plain_value(v: Any, where: str) -> Any:
+def _check_plain_value(v: Any, where: str, depth: int = 0) -> Any:
     """Accept any msgpack value made of nil, bool, int, float, str, bytes, arrays and str-keyed maps."""
     if v is None or type(v) in (bool, int, float, str, bytes):
         return v
+    if type(v) in (list, tuple, dict) and depth >= _MAX_PLAIN_DEPTH:
+        raise CodecError(f"{where}: arrays and maps nested deeper than {_MAX_PLAIN_DEPTH} levels")
     if type(v) in (list, tuple):
-        return [_check_plain_value(x, f"{where}[{i}]") for i, x in enumerate(v)]
+        return [_check_plain_value(x, f"{where}[{i}]", depth + 1) for i, x in enumerate(v)]
     if type(v) is dict:
         for k in v:
             _expect(type(k) is str, k, f"{where} key", "str")
-        return {k: _check_plain_value(x, f"{where}[{k!r}]") for k, x in v.items()}
+        return {k: _check_plain_value(x, f"{where}[{k!r}]", depth + 1) for k, x in v.items()}
     raise CodecError(f"{where}: unsupported value of type {type(v).__name__}")
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgpack
 
-from ._base import CodecError, Message, from_body, to_body
+from ._base import CodecError, Message, _describe, from_body, to_body
 
 __all__ = [
     "MAX_MESSAGE_BYTES",
@@ -94,7 +94,7 @@ def decode_envelope(data: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> Envelope
         raise CodecError("envelope fields: " + "; ".join(parts))
     version = raw["v"]
     if version != WIRE_VERSION or type(version) is not int:
-        raise CodecError(f"wire version {version!r} is not supported (this node speaks {WIRE_VERSION})")
+        raise CodecError(f"wire version {_describe(version)} is not supported (this node speaks {WIRE_VERSION})")
     env_id = _id(raw["id"], "id")
     reply_to = _id(raw["reply_to"], "reply_to")
     src = _address(raw["src"], "src")
@@ -115,7 +115,7 @@ def decode_envelope(data: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> Envelope
 
 def _id(value: Any, name: str) -> int:
     if type(value) is not int or not 0 <= value <= _MAX_ID:
-        raise CodecError(f"envelope {name} must be an integer from 0 to 2**63-1, got {value!r:.40}")
+        raise CodecError(f"envelope {name} must be an integer from 0 to 2**63-1, got {_describe(value)}")
     return value
 
 
@@ -128,5 +128,5 @@ def _address(value: Any, name: str) -> Address:
         or len(value[0]) > 128
         or len(value[1]) > 128
     ):
-        raise CodecError(f"envelope {name} must be [node id, actor name] strings, got {value!r:.60}")
+        raise CodecError(f"envelope {name} must be [node id, actor name] strings, got {_describe(value)}")
     return Address(value[0], value[1])

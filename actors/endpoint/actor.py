@@ -1,0 +1,70 @@
+"""The Transport actor: start, restart and stop the node's transport under supervision.
+
+The transport's I/O thread does the work; this actor gives it a place in the supervision tree
+(first child of the node, so that a restart of it restarts every actor that talks through it)
+and turns each inbound message into a :class:`~swarmnode.actors.runtime.Delivery` told to the
+actor registered under the destination name.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pykka
+from swarmnode.actors.runtime import Delivery, NodeActor, NodeContext
+from swarmnode.actors.supervision import Link
+from swarmnode.transport import Admission, Inbound, Transport
+
+__all__ = ["TransportActor"]
+
+log = logging.getLogger("swarmnode.transport")
+
+
+class TransportActor(NodeActor):
+    """Own the node's :class:`~swarmnode.transport.Transport` for one incarnation."""
+
+    def __init__(self, link: Link | None, context: NodeContext, admit: Admission) -> None:
+        super().__init__(link)
+        self.context = context
+        self.admit = admit
+        self.transport: Transport | None = None
+
+    def on_start(self) -> None:
+        transport = Transport(
+            node_id=self.context.node_id,
+            listen=self.context.listen,
+            public_key=self.context.keys.public,
+            secret_key=self.context.keys.secret,
+            admit=self.admit,
+            deliver=self._route,
+            control_path=str(self.context.control_path),
+        )
+        transport.start()
+        self.transport = transport
+        self.context.set_transport(transport)
+        log.info("transport listening on %s", transport.address)
+
+    def _route(self, inbound: Inbound) -> bool:
+        """Tell the destination actor; runs on the transport's I/O thread, so it only tells."""
+        transport = self.transport
+        ref: pykka.ActorRef[Any] | None = self.context.registry.get(inbound.envelope.dst.actor)
+        if ref is None or transport is None:
+            return False
+        try:
+            ref.tell(Delivery(inbound, transport))
+        except pykka.ActorDeadError:
+            return False
+        return True
+
+    def on_stop(self) -> None:
+        self._close()
+
+    def on_crash(self, exc: BaseException) -> None:
+        self._close()
+
+    def _close(self) -> None:
+        self.context.set_transport(None)
+        if self.transport is not None:
+            self.transport.stop()
+            self.transport = None

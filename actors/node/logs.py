@@ -1,0 +1,69 @@
+"""The node's log: JSON lines in the state directory, and short readable lines on stderr."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["LOG_FILE", "JsonFormatter", "configure_logging"]
+
+LOG_FILE = "node.log"
+_STANDARD = set(vars(logging.makeLogRecord({})))
+
+
+class JsonFormatter(logging.Formatter):
+    """Format a record as one JSON object: time, level, logger, thread, message, extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": round(record.created, 6),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "thread": record.threadName,
+            "msg": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_"):
+                entry[key] = value if isinstance(value, str | int | float | bool | None) else repr(value)
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+class BriefFormatter(logging.Formatter):
+    """Format a record on one line without its traceback: people read stderr, the log keeps the rest."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        brief = logging.makeLogRecord(vars(record))
+        brief.exc_info = None
+        brief.exc_text = None
+        brief.stack_info = None
+        return super().format(brief)
+
+
+def configure_logging(state_dir: Path, *, verbose: bool = False) -> Path:
+    """Send every record to ``state_dir/node.log`` as JSON, and the important ones to stderr."""
+    path = state_dir / LOG_FILE
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    file_handler = logging.FileHandler(path, encoding="utf-8")
+    file_handler.setFormatter(JsonFormatter())
+    file_handler.setLevel(logging.DEBUG if verbose else logging.INFO)
+    stderr_handler = logging.StreamHandler(sys.stderr)
+    stderr_handler.setFormatter(BriefFormatter())
+    stderr_handler.setLevel(logging.INFO if verbose else logging.WARNING)
+    root.addHandler(file_handler)
+    root.addHandler(stderr_handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # pykka logs each failure once more at ERROR with the same traceback; ours is enough.
+    logging.getLogger("pykka").setLevel(logging.CRITICAL)
+    return path

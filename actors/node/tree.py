@@ -1,0 +1,54 @@
+"""The supervision tree of one node, by role (DESIGN.md "Supervision trees")."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pykka
+from swarmnode.actors.control import ControlActor
+from swarmnode.actors.endpoint import TransportActor
+from swarmnode.actors.runtime import NodeContext, NodeSupervisor
+from swarmnode.actors.supervision import ChildSpec, Strategy
+from swarmnode.transport import Admission
+
+__all__ = ["ROOT_NAME", "node_children", "start_node_tree"]
+
+ROOT_NAME = "node"
+# OTP's defaults are 1 restart in 5 s; a node's actors restart fast and cheaply, so allow bursts.
+NODE_INTENSITY = 5
+NODE_PERIOD_S = 10.0
+
+
+def node_children(context: NodeContext, admit: Admission) -> list[ChildSpec]:
+    """Return the node's children in start order: later ones depend on earlier ones."""
+    children = [
+        TransportActor.spec("transport", context, admit, shutdown_s=5.0),
+        ControlActor.spec("control", context),
+    ]
+    if context.role == "manager":
+        # RaftMember, then the leader-only group, join here (the Raft issue).
+        children.append(
+            NodeSupervisor.supervisor_spec(
+                "manager", strategy=Strategy.REST_FOR_ONE, children=[], registry=context.registry
+            )
+        )
+    # Worker, TaskRunners and MeshProgrammer join here (the executor and networking issues).
+    children.append(
+        NodeSupervisor.supervisor_spec("agent", strategy=Strategy.ONE_FOR_ONE, children=[], registry=context.registry)
+    )
+    return children
+
+
+def start_node_tree(context: NodeContext, admit: Admission, on_give_up: Callable[[str], None]) -> pykka.ActorRef[Any]:
+    """Start the node's root supervisor and its children; raise StartFailed if one cannot start."""
+    return NodeSupervisor.start_linked(
+        None,
+        strategy=Strategy.REST_FOR_ONE,
+        children=node_children(context, admit),
+        intensity=NODE_INTENSITY,
+        period_s=NODE_PERIOD_S,
+        registry=context.registry,
+        on_give_up=on_give_up,
+        name=ROOT_NAME,
+    )

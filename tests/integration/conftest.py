@@ -1,0 +1,36 @@
+"""Fixtures for tests that start real node processes."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.nodes import NodeProcess
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A short private directory: a unix socket path must stay under 108 bytes."""
+    path = Path(tempfile.mkdtemp(prefix="sn-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def nodes(short_tmp: Path) -> Iterator[Callable[..., NodeProcess]]:
+    """Make NodeProcess objects that are stopped at the end of the test, even when it fails."""
+    made: list[NodeProcess] = []
+    tmp_path = short_tmp
+
+    def make(name: str = "n1", **kwargs: object) -> NodeProcess:
+        node = NodeProcess(tmp_path / name, **kwargs)  # type: ignore[arg-type]
+        made.append(node)
+        return node
+
+    yield make
+    for node in reversed(made):
+        node.stop()

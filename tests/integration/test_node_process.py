@@ -1,0 +1,183 @@
+"""A real ``swarm-node start`` process: status, chaos restarts, shutdown, and readable failures."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from swarmnode.actors.messages import Ping, Pong
+
+from tests.support import wait_until
+from tests.support.nodes import run_cli
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def kill_actor(node, actor: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(REPO / "chaos" / "kill_actor.py"), "--state-dir", str(node.state_dir), actor, *extra],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_status_shows_the_tree_of_a_manager(nodes):
+    node = nodes().start()
+    result = run_cli("--state-dir", str(node.state_dir), "status")
+    assert result.returncode == 0, result.stderr
+    for name in ("node", "transport", "control", "manager", "agent"):
+        assert name in result.stdout
+    assert "rest_for_one" in result.stdout
+    actors = node.actors()
+    assert list(actors) == ["node", "node/transport", "node/control", "node/manager", "node/agent"]
+    assert all(row.state == "running" and row.restarts == 0 for row in actors.values())
+
+
+def test_a_worker_has_no_manager_subtree(nodes):
+    node = nodes(role="worker").start()
+    assert "node/manager" not in node.actors()
+    assert "node/agent" in node.actors()
+
+
+def test_status_as_json(nodes):
+    node = nodes().start()
+    result = run_cli("--state-dir", str(node.state_dir), "--output", "json", "status")
+    assert result.returncode == 0, result.stderr
+    body = json.loads(result.stdout)
+    assert body["role"] == "manager"
+    assert [a["path"] for a in body["actors"]][:2] == ["node", "node/transport"]
+
+
+def test_killed_actor_is_restarted_with_its_count_raised(nodes):
+    node = nodes().start()
+    result = kill_actor(node, "control")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "actor control restarted: restarts 0 -> 1" in result.stdout
+    actors = node.actors()
+    # rest_for_one: control and the actors started after it restart; transport does not.
+    assert actors["node/transport"].restarts == 0
+    assert actors["node/control"].restarts == 1
+    assert actors["node/manager"].restarts == 1
+    assert "Crash" in actors["node/control"].last_reason or "crash" in actors["node/control"].last_reason
+
+
+def test_killing_the_transport_restarts_everything_after_it_and_the_node_keeps_serving(nodes):
+    node = nodes().start()
+    result = kill_actor(node, "transport")
+    assert result.returncode == 0, result.stdout + result.stderr
+    actors = node.actors()
+    assert {path: row.restarts for path, row in actors.items()} == {
+        "node": 0,
+        "node/transport": 1,
+        "node/control": 1,
+        "node/manager": 1,
+        "node/agent": 1,
+    }
+    assert node.request("control", Ping(payload=b"still here")) == Pong(payload=b"still here")
+
+
+def test_actor_send_debug_command(nodes):
+    node = nodes().start()
+    result = run_cli(
+        "--state-dir", str(node.state_dir), "actor", "send", "self", "control", "Ping", '{"payload": "hi"}'
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"kind": "Pong", "body": {"payload": "hi"}}
+    unknown = run_cli("--state-dir", str(node.state_dir), "actor", "send", "self", "nobody", "Ping")
+    assert unknown.returncode == 1
+    assert "nobody" in unknown.stderr and "Traceback" not in unknown.stderr
+    bad_kind = run_cli("--state-dir", str(node.state_dir), "actor", "send", "self", "control", "NoSuchKind")
+    assert bad_kind.returncode == 2
+    assert "unknown message kind 'NoSuchKind'" in bad_kind.stderr
+    bad_field = run_cli(
+        "--state-dir", str(node.state_dir), "actor", "send", "self", "control", "Ping", '{"payload": 5}'
+    )
+    assert bad_field.returncode == 2
+    assert "Ping.payload: expected bytes, got int 5" in bad_field.stderr
+
+
+def test_sigterm_stops_children_in_reverse_order_and_exits_zero(nodes):
+    node = nodes().start()
+    node.signal(signal.SIGTERM)
+    assert node.wait_exit() == 0
+    messages = [r["msg"] for r in node.log_records()]
+    assert "node stopped cleanly" in messages
+    assert not node.control_path.exists()
+
+
+def test_busy_port_exits_non_zero_with_a_readable_message(nodes):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        node = nodes(listen=f"127.0.0.1:{port}").start(wait=False)
+        assert node.wait_exit() == 1
+    err = node.stderr()
+    assert f"cannot listen on 127.0.0.1:{port}: address already in use" in err
+    assert "Traceback" not in err
+
+
+def test_unwritable_state_dir_exits_non_zero_with_a_readable_message(short_tmp):
+    blocker = short_tmp / "file"
+    blocker.write_text("not a directory")
+    result = run_cli("start", "--listen", "127.0.0.1:0", "--state-dir", str(blocker / "state"))
+    assert result.returncode == 1
+    assert f"cannot create state dir {blocker / 'state'}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_bad_flag_is_refused_with_usage(short_tmp):
+    result = run_cli("start", "--role", "king", "--state-dir", str(short_tmp / "s"))
+    assert result.returncode == 2
+    assert "'king' is not one of 'manager', 'worker'" in result.stderr
+    bad_listen = run_cli("start", "--listen", "127.0.0.1:http", "--state-dir", str(short_tmp / "s"))
+    assert bad_listen.returncode == 2
+    assert "the port 'http' is not a number" in bad_listen.stderr
+
+
+def test_status_without_a_node_says_so(short_tmp):
+    result = run_cli("--state-dir", str(short_tmp / "none"), "status")
+    assert result.returncode == 1
+    assert "no node is running with state dir" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_state_dir_of_another_role_is_refused(nodes):
+    node = nodes().start()
+    node.stop()
+    result = run_cli("start", "--role", "worker", "--listen", "127.0.0.1:0", "--state-dir", str(node.state_dir))
+    assert result.returncode == 1
+    assert "holds a manager node" in result.stderr
+
+
+def test_restarted_node_keeps_its_identity(nodes):
+    node = nodes().start()
+    first = node.try_status().node_id
+    node.stop()
+    node.start()
+    assert node.try_status().node_id == first
+
+
+@pytest.mark.parametrize("actor", ["transport"])
+def test_crashing_faster_than_the_intensity_stops_the_node_with_a_reason(nodes, actor):
+    node = nodes().start()
+    from swarmnode.actors.messages import Crash
+    from swarmnode.transport import RemoteError, RequestTimeout, TransportError
+
+    # The node supervisor allows 5 restarts in 10 s; the sixth crash makes it give up.
+    for _ in range(6):
+        wait_until(node.try_status, 10, "node to answer between crashes")
+        with contextlib.suppress(RemoteError, RequestTimeout, TransportError):
+            node.request(actor, Crash(reason="test"), timeout_s=2)
+        if node.proc.poll() is not None:
+            break
+    assert node.wait_exit() == 1
+    assert "gave up: more than 5 restart(s) in 10 s" in node.stderr()

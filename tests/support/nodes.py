@@ -1,0 +1,111 @@
+"""Start real ``swarm-node`` processes on loopback for integration tests, and always clean them up."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from .waiting import wait_until
+
+START_TIMEOUT_S = 20.0
+STOP_TIMEOUT_S = 20.0
+
+
+def swarm_node_command(*args: str) -> list[str]:
+    """The CLI as a subprocess, from the same interpreter as the tests."""
+    return [sys.executable, "-c", "from swarmnode.cli.main import main; main()", *args]
+
+
+def run_cli(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(swarm_node_command(*args), capture_output=True, text=True, timeout=timeout, check=False)
+
+
+class NodeProcess:
+    """One node process with its own state directory."""
+
+    def __init__(self, state_dir: Path, *, role: str = "manager", listen: str = "127.0.0.1:0") -> None:
+        self.state_dir = state_dir
+        self.role = role
+        self.listen = listen
+        self.proc: subprocess.Popen[str] | None = None
+        self.stderr_path = state_dir.parent / f"{state_dir.name}.stderr"
+
+    @property
+    def control_path(self) -> Path:
+        return self.state_dir / "control.sock"
+
+    def start(self, *extra: str, wait: bool = True) -> NodeProcess:
+        args = ["start", "--role", self.role, "--listen", self.listen, "--state-dir", str(self.state_dir), *extra]
+        self.stderr_file = open(self.stderr_path, "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(
+            swarm_node_command(*args),
+            stdout=subprocess.DEVNULL,
+            stderr=self.stderr_file,
+            text=True,
+            start_new_session=True,
+        )
+        if wait:
+            wait_until(self._ready, START_TIMEOUT_S, f"node in {self.state_dir} to answer status")
+        return self
+
+    def _ready(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"node exited with {self.proc.returncode}: {self.stderr()}")
+        return self.control_path.exists() and self.try_status() is not None
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text() if self.stderr_path.exists() else ""
+
+    def log_records(self) -> list[dict[str, Any]]:
+        import json
+
+        path = self.state_dir / "node.log"
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+    def request(self, actor: str, body: Any, timeout_s: float = 5.0) -> Any:
+        from swarmnode.transport import ControlClient
+
+        with ControlClient(str(self.control_path), timeout_s=timeout_s) as client:
+            return client.request(actor, body)
+
+    def try_status(self) -> Any:
+        from swarmnode.actors.control import StatusRequest
+        from swarmnode.transport import RemoteError, TransportError
+
+        try:
+            return self.request("control", StatusRequest(), timeout_s=2.0)
+        except (RemoteError, TransportError):
+            return None
+
+    def actors(self) -> dict[str, Any]:
+        """Map each actor's path to its status row."""
+        reply = wait_until(self.try_status, 10.0, "status")
+        return {row.path: row for row in reply.actors}
+
+    @property
+    def address(self) -> str:
+        return wait_until(self.try_status, 10.0, "status").address
+
+    def signal(self, signum: int) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signum)
+
+    def wait_exit(self, timeout: float = STOP_TIMEOUT_S) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        """Stop the process (SIGTERM, then SIGKILL) and its whole process group."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=STOP_TIMEOUT_S)
+            except (subprocess.TimeoutExpired, ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=STOP_TIMEOUT_S)
+        if getattr(self, "stderr_file", None) is not None:
+            self.stderr_file.close()

@@ -1,0 +1,107 @@
+"""The control socket: a 0600 unix socket, "local" identity, and the ControlClient of the CLI."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from swarmnode.actors.messages import Ping, Pong
+from swarmnode.transport import ControlClient, Identity, RemoteError, RequestTimeout, TransportError
+
+if TYPE_CHECKING:
+    from tests.unit.transport.conftest import Cluster, Node
+
+LONG_S = 5.0
+
+
+@pytest.fixture
+def control_path(tmp_path: Path) -> str:
+    return str(tmp_path / "control.sock")
+
+
+@pytest.fixture
+def node(cluster: Cluster, control_path: str) -> Node:
+    return cluster.node("n1", control_path=control_path)
+
+
+def test_the_control_socket_is_readable_by_its_owner_only(node: Node, control_path: str) -> None:
+    mode = os.stat(control_path).st_mode
+    assert stat.S_ISSOCK(mode)
+    assert stat.S_IMODE(mode) == 0o600
+
+
+def test_a_control_request_is_answered_with_the_local_identity(node: Node, control_path: str) -> None:
+    with ControlClient(control_path, timeout_s=LONG_S) as client:
+        assert client.request("echo", Ping(b"cli")) == Pong(b"cli")
+    (inbound,) = node.received()
+    assert inbound.peer == Identity(node_id="n1", role="local")
+
+
+def test_a_control_stream_yields_the_parts(node: Node, control_path: str) -> None:
+    with ControlClient(control_path, timeout_s=LONG_S) as client:
+        assert list(client.stream("three-parts", Ping())) == [Pong(b"\x00"), Pong(b"\x01"), Pong(b"\x02")]
+
+
+def test_control_errors_become_remote_error_and_silence_a_timeout(node: Node, control_path: str) -> None:
+    with ControlClient(control_path, timeout_s=LONG_S) as client:
+        with pytest.raises(RemoteError) as caught:
+            client.request("nobody", Ping())
+        assert caught.value.code == "unknown-actor"
+        with pytest.raises(RequestTimeout, match=r"no reply from silent on .* to Ping within 0.2 s"):
+            client.request("silent", Ping(), timeout_s=0.2)
+        with pytest.raises(RemoteError, match="forbidden"):
+            list(client.stream("part-then-error", Ping()))
+        # The answer to the timed-out request never arrives; a new request still works.
+        assert client.request("echo", Ping(b"again")) == Pong(b"again")
+
+
+def test_the_socket_file_is_removed_on_stop(node: Node, control_path: str) -> None:
+    node.transport.stop()
+    assert not os.path.exists(control_path)
+
+
+def test_a_client_for_a_missing_socket_says_so(tmp_path: Path) -> None:
+    with pytest.raises(TransportError, match=r"no control socket at .*: is the node running"):
+        ControlClient(str(tmp_path / "absent.sock"))
+
+
+def test_a_stale_socket_file_of_a_dead_node_is_replaced(cluster: Cluster, control_path: str) -> None:
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(control_path)
+    stale.close()  # the file stays, nobody listens: what a killed node leaves behind
+    cluster.node("n1", control_path=control_path)
+    with ControlClient(control_path, timeout_s=LONG_S) as client:
+        assert client.request("echo", Ping()) == Pong()
+
+
+def test_the_socket_of_a_running_node_is_not_stolen(node: Node, cluster: Cluster, control_path: str) -> None:
+    with pytest.raises(TransportError, match="another node is listening there"):
+        cluster.node("n2", control_path=control_path)
+    with ControlClient(control_path, timeout_s=LONG_S) as client:
+        assert client.request("echo", Ping()) == Pong()
+
+
+def test_a_path_that_is_not_a_socket_is_left_alone(cluster: Cluster, tmp_path: Path) -> None:
+    path = tmp_path / "precious.txt"
+    path.write_text("keep me")
+    with pytest.raises(TransportError, match="exists and is not a socket"):
+        cluster.node("n1", control_path=str(path))
+    assert path.read_text() == "keep me"
+
+
+def test_a_control_path_in_a_missing_directory_is_reported(cluster: Cluster, tmp_path: Path) -> None:
+    path = tmp_path / "no" / "such" / "dir" / "control.sock"
+    with pytest.raises(TransportError, match=f"cannot listen on {path}"):
+        cluster.node("n1", control_path=str(path))
+
+
+def test_a_closed_client_refuses_to_send(node: Node, control_path: str) -> None:
+    client = ControlClient(control_path)
+    client.close()
+    client.close()
+    with pytest.raises(TransportError, match="closed"):
+        client.request("echo", Ping())
