@@ -82,6 +82,12 @@ def decode_envelope(data: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> Envelope
         raise CodecError(f"not a msgpack message ({type(exc).__name__}: {exc})") from None
     if not isinstance(raw, dict):
         raise CodecError(f"envelope must be a map, not {type(raw).__name__}")
+    # Whatever else is wrong, a readable id and source let the receiver answer with the error.
+    reply_id, reply_src = _header_for_errors(raw)
+
+    def fail(text: str) -> CodecError:
+        return CodecError(text, envelope_id=reply_id, src=reply_src)
+
     keys = set(raw)
     if keys != _FIELDS:
         missing = sorted(_FIELDS - keys)
@@ -91,26 +97,35 @@ def decode_envelope(data: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> Envelope
             parts.append("missing " + ", ".join(missing))
         if unknown:
             parts.append("unknown " + ", ".join(map(repr, unknown)))
-        raise CodecError("envelope fields: " + "; ".join(parts))
+        raise fail("envelope fields: " + "; ".join(parts))
     version = raw["v"]
     if version != WIRE_VERSION or type(version) is not int:
-        raise CodecError(f"wire version {_describe(version)} is not supported (this node speaks {WIRE_VERSION})")
-    env_id = _id(raw["id"], "id")
-    reply_to = _id(raw["reply_to"], "reply_to")
-    src = _address(raw["src"], "src")
-    dst = _address(raw["dst"], "dst")
+        raise fail(f"wire version {_describe(version)} is not supported (this node speaks {WIRE_VERSION})")
+    try:
+        env_id = _id(raw["id"], "id")
+        reply_to = _id(raw["reply_to"], "reply_to")
+        src = _address(raw["src"], "src")
+        dst = _address(raw["dst"], "dst")
+    except CodecError as exc:
+        raise fail(str(exc)) from None
     kind = raw["kind"]
     if type(kind) is not str:
-        raise CodecError(
-            f"envelope kind must be a string, not {type(kind).__name__}",
-            envelope_id=env_id,
-            src=(src.node, src.actor),
-        )
+        raise fail(f"envelope kind must be a string, not {type(kind).__name__}")
     try:
         body = from_body(kind, raw["body"])
     except CodecError as exc:
-        raise CodecError(str(exc), envelope_id=env_id, src=(src.node, src.actor)) from None
+        raise fail(str(exc)) from None
     return Envelope(id=env_id, reply_to=reply_to, src=src, dst=dst, body=body)
+
+
+def _header_for_errors(raw: dict[Any, Any]) -> tuple[int | None, tuple[str, str] | None]:
+    """Return the id and source of a damaged envelope when both are readable, else Nones."""
+    try:
+        env_id = _id(raw.get("id"), "id")
+        src = _address(raw.get("src"), "src")
+    except CodecError:
+        return None, None
+    return env_id, (src.node, src.actor)
 
 
 def _id(value: Any, name: str) -> int:

@@ -416,8 +416,11 @@ def test_a_wrong_wire_version_is_named(version: Any):
 def test_a_wrong_envelope_id_is_named(field: str, value: Any):
     error = decode_error(raw_envelope(SCALARS_BODY, **{field: value}))
     assert str(error) == f"envelope {field} must be an integer from 0 to 2**63-1, got {value!r}"
-    assert error.envelope_id is None
-    assert error.src is None
+    # A bad id leaves nothing to answer to; a bad reply_to still leaves the sender's id and address.
+    if field == "id":
+        assert (error.envelope_id, error.src) == (None, None)
+    else:
+        assert (error.envelope_id, error.src) == (7, ("node-a", "alice"))
 
 
 @SETTINGS
@@ -434,8 +437,10 @@ def test_a_wrong_envelope_id_is_named(field: str, value: Any):
     ),
 )
 def test_a_wrong_address_is_named(field: str, value: Any):
-    text = str(decode_error(raw_envelope(SCALARS_BODY, **{field: value})))
-    assert text == f"envelope {field} must be [node id, actor name] strings, got {value!r}"
+    error = decode_error(raw_envelope(SCALARS_BODY, **{field: value}))
+    assert str(error) == f"envelope {field} must be [node id, actor name] strings, got {value!r}"
+    expected = (None, None) if field == "src" else (7, ("node-a", "alice"))
+    assert (error.envelope_id, error.src) == expected
 
 
 @pytest.mark.parametrize("field", ["src", "dst"])
