@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 import pykka
+
 from swarmnode.actors.runtime import Delivery, NodeActor, NodeContext
 from swarmnode.actors.supervision import Link
 from swarmnode.transport import Admission, Inbound, Transport

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pykka
+
 from swarmnode.actors.control import ControlActor
 from swarmnode.actors.endpoint import TransportActor
 from swarmnode.actors.runtime import NodeContext, NodeSupervisor

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from swarmnode.actors.messages import Ping, Pong
 
+from swarmnode.actors.messages import Ping, Pong
 from tests.support import wait_until
 from tests.support.nodes import run_cli
 

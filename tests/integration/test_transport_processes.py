@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import zmq
+
 from swarmnode.actors.messages import Address, Ping, Pong
 from swarmnode.transport import Transport, generate_keypair
 

@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 import pykka
+
 from swarmnode.actors.messages import Ping, Pong
 from swarmnode.transport import Identity, Inbound, Transport
 

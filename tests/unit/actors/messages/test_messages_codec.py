@@ -19,6 +19,7 @@ import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from swarmnode.actors.messages import (
     MAX_MESSAGE_BYTES,
     WIRE_VERSION,

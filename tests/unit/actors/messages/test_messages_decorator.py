@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 import pytest
+
 from swarmnode.actors.messages import (
     CodecError,
     Message,

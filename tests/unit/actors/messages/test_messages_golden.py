@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from swarmnode import actors
 from swarmnode.actors.messages import (
     WIRE_VERSION,

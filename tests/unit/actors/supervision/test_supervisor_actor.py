@@ -8,6 +8,7 @@ from typing import Any
 
 import pykka
 import pytest
+
 from swarmnode.actors.supervision import (
     ActorCrashed,
     Link,
@@ -20,7 +21,6 @@ from swarmnode.actors.supervision import (
     SupervisorStatistics,
 )
 from swarmnode.actors.supervision.actor import GetStatistics
-
 from tests.support import wait_until
 
 
