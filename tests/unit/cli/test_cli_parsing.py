@@ -1,0 +1,52 @@
+"""The CLI refuses bad flags with a usage error that names the value, and never shows a traceback."""
+
+from __future__ import annotations
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from swarmnode.cli.main import cli, normalize_listen
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("127.0.0.1:2377", "127.0.0.1:2377"),
+        ("10.0.0.5", "10.0.0.5:2377"),
+        (":4000", "0.0.0.0:4000"),
+        ("[::1]:2377", "::1:2377"),
+    ],
+)
+def test_listen_addresses_are_normalized(given, expected):
+    assert normalize_listen(given) == expected
+
+
+@pytest.mark.parametrize(("given", "needle"), [("h:x", "'x' is not a number"), ("h:70000", "out of range")])
+def test_bad_listen_addresses_are_named(given, needle):
+    with pytest.raises(click.BadParameter, match=needle):
+        normalize_listen(given)
+
+
+def test_unknown_role_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(cli, ["--state-dir", str(tmp_path), "start", "--role", "king"])
+    assert result.exit_code == 2
+    assert "'king' is not one of 'manager', 'worker'" in result.output
+
+
+def test_unknown_output_format_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(cli, ["--output", "yaml", "status"])
+    assert result.exit_code == 2
+    assert "'yaml' is not one of 'table', 'json'" in result.output
+
+
+def test_completion_script_is_printed():
+    result = CliRunner().invoke(cli, ["completion", "bash"])
+    assert result.exit_code == 0
+    assert "_SWARM_NODE_COMPLETE" in result.output
+
+
+def test_actor_send_refuses_bad_json_before_contacting_a_node(tmp_path):
+    result = CliRunner().invoke(cli, ["--state-dir", str(tmp_path), "actor", "send", "self", "control", "Ping", "{"])
+    assert result.exit_code == 2
+    assert "is not JSON" in result.output
