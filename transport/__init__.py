@@ -1,1 +1,29 @@
+"""CurveZMQ transport: the only code of swarm-node that imports zmq.
 
+One I/O thread per node owns every socket: the ROUTER on the cluster port (CURVE server, ZAP
+answered by the admission hook), one DEALER per peer node, and the local control socket.
+"""
+
+from ._control import ControlClient
+from ._endpoints import DEFAULT_PORT
+from ._errors import RemoteError, RequestTimeout, TransportError
+from ._future import ReplyFuture, ReplyStream
+from ._keys import generate_keypair
+from ._transport import Transport
+from ._types import Admission, Identity, Inbound, TransportStatistics
+
+__all__ = [
+    "DEFAULT_PORT",
+    "Admission",
+    "ControlClient",
+    "Identity",
+    "Inbound",
+    "RemoteError",
+    "ReplyFuture",
+    "ReplyStream",
+    "RequestTimeout",
+    "Transport",
+    "TransportError",
+    "TransportStatistics",
+    "generate_keypair",
+]

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import pytest
 import zmq
+
 from swarmnode.actors.messages import ErrorReply, Ping, Pong, StreamEnd
 from swarmnode.transport import Identity, Inbound, Transport, generate_keypair
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
 from swarmnode.actors.messages import Ping, Pong
 from swarmnode.transport import ControlClient, Identity, RemoteError, RequestTimeout, TransportError
 

@@ -10,6 +10,7 @@ import pytest
 import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from swarmnode.actors.messages import (
     WIRE_VERSION,
     Address,
@@ -21,7 +22,6 @@ from swarmnode.actors.messages import (
     encode_envelope,
 )
 from swarmnode.transport import Identity, generate_keypair
-
 from tests.support import wait_until
 
 if TYPE_CHECKING:
@@ -80,10 +80,9 @@ def test_a_good_hand_made_request_is_answered(served: tuple[Node, zmq.Socket[byt
         pytest.param(b"\xc1\xff garbage", id="random-bytes"),
         pytest.param(b"", id="empty"),
         pytest.param(msgpack.packb([1, 2, 3]), id="not-a-map"),
-        pytest.param(raw_envelope(v=2), id="wrong-version"),
+        pytest.param(raw_envelope(v=2, id="seven"), id="wrong-version-and-unreadable-id"),
         pytest.param(raw_envelope(id=-1), id="negative-id"),
         pytest.param(raw_envelope(src="raw"), id="bad-src"),
-        pytest.param(raw_envelope(extra=1), id="unknown-envelope-field"),
         pytest.param(raw_envelope(id=0, kind="NoSuchKind"), id="one-way-unknown-kind"),
         pytest.param(raw_envelope(reply_to=5, id=0), id="reply-to-nothing"),
     ],
@@ -111,6 +110,8 @@ def test_unreadable_or_unanswerable_input_is_dropped(
         ),
         pytest.param(raw_envelope(body={"payload": b"", "x": 1}), "Ping: unknown field(s) 'x'", id="unknown-field"),
         pytest.param(raw_envelope(kind=3), "envelope kind must be a string, not int", id="kind-not-a-string"),
+        pytest.param(raw_envelope(v=2), "wire version 2 is not supported (this node speaks 1)", id="wrong-version"),
+        pytest.param(raw_envelope(extra=1), "envelope fields: unknown 'extra'", id="unknown-envelope-field"),
     ],
 )
 def test_a_readable_request_with_a_bad_body_is_answered_bad_message(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+
 from swarmnode.transport import DEFAULT_PORT, ReplyFuture, TransportError
 from swarmnode.transport._endpoints import split_host_port, tcp_endpoint
 from swarmnode.transport._zap import parse_zap_request, zap_reply

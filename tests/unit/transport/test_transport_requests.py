@@ -9,6 +9,7 @@ import time
 from typing import TYPE_CHECKING
 
 import pytest
+
 from swarmnode.actors.messages import Address, ErrorReply, Ping, Pong, StreamEnd
 from swarmnode.transport import (
     Identity,
@@ -19,7 +20,6 @@ from swarmnode.transport import (
     TransportError,
     generate_keypair,
 )
-
 from tests.support import wait_until
 
 if TYPE_CHECKING:

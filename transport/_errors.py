@@ -1,0 +1,26 @@
+"""The errors a caller of the transport can see, each with text an operator can act on."""
+
+from __future__ import annotations
+
+__all__ = ["RemoteError", "RequestTimeout", "TransportError"]
+
+
+class TransportError(Exception):
+    """The transport could not do what was asked; the text names the address or peer involved."""
+
+
+class RequestTimeout(TransportError):
+    """No reply came before the deadline; the text names the destination, the kind and the deadline."""
+
+
+class RemoteError(TransportError):
+    """The remote actor answered with an ErrorReply.
+
+    ``code`` is machine-readable (see ErrorReply) so that callers can branch on it without
+    parsing the operator text.
+    """
+
+    def __init__(self, code: str, text: str) -> None:
+        super().__init__(f"{code}: {text}")
+        self.code = code
+        self.text = text
