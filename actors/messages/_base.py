@@ -33,6 +33,9 @@ M = TypeVar("M", bound="type[Message]")
 _REGISTRY: dict[str, type[Message]] = {}
 _VALIDATORS: dict[type[Message], dict[str, Validator]] = {}
 _SCHEMAS: dict[str, dict[str, str]] = {}
+# Per class, computed once: the hot paths of encode and decode must not call dataclasses.fields().
+_FIELD_NAMES: dict[type[Message], tuple[str, ...]] = {}
+_FIELD_PLAN: dict[type[Message], tuple[tuple[str, Validator, bool], ...]] = {}
 # Arrays and maps in an ``Any`` field may nest this deep; msgpack allows 1024 levels, more
 # than Python's recursion limit, so deeper values must be refused before they overflow it.
 _MAX_PLAIN_DEPTH = 100
@@ -80,9 +83,19 @@ def message(cls: M) -> M:
         tp = hints[field.name]
         validators[field.name] = _validator_for(tp)
         schema[field.name] = _type_name(tp)
+    fields = dataclasses.fields(dc)  # type: ignore[arg-type]
     _REGISTRY[kind] = dc
     _VALIDATORS[dc] = validators
     _SCHEMAS[kind] = schema
+    _FIELD_NAMES[dc] = tuple(f.name for f in fields)
+    _FIELD_PLAN[dc] = tuple(
+        (
+            f.name,
+            validators[f.name],
+            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+        )
+        for f in fields
+    )
     return typing.cast(M, dc)
 
 
@@ -106,9 +119,16 @@ def message_schema() -> dict[str, dict[str, str]]:
     return {kind: dict(_SCHEMAS[kind]) for kind in sorted(_SCHEMAS)}
 
 
+_PRIMITIVES = frozenset((str, int, float, bool, bytes, type(None)))
+
+
 def to_body(msg: Message) -> dict[str, Any]:
     """Return the msgpack-ready body of ``msg`` (a map of field name to plain value)."""
-    return {f.name: _plain(getattr(msg, f.name)) for f in dataclasses.fields(msg)}  # type: ignore[arg-type]
+    body: dict[str, Any] = {}
+    for name in _FIELD_NAMES[type(msg)]:
+        value = getattr(msg, name)
+        body[name] = value if type(value) in _PRIMITIVES else _plain(value)
+    return body
 
 
 def from_body(kind: str, body: Any) -> Message:
@@ -121,15 +141,15 @@ def _build(cls: type[Message], body: Any, where: str) -> Message:
     if not isinstance(body, dict):
         raise CodecError(f"{where}: body must be a map, not {type(body).__name__}")
     validators = _VALIDATORS[cls]
-    unknown = [k for k in body if k not in validators]
-    if unknown:
+    if len(body) > len(validators) or any(k not in validators for k in body):
+        unknown = [k for k in body if k not in validators]
         raise CodecError(f"{where}: unknown field(s) {', '.join(map(repr, sorted(map(str, unknown))))}")
     values: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.name in body:
-            values[f.name] = validators[f.name](body[f.name], f"{where}.{f.name}")
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise CodecError(f"{where}: missing field {f.name!r}")
+    for name, validate, required in _FIELD_PLAN[cls]:
+        if name in body:
+            values[name] = validate(body[name], f"{where}.{name}")
+        elif required:
+            raise CodecError(f"{where}: missing field {name!r}")
     return cls(**values)
 
 

@@ -82,10 +82,10 @@ def decode_envelope(data: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> Envelope
         raise CodecError(f"not a msgpack message ({type(exc).__name__}: {exc})") from None
     if not isinstance(raw, dict):
         raise CodecError(f"envelope must be a map, not {type(raw).__name__}")
-    # Whatever else is wrong, a readable id and source let the receiver answer with the error.
-    reply_id, reply_src = _header_for_errors(raw)
 
     def fail(text: str) -> CodecError:
+        # Whatever else is wrong, a readable id and source let the receiver answer with the error.
+        reply_id, reply_src = _header_for_errors(raw)
         return CodecError(text, envelope_id=reply_id, src=reply_src)
 
     keys = set(raw)
