@@ -196,9 +196,7 @@ class Supervisor(SupervisedActor):
                     failed = (name, exc.reason)
                     break
                 _, restarts, reason = self.core.child(name)
-                log.warning(
-                    "supervisor %s restarted %s (restart %d, reason: %s)", self.name, name, restarts, reason
-                )
+                log.warning("supervisor %s restarted %s (restart %d, reason: %s)", self.name, name, restarts, reason)
             if failed is None:
                 return
             plan = self.core.start_failed(failed[0], failed[1], self._clock())
@@ -256,9 +254,7 @@ class Supervisor(SupervisedActor):
             ref = self._refs.get(name)
             if spec.supervisor and ref is not None and state is ChildState.RUNNING:
                 try:
-                    nested = cast(
-                        SupervisorStatistics, ref.ask(GetStatistics(), timeout=STATISTICS_TIMEOUT_S)
-                    )
+                    nested = cast(SupervisorStatistics, ref.ask(GetStatistics(), timeout=STATISTICS_TIMEOUT_S))
                 except Exception as exc:  # a busy or dying subtree still shows up, marked
                     reason = f"statistics unavailable: {describe(exc)}"
             rows.append(

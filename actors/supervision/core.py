@@ -149,8 +149,7 @@ class SupervisorCore:
             return Ignore()
         if self._intensity_exceeded(now):
             reason_text = (
-                f"more than {self.intensity} restart(s) in {self.period_s:g} s; "
-                f"last: child {name!r} {c.last_reason}"
+                f"more than {self.intensity} restart(s) in {self.period_s:g} s; last: child {name!r} {c.last_reason}"
             )
             return GiveUp(stop=tuple(reversed(self.running())), reason=reason_text)
         return self._restart_plan(name)

@@ -87,9 +87,7 @@ def tree() -> Iterator[list[pykka.ActorRef[Any]]]:
 
 def start_root(tree, strategy, children, **kwargs) -> tuple[pykka.ActorRef[Any], Registry]:
     registry = kwargs.pop("registry", None) or Registry()
-    ref = Supervisor.start_linked(
-        None, strategy=strategy, children=children, registry=registry, name="root", **kwargs
-    )
+    ref = Supervisor.start_linked(None, strategy=strategy, children=children, registry=registry, name="root", **kwargs)
     tree.append(ref)
     return ref, registry
 
@@ -184,9 +182,7 @@ def test_nested_supervisor_that_gives_up_is_restarted_by_its_parent(tree, journa
         period_s=60,
         registry=registry,
     )
-    ref, _ = start_root(
-        tree, Strategy.ONE_FOR_ONE, [*specs(journal, "a"), inner], registry=registry, intensity=5
-    )
+    ref, _ = start_root(tree, Strategy.ONE_FOR_ONE, [*specs(journal, "a"), inner], registry=registry, intensity=5)
     journal.take()
     registry.get("x").tell("crash")
     wait_until(lambda: restarts_of(ref, "inner/x") == 1, what="x restarted once")
@@ -212,9 +208,7 @@ def test_root_that_gives_up_reports_the_reason_and_stops(tree, journal):
         given_up.append(reason)
         done.set()
 
-    ref, registry = start_root(
-        tree, Strategy.ONE_FOR_ONE, specs(journal, "a"), intensity=0, on_give_up=on_give_up
-    )
+    ref, registry = start_root(tree, Strategy.ONE_FOR_ONE, specs(journal, "a"), intensity=0, on_give_up=on_give_up)
     registry.get("a").tell("crash")
     assert done.wait(5)
     assert "supervisor 'root' gave up: more than 0 restart(s)" in given_up[0]
