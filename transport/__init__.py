@@ -5,14 +5,15 @@ answered by the admission hook), one DEALER per peer node, and the local control
 """
 
 from ._control import ControlClient
-from ._endpoints import DEFAULT_PORT
+from ._endpoints import DEFAULT_PORT, bootstrap_address
 from ._errors import RemoteError, RequestTimeout, TransportError
 from ._future import ReplyFuture, ReplyStream
 from ._keys import generate_keypair
-from ._transport import Transport
+from ._transport import BOOTSTRAP_ROLE, Transport
 from ._types import Admission, Identity, Inbound, TransportStatistics
 
 __all__ = [
+    "BOOTSTRAP_ROLE",
     "DEFAULT_PORT",
     "Admission",
     "ControlClient",
@@ -25,5 +26,6 @@ __all__ = [
     "Transport",
     "TransportError",
     "TransportStatistics",
+    "bootstrap_address",
     "generate_keypair",
 ]

@@ -27,6 +27,7 @@ from swarmnode.actors.messages import (
     encode_envelope,
 )
 
+from ._endpoints import BOOTSTRAP_MAX_BYTES, join_host_port, split_host_port, tcp_endpoint
 from ._errors import RemoteError, RequestTimeout, TransportError
 
 __all__ = ["ControlClient"]
@@ -38,9 +39,18 @@ LINGER_MS = 0
 class ControlClient:
     """Send requests to the actors of the node listening on a control socket."""
 
-    def __init__(self, path: str, *, timeout_s: float = 5.0, max_message_bytes: int = MAX_MESSAGE_BYTES) -> None:
-        if not os.path.exists(path):
-            raise TransportError(f"no control socket at {path}: is the node running, and is the path right?")
+    def __init__(
+        self,
+        path: str,
+        *,
+        timeout_s: float = 5.0,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+        endpoint: str | None = None,
+    ) -> None:
+        if endpoint is None:
+            if not os.path.exists(path):
+                raise TransportError(f"no control socket at {path}: is the node running, and is the path right?")
+            endpoint = f"ipc://{path}"
         self._path = path
         self._timeout_s = timeout_s
         self._max_bytes = max_message_bytes
@@ -49,8 +59,22 @@ class ControlClient:
         self._socket: zmq.Socket[bytes] = self._context.socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, LINGER_MS)
         self._socket.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
-        self._socket.connect(f"ipc://{path}")
+        self._socket.connect(endpoint)
         self._closed = False
+
+    @classmethod
+    def bootstrap(cls, address: str, *, timeout_s: float = 5.0) -> ControlClient:
+        """Return a client of a manager's bootstrap port: plain TCP, for the joiner's first request.
+
+        Nothing on that port is trusted: the joiner checks what it gets against its join token.
+        """
+        host, port = split_host_port(address)
+        return cls(
+            f"bootstrap port of {join_host_port(host, port)}",
+            timeout_s=timeout_s,
+            max_message_bytes=BOOTSTRAP_MAX_BYTES,
+            endpoint=tcp_endpoint(host, port),
+        )
 
     def request(self, actor: str, body: Message, *, timeout_s: float | None = None) -> Message:
         """Send ``body`` to ``actor`` on the node and return its reply.

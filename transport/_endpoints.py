@@ -6,9 +6,21 @@ import errno
 
 from ._errors import TransportError
 
-__all__ = ["DEFAULT_PORT", "bind_error", "join_host_port", "split_host_port", "tcp_endpoint"]
+__all__ = [
+    "BOOTSTRAP_MAX_BYTES",
+    "DEFAULT_PORT",
+    "bind_error",
+    "bootstrap_address",
+    "join_host_port",
+    "split_host_port",
+    "tcp_endpoint",
+]
 
 DEFAULT_PORT = 2377  # Docker swarm mode's cluster management port
+# A joiner must fetch the root CA before it knows any CURVE key, so managers answer that one
+# question on a plain port next to the cluster port. Its messages are small and untrusted.
+BOOTSTRAP_PORT_OFFSET = 1
+BOOTSTRAP_MAX_BYTES = 64 * 1024
 _MAX_PORT = 65535
 
 
@@ -60,3 +72,9 @@ def bind_error(where: str, err: int, strerror: str) -> TransportError:
         errno.ENOENT: "no such directory",
     }
     return TransportError(f"cannot listen on {where}: {reasons.get(err, strerror)}")
+
+
+def bootstrap_address(cluster_address: str) -> str:
+    """Return the "HOST:PORT" of the bootstrap port that belongs to a cluster address."""
+    host, port = split_host_port(cluster_address)
+    return join_host_port(host, port + BOOTSTRAP_PORT_OFFSET)

@@ -47,7 +47,14 @@ from swarmnode.actors.messages import (
     encode_envelope,
 )
 
-from ._endpoints import bind_error, join_host_port, split_host_port, tcp_endpoint
+from ._endpoints import (
+    BOOTSTRAP_MAX_BYTES,
+    bind_error,
+    bootstrap_address,
+    join_host_port,
+    split_host_port,
+    tcp_endpoint,
+)
 from ._errors import RemoteError, RequestTimeout, TransportError
 from ._future import ReplyFuture, ReplyStream
 from ._types import Admission, Identity, Inbound, TransportStatistics
@@ -73,6 +80,7 @@ CONTROL_MODE = 0o600
 _ROUTER = 0
 _CONTROL = 1
 _LOCAL = 2
+_BOOTSTRAP = 3
 
 # Commands from other threads to the I/O thread: tuples whose first item is one of these.
 _OP_REQUEST = 0  # (op, pending, payload)
@@ -86,6 +94,8 @@ _OP_DISCONNECT = 7  # (op, node_id)
 _OP_CANCEL = 8  # (op, request_id)
 
 _LOCAL_ROLE = "local"
+BOOTSTRAP_ROLE = "bootstrap"
+BIND_ATTEMPTS = 20  # for port 0 with a bootstrap port: tries to find a free pair of ports
 
 
 class _Origin:
@@ -98,7 +108,7 @@ class _Origin:
         self.routing_id = routing_id
 
     def __repr__(self) -> str:
-        return f"<origin {('router', 'control', 'local')[self.channel]} {self.routing_id.hex()}>"
+        return f"<origin {('router', 'control', 'local', 'bootstrap')[self.channel]} {self.routing_id.hex()}>"
 
 
 _LOCAL_ORIGIN = _Origin(_LOCAL, b"")
@@ -194,6 +204,7 @@ class Transport:
         deliver: Callable[[Inbound], bool],
         control_path: str | None = None,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
+        bootstrap: bool = False,
     ) -> None:
         if len(public_key) != 40 or len(secret_key) != 40:
             raise TransportError("CURVE keys must be z85 text of 40 bytes (see zmq.curve_keypair())")
@@ -206,6 +217,8 @@ class Transport:
         self._control_path = control_path
         self._max_bytes = max_message_bytes
         self._local_identity = Identity(node_id=node_id, role=_LOCAL_ROLE)
+        self._bootstrap_identity = Identity(node_id="", role=BOOTSTRAP_ROLE)
+        self._serve_bootstrap = bootstrap
 
         # Shared with callers' threads: the command deque (thread-safe appends and pops), the
         # wake-up flag, the request id counter and the set of connected peer names.
@@ -224,6 +237,7 @@ class Transport:
         self._context: zmq.Context[zmq.Socket[bytes]] | None = None
         self._router: zmq.Socket[bytes] | None = None
         self._control: zmq.Socket[bytes] | None = None
+        self._bootstrap: zmq.Socket[bytes] | None = None
         self._zap: zmq.Socket[bytes] | None = None
         self._poller = zmq.Poller()
         self._peers: dict[str, _Peer] = {}
@@ -258,7 +272,7 @@ class Transport:
         try:
             self._zap = self._socket(ctx, zmq.REP, sockets)
             self._zap.bind(ZAP_ENDPOINT)
-            self._router = self._bind_router(ctx, sockets)
+            self._router, self._bootstrap = self._bind_ports(ctx, sockets)
             if self._control_path is not None:
                 self._control = self._bind_control(ctx, sockets, self._control_path)
         except BaseException:
@@ -293,6 +307,11 @@ class Transport:
     def address(self) -> str:
         """Return the bound "host:port" (with the real port when 0 was asked for)."""
         return self._bound_address
+
+    @property
+    def bootstrap_address(self) -> str:
+        """Return the "host:port" of the bootstrap port, or "" when this node serves none."""
+        return bootstrap_address(self._bound_address) if self._bootstrap is not None else ""
 
     def statistics(self) -> TransportStatistics:
         """Return a snapshot of the counters."""
@@ -471,6 +490,47 @@ class Transport:
         sock.setsockopt(zmq.LINGER, LINGER_MS)
         return sock
 
+    def _bind_ports(
+        self, ctx: zmq.Context[zmq.Socket[bytes]], sockets: list[zmq.Socket[bytes]]
+    ) -> tuple[zmq.Socket[bytes], zmq.Socket[bytes] | None]:
+        """Bind the cluster port and, on managers, the bootstrap port right above it.
+
+        With port 0 the kernel picks the cluster port, so the port above may be taken: then
+        both are given back and another pair is tried.
+        """
+        for attempt in range(BIND_ATTEMPTS):
+            router = self._bind_router(ctx, sockets)
+            if not self._serve_bootstrap:
+                return router, None
+            try:
+                return router, self._bind_bootstrap(ctx, sockets)
+            except TransportError:
+                if self._port != 0 or attempt == BIND_ATTEMPTS - 1:
+                    raise
+                sockets.remove(router)
+                router.close(0)
+        raise AssertionError("unreachable")
+
+    def _bind_bootstrap(
+        self, ctx: zmq.Context[zmq.Socket[bytes]], sockets: list[zmq.Socket[bytes]]
+    ) -> zmq.Socket[bytes]:
+        sock = self._socket(ctx, zmq.ROUTER, sockets)
+        sock.setsockopt(zmq.MAXMSGSIZE, BOOTSTRAP_MAX_BYTES)
+        sock.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        sock.setsockopt(zmq.SNDHWM, HWM_MESSAGES)
+        sock.setsockopt(zmq.RCVHWM, HWM_MESSAGES)
+        where = bootstrap_address(self._bound_address)
+        host, port = split_host_port(where)
+        if ":" in host:
+            sock.setsockopt(zmq.IPV6, 1)
+        try:
+            sock.bind(tcp_endpoint(host, port))
+        except zmq.ZMQError as exc:
+            sockets.remove(sock)
+            sock.close(0)
+            raise bind_error(f"{where} (the bootstrap port, cluster port + 1)", exc.errno or 0, exc.strerror) from None
+        return sock
+
     def _bind_router(self, ctx: zmq.Context[zmq.Socket[bytes]], sockets: list[zmq.Socket[bytes]]) -> zmq.Socket[bytes]:
         router = self._socket(ctx, zmq.ROUTER, sockets)
         router.setsockopt(zmq.CURVE_SERVER, 1)
@@ -545,6 +605,8 @@ class Transport:
         poller.register(self._wake_fd, zmq.POLLIN)
         if self._control is not None:
             poller.register(self._control, zmq.POLLIN)
+        if self._bootstrap is not None:
+            poller.register(self._bootstrap, zmq.POLLIN)
         try:
             self._loop(router, zap)
         except Exception:
@@ -553,7 +615,7 @@ class Transport:
             self._shutdown()
 
     def _loop(self, router: zmq.Socket[bytes], zap: zmq.Socket[bytes]) -> None:
-        poller, control, wake_fd = self._poller, self._control, self._wake_fd
+        poller, control, wake_fd, bootstrap = self._poller, self._control, self._wake_fd, self._bootstrap
         commands = self._commands
         while not self._stopping:
             events = poller.poll(self._poll_timeout_ms())
@@ -568,7 +630,9 @@ class Transport:
                     elif source is zap:
                         self._serve_zap(zap)
                     elif source is control and control is not None:
-                        self._read_control(control)
+                        self._read_plain(control, self._local_identity, _CONTROL)
+                    elif source is bootstrap and bootstrap is not None:
+                        self._read_plain(bootstrap, self._bootstrap_identity, _BOOTSTRAP)
                     else:
                         node = self._dealer_nodes.get(source)
                         if node is not None:
@@ -733,16 +797,19 @@ class Transport:
                 self._bad_frames += 1
                 log.exception("transport of node %s: inbound message failed", self.node_id)
 
-    def _read_control(self, control: zmq.Socket[bytes]) -> None:
-        for frames in _receive_batch(control, copy=True):
+    def _read_plain(self, sock: zmq.Socket[bytes], identity: Identity, channel: int) -> None:
+        """Read the control socket or the bootstrap port: no CURVE, one identity for every peer."""
+        for frames in _receive_batch(sock, copy=True):
             try:
                 if len(frames) != 2:
-                    self._bad("control-frames", "dropped a control message of %d frames", len(frames) - 1)
+                    self._bad(
+                        f"{identity.role}-frames", "dropped a %s message of %d frames", identity.role, len(frames) - 1
+                    )
                     continue
-                self._on_inbound(frames[1], self._local_identity, _Origin(_CONTROL, frames[0]))
+                self._on_inbound(frames[1], identity, _Origin(channel, frames[0]))
             except Exception:
                 self._bad_frames += 1
-                log.exception("transport of node %s: control message failed", self.node_id)
+                log.exception("transport of node %s: %s message failed", self.node_id, identity.role)
 
     def _on_inbound(self, data: bytes, identity: Identity, origin: _Origin) -> None:
         try:
@@ -799,7 +866,7 @@ class Transport:
         self._send_to_origin(origin, encode_envelope(env))
 
     def _send_to_origin(self, origin: _Origin, payload: bytes) -> None:
-        sock = self._router if origin.channel == _ROUTER else self._control
+        sock = (self._router, self._control, None, self._bootstrap)[origin.channel]
         if sock is None:
             return
         try:
@@ -895,7 +962,7 @@ class Transport:
         for peer in list(self._peers.values()):
             self._close_peer(peer)
         self._peers.clear()
-        for sock in (self._router, self._control, self._zap):
+        for sock in (self._router, self._control, self._bootstrap, self._zap):
             if sock is not None:
                 sock.close(LINGER_MS)
         if self._control_path is not None and self._control is not None:

@@ -91,6 +91,7 @@ class Cluster:
         max_message_bytes: int | None = None,
         handlers: dict[str, Handler] | None = None,
         threaded: bool = False,
+        bootstrap: bool = False,
     ) -> Node:
         public, secret = keys or generate_keypair()
         self.directory[public] = Identity(node_id=node_id, role=role)
@@ -119,6 +120,7 @@ class Cluster:
             admit=self.admit,
             deliver=deliver,
             control_path=control_path,
+            bootstrap=bootstrap,
             **extra,
         )
         node = Node(node_id, public, secret, transport, node_handlers)
