@@ -1,0 +1,68 @@
+"""Heartbeat bookkeeping: down after the grace time, ready on the next beat, transitions only."""
+
+from __future__ import annotations
+
+import pytest
+
+from swarmnode.actors.dispatcher.core import HeartbeatCore, NodeLiveness, Transition
+
+READY, DOWN = NodeLiveness.READY, NodeLiveness.DOWN
+
+
+def test_first_heartbeat_makes_a_node_ready_once():
+    core = HeartbeatCore(period_s=1.0)
+    assert core.beat("a", now=0.0) == Transition("a", READY)
+    assert core.beat("a", now=1.0) is None
+
+
+def test_a_node_is_down_only_after_grace_periods_of_silence():
+    core = HeartbeatCore(period_s=1.0, grace_periods=3)
+    core.beat("a", now=0.0)
+    assert core.expire(now=3.0) == []
+    assert core.expire(now=3.01) == [Transition("a", DOWN)]
+    assert core.expire(now=10.0) == [], "a transition is reported once"
+    assert core.state("a") is DOWN
+
+
+def test_a_down_node_that_beats_again_is_ready():
+    core = HeartbeatCore(period_s=1.0)
+    core.beat("a", now=0.0)
+    core.expire(now=5.0)
+    assert core.beat("a", now=6.0) == Transition("a", READY)
+
+
+def test_nodes_known_ready_at_start_get_a_full_grace_window():
+    core = HeartbeatCore(period_s=2.0)
+    core.track("a", READY, now=100.0)
+    assert core.expire(now=105.9) == []
+    assert core.expire(now=106.1) == [Transition("a", DOWN)]
+
+
+def test_nodes_known_down_at_start_stay_down_silently():
+    core = HeartbeatCore(period_s=1.0)
+    core.track("a", DOWN, now=0.0)
+    assert core.expire(now=100.0) == []
+    assert core.beat("a", now=100.0) == Transition("a", READY)
+
+
+def test_next_expiry_is_the_earliest_ready_deadline():
+    core = HeartbeatCore(period_s=1.0)
+    assert core.next_expiry() is None
+    core.beat("a", now=0.0)
+    core.beat("b", now=2.0)
+    assert core.next_expiry() == 3.0
+    core.forget("a")
+    assert core.next_expiry() == 5.0
+
+
+def test_transitions_are_sorted_for_deterministic_proposals():
+    core = HeartbeatCore(period_s=1.0)
+    for name in ("c", "a", "b"):
+        core.beat(name, now=0.0)
+    assert [t.node_id for t in core.expire(now=10.0)] == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("period", [0, -1])
+def test_bad_periods_are_refused_with_the_value(period):
+    with pytest.raises(ValueError, match=f"got {period}"):
+        HeartbeatCore(period_s=period)
