@@ -2,9 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from swarmnode.actors.messages import Message, message
 
-__all__ = ["ActorRow", "StatusReply", "StatusRequest"]
+__all__ = [
+    "ActorRow",
+    "CARotateReply",
+    "CARotateRequest",
+    "JoinTokenReply",
+    "JoinTokenRequest",
+    "LeaveReply",
+    "LeaveRequest",
+    "NodeInspectReply",
+    "NodeInspectRequest",
+    "NodeListReply",
+    "NodeListRequest",
+    "NodeRemoveReply",
+    "NodeRemoveRequest",
+    "NodeRow",
+    "NodeUpdateReply",
+    "NodeUpdateRequest",
+    "StatusReply",
+    "StatusRequest",
+]
 
 
 @message
@@ -37,3 +58,124 @@ class StatusReply(Message):
     pid: int
     uptime_s: float
     actors: tuple[ActorRow, ...]
+
+
+@message
+class NodeRow(Message):
+    """One node as `node ls` shows it."""
+
+    KIND = "NodeRow"
+    node_id: str
+    hostname: str
+    role: str
+    status: str
+    availability: str
+    manager_status: str
+    addr: str
+    cert_expiry: float
+    is_self: bool
+
+
+@message
+class NodeListRequest(Message):
+    KIND = "NodeListRequest"
+
+
+@message
+class NodeListReply(Message):
+    KIND = "NodeListReply"
+    nodes: tuple[NodeRow, ...]
+
+
+@message
+class NodeInspectRequest(Message):
+    """Ask for one node's whole object; ``node`` is an id, a unique id prefix, a hostname or "self"."""
+
+    KIND = "NodeInspectRequest"
+    node: str
+
+
+@message
+class NodeInspectReply(Message):
+    KIND = "NodeInspectReply"
+    node: dict[str, Any]
+
+
+@message
+class NodeRemoveRequest(Message):
+    """Remove a node from the swarm and revoke its certificate; ``force`` also removes a ready node."""
+
+    KIND = "NodeRemoveRequest"
+    node: str
+    force: bool
+
+
+@message
+class NodeRemoveReply(Message):
+    KIND = "NodeRemoveReply"
+    node_id: str
+
+
+@message
+class NodeUpdateRequest(Message):
+    """Change a node's availability (active, pause, drain) and labels."""
+
+    KIND = "NodeUpdateRequest"
+    node: str
+    availability: str
+    label_add: dict[str, str]
+    label_rm: tuple[str, ...]
+
+
+@message
+class NodeUpdateReply(Message):
+    KIND = "NodeUpdateReply"
+    node_id: str
+    version: int
+
+
+@message
+class JoinTokenRequest(Message):
+    """Show (and with ``rotate``, replace) the join token of ``role``: worker or manager."""
+
+    KIND = "JoinTokenRequest"
+    role: str
+    rotate: bool
+
+
+@message
+class JoinTokenReply(Message):
+    KIND = "JoinTokenReply"
+    role: str
+    token: str
+    manager_addr: str
+
+
+@message
+class LeaveRequest(Message):
+    """Leave the swarm: the node tells the managers, stops, and forgets its swarm state."""
+
+    KIND = "LeaveRequest"
+    force: bool
+
+
+@message
+class LeaveReply(Message):
+    KIND = "LeaveReply"
+    node_id: str
+
+
+@message
+class CARotateRequest(Message):
+    """Replace the root CA (cross-signed so the swarm keeps working while nodes move over)."""
+
+    KIND = "CARotateRequest"
+
+
+@message
+class CARotateReply(Message):
+    KIND = "CARotateReply"
+    new_digest: str
+    nodes_total: int
+    nodes_done: int
+    state: str
