@@ -72,7 +72,7 @@ def prepare_state_dir(path: Path) -> Path:
     return path
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def write_private(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically with mode 0600 (temporary file, fsync, rename)."""
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -97,8 +97,8 @@ def load_or_create_identity(state_dir: Path, role: str) -> NodeIdentity:
     key_file = state_dir / KEY_FILE
     if not node_file.exists():
         public, secret = generate_keypair()
-        _write_private(key_file, json.dumps({"public": public.decode(), "secret": secret.decode()}).encode())
-        _write_private(node_file, json.dumps({"node_id": new_node_id(), "role": role}).encode())
+        write_private(key_file, json.dumps({"public": public.decode(), "secret": secret.decode()}).encode())
+        write_private(node_file, json.dumps({"node_id": new_node_id(), "role": role}).encode())
     try:
         node = json.loads(node_file.read_text())
         keys = json.loads(key_file.read_text())

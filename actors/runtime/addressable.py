@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from swarmnode.actors.messages import Crash, ErrorReply, Message, Ping, Pong
 from swarmnode.actors.supervision import SupervisedActor, Supervisor, describe
 
+from .timers import Timers
+
 if TYPE_CHECKING:
     from swarmnode.transport import Identity, Inbound, Transport
 
@@ -166,7 +168,26 @@ class Addressable:
 
 
 class NodeActor(Addressable, SupervisedActor):
-    """A supervised actor of a node, reachable by name through the transport."""
+    """A supervised actor of a node, reachable by name through the transport, with timers."""
+
+    _timers: Timers | None = None
+
+    @property
+    def timers(self) -> Timers:
+        """This incarnation's timers, cancelled when it stops or crashes."""
+        if self._timers is None:
+            self._timers = Timers(self.actor_ref)
+        return self._timers
+
+    def _stop(self) -> None:
+        if self._timers is not None:
+            self._timers.close()
+        super()._stop()
+
+    def _crash(self, exc: BaseException, reason: str) -> None:
+        if self._timers is not None:
+            self._timers.close()
+        super()._crash(exc, reason)
 
 
 class NodeSupervisor(Addressable, Supervisor):

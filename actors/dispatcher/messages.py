@@ -1,0 +1,32 @@
+"""Messages between a node's Worker and the managers' Dispatcher."""
+
+from __future__ import annotations
+
+from swarmnode.actors.ca.messages import ManagerInfo
+from swarmnode.actors.messages import Message, message
+
+__all__ = ["HeartbeatReply", "HeartbeatRequest"]
+
+
+@message
+class HeartbeatRequest(Message):
+    """I am alive; ``trust_digest`` says which trusted roots I hold, ``issuer`` who signed my cert."""
+
+    KIND = "HeartbeatRequest"
+    trust_digest: str
+    issuer: str
+
+
+@message
+class HeartbeatReply(Message):
+    """When to beat next, who the managers are, and what to do about certificates.
+
+    ``trust_pem`` is empty when the node's roots are current; ``renew`` asks the node to renew
+    its certificate now (root CA rotation).
+    """
+
+    KIND = "HeartbeatReply"
+    period_s: float
+    managers: tuple[ManagerInfo, ...]
+    trust_pem: bytes
+    renew: bool

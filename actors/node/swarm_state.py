@@ -1,0 +1,171 @@
+"""What a node keeps of its swarm in its state directory: identity, certificate, managers.
+
+Layout (the directory is 0700; every secret is 0600 and written atomically):
+
+    node.json                  node id, certificate role, cluster id, advertise address, managers
+    curve.key                  the node's CURVE key pair (bound into its certificate)
+    certificates/node.key      the certificate's private key (ECDSA P-256)
+    certificates/node.crt      the certificate chain, leaf first
+    certificates/trust.pem     the swarm's trusted root(s) (two during a root CA rotation)
+    store/                     a manager's write-ahead log and snapshots
+
+A node without ``node.json`` is in no swarm: ``start`` on a manager founds one
+(``init_swarm``), a worker must ``join`` first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from swarmnode.actors.runtime import CurveKeys
+
+from .identity import StateDirError, write_private
+
+__all__ = [
+    "NODE_FILE",
+    "ManagerRecord",
+    "NodeCertificate",
+    "NodeState",
+    "forget_swarm",
+    "load_node_state",
+    "read_certificate",
+    "save_node_state",
+    "write_certificate",
+]
+
+NODE_FILE = "node.json"
+KEY_FILE = "curve.key"
+CERT_DIR = "certificates"
+STATE_FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ManagerRecord:
+    """A manager this node knows how to reach."""
+
+    node_id: str
+    addr: str
+    curve_key: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"node_id": self.node_id, "addr": self.addr, "curve_key": self.curve_key}
+
+
+@dataclass(frozen=True, slots=True)
+class NodeState:
+    """The node's swarm identity as kept on disk."""
+
+    node_id: str
+    role: str  # the role its certificate grants: manager or worker
+    cluster_id: str
+    advertise_addr: str
+    hostname: str
+    keys: CurveKeys
+    managers: tuple[ManagerRecord, ...] = ()
+
+    def with_managers(self, managers: tuple[ManagerRecord, ...]) -> NodeState:
+        return replace(self, managers=managers)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeCertificate:
+    key_pem: bytes
+    chain_pem: bytes
+    trust_pem: bytes
+
+
+def default_hostname() -> str:
+    return socket.gethostname()
+
+
+def load_node_state(state_dir: Path) -> NodeState | None:
+    """Return the node's swarm state, or None when the directory holds no swarm."""
+    node_file = state_dir / NODE_FILE
+    if not node_file.exists():
+        return None
+    try:
+        node = json.loads(node_file.read_text())
+        keys = json.loads((state_dir / KEY_FILE).read_text())
+        if node.get("format") != STATE_FORMAT:
+            raise ValueError(f"state format {node.get('format')!r}, expected {STATE_FORMAT}")
+        return NodeState(
+            node_id=str(node["node_id"]),
+            role=str(node["role"]),
+            cluster_id=str(node["cluster_id"]),
+            advertise_addr=str(node["advertise_addr"]),
+            hostname=str(node.get("hostname") or default_hostname()),
+            keys=CurveKeys(public=keys["public"].encode(), secret=keys["secret"].encode()),
+            managers=tuple(
+                ManagerRecord(str(m["node_id"]), str(m["addr"]), str(m["curve_key"])) for m in node.get("managers", [])
+            ),
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise StateDirError(
+            f"state dir {state_dir} holds a damaged node identity ({type(exc).__name__}: {exc}); "
+            "restore it from a backup, or leave the swarm (swarm-node leave --force) and join again"
+        ) from None
+
+
+def save_node_state(state_dir: Path, state: NodeState) -> None:
+    """Write node.json and curve.key atomically (keys first: node.json marks a complete state)."""
+    keys: dict[str, Any] = {"public": state.keys.public.decode(), "secret": state.keys.secret.decode()}
+    write_private(state_dir / KEY_FILE, json.dumps(keys).encode())
+    node = {
+        "format": STATE_FORMAT,
+        "node_id": state.node_id,
+        "role": state.role,
+        "cluster_id": state.cluster_id,
+        "advertise_addr": state.advertise_addr,
+        "hostname": state.hostname,
+        "managers": [m.to_json() for m in state.managers],
+    }
+    write_private(state_dir / NODE_FILE, json.dumps(node, indent=2).encode())
+
+
+def write_certificate(state_dir: Path, cert: NodeCertificate) -> None:
+    """Replace the node's key, chain and trusted roots (each file atomically, key first)."""
+    cert_dir = state_dir / CERT_DIR
+    cert_dir.mkdir(mode=0o700, exist_ok=True)
+    write_private(cert_dir / "node.key", cert.key_pem)
+    write_private(cert_dir / "node.crt", cert.chain_pem)
+    write_private(cert_dir / "trust.pem", cert.trust_pem)
+
+
+def write_trust(state_dir: Path, trust_pem: bytes) -> None:
+    write_private(state_dir / CERT_DIR / "trust.pem", trust_pem)
+
+
+def read_certificate(state_dir: Path) -> NodeCertificate:
+    cert_dir = state_dir / CERT_DIR
+    try:
+        return NodeCertificate(
+            key_pem=(cert_dir / "node.key").read_bytes(),
+            chain_pem=(cert_dir / "node.crt").read_bytes(),
+            trust_pem=(cert_dir / "trust.pem").read_bytes(),
+        )
+    except OSError as exc:
+        raise StateDirError(
+            f"state dir {state_dir} has no usable certificate ({exc.strerror}: {exc.filename}); "
+            "restore it from a backup, or leave the swarm (swarm-node leave --force) and join again"
+        ) from None
+
+
+def forget_swarm(state_dir: Path) -> None:
+    """Remove everything of the swarm from the state directory (after ``leave``); keep the log."""
+    for name in (NODE_FILE, KEY_FILE):
+        path = state_dir / name
+        if path.exists():
+            path.unlink()
+    for name in (CERT_DIR, "store"):
+        shutil.rmtree(state_dir / name, ignore_errors=True)
+    fd = os.open(state_dir, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
