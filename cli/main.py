@@ -1,57 +1,32 @@
-"""The ``swarm-node`` command: start a node, and talk to a running one through its control socket."""
+"""The ``swarm-node`` command: start or join a node, and talk to a running one through its control socket."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, NoReturn
 
 import click
 
-from .output import emit_json, plain, table
+from .common import (
+    DEFAULT_PORT,
+    Settings,
+    default_state_dir,
+    fail,
+    format_duration,
+    normalize_listen,
+    parse_duration,
+    request,
+)
+from .swarm import actor, ca, emit_status, join_token, leave, node
 
 __all__ = ["cli", "main"]
 
-DEFAULT_PORT = 2377
 EXIT_INTERNAL = 70
-REQUEST_TIMEOUT_S = 10.0
-
-
-def default_state_dir() -> Path:
-    """Return where a node keeps its state: /var/lib/swarm-node for root, else under the home."""
-    if os.geteuid() == 0:
-        return Path("/var/lib/swarm-node")
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / "swarm-node"
-
-
-class Settings:
-    """Global options, handed to every subcommand."""
-
-    def __init__(self, state_dir: Path, output: str) -> None:
-        self.state_dir = state_dir
-        self.output = output
-
-
-def fail(text: str) -> NoReturn:
-    raise click.ClickException(text)
-
-
-def normalize_listen(value: str) -> str:
-    """Check ``HOST:PORT`` (or ``HOST``, or ``:PORT``) and return it with both parts."""
-    host, sep, port_text = value.rpartition(":")
-    if not sep:
-        host, port_text = value, str(DEFAULT_PORT)
-    host = host.strip("[]") or "0.0.0.0"
-    try:
-        port = int(port_text)
-    except ValueError:
-        raise click.BadParameter(f"{value!r}: the port {port_text!r} is not a number (use HOST:PORT)") from None
-    if not 0 <= port <= 65535:
-        raise click.BadParameter(f"{value!r}: port {port} is out of range 0-65535")
-    return f"{host}:{port}"
+MIN_CERT_EXPIRY_S = 30 * 60.0
+MIN_HEARTBEAT_S = 0.1
+# Tests only: certificates shorter than the CLI's 30-minute minimum, to watch renewals happen.
+TEST_CERT_EXPIRY_ENV = "SWARM_NODE_TEST_CERT_EXPIRY_S"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -61,15 +36,10 @@ def normalize_listen(value: str) -> str:
     envvar="SWARM_NODE_STATE_DIR",
     default=default_state_dir,
     show_default="/var/lib/swarm-node as root",
-    help="The node's state directory (keys, log, control socket).",
+    help="The node's state directory (keys, certificates, log, control socket).",
 )
 @click.option(
-    "--output",
-    "-o",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="How to print replies.",
+    "--output", "-o", type=click.Choice(["table", "json"]), default="table", show_default=True, help="How to print."
 )
 @click.version_option(package_name="swarm-node", prog_name="swarm-node")
 @click.pass_context
@@ -78,53 +48,148 @@ def cli(ctx: click.Context, state_dir: Path, output: str) -> None:
     ctx.obj = Settings(state_dir=state_dir, output=output)
 
 
-@cli.command()
-@click.option("--role", type=click.Choice(["manager", "worker"]), default="manager", show_default=True)
-@click.option(
+listen_option = click.option(
     "--listen",
     default=f"0.0.0.0:{DEFAULT_PORT}",
     show_default=True,
     callback=lambda ctx, param, value: normalize_listen(value),
-    help="Address of the cluster port (HOST:PORT).",
+    help="Address of the cluster port (HOST:PORT); a manager also serves joiners on PORT+1.",
 )
-@click.option(
+advertise_option = click.option(
+    "--advertise-addr",
+    default="",
+    callback=lambda ctx, param, value: normalize_listen(value) if value else "",
+    help="Address other nodes reach this node at (default: the --listen address).",
+)
+state_dir_option = click.option(
     "--state-dir",
-    "start_state_dir",
+    "local_state_dir",
     type=click.Path(path_type=Path, file_okay=False),
     default=None,
     help="Same as the global --state-dir.",
 )
-@click.option("--verbose", "-v", is_flag=True, help="Log debug records to the log and info to stderr.")
+verbose_option = click.option("--verbose", "-v", is_flag=True, help="Log debug records, and info to stderr.")
+
+
+def _duration(minimum_s: float, what: str) -> object:
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+        if value is None:
+            return None
+        seconds = parse_duration(value)
+        if seconds < minimum_s:
+            raise click.BadParameter(f"{what} {value} is below the minimum of {format_duration(minimum_s)}")
+        return seconds
+
+    return check
+
+
+@cli.command()
+@click.option("--role", type=click.Choice(["manager", "worker"]), default=None, help="Check the node's role.")
+@listen_option
+@advertise_option
+@state_dir_option
+@click.option(
+    "--cert-expiry",
+    default=None,
+    callback=_duration(MIN_CERT_EXPIRY_S, "certificate expiry"),
+    help="New swarm only: lifetime of node certificates (default 90d, minimum 30m).",
+)
+@click.option(
+    "--dispatcher-heartbeat",
+    default=None,
+    callback=_duration(MIN_HEARTBEAT_S, "heartbeat period"),
+    help="New swarm only: how often nodes report (default 5s).",
+)
+@click.option("--external-ca", default=None, help="New swarm only: protocol=cfssl,url=URL of a CFSSL signer.")
+@click.option(
+    "--external-ca-cert",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    default=None,
+    help="The external CA's root certificate (PEM), with --external-ca.",
+)
+@verbose_option
 @click.pass_obj
-def start(settings: Settings, role: str, listen: str, start_state_dir: Path | None, verbose: bool) -> None:
-    """Start a node in the foreground; SIGTERM or Ctrl-C stops it cleanly."""
+def start(
+    settings: Settings,
+    role: str | None,
+    listen: str,
+    advertise_addr: str,
+    local_state_dir: Path | None,
+    cert_expiry: float | None,
+    dispatcher_heartbeat: float | None,
+    external_ca: str | None,
+    external_ca_cert: Path | None,
+    verbose: bool,
+) -> None:
+    """Start a node in the foreground; on an empty state dir a manager founds a new swarm.
+
+    SIGTERM or Ctrl-C stops it cleanly; started again, it rejoins its swarm.
+    """
+    from swarmnode.actors.ca.cfssl import ExternalCAError, parse_external_ca
     from swarmnode.actors.node import NodeConfig, run_node
+    from swarmnode.actors.node.founding import DEFAULT_CERT_EXPIRY_S, DEFAULT_HEARTBEAT_S
 
-    code = run_node(
-        NodeConfig(role=role, listen=listen, state_dir=start_state_dir or settings.state_dir, verbose=verbose)
+    external = None
+    if external_ca is not None:
+        try:
+            external = parse_external_ca(external_ca)
+        except (ExternalCAError, ValueError) as exc:
+            raise click.BadParameter(str(exc), param_hint="--external-ca") from None
+        if external_ca_cert is None:
+            raise click.BadParameter("an external CA needs its root certificate", param_hint="--external-ca-cert")
+    expiry = cert_expiry or DEFAULT_CERT_EXPIRY_S
+    if os.environ.get(TEST_CERT_EXPIRY_ENV):
+        expiry = float(os.environ[TEST_CERT_EXPIRY_ENV])
+    config = NodeConfig(
+        role=role,
+        listen=listen,
+        advertise_addr=advertise_addr,
+        state_dir=local_state_dir or settings.state_dir,
+        verbose=verbose,
+        cert_expiry_s=expiry,
+        heartbeat_period_s=dispatcher_heartbeat or DEFAULT_HEARTBEAT_S,
+        external_ca=external,
+        external_ca_cert=external_ca_cert.read_bytes() if external_ca_cert else None,
     )
-    sys.exit(code)
+    sys.exit(run_node(config))
 
 
-def _request(settings: Settings, actor: str, body: Any) -> Any:
-    """Send ``body`` to ``actor`` on the local node and return the reply, or fail with a readable error."""
-    from swarmnode.transport import ControlClient, RemoteError, RequestTimeout, TransportError
+@cli.command()
+@click.argument("manager_addr")
+@click.option("--token", required=True, help="The join token from `swarm-node join-token worker` on a manager.")
+@listen_option
+@advertise_option
+@state_dir_option
+@verbose_option
+@click.pass_obj
+def join(
+    settings: Settings,
+    manager_addr: str,
+    token: str,
+    listen: str,
+    advertise_addr: str,
+    local_state_dir: Path | None,
+    verbose: bool,
+) -> None:
+    """Join the swarm of the manager at MANAGER_ADDR, then run this node in the foreground."""
+    from swarmnode.actors.ca.tokens import TokenError, parse_join_token
+    from swarmnode.actors.node import NodeConfig, run_node
+    from swarmnode.actors.node.join import JoinOptions
 
-    path = settings.state_dir / "control.sock"
-    if not path.exists():
-        fail(
-            f"no node is running with state dir {settings.state_dir} (no control socket at {path}); "
-            "start one with `swarm-node start`, or pass --state-dir"
-        )
     try:
-        with ControlClient(str(path), timeout_s=REQUEST_TIMEOUT_S) as client:
-            return client.request(actor, body)
-    except RemoteError as exc:
-        fail(f"{actor}: {exc.text} ({exc.code})")
-    except RequestTimeout:
-        fail(f"the node at {path} did not answer within {REQUEST_TIMEOUT_S:g} s (is it stopping or overloaded?)")
-    except TransportError as exc:
-        fail(f"cannot talk to the node at {path}: {exc}")
+        parse_join_token(token)
+    except TokenError as exc:
+        raise click.BadParameter(str(exc), param_hint="--token") from None
+    config = NodeConfig(
+        listen=listen,
+        advertise_addr=advertise_addr,
+        state_dir=local_state_dir or settings.state_dir,
+        verbose=verbose,
+        join=JoinOptions(
+            manager_addr=normalize_listen(manager_addr), token=token, advertise_addr=advertise_addr or listen
+        ),
+    )
+    sys.exit(run_node(config))
 
 
 @cli.command()
@@ -132,73 +197,8 @@ def _request(settings: Settings, actor: str, body: Any) -> Any:
 def status(settings: Settings) -> None:
     """Show this node's id, role and actors, with their state and restart counts."""
     from swarmnode.actors.control import StatusRequest
-    from swarmnode.actors.messages import to_body
 
-    reply = _request(settings, "control", StatusRequest())
-    if settings.output == "json":
-        emit_json(to_body(reply))
-        return
-    click.echo(f"Node:     {reply.node_id}")
-    click.echo(f"Role:     {reply.role}")
-    click.echo(f"Address:  {reply.address}")
-    click.echo(f"PID:      {reply.pid}    Uptime: {reply.uptime_s:.1f} s")
-    click.echo("")
-    rows = []
-    for a in reply.actors:
-        depth = a.path.count("/")
-        name = "  " * depth + a.path.rsplit("/", 1)[-1]
-        kind = f"supervisor ({a.strategy})" if a.supervisor else "actor"
-        rows.append((name, kind, a.state, a.restarts, a.last_reason))
-    click.echo(table(("ACTOR", "KIND", "STATE", "RESTARTS", "LAST EXIT"), rows))
-
-
-@cli.group()
-def actor() -> None:
-    """Talk to actors directly (debugging)."""
-
-
-@actor.command("send")
-@click.argument("node")
-@click.argument("actor_name", metavar="ACTOR")
-@click.argument("kind")
-@click.argument("body", required=False, default="{}")
-@click.pass_obj
-def actor_send(settings: Settings, node: str, actor_name: str, kind: str, body: str) -> None:
-    """Send message KIND with fields BODY (a JSON object) to ACTOR on NODE and print the reply.
-
-    NODE is this node's id, or "self". Example: swarm-node actor send self control Ping '{"payload": "hi"}'
-    """
-    from swarmnode.actors.messages import CodecError, from_body, message_kinds, message_schema, to_body
-    from swarmnode.actors.messages._catalog import load_all_messages
-
-    load_all_messages()
-    try:
-        fields = json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise click.BadParameter(f"{body!r} is not JSON: {exc}", param_hint="BODY") from None
-    if kind not in message_kinds():
-        raise click.BadParameter(
-            f"unknown message kind {kind!r}; known: {', '.join(message_kinds())}", param_hint="KIND"
-        )
-    schema = message_schema()[kind]
-    if isinstance(fields, dict):
-        # JSON has no bytes: a string given for a bytes field is taken as its UTF-8 text.
-        fields = {k: v.encode() if schema.get(k) == "bytes" and isinstance(v, str) else v for k, v in fields.items()}
-    try:
-        msg = from_body(kind, fields)
-    except CodecError as exc:
-        raise click.BadParameter(str(exc), param_hint="BODY") from None
-    if node != "self":
-        from swarmnode.actors.control import StatusRequest
-
-        me = _request(settings, "control", StatusRequest()).node_id
-        if node != me:
-            fail(
-                f"node {node!r} is not this node ({me}); actor send reaches only the local node until "
-                "nodes know each other (swarm init/join)"
-            )
-    reply = _request(settings, actor_name, msg)
-    emit_json({"kind": reply.KIND, "body": plain(to_body(reply))})
+    emit_status(settings, request(settings, "control", StatusRequest()))
 
 
 @cli.command()
@@ -212,6 +212,10 @@ def completion(shell: str) -> None:
         fail(f"no completion for {shell}")
     comp = comp_cls(cli, {}, "swarm-node", "_SWARM_NODE_COMPLETE")
     click.echo(comp.source())
+
+
+for command in (node, actor, ca, join_token, leave):
+    cli.add_command(command)
 
 
 def main() -> None:

@@ -9,10 +9,12 @@ actor registered under the destination name.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import pykka
 
+from swarmnode.actors.messages import ErrorReply
 from swarmnode.actors.runtime import Delivery, NodeActor, NodeContext
 from swarmnode.actors.supervision import Link
 from swarmnode.transport import Admission, Inbound, Transport
@@ -25,10 +27,11 @@ log = logging.getLogger("swarmnode.transport")
 class TransportActor(NodeActor):
     """Own the node's :class:`~swarmnode.transport.Transport` for one incarnation."""
 
-    def __init__(self, link: Link | None, context: NodeContext, admit: Admission) -> None:
+    def __init__(self, link: Link | None, context: NodeContext, admit: Admission, bootstrap: bool = False) -> None:
         super().__init__(link)
         self.context = context
         self.admit = admit
+        self.bootstrap = bootstrap
         self.transport: Transport | None = None
 
     def on_start(self) -> None:
@@ -40,6 +43,7 @@ class TransportActor(NodeActor):
             admit=self.admit,
             deliver=self._route,
             control_path=str(self.context.control_path),
+            bootstrap=self.bootstrap,
         )
         transport.start()
         self.transport = transport
@@ -49,8 +53,18 @@ class TransportActor(NodeActor):
     def _route(self, inbound: Inbound) -> bool:
         """Tell the destination actor; runs on the transport's I/O thread, so it only tells."""
         transport = self.transport
+        if transport is None:
+            return False
+        # Admission judged the connection when it opened; a node removed or expired since is
+        # refused here, message by message.
+        refusal = self.context.membership.refusal(inbound.peer, time.time())
+        if refusal is not None:
+            log.warning("refused %s to %s: %s", inbound.envelope.kind, inbound.envelope.dst.actor, refusal)
+            if inbound.envelope.id:
+                transport.reply(inbound, ErrorReply(code="forbidden", text=refusal))
+            return True
         ref: pykka.ActorRef[Any] | None = self.context.registry.get(inbound.envelope.dst.actor)
-        if ref is None or transport is None:
+        if ref is None:
             return False
         try:
             ref.tell(Delivery(inbound, transport))

@@ -1,22 +1,30 @@
-"""Run one node in the foreground: state dir, identity, log, supervision tree, signals."""
+"""Run one node in the foreground: state dir, swarm identity, log, supervision tree, signals.
+
+On an empty state directory a manager founds a swarm (``swarm init``), a joiner joins one;
+otherwise the node comes back as what its state directory says it is.
+"""
 
 from __future__ import annotations
 
 import logging
 import signal
+import socket
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
-from swarmnode.actors.runtime import NodeContext
+from swarmnode.actors.ca.cfssl import ExternalCA, ExternalCAError
+from swarmnode.actors.runtime import MANAGERS_KEY, STOP_NODE_KEY, NodeContext, NodeSettings
 from swarmnode.actors.supervision import StartFailed
 
-from .admission import KeyAdmission
-from .identity import StateDirError, load_or_create_identity, prepare_state_dir
+from .founding import DEFAULT_CERT_EXPIRY_S, DEFAULT_HEARTBEAT_S, FoundingOptions, found_swarm
+from .identity import StateDirError, prepare_state_dir
+from .join import JoinError, JoinOptions, join_swarm
 from .logs import configure_logging
+from .swarm_state import NodeState, forget_swarm, load_node_state
 from .tree import start_node_tree
 
 __all__ = ["NodeConfig", "run_node"]
@@ -30,63 +38,173 @@ EXIT_FAILED = 1
 
 @dataclass(frozen=True, slots=True)
 class NodeConfig:
-    role: str
     listen: str
     state_dir: Path
+    role: str | None = None  # None: what the state dir says; manager founds a swarm on an empty one
+    advertise_addr: str = ""
     verbose: bool = False
+    join: JoinOptions | None = None
+    cert_expiry_s: float = DEFAULT_CERT_EXPIRY_S
+    heartbeat_period_s: float = DEFAULT_HEARTBEAT_S
+    external_ca: ExternalCA | None = None
+    external_ca_cert: bytes | None = None
+    settings: NodeSettings = field(default_factory=NodeSettings)
 
 
 def _say(text: str) -> None:
     print(f"swarm-node: {text}", file=sys.stderr, flush=True)
 
 
+def _advertise(config: NodeConfig) -> str:
+    """The address other nodes use: --advertise-addr, else the listen address if it names a host."""
+    if config.advertise_addr:
+        return config.advertise_addr
+    host, _, port = config.listen.rpartition(":")
+    if host in ("0.0.0.0", "::", ""):
+        return f"{socket.gethostbyname(socket.gethostname())}:{port}"
+    return config.listen
+
+
+def _swarm_state(config: NodeConfig, state_dir: Path) -> tuple[NodeState, str]:
+    """Return the node's state, founding or joining a swarm first if needed, and what happened."""
+    state = load_node_state(state_dir)
+    if config.join is not None:
+        if state is not None:
+            raise StateDirError(
+                f"this node is already part of a swarm (state dir {state_dir}); "
+                "use `swarm-node leave` to leave it and join another one"
+            )
+        result = join_swarm(state_dir, config.join)
+        note = f"This node joined a swarm as a {result.state.role}."
+        if result.desired_role == "manager":
+            note += (
+                " It was admitted with the manager token, but becoming a Raft manager is not built yet,"
+                " so it works as a worker."
+            )
+        return result.state, note
+    if state is None:
+        if config.role == "worker":
+            raise StateDirError(
+                f"state dir {state_dir} holds no swarm, and a worker cannot found one: "
+                "join a swarm with `swarm-node join MANAGER_ADDR --token TOKEN`, or start a manager"
+            )
+        options = FoundingOptions(
+            advertise_addr=_advertise(config),
+            hostname=socket.gethostname(),
+            cert_expiry_s=config.cert_expiry_s,
+            heartbeat_period_s=config.heartbeat_period_s,
+            external_ca=config.external_ca,
+            external_ca_cert=config.external_ca_cert,
+            segment_bytes=config.settings.store_segment_bytes,
+        )
+        return found_swarm(state_dir, options), "founded"
+    if config.role is not None and config.role != state.role:
+        raise StateDirError(
+            f"state dir {state_dir} holds a {state.role} node ({state.node_id}); start it without --role "
+            f"or with --role {state.role} (changing roles is `node promote`/`node demote`, not built yet)"
+        )
+    return state, ""
+
+
+def _context(config: NodeConfig, state: NodeState, state_dir: Path) -> NodeContext:
+    context = NodeContext(
+        node_id=state.node_id,
+        role=state.role,
+        state_dir=state_dir,
+        listen=config.listen,
+        keys=state.keys,
+        cluster_id=state.cluster_id,
+        advertise_addr=config.advertise_addr or state.advertise_addr,
+        hostname=state.hostname,
+        settings=config.settings,
+        started_at=time.time(),
+    )
+    context.set_shared(MANAGERS_KEY, state.managers)
+    return context
+
+
 def run_node(config: NodeConfig) -> int:
-    """Run the node until SIGTERM or SIGINT; return the process exit code."""
+    """Run the node until SIGTERM, SIGINT or ``leave``; return the process exit code."""
     try:
         state_dir = prepare_state_dir(config.state_dir)
-        identity = load_or_create_identity(state_dir, config.role)
     except StateDirError as exc:
         _say(str(exc))
         return EXIT_FAILED
     log_path = configure_logging(state_dir, verbose=config.verbose)
-    context = NodeContext(
-        node_id=identity.node_id,
-        role=identity.role,
-        state_dir=state_dir,
-        listen=config.listen,
-        keys=identity.keys,
-        started_at=time.time(),
-    )
+    try:
+        state, happened = _swarm_state(config, state_dir)
+    except (StateDirError, JoinError, ExternalCAError, ValueError) as exc:
+        log.error("cannot start: %s", exc)
+        _say(str(exc))
+        return EXIT_FAILED
+    return _serve(_context(config, state, state_dir), state, happened, log_path)
+
+
+def _serve(context: NodeContext, state: NodeState, happened: str, log_path: Path) -> int:
+    """Run the supervision tree until a signal, a leave, or the root giving up."""
     done = threading.Event()
     failure: list[str] = []
+    leaving: list[bool] = []
 
     def give_up(reason: str) -> None:
         failure.append(reason)
+        done.set()
+
+    def stop_node(reason: str, forget: bool) -> None:
+        log.info("stopping: %s", reason)
+        if forget:
+            leaving.append(True)
         done.set()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         log.info("received %s; stopping", signal.Signals(signum).name)
         done.set()
 
+    context.set_shared(STOP_NODE_KEY, stop_node)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    log.info("starting %s node %s", identity.role, identity.node_id)
+    log.info("starting %s node %s of cluster %s", state.role, state.node_id, state.cluster_id)
     try:
-        root = start_node_tree(context, KeyAdmission(), give_up)
+        root = start_node_tree(context, give_up)
     except StartFailed as exc:
         log.error("cannot start: %s", exc)
         _say(f"cannot start: {exc.reason}")
         return EXIT_FAILED
     _say(
-        f"{identity.role} node {identity.node_id} listening on {context.transport.address}; "
+        f"{state.role} node {state.node_id} listening on {context.transport.address}; "
         f"control socket {context.control_path}; log {log_path}"
     )
+    if happened == "founded":
+        _announce_swarm(context)
+    elif happened:
+        _say(happened)
     while not done.wait(1.0):
         pass  # the timeout lets signal handlers run promptly on every Python version
     root.stop(block=True, timeout=SHUTDOWN_TIMEOUT_S)
+    if leaving:
+        forget_swarm(context.state_dir)
+        log.info("left the swarm; the state dir holds no swarm any more")
     if failure:
         log.error("node stopped: %s", failure[0])
         _say(f"stopped: {failure[0]}")
         return EXIT_FAILED
     log.info("node stopped cleanly")
     return EXIT_OK
+
+
+def _announce_swarm(context: NodeContext) -> None:
+    """Print what ``docker swarm init`` prints: how to add workers and managers."""
+    from swarmnode.actors.ca.core import join_tokens
+    from swarmnode.actors.store.client import read_store
+    from swarmnode.actors.store.objects import CLUSTER_ID, ClusterView
+
+    obj = read_store(context, lambda core: core.get("cluster", CLUSTER_ID))
+    assert obj is not None
+    token = join_tokens(ClusterView.of(obj))["worker"]
+    print(
+        f"Swarm initialized: current node ({context.node_id}) is now a manager.\n\n"
+        "To add a worker to this swarm, run the following command:\n\n"
+        f"    swarm-node join --token {token} {context.cluster_addr}\n\n"
+        "To add a manager to this swarm, run 'swarm-node join-token manager' and follow the instructions.\n",
+        flush=True,
+    )

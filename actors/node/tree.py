@@ -7,11 +7,14 @@ from typing import Any
 
 import pykka
 
+from swarmnode.actors.ca.actor import CertAuthority
 from swarmnode.actors.control import ControlActor
+from swarmnode.actors.dispatcher.actor import Dispatcher
 from swarmnode.actors.endpoint import TransportActor
-from swarmnode.actors.runtime import NodeContext, NodeSupervisor
+from swarmnode.actors.runtime import CertAdmission, NodeContext, NodeSupervisor
+from swarmnode.actors.store.actor import StoreActor
 from swarmnode.actors.supervision import ChildSpec, Strategy
-from swarmnode.transport import Admission
+from swarmnode.actors.worker.actor import Worker
 
 __all__ = ["ROOT_NAME", "node_children", "start_node_tree"]
 
@@ -21,32 +24,44 @@ NODE_INTENSITY = 5
 NODE_PERIOD_S = 10.0
 
 
-def node_children(context: NodeContext, admit: Admission) -> list[ChildSpec]:
+def node_children(context: NodeContext) -> list[ChildSpec]:
     """Return the node's children in start order: later ones depend on earlier ones."""
+    manager = context.role == "manager"
+    admission = CertAdmission(lambda: context.membership)
     children = [
-        TransportActor.spec("transport", context, admit, shutdown_s=5.0),
+        TransportActor.spec("transport", context, admission, bootstrap=manager, shutdown_s=5.0),
+        CertAuthority.spec("ca", context),
         ControlActor.spec("control", context),
     ]
-    if context.role == "manager":
-        # RaftMember, then the leader-only group, join here (the Raft issue).
+    if manager:
+        # Raft's RaftMember takes the Store's place as the committer with the Raft issue, and the
+        # leader-only actors move under a Leader supervisor.
         children.append(
             NodeSupervisor.supervisor_spec(
-                "manager", strategy=Strategy.REST_FOR_ONE, children=[], registry=context.registry
+                "manager",
+                strategy=Strategy.REST_FOR_ONE,
+                children=[StoreActor.spec("store", context), Dispatcher.spec("dispatcher", context)],
+                registry=context.registry,
             )
         )
-    # Worker, TaskRunners and MeshProgrammer join here (the executor and networking issues).
+    # TaskRunners and the MeshProgrammer join the Worker here (the executor and networking issues).
     children.append(
-        NodeSupervisor.supervisor_spec("agent", strategy=Strategy.ONE_FOR_ONE, children=[], registry=context.registry)
+        NodeSupervisor.supervisor_spec(
+            "agent",
+            strategy=Strategy.ONE_FOR_ONE,
+            children=[Worker.spec("worker", context)],
+            registry=context.registry,
+        )
     )
     return children
 
 
-def start_node_tree(context: NodeContext, admit: Admission, on_give_up: Callable[[str], None]) -> pykka.ActorRef[Any]:
+def start_node_tree(context: NodeContext, on_give_up: Callable[[str], None]) -> pykka.ActorRef[Any]:
     """Start the node's root supervisor and its children; raise StartFailed if one cannot start."""
     return NodeSupervisor.start_linked(
         None,
         strategy=Strategy.REST_FOR_ONE,
-        children=node_children(context, admit),
+        children=node_children(context),
         intensity=NODE_INTENSITY,
         period_s=NODE_PERIOD_S,
         registry=context.registry,

@@ -11,17 +11,26 @@ from .addressable import (
     Refused,
     handles,
 )
-from .context import CurveKeys, NodeContext
+from .context import CERTIFICATE_KEY, MANAGERS_KEY, STOP_NODE_KEY, TRUST_KEY, CurveKeys, NodeContext, NodeSettings
+from .membership import CertAdmission, Member, Membership
 
 __all__ = [
     "ANY_ROLE",
+    "CERTIFICATE_KEY",
     "LOCAL_ONLY",
     "MANAGERS",
+    "MANAGERS_KEY",
+    "STOP_NODE_KEY",
+    "TRUST_KEY",
     "Addressable",
+    "CertAdmission",
     "CurveKeys",
     "Delivery",
+    "Member",
+    "Membership",
     "NodeActor",
     "NodeContext",
+    "NodeSettings",
     "NodeSupervisor",
     "Refused",
     "handles",

@@ -37,7 +37,8 @@ __all__ = [
 
 log = logging.getLogger("swarmnode.actors")
 
-ANY_ROLE = frozenset({"manager", "worker", "anonymous", "local"})
+# Anonymous peers (joiners) are not in it: they may ask for a certificate and nothing else.
+ANY_ROLE = frozenset({"manager", "worker", "local"})
 MANAGERS = frozenset({"manager", "local"})
 LOCAL_ONLY = frozenset({"local"})
 

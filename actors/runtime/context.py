@@ -5,14 +5,22 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from swarmnode.actors.supervision import Registry
+
+from .membership import Membership
 
 if TYPE_CHECKING:
     from swarmnode.transport import Transport
 
-__all__ = ["CurveKeys", "NodeContext"]
+__all__ = ["CERTIFICATE_KEY", "MANAGERS_KEY", "STOP_NODE_KEY", "TRUST_KEY", "CurveKeys", "NodeContext", "NodeSettings"]
+
+# Values one actor publishes in the context for the others (``get_shared``/``set_shared``).
+CERTIFICATE_KEY = "certificate"  # this node's NodeCertInfo (the CertAuthority)
+TRUST_KEY = "trust"  # the trusted roots this node holds, a PEM bundle (the CertAuthority, the Worker)
+MANAGERS_KEY = "managers"  # the managers this node knows, tuple[ManagerRecord, ...] (the Worker)
+STOP_NODE_KEY = "stop_node"  # Callable[[str, bool], None]: stop the process (reason, forget the swarm)
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,12 +31,22 @@ class CurveKeys:
     secret: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class NodeSettings:
+    """Start-up settings of one node process (flags of ``swarm-node start``)."""
+
+    # Only tests lower this (SWARM_NODE_TEST_MIN_CERT_EXPIRY_S); the CLI refuses less than 30 min.
+    min_cert_expiry_s: float = 30 * 60.0
+    store_segment_bytes: int = 64 * 1024 * 1024
+
+
 @dataclass(slots=True)
 class NodeContext:
     """Who this node is and how its actors reach each other and the network.
 
-    The transport changes when the Transport actor restarts, so actors read
-    ``context.transport`` each time they send instead of keeping their own reference.
+    Some parts change while the node runs (the transport when its actor restarts, the
+    membership after each committed change, the manager list, the certificate after a
+    renewal), so actors read them here each time instead of keeping their own copies.
     """
 
     node_id: str
@@ -36,9 +54,15 @@ class NodeContext:
     state_dir: Path
     listen: str
     keys: CurveKeys
+    cluster_id: str = ""
+    advertise_addr: str = ""
+    hostname: str = ""
+    settings: NodeSettings = field(default_factory=NodeSettings)
     registry: Registry = field(default_factory=Registry)
     started_at: float = 0.0
     _transport: Transport | None = None
+    _membership: Membership = field(default_factory=Membership)
+    _shared: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -55,6 +79,32 @@ class NodeContext:
             self._transport = transport
 
     @property
+    def membership(self) -> Membership:
+        """The current admission table (read without a lock: it is replaced whole)."""
+        return self._membership
+
+    def set_membership(self, membership: Membership) -> None:
+        self._membership = membership
+
+    def get_shared(self, key: str, default: Any = None) -> Any:
+        """Read a value one actor publishes for the others (e.g. the node's certificate)."""
+        with self._lock:
+            return self._shared.get(key, default)
+
+    def set_shared(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._shared[key] = value
+
+    @property
     def control_path(self) -> Path:
         """The node's control socket, inside its private state directory."""
         return self.state_dir / "control.sock"
+
+    @property
+    def cluster_addr(self) -> str:
+        """The address other nodes reach this node at: the advertise address, with the real port."""
+        addr = self.advertise_addr or self.listen
+        host, _, port = addr.rpartition(":")
+        if port == "0" and self._transport is not None:
+            return f"{host}:{self._transport.address.rpartition(':')[2]}"
+        return addr

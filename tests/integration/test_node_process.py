@@ -29,6 +29,19 @@ def kill_actor(node, actor: str, *extra: str) -> subprocess.CompletedProcess[str
     )
 
 
+MANAGER_TREE = [
+    "node",
+    "node/transport",
+    "node/ca",
+    "node/control",
+    "node/manager",
+    "node/manager/store",
+    "node/manager/dispatcher",
+    "node/agent",
+    "node/agent/worker",
+]
+
+
 def test_status_shows_the_tree_of_a_manager(nodes):
     node = nodes().start()
     result = run_cli("--state-dir", str(node.state_dir), "status")
@@ -37,14 +50,14 @@ def test_status_shows_the_tree_of_a_manager(nodes):
         assert name in result.stdout
     assert "rest_for_one" in result.stdout
     actors = node.actors()
-    assert list(actors) == ["node", "node/transport", "node/control", "node/manager", "node/agent"]
+    assert list(actors) == MANAGER_TREE
     assert all(row.state == "running" and row.restarts == 0 for row in actors.values())
 
 
-def test_a_worker_has_no_manager_subtree(nodes):
-    node = nodes(role="worker").start()
-    assert "node/manager" not in node.actors()
-    assert "node/agent" in node.actors()
+def test_a_new_manager_founds_a_swarm_and_prints_the_join_command(nodes):
+    node = nodes().start()
+    wait_until(lambda: "swarm-node join --token SWMTKN-1-" in node.stdout(), 10, "the join command")
+    assert f"Swarm initialized: current node ({node.node_id}) is now a manager." in node.stdout()
 
 
 def test_status_as_json(nodes):
@@ -74,12 +87,18 @@ def test_killing_the_transport_restarts_everything_after_it_and_the_node_keeps_s
     result = kill_actor(node, "transport")
     assert result.returncode == 0, result.stdout + result.stderr
     actors = node.actors()
+    # rest_for_one at the root: everything started after the transport restarts with it; the
+    # actors inside the manager and agent subtrees start afresh (their counts are the subtree's).
     assert {path: row.restarts for path, row in actors.items()} == {
         "node": 0,
         "node/transport": 1,
+        "node/ca": 1,
         "node/control": 1,
         "node/manager": 1,
+        "node/manager/store": 0,
+        "node/manager/dispatcher": 0,
         "node/agent": 1,
+        "node/agent/worker": 0,
     }
     assert node.request("control", Ping(payload=b"still here")) == Pong(payload=b"still here")
 
@@ -156,6 +175,12 @@ def test_state_dir_of_another_role_is_refused(nodes):
     result = run_cli("start", "--role", "worker", "--listen", "127.0.0.1:0", "--state-dir", str(node.state_dir))
     assert result.returncode == 1
     assert "holds a manager node" in result.stderr
+
+
+def test_a_worker_cannot_found_a_swarm(short_tmp):
+    result = run_cli("start", "--role", "worker", "--listen", "127.0.0.1:0", "--state-dir", str(short_tmp / "w"))
+    assert result.returncode == 1
+    assert "a worker cannot found one: join a swarm with `swarm-node join MANAGER_ADDR --token TOKEN`" in result.stderr
 
 
 def test_restarted_node_keeps_its_identity(nodes):

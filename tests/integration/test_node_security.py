@@ -26,18 +26,26 @@ def ping_bytes(env_id: int = 1) -> bytes:
     return encode_envelope(Envelope(env_id, 0, Address("", "cli"), Address("", "control"), Ping(payload=b"x")))
 
 
-def test_unknown_curve_key_gets_no_reply_and_is_logged(nodes, zctx):
-    node = nodes().start()
-    status = node.try_status()
-    public, secret = zmq.curve_keypair()
+def curve_dealer(zctx, server_key: bytes, address: str, keys: tuple[bytes, bytes] | None = None):
+    public, secret = keys or zmq.curve_keypair()
     sock = zctx.socket(zmq.DEALER)
-    sock.curve_serverkey = status.curve_public_key.encode()
+    sock.curve_serverkey = server_key
     sock.curve_publickey = public
     sock.curve_secretkey = secret
     sock.linger = 0
-    sock.connect(f"tcp://{status.address}")
+    sock.connect(f"tcp://{address}")
+    return sock, public
+
+
+def test_unknown_curve_key_may_only_ask_to_join_and_is_refused_otherwise(nodes, zctx):
+    node = nodes().start()
+    status = node.try_status()
+    sock, public = curve_dealer(zctx, status.curve_public_key.encode(), status.address)
     sock.send(ping_bytes())
-    assert sock.poll(REPLY_WAIT_MS) == 0, "a refused peer got a reply"
+    assert sock.poll(REPLY_WAIT_MS * 2), "an anonymous peer of a manager gets an answer: forbidden"
+    reply = msgpack.unpackb(sock.recv(), raw=False)
+    assert reply["kind"] == "Error" and reply["body"]["code"] == "forbidden"
+    assert f"the sender is anonymous node {public.decode()}" in reply["body"]["text"]
     wait_until(
         lambda: any(public.decode() in r["msg"] and r["level"] == "warning" for r in node.log_records()),
         10,

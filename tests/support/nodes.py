@@ -33,17 +33,30 @@ class NodeProcess:
         self.listen = listen
         self.proc: subprocess.Popen[str] | None = None
         self.stderr_path = state_dir.parent / f"{state_dir.name}.stderr"
+        self.stdout_path = state_dir.parent / f"{state_dir.name}.stdout"
 
     @property
     def control_path(self) -> Path:
         return self.state_dir / "control.sock"
 
     def start(self, *extra: str, wait: bool = True) -> NodeProcess:
-        args = ["start", "--role", self.role, "--listen", self.listen, "--state-dir", str(self.state_dir), *extra]
-        self.stderr_file = open(self.stderr_path, "w")  # noqa: SIM115 - closed in stop()
+        args = ["start", "--listen", self.listen, "--state-dir", str(self.state_dir), *extra]
+        return self._run(args, wait)
+
+    def join(self, manager_addr: str, token: str, *extra: str, wait: bool = True) -> NodeProcess:
+        args = ["join", manager_addr, "--token", token, "--listen", self.listen, "--state-dir", str(self.state_dir)]
+        return self._run([*args, *extra], wait)
+
+    @property
+    def node_id(self) -> str:
+        return wait_until(self.try_status, 10.0, "status").node_id
+
+    def _run(self, args: list[str], wait: bool) -> NodeProcess:
+        self.stderr_file = open(self.stderr_path, "a")  # noqa: SIM115 - closed in stop()
+        self.stdout_file = open(self.stdout_path, "a")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             swarm_node_command(*args),
-            stdout=subprocess.DEVNULL,
+            stdout=self.stdout_file,
             stderr=self.stderr_file,
             text=True,
             start_new_session=True,
@@ -56,6 +69,9 @@ class NodeProcess:
         if self.proc is not None and self.proc.poll() is not None:
             raise AssertionError(f"node exited with {self.proc.returncode}: {self.stderr()}")
         return self.control_path.exists() and self.try_status() is not None
+
+    def stdout(self) -> str:
+        return self.stdout_path.read_text() if self.stdout_path.exists() else ""
 
     def stderr(self) -> str:
         return self.stderr_path.read_text() if self.stderr_path.exists() else ""
@@ -98,6 +114,12 @@ class NodeProcess:
         assert self.proc is not None
         return self.proc.wait(timeout=timeout)
 
+    def kill(self) -> None:
+        """SIGKILL the process group, as a crash would, and reap it."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=STOP_TIMEOUT_S)
+
     def stop(self) -> None:
         """Stop the process (SIGTERM, then SIGKILL) and its whole process group."""
         if self.proc is not None and self.proc.poll() is None:
@@ -107,5 +129,65 @@ class NodeProcess:
             except (subprocess.TimeoutExpired, ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=STOP_TIMEOUT_S)
-        if getattr(self, "stderr_file", None) is not None:
-            self.stderr_file.close()
+        for name in ("stderr_file", "stdout_file"):
+            handle = getattr(self, name, None)
+            if handle is not None:
+                handle.close()
+
+
+def free_port_pair(host: str = "127.0.0.1") -> int:
+    """Return a port P such that P and P + 1 (a manager's bootstrap port) were both free just now."""
+    import socket
+
+    for _ in range(100):
+        with socket.socket() as first:
+            first.bind((host, 0))
+            port = first.getsockname()[1]
+            if port >= 65535:
+                continue
+            with socket.socket() as second:
+                try:
+                    second.bind((host, port + 1))
+                except OSError:
+                    continue
+                return port
+    raise AssertionError("no pair of free ports found")
+
+
+class Swarm:
+    """A manager and the workers that joined it, each a real process with its own state dir."""
+
+    def __init__(self, make: Any, *, heartbeat: str = "1s", extra: tuple[str, ...] = ()) -> None:
+        self.make = make
+        self.manager = make("manager", listen=f"127.0.0.1:{free_port_pair()}")
+        self.manager.start("--dispatcher-heartbeat", heartbeat, *extra)
+        self.workers: list[NodeProcess] = []
+
+    @property
+    def manager_addr(self) -> str:
+        return self.manager.listen
+
+    def token(self, role: str = "worker") -> str:
+        result = run_cli("--state-dir", str(self.manager.state_dir), "join-token", role, "-q")
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    def join(self, name: str, token: str | None = None, wait: bool = True) -> NodeProcess:
+        node = self.make(name, role="worker", listen=f"127.0.0.1:{free_port_pair()}")
+        node.join(self.manager_addr, token or self.token(), wait=wait)
+        self.workers.append(node)
+        return node
+
+    def nodes(self) -> dict[str, Any]:
+        """Map node id to its row in the manager's `node ls`."""
+        from swarmnode.actors.control.messages import NodeListRequest
+
+        reply = self.manager.request("control", NodeListRequest())
+        return {row.node_id: row for row in reply.nodes}
+
+    def wait_status(self, node_id: str, status: str, timeout: float) -> None:
+        wait_until(
+            lambda: (row := self.nodes().get(node_id)) is not None and row.status == status,
+            timeout,
+            f"node {node_id} to be {status}",
+        )

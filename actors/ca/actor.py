@@ -1,0 +1,259 @@
+"""The CertAuthority actor: on managers it signs certificates; on every node it renews its own.
+
+A manager answers the joiner's bootstrap question (the roots and its own certificate), issues
+certificates to joiners that present a valid token, renews members' certificates, and moves
+the swarm to a new root CA. Every node holds its certificate, renews it at a random 50-80% of
+its lifetime (and at once when the managers ask, during a root rotation) without changing its
+CURVE key, so its connections never drop.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from swarmnode.actors.messages import Address
+from swarmnode.actors.node.swarm_state import NodeCertificate, read_certificate, write_certificate
+from swarmnode.actors.runtime import (
+    ANY_ROLE,
+    CERTIFICATE_KEY,
+    MANAGERS_KEY,
+    TRUST_KEY,
+    NodeActor,
+    NodeContext,
+    Refused,
+    handles,
+)
+from swarmnode.actors.runtime.addressable import Request
+from swarmnode.actors.store.client import propose, read_store, update_object
+from swarmnode.actors.store.core import StoreCore
+from swarmnode.actors.store.objects import CLUSTER_ID, ClusterView, NodeView
+from swarmnode.actors.store.transactions import Create
+from swarmnode.actors.supervision import Link, describe
+from swarmnode.transport import TransportError
+
+from .cfssl import CfsslSigner, ExternalCAError
+from .core import JoinRefused, role_for_token, sign_for_node, verify_member_certificate
+from .messages import (
+    GetRootCAReply,
+    GetRootCARequest,
+    IssueNodeCertificateReply,
+    IssueNodeCertificateRequest,
+    ManagerInfo,
+    RenewNodeCertificateReply,
+    RenewNodeCertificateRequest,
+)
+from .pki import CertificateError, NodeCertInfo, make_csr, new_node_key, renewal_time
+
+__all__ = ["CertAuthority", "RenewNow", "managers_of"]
+
+log = logging.getLogger("swarmnode.ca")
+
+RENEW_RETRY_S = 10.0
+RENEW_TIMEOUT_S = 15.0
+EXTERNAL_CA_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class RenewNow:
+    """Renew this node's certificate now (timer, or the managers asked during a rotation)."""
+
+    reason: str
+
+
+def managers_of(core: StoreCore) -> tuple[ManagerInfo, ...]:
+    """The managers of the swarm as joiners and workers need them."""
+    return tuple(
+        ManagerInfo(node_id=n.node_id, addr=n.addr, curve_key=n.curve_key)
+        for n in map(NodeView.of, core.list("node"))
+        if n.cert_role == "manager"
+    )
+
+
+class CertAuthority(NodeActor):
+    """Sign (managers) and renew (every node) certificates."""
+
+    def __init__(
+        self,
+        link: Link | None,
+        context: NodeContext,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        super().__init__(link)
+        self.context = context
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.cert: NodeCertificate | None = None
+        self.info: NodeCertInfo | None = None
+
+    # -- own certificate ----------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        cert = read_certificate(self.context.state_dir)
+        self._adopt(cert)
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    def _adopt(self, cert: NodeCertificate) -> None:
+        """Take ``cert`` as this node's certificate and plan its renewal."""
+        info = verify_member_certificate(cert.chain_pem, cert.trust_pem, self.context.cluster_id, self._now())
+        self.cert, self.info = cert, info
+        self.context.set_shared(CERTIFICATE_KEY, info)
+        self.context.set_shared(TRUST_KEY, cert.trust_pem)
+        when = renewal_time(info.not_before, info.not_after, self.rng)
+        delay_s = max(0.0, when.timestamp() - self.clock())
+        self.timers.start("renew", delay_s, RenewNow("scheduled renewal"))
+        log.info("certificate of %s valid until %s; renewal in %.0f s", info.node_id, info.not_after, delay_s)
+
+    def on_receive(self, message: object) -> object:
+        if isinstance(message, RenewNow):
+            self._renew_own(message.reason)
+            return None
+        return super().on_receive(message)
+
+    def _renew_own(self, reason: str) -> None:
+        key_pem = new_node_key()
+        csr = make_csr(key_pem)
+        try:
+            if self.context.role == "manager" and self.context.registry.get("store") is not None:
+                chain, trust = self._renew(self.context.node_id, csr)
+            else:
+                chain, trust = self._renew_remotely(csr)
+        except (Refused, TransportError, ExternalCAError, CertificateError) as exc:
+            text = exc.text if isinstance(exc, Refused) else describe(exc)
+            log.warning("certificate renewal (%s) failed: %s; retrying in %g s", reason, text, RENEW_RETRY_S)
+            self.timers.start("renew", RENEW_RETRY_S, RenewNow(reason))
+            return
+        cert = NodeCertificate(key_pem=key_pem, chain_pem=chain, trust_pem=trust)
+        write_certificate(self.context.state_dir, cert)
+        self._adopt(cert)
+        log.info("renewed the certificate of this node (%s)", reason)
+
+    def _renew_remotely(self, csr: bytes) -> tuple[bytes, bytes]:
+        transport = self.context.transport
+        last: Exception | None = None
+        for manager in self.context.get_shared(MANAGERS_KEY, ()):
+            try:
+                future = transport.request(
+                    Address(manager.node_id, "ca"),
+                    RenewNodeCertificateRequest(csr=csr),
+                    src_actor=self.name,
+                    timeout_s=RENEW_TIMEOUT_S,
+                )
+                reply = future.result(RENEW_TIMEOUT_S + 1)
+            except (TransportError, TimeoutError) as exc:
+                last = exc
+                continue
+            assert isinstance(reply, RenewNodeCertificateReply)
+            return reply.certificate, reply.trust_pem
+        raise TransportError(f"no manager answered the renewal ({describe(last) if last else 'no manager known'})")
+
+    # -- manager: bootstrap, join, renewal ---------------------------------------------------
+
+    def _cluster(self) -> ClusterView:
+        obj = read_store(self.context, lambda core: core.get("cluster", CLUSTER_ID))
+        if obj is None:
+            raise Refused("unavailable", "this manager has no cluster object yet")
+        return ClusterView.of(obj)
+
+    def _sign(self, cluster: ClusterView, csr: bytes, node_id: str, role: str, curve_key: bytes) -> bytes:
+        if cluster.external_ca is None:
+            return sign_for_node(cluster, csr, node_id=node_id, role=role, curve_key=curve_key, now=self._now())
+        signer = CfsslSigner(cluster.external_ca["url"], timeout_s=EXTERNAL_CA_TIMEOUT_S)
+        try:
+            return signer.sign(
+                csr,
+                node_id=node_id,
+                role=role,  # type: ignore[arg-type]  # manager or worker, from the store
+                cluster_id=cluster.cluster_id,
+                curve_public_key=curve_key,
+            )
+        except ExternalCAError as exc:
+            raise Refused("unavailable", f"cannot issue a certificate: {exc}") from None
+
+    @handles(GetRootCARequest, roles=ANY_ROLE | {"bootstrap"})
+    def get_root_ca(self, msg: GetRootCARequest, request: Request) -> GetRootCAReply:
+        cluster = self._cluster()
+        assert self.cert is not None
+        return GetRootCAReply(
+            trust_pem=cluster.trust_pem,
+            manager_certificate=self.cert.chain_pem,
+            manager_addr=self.context.cluster_addr,
+        )
+
+    @handles(IssueNodeCertificateRequest, roles={"anonymous"})
+    def issue(self, msg: IssueNodeCertificateRequest, request: Request) -> IssueNodeCertificateReply:
+        from swarmnode.actors.node.identity import new_node_id
+
+        cluster = self._cluster()
+        try:
+            desired_role = role_for_token(msg.token, cluster)
+        except JoinRefused as exc:
+            log.warning("refused a join from %s: %s", request.peer.node_id if request.peer else "?", exc)
+            raise Refused("refused", str(exc)) from None
+        assert request.peer is not None
+        curve_key = request.peer.node_id.encode()  # an anonymous peer is named by its CURVE key
+        node_id = new_node_id()
+        # Joining the Raft group as a manager comes with the Raft issue; until then a manager
+        # token is recorded as the desired role and the node works as a worker.
+        cert_role = "worker"
+        try:
+            chain = self._sign(cluster, msg.csr, node_id, cert_role, curve_key)
+            info = verify_member_certificate(chain, cluster.trust_pem, cluster.cluster_id, self._now())
+        except (ValueError, CertificateError) as exc:
+            raise Refused("refused", f"cannot issue a certificate for this request: {describe(exc)}") from None
+        node = NodeView(
+            node_id=node_id,
+            role=desired_role,
+            availability="active",
+            labels={},
+            state="unknown",
+            hostname=msg.hostname,
+            addr=msg.addr,
+            certificate=chain,
+            cert_role=cert_role,
+            cert_expiry=info.not_after.timestamp(),
+            curve_key=curve_key.decode(),
+            issuer=info.issuer_digest,
+        )
+        propose(self.context, Create("node", node_id, node.spec(), node.status()))
+        log.info("issued a %s certificate to new node %s (%s)", cert_role, node_id, msg.hostname)
+        managers = read_store(self.context, managers_of)
+        return IssueNodeCertificateReply(
+            node_id=node_id,
+            cluster_id=cluster.cluster_id,
+            role=cert_role,
+            desired_role=desired_role,
+            certificate=chain,
+            trust_pem=cluster.trust_pem,
+            managers=managers,
+            heartbeat_period_s=cluster.heartbeat_period_s,
+        )
+
+    @handles(RenewNodeCertificateRequest, roles={"manager", "worker"})
+    def renew_member(self, msg: RenewNodeCertificateRequest, request: Request) -> RenewNodeCertificateReply:
+        assert request.peer is not None
+        chain, trust = self._renew(request.peer.node_id, msg.csr)
+        return RenewNodeCertificateReply(certificate=chain, trust_pem=trust)
+
+    def _renew(self, node_id: str, csr: bytes) -> tuple[bytes, bytes]:
+        """Sign a new certificate for member ``node_id`` and record it; return (chain, trust)."""
+        cluster = self._cluster()
+        obj = read_store(self.context, lambda core: core.get("node", node_id))
+        if obj is None:
+            raise Refused("refused", f"node {node_id} is not a member of this swarm")
+        node = NodeView.of(obj)
+        try:
+            chain = self._sign(cluster, csr, node_id, node.cert_role or "worker", node.curve_key.encode())
+            info = verify_member_certificate(chain, cluster.trust_pem, cluster.cluster_id, self._now())
+        except (ValueError, CertificateError) as exc:
+            raise Refused("refused", f"cannot renew the certificate of {node_id}: {describe(exc)}") from None
+        renewed = {"certificate": chain, "cert_expiry": info.not_after.timestamp(), "issuer": info.issuer_digest}
+        update_object(self.context, "node", node_id, lambda obj: (None, obj.status | renewed))
+        return chain, cluster.trust_pem

@@ -1,0 +1,132 @@
+"""The Dispatcher actor (managers): node heartbeats, ready/down status, and what nodes must learn.
+
+Every node's Worker sends a heartbeat; the answer carries the period to use, the current
+managers, the trusted roots when the node's are stale, and, during a root CA rotation, the
+request to renew its certificate. A node silent for three periods is marked down; its next
+heartbeat marks it ready. Only transitions are written to the Store.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from swarmnode.actors.ca.actor import managers_of
+from swarmnode.actors.ca.core import trust_digest
+from swarmnode.actors.ca.pki import ca_digest
+from swarmnode.actors.runtime import NodeActor, NodeContext, Refused, handles
+from swarmnode.actors.runtime.addressable import Request
+from swarmnode.actors.store.actor import StoreEvents, Subscribe, Unsubscribe
+from swarmnode.actors.store.client import Change, read_store, update_object
+from swarmnode.actors.store.core import StoreCore
+from swarmnode.actors.store.objects import CLUSTER_ID, ClusterView, NodeView
+from swarmnode.actors.supervision import Link
+
+from .core import HeartbeatCore, NodeLiveness, Transition
+from .messages import HeartbeatReply, HeartbeatRequest
+
+__all__ = ["Dispatcher"]
+
+log = logging.getLogger("swarmnode.dispatcher")
+
+EXPIRE_CHECKS_PER_PERIOD = 4
+
+
+@dataclass(frozen=True, slots=True)
+class _Expire:
+    """Timer: look for nodes that stopped beating."""
+
+
+def _with_state(state: str) -> Change:
+    """A change that sets a node's status state (ready or down)."""
+    return lambda obj: (None, obj.status | {"state": state})
+
+
+class Dispatcher(NodeActor):
+    """Track node liveness from heartbeats and tell nodes what changed."""
+
+    def __init__(self, link: Link | None, context: NodeContext, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__(link)
+        self.context = context
+        self.clock = clock
+        self.core = HeartbeatCore(period_s=1.0)
+        self.cluster: ClusterView | None = None
+
+    def on_start(self) -> None:
+        def snapshot(core: StoreCore) -> tuple[ClusterView, list[NodeView]]:
+            cluster = core.get("cluster", CLUSTER_ID)
+            assert cluster is not None, "a manager's store always holds the cluster object"
+            return ClusterView.of(cluster), [NodeView.of(o) for o in core.list("node")]
+
+        self.cluster, nodes = read_store(self.context, snapshot)
+        self.core = HeartbeatCore(period_s=self.cluster.heartbeat_period_s)
+        now = self.clock()
+        for node in nodes:
+            ready = NodeLiveness.READY if node.state == "ready" else NodeLiveness.DOWN
+            self.core.track(node.node_id, ready, now)
+        store = self.context.registry.get("store")
+        assert store is not None
+        store.ask(Subscribe(self.name, self.actor_ref, ("node", "cluster")))
+        self._own_address()
+        self.timers.start("expire", self.core.period_s / EXPIRE_CHECKS_PER_PERIOD, _Expire())
+
+    def on_stop(self) -> None:
+        store = self.context.registry.get("store")
+        if store is not None:
+            store.tell(Unsubscribe(self.name))
+
+    def _own_address(self) -> None:
+        """Record where this manager is reached (its port is known only once the transport bound it)."""
+        addr = self.context.cluster_addr
+        node = read_store(self.context, lambda core: core.get("node", self.context.node_id))
+        if node is not None and node.status.get("addr") != addr:
+            update_object(self.context, "node", self.context.node_id, lambda obj: (None, obj.status | {"addr": addr}))
+
+    def on_receive(self, message: object) -> object:
+        if isinstance(message, _Expire):
+            self._record(self.core.expire(self.clock()))
+            self.timers.start("expire", self.core.period_s / EXPIRE_CHECKS_PER_PERIOD, _Expire())
+            return None
+        if isinstance(message, StoreEvents):
+            self._follow(message)
+            return None
+        return super().on_receive(message)
+
+    def _follow(self, message: StoreEvents) -> None:
+        for event in message.events:
+            if event.object.kind == "node" and event.action == "delete":
+                self.core.forget(event.object.id)
+            elif event.object.kind == "cluster" and event.action != "delete":
+                self.cluster = ClusterView.of(event.object)
+                self.core.set_period(self.cluster.heartbeat_period_s)
+
+    def _record(self, transitions: list[Transition]) -> None:
+        for t in transitions:
+            state = t.state.value
+            log.info("node %s is %s", t.node_id, state)
+            try:
+                update_object(self.context, "node", t.node_id, _with_state(state))
+            except Refused as exc:
+                if exc.code == "not-found":
+                    self.core.forget(t.node_id)
+                else:
+                    raise
+
+    @handles(HeartbeatRequest, roles={"manager", "worker", "local"})
+    def heartbeat(self, msg: HeartbeatRequest, request: Request) -> HeartbeatReply:
+        assert request.peer is not None and self.cluster is not None
+        node_id = request.peer.node_id if request.peer.role != "local" else self.context.node_id
+        transition = self.core.beat(node_id, self.clock())
+        if transition is not None:
+            self._record([transition])
+        cluster = self.cluster
+        stale_trust = msg.trust_digest != trust_digest(cluster.trust_pem)
+        renew = cluster.rotation == "rotating" and msg.issuer != ca_digest(cluster.root_cert)
+        return HeartbeatReply(
+            period_s=cluster.heartbeat_period_s,
+            managers=read_store(self.context, managers_of),
+            trust_pem=cluster.trust_pem if stale_trust else b"",
+            renew=renew,
+        )

@@ -1,0 +1,174 @@
+"""Join a swarm (``swarm join``): check the CA against the token, then get a certificate.
+
+The joiner trusts nothing it has not checked: it fetches the roots over the plain bootstrap
+port, keeps them only if one matches the digest in its token (else it stops: someone may be in
+the middle), verifies the manager's certificate against them to learn the manager's CURVE key,
+and only then sends its token and CSR over CURVE, as an anonymous peer with a fresh key of its
+own. The certificate it gets back binds that key.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from swarmnode.actors.ca.core import cluster_id_of_root, split_pem, verify_member_certificate
+from swarmnode.actors.ca.messages import (
+    GetRootCAReply,
+    GetRootCARequest,
+    IssueNodeCertificateReply,
+    IssueNodeCertificateRequest,
+)
+from swarmnode.actors.ca.pki import CertificateError, ca_digest, make_csr, new_node_key
+from swarmnode.actors.ca.tokens import TokenError, parse_join_token
+from swarmnode.actors.messages import Address
+from swarmnode.actors.runtime import CurveKeys
+from swarmnode.actors.supervision import describe
+from swarmnode.transport import (
+    ControlClient,
+    RemoteError,
+    RequestTimeout,
+    Transport,
+    TransportError,
+    bootstrap_address,
+    generate_keypair,
+)
+
+from .swarm_state import ManagerRecord, NodeCertificate, NodeState, save_node_state, write_certificate
+
+__all__ = ["JoinError", "JoinOptions", "JoinResult", "join_swarm"]
+
+JOIN_TIMEOUT_S = 15.0
+
+
+class JoinError(Exception):
+    """The join failed; the text says why and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class JoinOptions:
+    manager_addr: str
+    token: str
+    advertise_addr: str
+    hostname: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class JoinResult:
+    state: NodeState
+    desired_role: str
+
+
+def fetch_root_ca(manager_addr: str, timeout_s: float = JOIN_TIMEOUT_S) -> GetRootCAReply:
+    """Ask a manager's bootstrap port for the swarm's roots and the manager's certificate."""
+    where = bootstrap_address(manager_addr)
+    try:
+        with ControlClient.bootstrap(where, timeout_s=timeout_s) as client:
+            reply = client.request("ca", GetRootCARequest())
+    except RequestTimeout:
+        raise JoinError(
+            f"no swarm manager answers at {manager_addr} (its bootstrap port {where} did not reply within "
+            f"{timeout_s:g} s): check the address, and that a manager runs there"
+        ) from None
+    except (RemoteError, TransportError) as exc:
+        raise JoinError(f"the manager at {manager_addr} did not give its root CA: {exc}") from None
+    if not isinstance(reply, GetRootCAReply):
+        raise JoinError(f"the manager at {manager_addr} answered {reply.KIND} to a root CA request")
+    return reply
+
+
+def join_swarm(state_dir: Path, options: JoinOptions) -> JoinResult:
+    """Join the swarm of the manager at ``options.manager_addr``; write the node's state."""
+    try:
+        token = parse_join_token(options.token)
+    except TokenError as exc:
+        raise JoinError(f"invalid join token: {exc}") from None
+    reply = fetch_root_ca(options.manager_addr)
+    roots = split_pem(reply.trust_pem)
+    digests = [ca_digest(r) for r in roots]
+    if token.ca_digest not in digests:
+        raise JoinError(
+            f"the root CA of the swarm at {options.manager_addr} does not match the join token "
+            f"(the token names CA digest {token.ca_digest[:12]}..., the manager presented "
+            f"{', '.join(d[:12] + '...' for d in digests) or 'none'}): this may be a man-in-the-middle attack; "
+            "check the token and the address. Nothing was sent to the manager."
+        )
+    root = roots[digests.index(token.ca_digest)]
+    now = datetime.now(UTC)
+    try:
+        cluster_id = cluster_id_of_root(root)
+        manager = verify_member_certificate(reply.manager_certificate, reply.trust_pem, cluster_id, now)
+    except CertificateError as exc:
+        raise JoinError(f"the manager at {options.manager_addr} presented a bad certificate: {exc}") from None
+    if manager.role != "manager":
+        raise JoinError(f"the node at {options.manager_addr} is not a manager (its certificate says {manager.role})")
+    public, secret = generate_keypair()
+    key_pem = new_node_key()
+    issued = _request_certificate(
+        options, manager.node_id, manager.curve_public_key, public=public, secret=secret, csr=make_csr(key_pem)
+    )
+    try:
+        info = verify_member_certificate(issued.certificate, issued.trust_pem, issued.cluster_id, now)
+    except CertificateError as exc:
+        raise JoinError(f"the manager issued a certificate that does not verify: {exc}") from None
+    if info.curve_public_key != public:
+        raise JoinError("the manager issued a certificate for another CURVE key; refusing it")
+    write_certificate(
+        state_dir, NodeCertificate(key_pem=key_pem, chain_pem=issued.certificate, trust_pem=issued.trust_pem)
+    )
+    managers = tuple(ManagerRecord(m.node_id, m.addr, m.curve_key) for m in issued.managers if m.addr)
+    state = NodeState(
+        node_id=issued.node_id,
+        role=issued.role,
+        cluster_id=issued.cluster_id,
+        advertise_addr=options.advertise_addr,
+        hostname=options.hostname or socket.gethostname(),
+        keys=CurveKeys(public=public, secret=secret),
+        managers=managers or (ManagerRecord(manager.node_id, options.manager_addr, manager.curve_public_key.decode()),),
+    )
+    save_node_state(state_dir, state)
+    return JoinResult(state=state, desired_role=issued.desired_role)
+
+
+def _request_certificate(
+    options: JoinOptions, manager_id: str, manager_key: bytes, *, public: bytes, secret: bytes, csr: bytes
+) -> IssueNodeCertificateReply:
+    """Send the token and CSR to the manager over CURVE, from a short-lived transport."""
+    transport = Transport(
+        node_id="joining",
+        listen="127.0.0.1:0",
+        public_key=public,
+        secret_key=secret,
+        admit=lambda key, address: None,
+        deliver=lambda inbound: False,
+    )
+    transport.start()
+    try:
+        transport.connect(manager_id, options.manager_addr, manager_key)
+        future = transport.request(
+            Address(manager_id, "ca"),
+            IssueNodeCertificateRequest(
+                token=options.token,
+                csr=csr,
+                hostname=options.hostname or socket.gethostname(),
+                addr=options.advertise_addr,
+            ),
+            src_actor="join",
+            timeout_s=JOIN_TIMEOUT_S,
+        )
+        reply = future.result(JOIN_TIMEOUT_S + 1)
+    except RemoteError as exc:
+        raise JoinError(f"the manager refused to let this node join: {exc.text}") from None
+    except (RequestTimeout, TimeoutError):
+        raise JoinError(
+            f"the manager at {options.manager_addr} did not answer the join within {JOIN_TIMEOUT_S:g} s"
+        ) from None
+    except TransportError as exc:
+        raise JoinError(f"cannot reach the manager at {options.manager_addr}: {describe(exc)}") from None
+    finally:
+        transport.stop()
+    if not isinstance(reply, IssueNodeCertificateReply):
+        raise JoinError(f"the manager answered {reply.KIND} to the join request")
+    return reply

@@ -1,0 +1,90 @@
+"""Who may talk to this node, as of the latest committed state: the admission hook's table.
+
+Managers build it from the Store's node and cluster objects after every change; workers from
+the managers they know. It is immutable and swapped whole, so the transport's I/O thread reads
+it without a lock, and every connection attempt is judged against one consistent version.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from swarmnode.transport import Identity
+
+__all__ = ["CertAdmission", "Member", "Membership"]
+
+log = logging.getLogger("swarmnode.admission")
+
+ANONYMOUS = "anonymous"
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A node with a certificate of this swarm: its id, role and certificate expiry (epoch s)."""
+
+    node_id: str
+    role: str
+    not_after: float
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """CURVE key (z85) -> member; keys of removed nodes; whether strangers may ask to join."""
+
+    by_key: Mapping[bytes, Member] = field(default_factory=dict)
+    revoked: Mapping[str, bytes] = field(default_factory=dict)  # node id -> CURVE key
+    anonymous_allowed: bool = False
+    by_id: Mapping[str, Member] = field(init=False, repr=False, compare=False)
+    revoked_keys: Mapping[bytes, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_id", {m.node_id: m for m in self.by_key.values()})
+        object.__setattr__(self, "revoked_keys", {k: n for n, k in self.revoked.items()})
+
+    def refusal(self, identity: Identity, now: float) -> str | None:
+        """Return why a connected peer may no longer talk to this node, or None if it may."""
+        if identity.role in ("manager", "worker"):
+            if identity.node_id in self.revoked:
+                return f"node {identity.node_id} was removed from the swarm"
+            member = self.by_id.get(identity.node_id)
+            if member is not None and now > member.not_after:
+                return f"the certificate of node {identity.node_id} expired at {_when(member.not_after)}"
+        return None
+
+
+def _when(epoch_s: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch_s))
+
+
+class CertAdmission:
+    """Admit CURVE keys bound in valid certificates of this swarm; strangers only to join."""
+
+    def __init__(self, membership: Callable[[], Membership], clock: Callable[[], float] = time.time) -> None:
+        self._membership = membership
+        self._clock = clock
+
+    def __call__(self, public_key: bytes, address: str) -> Identity | None:
+        table = self._membership()
+        member = table.by_key.get(public_key)
+        if member is None:
+            removed = table.revoked_keys.get(public_key)
+            if removed is not None:
+                log.warning("refused %s: node %s was removed from the swarm", address, removed)
+                return None
+            if table.anonymous_allowed:
+                # A joiner: its only use of the connection is IssueNodeCertificate (role checks).
+                return Identity(node_id=public_key.decode(), role=ANONYMOUS)
+            log.warning("refused %s: CURVE key %s belongs to no node of this swarm", address, public_key.decode())
+            return None
+        if member.node_id in table.revoked:
+            log.warning("refused %s: node %s was removed from the swarm", address, member.node_id)
+            return None
+        if self._clock() > member.not_after:
+            log.warning(
+                "refused %s: the certificate of node %s expired at %s", address, member.node_id, _when(member.not_after)
+            )
+            return None
+        return Identity(node_id=member.node_id, role=member.role)

@@ -1,0 +1,80 @@
+"""How other actors of a manager use the Store: propose and read, with clear errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+import pykka
+
+from swarmnode.actors.runtime import NodeContext, Refused
+
+from .actor import Propose, Read, _ReadOutcome
+from .core import ApplyResult, StoreCore, StoredObject
+from .transactions import Op, Update
+
+__all__ = ["NOT_A_MANAGER", "Change", "propose", "read_store", "update_object"]
+
+T = TypeVar("T")
+STORE_ACTOR = "store"
+STORE_TIMEOUT_S = 10.0
+NOT_A_MANAGER = (
+    "this node is not a swarm manager; worker nodes cannot be used to view or modify cluster state: "
+    "run the command on a manager node"
+)
+
+
+def _store(context: NodeContext) -> pykka.ActorRef[Any]:
+    ref = context.registry.get(STORE_ACTOR)
+    if ref is None:
+        if context.role != "manager":
+            raise Refused("not-manager", NOT_A_MANAGER)
+        raise Refused("unavailable", "the store of this manager is not running (it may be restarting); try again")
+    return ref
+
+
+def propose(context: NodeContext, *ops: Op, timeout_s: float = STORE_TIMEOUT_S) -> ApplyResult:
+    """Commit ``ops`` as one transaction; raise Refused("conflict") when the Store refused them."""
+    try:
+        result = cast(ApplyResult, _store(context).ask(Propose(tuple(ops)), timeout=timeout_s))
+    except pykka.ActorDeadError:
+        raise Refused("unavailable", "the store stopped before committing; try again") from None
+    except pykka.Timeout:
+        raise Refused("unavailable", f"the store did not commit within {timeout_s:g} s") from None
+    if not result.ok:
+        raise Refused("conflict", result.error or "the change was refused")
+    return result
+
+
+def read_store(context: NodeContext, fn: Callable[[StoreCore], T], timeout_s: float = STORE_TIMEOUT_S) -> T:
+    """Run ``fn`` on the committed Store (on the store's thread) and return its result."""
+    try:
+        outcome = cast(_ReadOutcome, _store(context).ask(Read(fn), timeout=timeout_s))
+    except pykka.ActorDeadError:
+        raise Refused("unavailable", "the store stopped before answering; try again") from None
+    except pykka.Timeout:
+        raise Refused("unavailable", f"the store did not answer within {timeout_s:g} s") from None
+    return cast(T, outcome.unwrap())
+
+
+Change = Callable[[StoredObject], tuple[dict[str, Any] | None, dict[str, Any] | None]]
+UPDATE_ATTEMPTS = 5
+
+
+def update_object(context: NodeContext, kind: str, object_id: str, change: Change) -> ApplyResult:
+    """Read an object, compute its new ``(spec, status)`` with ``change``, write it if nobody wrote it since.
+
+    Another actor may write the same object between the read and the write; then the version
+    check refuses the write and the change is computed again from the newer object.
+    """
+    for _ in range(UPDATE_ATTEMPTS):
+        obj = read_store(context, lambda core: core.get(kind, object_id))
+        if obj is None:
+            raise Refused("not-found", f"no {kind} {object_id!r}")
+        spec, status = change(obj)
+        try:
+            return propose(context, Update(kind, object_id, spec=spec, status=status, expected_version=obj.version))
+        except Refused as exc:
+            if exc.code != "conflict":
+                raise
+    raise Refused("conflict", f"{kind} {object_id} kept changing; gave up after {UPDATE_ATTEMPTS} attempts")

@@ -1,0 +1,715 @@
+"""The write-ahead log: Raft entries and hard state, durable before they are acknowledged.
+
+Layout and rules:
+
+* A directory of segment files ``wal-<16 hex digits>.log``; the digits are the index of the
+  first entry written to the segment, and segments are read in that order. A segment is a
+  sequence of records: 4-byte little-endian payload length, 4-byte little-endian CRC-32 of the
+  payload (``zlib.crc32``), payload. A payload is the msgpack array ``[type, index, term, data]``:
+  ``ENTRY`` (a log entry), ``HARD_STATE`` (index and term 0; data is msgpack
+  ``{term, vote, commit}``) or ``TRUNCATE`` (index ``i``; entries from ``i`` on written before it
+  are void).
+* The log is append-only: :meth:`WriteAheadLog.truncate_suffix` writes a ``TRUNCATE`` record
+  rather than cutting files, so that no crash can leave the log half cut or lose the hard state
+  that followed the cut. Later hard state records replace earlier ones. A new segment starts
+  with the current hard state, so the newest hard state is always in the last segment.
+* One :meth:`~WriteAheadLog.append` is one ``write`` and one ``fdatasync`` (group commit); the
+  directory is fsynced when a segment is created or removed. Nothing returns before it is
+  durable, and a failed write is cut back off before the error is raised.
+* A new segment begins when the current one would grow past ``segment_max_bytes``, and only
+  with an index above the current segment's name (after a truncation that reaches back, the
+  current segment grows until the log passes its name again), so names always sort in log order.
+* Recovery reads every segment. A damaged end of the last segment (an incomplete record, a
+  CRC that does not match, zero bytes) is a write that a crash interrupted, which nobody was told
+  had succeeded: it is cut off and reported in :attr:`Recovered.cut_bytes`. Damage anywhere else
+  (in an earlier segment, followed by a valid record, a valid record with impossible contents,
+  a gap between indexes) is corruption of acknowledged data and raises :class:`WalCorruption`.
+
+Snapshots are separate files ``snapshot-<16 hex digits>.snap``, written beside the log by
+:func:`write_snapshot` (temporary file, fsync, rename, fsync of the directory).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import re
+import struct
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgpack
+
+__all__ = [
+    "ENTRY",
+    "HARD_STATE",
+    "MAX_RECORD_BYTES",
+    "SEGMENT_MAX_BYTES",
+    "SNAPSHOTS_KEPT",
+    "TRUNCATE",
+    "Entry",
+    "HardState",
+    "Recovered",
+    "WalCorruption",
+    "WalError",
+    "WalWriteError",
+    "WriteAheadLog",
+    "read_latest_snapshot",
+    "write_snapshot",
+]
+
+ENTRY = 1
+HARD_STATE = 2
+TRUNCATE = 3
+SEGMENT_MAX_BYTES = 64 * 1024 * 1024
+MAX_RECORD_BYTES = 64 * 1024 * 1024
+SNAPSHOTS_KEPT = 2
+SNAPSHOT_FILE_FORMAT = 1
+
+_HEADER = struct.Struct("<II")
+_SEGMENT_NAME = re.compile(r"wal-([0-9a-f]{16})\.log")
+_SNAPSHOT_NAME = re.compile(r"snapshot-([0-9a-f]{16})\.snap")
+_LOCK_NAME = "wal.lock"
+_MAX_INDEX = 2**63 - 1
+_PAYLOAD_START = 0x94  # a msgpack array of 4: how every payload begins
+_WHAT_TO_DO = (
+    "The node cannot start safely from this log: restore the state directory from a backup "
+    "(a manager in a swarm can instead leave the swarm, clear its state and rejoin)."
+)
+
+# Every write of log bytes goes through this name, so that tests can make the disk fill up.
+_os_write = os.write
+
+Entry = tuple[int, int, bytes]
+
+
+class WalError(Exception):
+    """The write-ahead log cannot do what was asked; the text says why and what to do."""
+
+
+class WalCorruption(WalError):
+    """Acknowledged data on disk is damaged; the text names the file, the byte and the damage."""
+
+
+class WalWriteError(WalError):
+    """A write did not reach the disk; nothing of it was acknowledged."""
+
+
+@dataclass(frozen=True, slots=True)
+class HardState:
+    """What Raft must remember across restarts: its term, its vote in that term, its commit index."""
+
+    term: int
+    vote: str
+    commit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Recovered:
+    """What :meth:`WriteAheadLog.open` found on disk.
+
+    ``entries`` are the live entries, contiguous, in index order. ``next_index`` is the index the
+    next append must have (None when the log holds nothing that constrains it). ``cut_bytes``
+    bytes of torn tail were removed from ``cut_file``; the caller logs it.
+    """
+
+    entries: list[Entry]
+    hard_state: HardState | None
+    next_index: int | None
+    cut_bytes: int
+    cut_file: Path | None
+
+
+@dataclass(slots=True)
+class _Segment:
+    first_index: int  # from the name
+    path: Path
+    max_entry: int | None  # the highest entry index written in it, live or void
+
+
+@dataclass(frozen=True, slots=True)
+class _Record:
+    offset: int
+    type: int
+    index: int
+    term: int
+    data: bytes
+
+
+class _Sequence:
+    """The live entries' bounds and what the next entry must be; recovery and appends share it."""
+
+    def __init__(self) -> None:
+        self.first: int | None = None
+        self.last: int | None = None
+        self.expected: int | None = None
+
+    def entry_error(self, index: int) -> str | None:
+        if self.expected is not None and index != self.expected:
+            return f"entry {index} where entry {self.expected} was expected (entries are missing or out of order)"
+        return None
+
+    def add(self, index: int) -> None:
+        if self.first is None:
+            self.first = index
+        self.last = index
+        self.expected = index + 1
+
+    def truncate_error(self, from_index: int) -> str | None:
+        if self.last is not None and from_index > self.last + 1:
+            return f"truncation from entry {from_index}, beyond the last entry {self.last}"
+        return None
+
+    def truncate(self, from_index: int) -> None:
+        if self.first is not None and self.last is not None and from_index <= self.last:
+            if from_index <= self.first:
+                self.first = self.last = None
+            else:
+                self.last = from_index - 1
+        self.expected = from_index
+
+
+# ------------------------------------------------------------------------------------ records
+
+
+def _record(type: int, index: int, term: int, data: bytes) -> bytes:
+    payload = msgpack.packb([type, index, term, data], use_bin_type=True)
+    return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+def _entry_records(entries: Sequence[Entry], packer: msgpack.Packer) -> list[bytes]:
+    """Return the headers and payloads of ``entries``, for one join: appends spend their CPU here."""
+    parts: list[bytes] = []
+    pack, header, crc32 = packer.pack, _HEADER.pack, zlib.crc32
+    for index, term, data in entries:
+        payload = pack([ENTRY, index, term, data])
+        parts.append(header(len(payload), crc32(payload)))
+        parts.append(payload)
+    return parts
+
+
+def _hard_state_record(hs: HardState) -> bytes:
+    data = msgpack.packb({"term": hs.term, "vote": hs.vote, "commit": hs.commit}, use_bin_type=True)
+    return _record(HARD_STATE, 0, 0, data)
+
+
+def _frame_problem(data: bytes, offset: int) -> tuple[str | None, int]:
+    """Return what is wrong with the record frame at ``offset`` (None when its CRC holds) and its length."""
+    left = len(data) - offset
+    if left < _HEADER.size:
+        return f"an incomplete record header ({left} bytes)", 0
+    length, crc = _HEADER.unpack_from(data, offset)
+    if length == 0:
+        return "an empty record (zero bytes, as a preallocated or unwritten tail leaves)", 0
+    if length > MAX_RECORD_BYTES:
+        return f"a record length of {length} bytes, over the limit of {MAX_RECORD_BYTES}", 0
+    if length > left - _HEADER.size:
+        return f"a record of {length} bytes that runs past the end of the file ({left - _HEADER.size} left)", 0
+    start = offset + _HEADER.size
+    if zlib.crc32(memoryview(data)[start : start + length]) != crc:
+        return "a record whose CRC does not match its bytes", length
+    return None, length
+
+
+def _decode_payload(payload: bytes) -> tuple[int, int, int, bytes] | str:
+    """Return ``(type, index, term, data)``, or what is wrong with a payload that passed its CRC."""
+    try:
+        raw = msgpack.unpackb(payload, raw=False, use_list=True)
+    except Exception as exc:  # msgpack raises several unrelated types for bad bytes
+        return f"a record that is not msgpack ({type(exc).__name__})"
+    if type(raw) is not list or len(raw) != 4:
+        return "a record that is not [type, index, term, data]"
+    kind, index, term, data = raw
+    if kind not in (ENTRY, HARD_STATE, TRUNCATE) or type(kind) is not int:
+        return f"a record of unknown type {kind!r}"
+    if type(index) is not int or type(term) is not int or type(data) is not bytes:
+        return "a record whose index, term or data has the wrong type"
+    if not 0 <= term <= _MAX_INDEX or not 0 <= index <= _MAX_INDEX:
+        return f"a record with index {index} and term {term} out of range"
+    if (kind == HARD_STATE) != (index == 0):
+        return f"a record of type {kind} with index {index}"
+    return kind, index, term, data
+
+
+def _decode_hard_state(data: bytes) -> HardState | None:
+    try:
+        raw = msgpack.unpackb(data, raw=False)
+    except Exception:  # msgpack raises several unrelated types for bad bytes
+        return None
+    if type(raw) is not dict or set(raw) != {"term", "vote", "commit"}:
+        return None
+    term, vote, commit = raw["term"], raw["vote"], raw["commit"]
+    if not _valid_hard_state(term, vote, commit):
+        return None
+    return HardState(term=term, vote=vote, commit=commit)
+
+
+def _valid_hard_state(term: object, vote: object, commit: object) -> bool:
+    return (
+        type(term) is int
+        and type(vote) is str
+        and type(commit) is int
+        and 0 <= term <= _MAX_INDEX
+        and 0 <= commit <= _MAX_INDEX
+    )
+
+
+def _valid_record_after(data: bytes, start: int) -> int | None:
+    """Return the offset of the first valid record that begins after ``start``, if there is one.
+
+    A torn write leaves no valid record after the damage; a valid record after it means the
+    damage hit data that was acknowledged. Candidates are found by the first byte every payload
+    has, so the scan reads the data once instead of checking a CRC at every offset.
+    """
+    find_from = start + 1 + _HEADER.size
+    while True:
+        payload_at = data.find(_PAYLOAD_START, find_from)
+        if payload_at < 0 or payload_at + 1 >= len(data):
+            return None
+        find_from = payload_at + 1
+        if data[payload_at + 1] not in (ENTRY, HARD_STATE, TRUNCATE):
+            continue
+        offset = payload_at - _HEADER.size
+        problem, length = _frame_problem(data, offset)
+        if problem is None and not isinstance(_decode_payload(data[payload_at : payload_at + length]), str):
+            return offset
+
+
+def _damage(path: Path, offset: int, what: str) -> WalCorruption:
+    return WalCorruption(f"write-ahead log {path} is damaged at byte {offset}: {what}. {_WHAT_TO_DO}")
+
+
+def _read_segment(path: Path, data: bytes, is_last: bool) -> tuple[list[_Record], int]:
+    """Return the records of one segment and the offset where its valid bytes end."""
+    records: list[_Record] = []
+    offset = 0
+    while offset < len(data):
+        problem, length = _frame_problem(data, offset)
+        if problem is not None:
+            if not is_last:
+                raise _damage(path, offset, f"{problem}, in a segment that is not the last one")
+            later = _valid_record_after(data, offset)
+            if later is not None:
+                raise _damage(path, offset, f"{problem}, followed by a valid record at byte {later}")
+            return records, offset  # a torn tail
+        start = offset + _HEADER.size
+        decoded = _decode_payload(data[start : start + length])
+        if isinstance(decoded, str):
+            raise _damage(path, offset, decoded)
+        records.append(_Record(offset, *decoded))
+        offset = start + length
+    return records, offset
+
+
+# ---------------------------------------------------------------------------------- the log
+
+
+class WriteAheadLog:
+    """An open write-ahead log directory; make one with :meth:`open`."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        segment_max_bytes: int,
+        lock_fd: int,
+        segments: list[_Segment],
+        sequence: _Sequence,
+        hard_state: HardState | None,
+    ) -> None:
+        self._directory = directory
+        self._segment_max_bytes = segment_max_bytes
+        self._lock_fd: int | None = lock_fd
+        self._segments = segments
+        self._sequence = sequence
+        self._hard_state = hard_state
+        self._fd: int | None = None
+        self._size = 0
+        self._broken: str | None = None
+        self._packer = msgpack.Packer(use_bin_type=True)  # reused: building one costs more than packing
+        self._pending_prefix = b""  # the hard state that opens a new segment, written with its first record
+        if segments:
+            self._open_active(segments[-1].path)
+
+    @classmethod
+    def open(
+        cls, directory: str | os.PathLike[str], *, segment_max_bytes: int = SEGMENT_MAX_BYTES
+    ) -> tuple[WriteAheadLog, Recovered]:
+        """Open (or create) the log in ``directory``, recover what it holds, and cut a torn tail."""
+        if segment_max_bytes < 1:
+            raise ValueError(f"segment_max_bytes must be positive, got {segment_max_bytes}")
+        path = Path(directory)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        lock_fd = _lock(path)
+        try:
+            return cls._recover(path, segment_max_bytes, lock_fd)
+        except BaseException:
+            os.close(lock_fd)
+            raise
+
+    @classmethod
+    def _recover(cls, directory: Path, segment_max_bytes: int, lock_fd: int) -> tuple[WriteAheadLog, Recovered]:
+        names = sorted((int(m[1], 16), name) for name in os.listdir(directory) if (m := _SEGMENT_NAME.fullmatch(name)))
+        segments: list[_Segment] = []
+        sequence = _Sequence()
+        entries: list[Entry] = []
+        hard_state: HardState | None = None
+        cut_bytes, cut_file = 0, None
+        for number, (first_index, name) in enumerate(names):
+            path = directory / name
+            data = path.read_bytes()
+            is_last = number == len(names) - 1
+            records, end = _read_segment(path, data, is_last)
+            if end < len(data):
+                cut_bytes, cut_file = len(data) - end, path
+            segment = _Segment(first_index, path, None)
+            for record in records:
+                if record.type == ENTRY:
+                    if (problem := sequence.entry_error(record.index)) is not None:
+                        raise _damage(path, record.offset, problem)
+                    sequence.add(record.index)
+                    entries.append((record.index, record.term, record.data))
+                    segment.max_entry = max(segment.max_entry or 0, record.index)
+                elif record.type == HARD_STATE:
+                    hard_state = _decode_hard_state(record.data)
+                    if hard_state is None:
+                        raise _damage(path, record.offset, "a hard state record that is not {term, vote, commit}")
+                else:
+                    if (problem := sequence.truncate_error(record.index)) is not None:
+                        raise _damage(path, record.offset, problem)
+                    sequence.truncate(record.index)
+                    if entries and record.index <= entries[-1][0]:
+                        del entries[max(0, record.index - entries[0][0]) :]
+            segments.append(segment)
+        if cut_file is not None:
+            _cut(cut_file, cut_file.stat().st_size - cut_bytes)  # only once the whole log checked out
+        wal = cls(
+            directory,
+            segment_max_bytes=segment_max_bytes,
+            lock_fd=lock_fd,
+            segments=segments,
+            sequence=sequence,
+            hard_state=hard_state,
+        )
+        return wal, Recovered(entries, hard_state, sequence.expected, cut_bytes, cut_file)
+
+    # ------------------------------------------------------------------------------ reading
+
+    @property
+    def directory(self) -> Path:
+        return self._directory
+
+    @property
+    def last_index(self) -> int | None:
+        """The index of the last live entry, or None when there is none."""
+        return self._sequence.last
+
+    @property
+    def next_index(self) -> int | None:
+        """The index the next appended entry must have, or None when any index may start the log."""
+        return self._sequence.expected
+
+    @property
+    def hard_state(self) -> HardState | None:
+        return self._hard_state
+
+    @property
+    def segment_paths(self) -> tuple[Path, ...]:
+        """The segment files, in log order."""
+        return tuple(s.path for s in self._segments)
+
+    # ------------------------------------------------------------------------------ writing
+
+    def append(self, entries: Sequence[Entry], hard_state: HardState | None = None) -> None:
+        """Write ``entries`` (``(index, term, data)``, contiguous) and ``hard_state``; return once durable."""
+        self._check_writable()
+        self._check_entries(entries)
+        if hard_state is not None and not _valid_hard_state(hard_state.term, hard_state.vote, hard_state.commit):
+            raise ValueError(f"hard state must hold a term >= 0, a vote string and a commit >= 0, got {hard_state!r}")
+        if not entries and hard_state is None:
+            return
+        parts = _entry_records(entries, self._packer)
+        if hard_state is not None:
+            parts.append(_hard_state_record(hard_state))
+        body = b"".join(parts)
+        if entries:
+            self._rotate_if_needed(entries[0][0], len(body))
+        elif self._fd is None:
+            self._new_segment(self._sequence.expected or 1)
+        self._write(body)
+        if entries:
+            self._sequence.add(entries[0][0])
+            self._sequence.add(entries[-1][0])  # _check_entries made them contiguous
+            active = self._segments[-1]
+            active.max_entry = max(active.max_entry or 0, entries[-1][0])
+        if hard_state is not None:
+            self._hard_state = hard_state
+
+    def truncate_suffix(self, from_index: int) -> None:
+        """Drop the entries from ``from_index`` on; the next append continues at ``from_index``.
+
+        On a log with no live entries, this sets the index the log continues at (after Raft
+        installs a snapshot). Durable before it returns.
+        """
+        self._check_writable()
+        if type(from_index) is not int or not 1 <= from_index <= _MAX_INDEX:
+            raise ValueError(f"truncation index must be a positive integer, got {from_index!r}")
+        if (problem := self._sequence.truncate_error(from_index)) is not None:
+            raise ValueError(problem)
+        nothing_to_drop = self._sequence.last is None or from_index == self._sequence.last + 1
+        if nothing_to_drop and self._sequence.expected == from_index:
+            return
+        if self._fd is None:
+            self._new_segment(from_index)
+        self._write(_record(TRUNCATE, from_index, 0, b""))
+        self._sequence.truncate(from_index)
+
+    def compact(self, upto_index: int) -> int:
+        """Delete the oldest segments whose entries are all at or below ``upto_index``; return how many.
+
+        The last segment is kept whatever it holds: it has the newest hard state and takes appends.
+        """
+        self._check_writable()
+        removed = 0
+        while len(self._segments) > 1:
+            oldest = self._segments[0]
+            if oldest.max_entry is not None and oldest.max_entry > upto_index:
+                break
+            oldest.path.unlink()
+            del self._segments[0]
+            removed += 1
+        if removed:
+            _fsync_directory(self._directory)
+        return removed
+
+    def close(self) -> None:
+        """Close the files and release the directory; the log was durable already."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> WriteAheadLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------ details
+
+    def _check_writable(self) -> None:
+        if self._lock_fd is None:
+            raise WalError(f"the write-ahead log in {self._directory} is closed")
+        if self._broken is not None:
+            raise WalWriteError(self._broken)
+
+    def _check_entries(self, entries: Sequence[Entry]) -> None:
+        expected = self._sequence.expected
+        for position, entry in enumerate(entries):
+            if type(entry) is not tuple or len(entry) != 3:
+                raise ValueError(f"entry {position} must be (index, term, data), got {type(entry).__name__}")
+            index, term, data = entry
+            if type(index) is not int or not 1 <= index <= _MAX_INDEX:
+                raise ValueError(f"entry {position}: index must be a positive integer, got {index!r}")
+            if type(term) is not int or not 0 <= term <= _MAX_INDEX:
+                raise ValueError(f"entry {position}: term must be an integer >= 0, got {term!r}")
+            if type(data) is not bytes or len(data) > MAX_RECORD_BYTES - 64:
+                raise ValueError(f"entry {index}: data must be bytes of at most {MAX_RECORD_BYTES - 64} bytes")
+            if expected is not None and index != expected:
+                raise ValueError(f"entry {index} appended where entry {expected} must come next")
+            expected = index + 1
+
+    def _rotate_if_needed(self, first_index: int, body_bytes: int) -> None:
+        if not self._segments or self._fd is None:
+            self._new_segment(first_index)
+            return
+        active = self._segments[-1]
+        if first_index <= active.first_index:
+            return  # a new name must sort after the current one: keep growing this segment
+        has_entries = active.max_entry is not None
+        if not has_entries or self._size + body_bytes > self._segment_max_bytes:
+            self._new_segment(first_index)
+
+    def _new_segment(self, first_index: int) -> None:
+        """Start the segment for ``first_index``, beginning with the current hard state."""
+        path = self._directory / f"wal-{first_index:016x}.log"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as exc:
+            raise _write_error(path, exc) from None
+        try:
+            _fsync_directory(self._directory)
+        except OSError as exc:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise _write_error(path, exc) from None
+        if self._fd is not None:
+            os.close(self._fd)
+        self._fd, self._size = fd, 0
+        self._segments.append(_Segment(first_index, path, None))
+        if self._hard_state is not None:
+            # Written with the first append, in the same write: it needs no fsync of its own.
+            self._pending_prefix = _hard_state_record(self._hard_state)
+
+    def _write(self, body: bytes) -> None:
+        """Append ``body`` to the active segment and fdatasync; on failure, cut it back off."""
+        assert self._fd is not None
+        data = self._pending_prefix + body
+        start = self._size
+        path = self._segments[-1].path
+        try:
+            view = memoryview(data)
+            written = 0
+            while written < len(data):
+                written += _os_write(self._fd, view[written:])
+            os.fdatasync(self._fd)
+        except OSError as exc:
+            self._undo(path, start, exc)
+        self._pending_prefix = b""
+        self._size = start + len(data)
+
+    def _undo(self, path: Path, start: int, exc: OSError) -> None:
+        assert self._fd is not None
+        try:
+            os.ftruncate(self._fd, start)
+            os.fdatasync(self._fd)
+        except OSError as again:
+            self._broken = (
+                f"writing {path} failed ({exc.strerror}) and cutting the partial write back off failed too "
+                f"({again.strerror}); restart the node so that it recovers from what the disk holds"
+            )
+            raise WalWriteError(self._broken) from exc
+        if exc.errno != errno.ENOSPC:
+            # After a failed fsync the kernel may have dropped the pages: retrying could lie.
+            self._broken = (
+                f"writing {path} failed ({exc.strerror}); nothing of that write was acknowledged. "
+                "Restart the node once the disk is healthy"
+            )
+            raise WalWriteError(self._broken) from exc
+        raise WalWriteError(
+            f"disk full while writing {path}: nothing of this write was acknowledged; free space and retry"
+        ) from exc
+
+    def _open_active(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        self._size = os.fstat(self._fd).st_size
+
+
+def _write_error(path: Path, exc: OSError) -> WalWriteError:
+    if exc.errno == errno.ENOSPC:
+        return WalWriteError(f"disk full while writing {path}: nothing was acknowledged; free space and retry")
+    return WalWriteError(f"cannot write {path}: {exc.strerror}; nothing was acknowledged")
+
+
+def _lock(directory: Path) -> int:
+    """Hold the directory for this process: two writers would interleave their records."""
+    fd = os.open(directory / _LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise WalError(
+            f"the write-ahead log in {directory} is open in another process; stop the other node "
+            "that uses this state directory"
+        ) from None
+    return fd
+
+
+def _cut(path: Path, size: int) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.ftruncate(fd, size)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_directory(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# ------------------------------------------------------------------------------- snapshots
+
+
+def write_snapshot(directory: str | os.PathLike[str], index: int, data: bytes) -> Path:
+    """Write the snapshot at ``index`` durably, keep the newest :data:`SNAPSHOTS_KEPT`; return its path."""
+    if type(index) is not int or not 1 <= index <= _MAX_INDEX:
+        raise ValueError(f"snapshot index must be a positive integer, got {index!r}")
+    folder = Path(directory)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for name in os.listdir(folder):
+        if name.startswith("snapshot-") and name.endswith(".snap.tmp"):
+            (folder / name).unlink(missing_ok=True)  # left by a crash during an earlier write
+    final = folder / f"snapshot-{index:016x}.snap"
+    temporary = final.with_name(final.name + ".tmp")
+    payload = msgpack.packb([SNAPSHOT_FILE_FORMAT, index, data], use_bin_type=True)
+    content = _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            view = memoryview(content)
+            written = 0
+            while written < len(content):
+                written += _os_write(fd, view[written:])
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, final)
+        _fsync_directory(folder)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise _write_error(final, exc) from None
+    old = sorted(_snapshot_files(folder))[:-SNAPSHOTS_KEPT]
+    for _, path in old:
+        path.unlink(missing_ok=True)
+    if old:
+        _fsync_directory(folder)
+    return final
+
+
+def read_latest_snapshot(directory: str | os.PathLike[str]) -> tuple[int, bytes] | None:
+    """Return ``(index, data)`` of the newest snapshot, or None when there is none.
+
+    A damaged newest snapshot raises :class:`WalCorruption` rather than falling back to an older
+    one: the log entries between the two may have been compacted away already.
+    """
+    folder = Path(directory)
+    if not folder.is_dir():
+        return None
+    files = sorted(_snapshot_files(folder))
+    if not files:
+        return None
+    index, path = files[-1]
+    content = path.read_bytes()
+    problem, length = _frame_problem(content, 0)
+    if problem is None and _HEADER.size + length != len(content):
+        problem = f"{len(content) - _HEADER.size - length} bytes after the snapshot record"
+    if problem is not None:
+        raise _damage(path, 0, problem)
+    try:
+        raw: Any = msgpack.unpackb(content[_HEADER.size :], raw=False)
+    except Exception:  # msgpack raises several unrelated types for bad bytes
+        raw = None
+    if (
+        type(raw) is not list
+        or len(raw) != 3
+        or raw[0] != SNAPSHOT_FILE_FORMAT
+        or raw[1] != index
+        or type(raw[2]) is not bytes
+    ):
+        raise _damage(path, _HEADER.size, f"not a format {SNAPSHOT_FILE_FORMAT} snapshot of index {index}")
+    return index, raw[2]
+
+
+def _snapshot_files(folder: Path) -> list[tuple[int, Path]]:
+    return [(int(m[1], 16), folder / name) for name in os.listdir(folder) if (m := _SNAPSHOT_NAME.fullmatch(name))]

@@ -1,0 +1,141 @@
+"""The Worker actor (every node): the node's session with the managers.
+
+It sends a heartbeat to one manager every period and follows what the answer says: the
+managers to know (connections, the admission table of a worker, node.json), new trusted roots,
+and a request to renew the certificate now. When its manager does not answer it moves on to
+the next one. A manager runs a Worker too and beats to itself, so one path keeps every node's
+status, the managers' included.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from swarmnode.actors.ca.actor import RenewNow
+from swarmnode.actors.ca.core import trust_digest
+from swarmnode.actors.ca.messages import ManagerInfo
+from swarmnode.actors.dispatcher.messages import HeartbeatReply, HeartbeatRequest
+from swarmnode.actors.messages import Address
+from swarmnode.actors.node.swarm_state import (
+    ManagerRecord,
+    load_node_state,
+    save_node_state,
+    write_trust,
+)
+from swarmnode.actors.runtime import (
+    CERTIFICATE_KEY,
+    MANAGERS_KEY,
+    TRUST_KEY,
+    Member,
+    Membership,
+    NodeActor,
+    NodeContext,
+)
+from swarmnode.actors.supervision import Link, describe
+from swarmnode.transport import RemoteError, TransportError
+
+__all__ = ["Worker", "worker_membership"]
+
+log = logging.getLogger("swarmnode.worker")
+
+FIRST_PERIOD_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Beat:
+    """Timer: send the next heartbeat."""
+
+
+def worker_membership(managers: Sequence[ManagerRecord]) -> Membership:
+    """A worker talks to managers only, and to no stranger."""
+    return Membership(
+        by_key={m.curve_key.encode(): Member(m.node_id, "manager", math.inf) for m in managers},
+        anonymous_allowed=False,
+    )
+
+
+class Worker(NodeActor):
+    """Keep this node's session with the managers alive."""
+
+    def __init__(self, link: Link | None, context: NodeContext) -> None:
+        super().__init__(link)
+        self.context = context
+        self.period_s = FIRST_PERIOD_S
+        self.current = 0
+        self.failures = 0
+
+    @property
+    def managers(self) -> tuple[ManagerRecord, ...]:
+        return tuple(self.context.get_shared(MANAGERS_KEY, ()))
+
+    def on_start(self) -> None:
+        self._adopt_managers(self.managers)
+        self.timers.start("beat", 0.0, _Beat())
+
+    def on_receive(self, message: object) -> object:
+        if isinstance(message, _Beat):
+            self._beat()
+            self.timers.start("beat", self.period_s, _Beat())
+            return None
+        return super().on_receive(message)
+
+    def _adopt_managers(self, managers: Sequence[ManagerRecord]) -> None:
+        transport = self.context.transport
+        for m in managers:
+            if m.node_id != self.context.node_id and m.addr:
+                transport.connect(m.node_id, m.addr, m.curve_key.encode())
+        if self.context.role != "manager":
+            self.context.set_membership(worker_membership(managers))
+
+    def _beat(self) -> None:
+        managers = self.managers
+        if not managers:
+            log.warning("no manager known; this node cannot reach the swarm")
+            return
+        manager = managers[self.current % len(managers)]
+        cert = self.context.get_shared(CERTIFICATE_KEY)
+        trust = self.context.get_shared(TRUST_KEY, b"")
+        request = HeartbeatRequest(trust_digest=trust_digest(trust), issuer=cert.issuer_digest if cert else "")
+        try:
+            future = self.context.transport.request(
+                Address(manager.node_id, "dispatcher"), request, src_actor=self.name, timeout_s=self.period_s
+            )
+            reply = future.result(self.period_s + 1)
+        except (TransportError, RemoteError, TimeoutError) as exc:
+            self.failures += 1
+            if self.failures == 1 or self.failures % 10 == 0:
+                log.warning(
+                    "heartbeat to manager %s failed (%s); trying the next manager", manager.node_id, describe(exc)
+                )
+            self.current += 1
+            return
+        if self.failures:
+            log.info("heartbeats reach manager %s again after %d failure(s)", manager.node_id, self.failures)
+        self.failures = 0
+        assert isinstance(reply, HeartbeatReply)
+        self._follow(reply)
+
+    def _follow(self, reply: HeartbeatReply) -> None:
+        self.period_s = reply.period_s
+        managers = tuple(ManagerRecord(m.node_id, m.addr, m.curve_key) for m in reply.managers if m.addr)
+        if managers and managers != self.managers:
+            self._remember_managers(managers, reply.managers)
+        if reply.trust_pem:
+            write_trust(self.context.state_dir, reply.trust_pem)
+            self.context.set_shared(TRUST_KEY, reply.trust_pem)
+            log.info("updated the trusted root CA certificates")
+        if reply.renew:
+            ca = self.context.registry.get("ca")
+            if ca is not None:
+                ca.tell(RenewNow("the managers are rotating the root CA"))
+
+    def _remember_managers(self, managers: tuple[ManagerRecord, ...], infos: Sequence[ManagerInfo]) -> None:
+        self.context.set_shared(MANAGERS_KEY, managers)
+        self._adopt_managers(managers)
+        state = load_node_state(self.context.state_dir)
+        if state is not None:
+            save_node_state(self.context.state_dir, state.with_managers(managers))
+        log.info("managers of the swarm: %s", ", ".join(f"{m.node_id}@{m.addr}" for m in infos))

@@ -1,0 +1,109 @@
+"""What every command shares: global settings, talking to the local node, parsing flag values."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+__all__ = [
+    "DEFAULT_PORT",
+    "Settings",
+    "default_state_dir",
+    "fail",
+    "format_duration",
+    "normalize_listen",
+    "parse_duration",
+    "request",
+]
+
+DEFAULT_PORT = 2377
+REQUEST_TIMEOUT_S = 10.0
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def default_state_dir() -> Path:
+    """Return where a node keeps its state: /var/lib/swarm-node for root, else under the home."""
+    if os.geteuid() == 0:
+        return Path("/var/lib/swarm-node")
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "swarm-node"
+
+
+class Settings:
+    """Global options, handed to every subcommand."""
+
+    def __init__(self, state_dir: Path, output: str) -> None:
+        self.state_dir = state_dir
+        self.output = output
+
+
+def fail(text: str) -> NoReturn:
+    raise click.ClickException(text)
+
+
+def normalize_listen(value: str) -> str:
+    """Check ``HOST:PORT`` (or ``HOST``, or ``:PORT``) and return it with both parts."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep:
+        host, port_text = value, str(DEFAULT_PORT)
+    host = host.strip("[]") or "0.0.0.0"
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: the port {port_text!r} is not a number (use HOST:PORT)") from None
+    if not 0 <= port <= 65535:
+        raise click.BadParameter(f"{value!r}: port {port} is out of range 0-65535")
+    return f"{host}:{port}"
+
+
+def parse_duration(text: str) -> float:
+    """Return the seconds in a duration such as ``90d``, ``2160h``, ``1h30m``, ``30m``, ``5s``, ``500ms``."""
+    value = text.strip()
+    pos, total = 0, 0.0
+    for match in _DURATION.finditer(value):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNIT_S[match.group(2)]
+        pos = match.end()
+    if pos != len(value) or not value:
+        raise click.BadParameter(f"{text!r} is not a duration; use e.g. 90d, 2160h, 1h30m, 30m, 5s or 500ms")
+    return total
+
+
+def format_duration(seconds: float) -> str:
+    """Render seconds the way parse_duration reads them: 90d, 1h30m, 5s."""
+    if seconds < 1:
+        return f"{seconds * 1000:g}ms"
+    parts = []
+    rest = round(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if rest >= size:
+            parts.append(f"{rest // size}{unit}")
+            rest %= size
+    return "".join(parts)
+
+
+def request(settings: Settings, actor: str, body: Any, timeout_s: float = REQUEST_TIMEOUT_S) -> Any:
+    """Send ``body`` to ``actor`` on the local node and return the reply, or fail with a readable error."""
+    from swarmnode.transport import ControlClient, RemoteError, RequestTimeout, TransportError
+
+    path = settings.state_dir / "control.sock"
+    if not path.exists():
+        fail(
+            f"no node is running with state dir {settings.state_dir} (no control socket at {path}); "
+            "start one with `swarm-node start`, or pass --state-dir"
+        )
+    try:
+        with ControlClient(str(path), timeout_s=timeout_s) as client:
+            return client.request(actor, body)
+    except RemoteError as exc:
+        fail(f"{exc.text} ({exc.code})" if exc.code not in ("refused", "not-manager") else exc.text)
+    except RequestTimeout:
+        fail(f"the node at {path} did not answer within {timeout_s:g} s (is it stopping or overloaded?)")
+    except TransportError as exc:
+        fail(f"cannot talk to the node at {path}: {exc}")

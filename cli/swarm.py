@@ -1,0 +1,223 @@
+"""Swarm management commands: nodes, join tokens, leaving, the CA, and talking to actors."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import click
+
+from .common import Settings, fail, request
+from .output import emit_json, plain, table
+
+__all__ = ["actor", "ca", "emit_status", "join_token", "leave", "node"]
+
+
+def emit_status(settings: Settings, reply: Any) -> None:
+    from swarmnode.actors.messages import to_body
+
+    if settings.output == "json":
+        emit_json(to_body(reply))
+        return
+    click.echo(f"Node:     {reply.node_id}")
+    click.echo(f"Role:     {reply.role}")
+    click.echo(f"Address:  {reply.address}")
+    click.echo(f"PID:      {reply.pid}    Uptime: {reply.uptime_s:.1f} s")
+    click.echo("")
+    rows = []
+    for a in reply.actors:
+        depth = a.path.count("/")
+        name = "  " * depth + a.path.rsplit("/", 1)[-1]
+        kind = f"supervisor ({a.strategy})" if a.supervisor else "actor"
+        rows.append((name, kind, a.state, a.restarts, a.last_reason))
+    click.echo(table(("ACTOR", "KIND", "STATE", "RESTARTS", "LAST EXIT"), rows))
+
+
+def _date(epoch_s: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(epoch_s)) if epoch_s else ""
+
+
+@click.group()
+def node() -> None:
+    """Manage the nodes of the swarm (on a manager)."""
+
+
+@node.command("ls")
+@click.option("--quiet", "-q", is_flag=True, help="Print node ids only.")
+@click.pass_obj
+def node_ls(settings: Settings, quiet: bool) -> None:
+    """List the nodes of the swarm."""
+    from swarmnode.actors.control.messages import NodeListRequest
+    from swarmnode.actors.messages import to_body
+
+    reply = request(settings, "control", NodeListRequest())
+    if settings.output == "json":
+        emit_json(to_body(reply)["nodes"])
+        return
+    if quiet:
+        for n in reply.nodes:
+            click.echo(n.node_id)
+        return
+    rows = [
+        (
+            n.node_id + (" *" if n.is_self else ""),
+            n.hostname,
+            n.status.capitalize(),
+            n.availability.capitalize(),
+            n.manager_status,
+            n.addr,
+            _date(n.cert_expiry),
+        )
+        for n in reply.nodes
+    ]
+    click.echo(table(("ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS", "ADDRESS", "CERT EXPIRY"), rows))
+
+
+@node.command("inspect")
+@click.argument("nodes", nargs=-1, required=True)
+@click.pass_obj
+def node_inspect(settings: Settings, nodes: tuple[str, ...]) -> None:
+    """Show nodes as JSON: NODE is an id, a unique id prefix, a hostname, or "self"."""
+    from swarmnode.actors.control.messages import NodeInspectRequest
+
+    out = []
+    for ref in nodes:
+        body = request(settings, "control", NodeInspectRequest(node=ref)).node
+        certificate = body.get("status", {}).get("certificate")
+        if isinstance(certificate, bytes):
+            body["status"]["certificate"] = certificate.decode()
+        out.append(plain(body))
+    click.echo(json.dumps(out, indent=2, sort_keys=True))
+
+
+@node.command("rm")
+@click.argument("nodes", nargs=-1, required=True)
+@click.option("--force", "-f", is_flag=True, help="Remove a node even if it is ready.")
+@click.pass_obj
+def node_rm(settings: Settings, nodes: tuple[str, ...], force: bool) -> None:
+    """Remove nodes from the swarm; their certificates are refused from then on."""
+    from swarmnode.actors.control.messages import NodeRemoveRequest
+
+    for ref in nodes:
+        click.echo(request(settings, "control", NodeRemoveRequest(node=ref, force=force)).node_id)
+
+
+@node.command("update")
+@click.argument("node_ref", metavar="NODE")
+@click.option("--availability", type=click.Choice(["active", "pause", "drain"]), default=None)
+@click.option("--label-add", multiple=True, help="Add or change a label (KEY=VALUE); repeatable.")
+@click.option("--label-rm", multiple=True, help="Remove a label (KEY); repeatable.")
+@click.pass_obj
+def node_update(
+    settings: Settings, node_ref: str, availability: str | None, label_add: tuple[str, ...], label_rm: tuple[str, ...]
+) -> None:
+    """Change a node's availability or labels."""
+    from swarmnode.actors.control.messages import NodeUpdateRequest
+
+    labels = {}
+    for item in label_add:
+        key, sep, value = item.partition("=")
+        if not key:
+            raise click.BadParameter(f"{item!r} has no key; use KEY=VALUE", param_hint="--label-add")
+        labels[key] = value if sep else ""
+    reply = request(
+        settings,
+        "control",
+        NodeUpdateRequest(node=node_ref, availability=availability or "", label_add=labels, label_rm=label_rm),
+    )
+    click.echo(reply.node_id)
+
+
+@click.command("join-token")
+@click.argument("role", type=click.Choice(["worker", "manager"]))
+@click.option("--rotate", is_flag=True, help="Replace the token; the old one is refused from then on.")
+@click.option("--quiet", "-q", is_flag=True, help="Print the token only.")
+@click.pass_obj
+def join_token(settings: Settings, role: str, rotate: bool, quiet: bool) -> None:
+    """Show (or rotate) the token that lets a node join as a worker or a manager."""
+    from swarmnode.actors.control.messages import JoinTokenRequest
+
+    reply = request(settings, "control", JoinTokenRequest(role=role, rotate=rotate))
+    if quiet:
+        click.echo(reply.token)
+        return
+    if rotate:
+        click.echo(f"Successfully rotated {role} join token.\n")
+    click.echo(f"To add a {role} to this swarm, run the following command:\n")
+    click.echo(f"    swarm-node join --token {reply.token} {reply.manager_addr}\n")
+
+
+@click.command()
+@click.option("--force", "-f", is_flag=True, help="Leave even as the last manager (erases the swarm).")
+@click.pass_obj
+def leave(settings: Settings, force: bool) -> None:
+    """Leave the swarm: the node stops and forgets its swarm state."""
+    from swarmnode.actors.control.messages import LeaveRequest
+
+    request(settings, "control", LeaveRequest(force=force))
+    click.echo("Node left the swarm.")
+
+
+@click.group()
+def ca() -> None:
+    """Manage the swarm's root CA (on a manager)."""
+
+
+@ca.command("rotate")
+@click.pass_obj
+def ca_rotate(settings: Settings) -> None:
+    """Replace the root CA, cross-signed, and move every node to it."""
+    from swarmnode.actors.control.messages import CARotateRequest
+
+    reply = request(settings, "control", CARotateRequest(), timeout_s=60)
+    click.echo(f"Root CA rotation {reply.state}: {reply.nodes_done}/{reply.nodes_total} nodes on the new root")
+    click.echo(f"New root CA digest: {reply.new_digest}")
+
+
+@click.group()
+def actor() -> None:
+    """Talk to actors directly (debugging)."""
+
+
+@actor.command("send")
+@click.argument("node_ref", metavar="NODE")
+@click.argument("actor_name", metavar="ACTOR")
+@click.argument("kind")
+@click.argument("body", required=False, default="{}")
+@click.pass_obj
+def actor_send(settings: Settings, node_ref: str, actor_name: str, kind: str, body: str) -> None:
+    """Send message KIND with fields BODY (a JSON object) to ACTOR on NODE and print the reply.
+
+    NODE is this node's id, or "self". Example: swarm-node actor send self control Ping '{"payload": "hi"}'
+    """
+    from swarmnode.actors.messages import CodecError, from_body, message_kinds, message_schema, to_body
+    from swarmnode.actors.messages._catalog import load_all_messages
+
+    load_all_messages()
+    try:
+        fields = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"{body!r} is not JSON: {exc}", param_hint="BODY") from None
+    if kind not in message_kinds():
+        known = ", ".join(message_kinds())
+        raise click.BadParameter(f"unknown message kind {kind!r}; known: {known}", param_hint="KIND")
+    schema = message_schema()[kind]
+    if isinstance(fields, dict):
+        # JSON has no bytes: a string given for a bytes field is taken as its UTF-8 text.
+        fields = {k: v.encode() if schema.get(k) == "bytes" and isinstance(v, str) else v for k, v in fields.items()}
+    try:
+        msg = from_body(kind, fields)
+    except CodecError as exc:
+        raise click.BadParameter(str(exc), param_hint="BODY") from None
+    if node_ref != "self":
+        from swarmnode.actors.control import StatusRequest
+
+        me = request(settings, "control", StatusRequest()).node_id
+        if node_ref != me:
+            fail(
+                f"node {node_ref!r} is not this node ({me}); actor send reaches only the local node "
+                "(forwarding to other nodes is not built yet)"
+            )
+    reply = request(settings, actor_name, msg)
+    emit_json({"kind": reply.KIND, "body": plain(to_body(reply))})

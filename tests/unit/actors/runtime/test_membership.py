@@ -1,0 +1,45 @@
+"""Admission by certificate: members by role, removed and expired nodes refused, strangers may only join."""
+
+from __future__ import annotations
+
+from swarmnode.actors.runtime.membership import CertAdmission, Member, Membership
+from swarmnode.transport import Identity
+
+KEY_A = b"A" * 40
+KEY_B = b"B" * 40
+KEY_X = b"X" * 40
+
+
+def admission(table: Membership, now: float = 1000.0) -> CertAdmission:
+    return CertAdmission(lambda: table, clock=lambda: now)
+
+
+def test_members_are_admitted_with_their_id_and_role():
+    table = Membership(by_key={KEY_A: Member("a", "worker", 2000.0)})
+    assert admission(table)(KEY_A, "10.0.0.1") == Identity("a", "worker")
+
+
+def test_an_expired_certificate_is_refused_and_logged(caplog):
+    table = Membership(by_key={KEY_A: Member("a", "worker", 999.0)})
+    assert admission(table)(KEY_A, "10.0.0.1") is None
+    assert "the certificate of node a expired at" in caplog.text
+
+
+def test_a_removed_node_is_refused_even_where_strangers_may_join(caplog):
+    table = Membership(revoked={"b": KEY_B}, anonymous_allowed=True)
+    assert admission(table)(KEY_B, "10.0.0.2") is None
+    assert "node b was removed from the swarm" in caplog.text
+
+
+def test_strangers_are_anonymous_on_managers_and_refused_on_workers(caplog):
+    assert admission(Membership(anonymous_allowed=True))(KEY_X, "h") == Identity(KEY_X.decode(), "anonymous")
+    assert admission(Membership(anonymous_allowed=False))(KEY_X, "h") is None
+    assert "belongs to no node of this swarm" in caplog.text
+
+
+def test_connected_peers_are_judged_again_per_message():
+    table = Membership(by_key={KEY_A: Member("a", "worker", 500.0)}, revoked={"b": KEY_B})
+    assert table.refusal(Identity("b", "worker"), now=0.0) == "node b was removed from the swarm"
+    assert "expired" in (table.refusal(Identity("a", "worker"), now=600.0) or "")
+    assert table.refusal(Identity("a", "worker"), now=400.0) is None
+    assert table.refusal(Identity("x", "local"), now=600.0) is None

@@ -1,0 +1,483 @@
+"""The write-ahead log: durable appends, recovery that cuts a torn tail and refuses corruption."""
+
+from __future__ import annotations
+
+import errno
+import os
+import struct
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import msgpack
+import pytest
+
+from swarmnode.actors.store import (
+    HardState,
+    Recovered,
+    WalCorruption,
+    WalError,
+    WalWriteError,
+    WriteAheadLog,
+    read_latest_snapshot,
+    write_snapshot,
+)
+from swarmnode.actors.store import wal as wal_module
+
+HEADER = struct.Struct("<II")
+
+
+def entries(first: int, last: int, term: int = 1, size: int = 20) -> list[tuple[int, int, bytes]]:
+    return [(i, term, f"entry {i} term {term} ".encode().ljust(size, b".")) for i in range(first, last + 1)]
+
+
+def reopen(directory: Path, **kwargs: int) -> Recovered:
+    wal, recovered = WriteAheadLog.open(directory, **kwargs)
+    wal.close()
+    return recovered
+
+
+def record_offsets(path: Path) -> list[tuple[int, int]]:
+    """Return (offset, total length) of every record in a segment."""
+    data = path.read_bytes()
+    out, offset = [], 0
+    while offset < len(data):
+        length, _ = HEADER.unpack_from(data, offset)
+        out.append((offset, HEADER.size + length))
+        offset += HEADER.size + length
+    return out
+
+
+def raw_record(payload: bytes) -> bytes:
+    return HEADER.pack(len(payload), zlib.crc32(payload)) + payload
+
+
+@pytest.fixture
+def log(tmp_path: Path) -> Iterator[WriteAheadLog]:
+    wal, _ = WriteAheadLog.open(tmp_path / "wal")
+    yield wal
+    wal.close()
+
+
+def segment(wal: WriteAheadLog, number: int = -1) -> Path:
+    return wal.segment_paths[number]
+
+
+# ------------------------------------------------------------------------------- appending
+
+
+def test_an_empty_directory_recovers_nothing(tmp_path: Path) -> None:
+    assert reopen(tmp_path / "new") == Recovered([], None, None, 0, None)
+    assert (tmp_path / "new").is_dir()
+
+
+def test_appended_entries_and_the_last_hard_state_come_back(log: WriteAheadLog) -> None:
+    log.append(entries(1, 3), HardState(term=1, vote="n1", commit=0))
+    log.append(entries(4, 4))
+    log.append([], HardState(term=1, vote="n1", commit=4))
+    log.close()
+    recovered = reopen(log.directory)
+    assert recovered.entries == entries(1, 4)
+    assert recovered.hard_state == HardState(term=1, vote="n1", commit=4)
+    assert recovered.next_index == 5 and recovered.cut_bytes == 0
+
+
+def test_the_log_may_start_at_any_index(log: WriteAheadLog) -> None:
+    log.append(entries(1000, 1001))
+    assert log.last_index == 1001 and log.next_index == 1002
+    log.close()
+    assert reopen(log.directory).entries == entries(1000, 1001)
+
+
+def test_one_append_is_one_fdatasync(log: WriteAheadLog, monkeypatch: pytest.MonkeyPatch) -> None:
+    log.append(entries(1, 1))  # creates the segment
+    calls: list[int] = []
+    real = os.fdatasync
+    monkeypatch.setattr(wal_module.os, "fdatasync", lambda fd: (calls.append(fd), real(fd))[1])
+    log.append(entries(2, 65), HardState(2, "", 1))
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("batch", "text"),
+    [
+        (entries(3, 3), "entry 3 appended where entry 2 must come next"),
+        ([*entries(2, 2), *entries(4, 4)], "entry 4 appended where entry 3 must come next"),
+        ([(2, -1, b"")], "term must be an integer >= 0"),
+        ([(2, 1, "text")], "data must be bytes"),
+        ([[2, 1, b""]], "must be .index, term, data."),
+        ([(0, 1, b"")], "index must be a positive integer"),
+    ],
+)
+def test_append_refuses_entries_that_do_not_follow(log: WriteAheadLog, batch: list[object], text: str) -> None:
+    log.append(entries(1, 1))
+    with pytest.raises(ValueError, match=text):
+        log.append(batch)  # type: ignore[arg-type]
+    log.close()
+    assert reopen(log.directory).entries == entries(1, 1)
+
+
+def test_a_second_process_cannot_open_the_same_log(log: WriteAheadLog) -> None:
+    with pytest.raises(WalError, match="is open in another process"):
+        WriteAheadLog.open(log.directory)
+
+
+def test_a_closed_log_refuses_writes(log: WriteAheadLog) -> None:
+    log.close()
+    with pytest.raises(WalError, match="is closed"):
+        log.append(entries(1, 1))
+
+
+# ---------------------------------------------------------------------------------- segments
+
+
+def test_segments_rotate_named_by_their_first_index(tmp_path: Path) -> None:
+    wal, _ = WriteAheadLog.open(tmp_path, segment_max_bytes=200)
+    wal.append([], HardState(3, "n2", 0))
+    for i in range(1, 21):
+        wal.append(entries(i, i))
+    names = [p.name for p in wal.segment_paths]
+    assert names[0] == "wal-0000000000000001.log"
+    assert names == sorted(names) and len(names) > 3
+    assert all(p.stat().st_size <= 200 for p in wal.segment_paths)
+    # Every segment opens with the hard state, so dropping old segments never loses it.
+    for path in wal.segment_paths:
+        first = path.read_bytes()[HEADER.size :]
+        assert msgpack.unpackb(first[: HEADER.unpack_from(path.read_bytes())[0]])[0] == wal_module.HARD_STATE
+    wal.close()
+    recovered = reopen(tmp_path, segment_max_bytes=200)
+    assert recovered.entries == entries(1, 20) and recovered.hard_state == HardState(3, "n2", 0)
+
+
+def test_a_batch_bigger_than_a_segment_is_written_whole(tmp_path: Path) -> None:
+    wal, _ = WriteAheadLog.open(tmp_path, segment_max_bytes=100)
+    wal.append(entries(1, 10))
+    wal.append(entries(11, 20))
+    assert len(wal.segment_paths) == 2
+    wal.close()
+    assert reopen(tmp_path).entries == entries(1, 20)
+
+
+def test_an_empty_last_segment_left_by_a_crash_is_fine(tmp_path: Path) -> None:
+    wal, _ = WriteAheadLog.open(tmp_path)
+    wal.append(entries(1, 5))
+    wal.close()
+    (tmp_path / "wal-0000000000000006.log").touch()  # created, fsynced, then the crash
+    wal, recovered = WriteAheadLog.open(tmp_path)
+    assert recovered.entries == entries(1, 5) and recovered.cut_bytes == 0
+    wal.append(entries(6, 7))
+    wal.close()
+    assert reopen(tmp_path).entries == entries(1, 7)
+
+
+# -------------------------------------------------------------------------------- truncation
+
+
+def test_truncate_suffix_within_the_last_segment(log: WriteAheadLog) -> None:
+    log.append(entries(1, 10), HardState(1, "a", 3))
+    log.truncate_suffix(6)
+    assert log.last_index == 5 and log.next_index == 6
+    log.append(entries(6, 8, term=2), HardState(2, "b", 5))
+    log.close()
+    recovered = reopen(log.directory)
+    assert recovered.entries == entries(1, 5) + entries(6, 8, term=2)
+    assert recovered.hard_state == HardState(2, "b", 5)
+
+
+def test_truncate_suffix_across_a_segment_boundary(tmp_path: Path) -> None:
+    wal, _ = WriteAheadLog.open(tmp_path, segment_max_bytes=300)
+    for first in range(1, 31, 3):
+        wal.append(entries(first, first + 2), HardState(1, "a", first))
+    assert len(wal.segment_paths) >= 3
+    wal.truncate_suffix(5)  # reaches back two segments
+    wal.close()
+    wal, recovered = WriteAheadLog.open(tmp_path, segment_max_bytes=300)
+    assert recovered.entries == entries(1, 4)
+    assert recovered.next_index == 5
+    assert recovered.hard_state == HardState(1, "a", 28)  # the truncation kept the hard state
+    wal.append(entries(5, 40, term=2))
+    names = [p.name for p in wal.segment_paths]
+    assert names == sorted(names)
+    wal.close()
+    assert reopen(tmp_path).entries == entries(1, 4) + entries(5, 40, term=2)
+
+
+def test_truncate_suffix_checks_its_index(log: WriteAheadLog) -> None:
+    log.append(entries(1, 3))
+    with pytest.raises(ValueError, match="truncation from entry 5, beyond the last entry 3"):
+        log.truncate_suffix(5)
+    with pytest.raises(ValueError, match="positive integer"):
+        log.truncate_suffix(0)
+    size = segment(log).stat().st_size
+    log.truncate_suffix(4)  # nothing to drop: nothing written
+    assert segment(log).stat().st_size == size
+
+
+def test_an_emptied_log_continues_where_truncation_says(log: WriteAheadLog) -> None:
+    # Raft installing a snapshot at 99 past the end of its log: drop everything, go on at 100.
+    log.append(entries(1, 3))
+    log.truncate_suffix(1)
+    assert log.last_index is None and log.next_index == 1
+    log.truncate_suffix(100)
+    log.append(entries(100, 101))
+    log.close()
+    recovered = reopen(log.directory)
+    assert recovered.entries == entries(100, 101) and recovered.next_index == 102
+
+
+def test_truncation_on_an_empty_log_is_durable(log: WriteAheadLog) -> None:
+    log.truncate_suffix(50)
+    log.close()
+    assert reopen(log.directory).next_index == 50
+
+
+# -------------------------------------------------------------------------------- compaction
+
+
+def test_compact_deletes_whole_segments_at_or_below_the_index(tmp_path: Path) -> None:
+    wal, _ = WriteAheadLog.open(tmp_path, segment_max_bytes=150)
+    wal.append([], HardState(4, "x", 0))
+    for i in range(1, 31):
+        wal.append(entries(i, i))
+    before = wal.segment_paths
+    removed = wal.compact(10)
+    assert removed > 0 and wal.segment_paths == before[removed:]
+    wal.close()
+    recovered = reopen(tmp_path)
+    first = recovered.entries[0][0]
+    assert 2 <= first <= 11
+    assert recovered.entries == entries(first, 30) and recovered.hard_state == HardState(4, "x", 0)
+
+
+def test_compact_keeps_the_last_segment(tmp_path: Path) -> None:
+    wal, _ = WriteAheadLog.open(tmp_path, segment_max_bytes=150)
+    for i in range(1, 11):
+        wal.append(entries(i, i), HardState(1, "", i))
+    wal.compact(1000)
+    assert len(wal.segment_paths) == 1
+    wal.append(entries(11, 11))
+    wal.close()
+    recovered = reopen(tmp_path)
+    assert recovered.entries[-1] == entries(11, 11)[0] and recovered.hard_state == HardState(1, "", 10)
+
+
+# ------------------------------------------------------------------------------- torn tails
+
+
+@pytest.fixture
+def ten(tmp_path: Path) -> Path:
+    """A log of entries 1..10, the last record an entry; returns its only segment."""
+    wal, _ = WriteAheadLog.open(tmp_path, segment_max_bytes=1 << 20)
+    wal.append(entries(1, 9), HardState(1, "n", 8))
+    wal.append(entries(10, 10, size=40))
+    path = segment(wal)
+    wal.close()
+    return path
+
+
+def test_a_torn_last_record_is_cut_at_every_byte(ten: Path) -> None:
+    whole = ten.read_bytes()
+    offset, length = record_offsets(ten)[-1]
+    assert offset + length == len(whole)
+    for kept in range(length):  # 0 .. length-1 bytes of the last record reached the disk
+        ten.write_bytes(whole[: offset + kept])
+        recovered = reopen(ten.parent)
+        assert recovered.entries == entries(1, 9), kept
+        assert (recovered.cut_bytes, recovered.cut_file) == ((kept, ten) if kept else (0, None)), kept
+        assert ten.stat().st_size == offset, kept
+
+
+def test_a_last_record_with_any_byte_wrong_is_cut(ten: Path) -> None:
+    whole = ten.read_bytes()
+    offset, length = record_offsets(ten)[-1]
+    for at in range(offset, offset + length):
+        damaged = bytearray(whole)
+        damaged[at] ^= 0x41
+        ten.write_bytes(bytes(damaged))
+        recovered = reopen(ten.parent)
+        assert recovered.entries == entries(1, 9), at
+        assert recovered.cut_bytes == length, at
+
+
+def test_zero_bytes_after_the_last_record_are_cut(ten: Path) -> None:
+    size = ten.stat().st_size
+    with ten.open("ab") as f:
+        f.write(bytes(4096))  # a preallocated tail
+    recovered = reopen(ten.parent)
+    assert recovered.entries == entries(1, 9) + entries(10, 10, size=40) and recovered.cut_bytes == 4096
+    assert ten.stat().st_size == size
+
+
+def test_appends_after_a_cut_continue_the_log(ten: Path) -> None:
+    ten.write_bytes(ten.read_bytes()[:-3])
+    wal, recovered = WriteAheadLog.open(ten.parent)
+    assert recovered.next_index == 10
+    wal.append(entries(10, 11))
+    wal.close()
+    assert reopen(ten.parent).entries == entries(1, 11)
+
+
+# ------------------------------------------------------------------------------- corruption
+
+
+def test_a_damaged_record_followed_by_valid_ones_is_corruption(ten: Path) -> None:
+    whole = ten.read_bytes()
+    offset, length = record_offsets(ten)[4]  # entry 4, acknowledged long ago
+    for at in range(offset, offset + length):
+        damaged = bytearray(whole)
+        damaged[at] ^= 0x41
+        ten.write_bytes(bytes(damaged))
+        with pytest.raises(WalCorruption) as caught:
+            reopen(ten.parent)
+        text = str(caught.value)
+        assert f"write-ahead log {ten} is damaged at byte {offset}" in text, at
+        assert "followed by a valid record at byte" in text
+        assert "cannot start safely" in text and "restore the state directory from a backup" in text
+        assert ten.read_bytes() == bytes(damaged), "recovery must not change a corrupt log"
+
+
+def test_damage_in_an_earlier_segment_is_corruption(tmp_path: Path) -> None:
+    wal, _ = WriteAheadLog.open(tmp_path, segment_max_bytes=200)
+    for i in range(1, 21):
+        wal.append(entries(i, i))
+    first = segment(wal, 0)
+    wal.close()
+    first.write_bytes(first.read_bytes()[:-5])  # its own tail, but not the log's tail
+    with pytest.raises(WalCorruption, match="in a segment that is not the last one"):
+        reopen(tmp_path)
+
+
+def test_a_missing_segment_is_a_gap(tmp_path: Path) -> None:
+    wal, _ = WriteAheadLog.open(tmp_path, segment_max_bytes=200)
+    for i in range(1, 21):
+        wal.append(entries(i, i))
+    middle = segment(wal, 1)
+    wal.close()
+    middle.unlink()
+    with pytest.raises(WalCorruption, match=r"entry \d+ where entry \d+ was expected .entries are missing"):
+        reopen(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("payload", "text"),
+    [
+        (msgpack.packb([9, 11, 1, b""]), "record of unknown type 9"),
+        (msgpack.packb([1, 11, 1]), "not .type, index, term, data."),
+        (msgpack.packb([1, 11, 1, "text"]), "wrong type"),
+        (msgpack.packb([2, 0, 0, b"\x01"]), "hard state record that is not"),
+        (msgpack.packb([1, 12, 1, b""]), "entry 12 where entry 11 was expected"),
+        (msgpack.packb([3, 13, 0, b""]), "truncation from entry 13, beyond the last entry 10"),
+        (b"\x94\xc1\x01\x01\x01", "not msgpack"),
+    ],
+)
+def test_a_valid_frame_with_impossible_contents_is_corruption(ten: Path, payload: bytes, text: str) -> None:
+    size = ten.stat().st_size
+    with ten.open("ab") as f:
+        f.write(raw_record(payload))  # even as the very last record: its CRC says it was written so
+    with pytest.raises(WalCorruption, match=text) as caught:
+        reopen(ten.parent)
+    assert f"at byte {size}" in str(caught.value)
+
+
+# ------------------------------------------------------------------------------- a full disk
+
+
+def failing_write(error: int, after_bytes: int) -> Callable[[int, memoryview], int]:
+    def write(fd: int, data: memoryview) -> int:
+        if len(data) > after_bytes:
+            os.write(fd, data[:after_bytes])  # a partial write first, as a filling disk does
+            raise OSError(error, os.strerror(error))
+        return os.write(fd, data)
+
+    return write
+
+
+def test_disk_full_cuts_the_partial_write_and_the_log_goes_on(
+    log: WriteAheadLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log.append(entries(1, 3))
+    size = segment(log).stat().st_size
+    monkeypatch.setattr(wal_module, "_os_write", failing_write(errno.ENOSPC, 50))
+    with pytest.raises(WalWriteError, match=f"disk full while writing {segment(log)}"):
+        log.append(entries(4, 10))
+    assert segment(log).stat().st_size == size and log.last_index == 3
+    monkeypatch.setattr(wal_module, "_os_write", os.write)  # space was freed
+    log.append(entries(4, 5))
+    log.close()
+    assert reopen(log.directory).entries == entries(1, 5)
+
+
+def test_disk_full_in_a_new_segment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    wal, _ = WriteAheadLog.open(tmp_path, segment_max_bytes=100)
+    wal.append(entries(1, 4), HardState(1, "", 1))
+    monkeypatch.setattr(wal_module, "_os_write", failing_write(errno.ENOSPC, 10))
+    with pytest.raises(WalWriteError, match="disk full"):
+        wal.append(entries(5, 6))
+    monkeypatch.setattr(wal_module, "_os_write", os.write)
+    wal.append(entries(5, 6))
+    wal.close()
+    recovered = reopen(tmp_path)
+    assert recovered.entries == entries(1, 6) and recovered.hard_state == HardState(1, "", 1)
+
+
+def test_an_io_error_breaks_the_log_until_restart(log: WriteAheadLog, monkeypatch: pytest.MonkeyPatch) -> None:
+    log.append(entries(1, 3))
+    monkeypatch.setattr(wal_module, "_os_write", failing_write(errno.EIO, 5))
+    with pytest.raises(WalWriteError, match="Restart the node"):
+        log.append(entries(4, 4))
+    monkeypatch.setattr(wal_module, "_os_write", os.write)
+    with pytest.raises(WalWriteError, match="Restart the node"):
+        log.append(entries(4, 4))
+    log.close()
+    assert reopen(log.directory).entries == entries(1, 3)
+
+
+# -------------------------------------------------------------------------------- snapshots
+
+
+def test_snapshots_round_trip_and_the_newest_two_stay(tmp_path: Path) -> None:
+    assert read_latest_snapshot(tmp_path / "none") is None
+    assert read_latest_snapshot(tmp_path) is None
+    (tmp_path / "snapshot-0000000000000001.snap.tmp").write_bytes(b"half")  # an earlier crash
+    for index in (5, 10, 15):
+        path = write_snapshot(tmp_path, index, f"state at {index}".encode())
+        assert path.name == f"snapshot-{index:016x}.snap"
+    assert read_latest_snapshot(tmp_path) == (15, b"state at 15")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "snapshot-000000000000000a.snap",
+        "snapshot-000000000000000f.snap",
+    ]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda b: b[:-1],
+        lambda b: b + b"x",
+        lambda b: b[:10] + bytes([b[10] ^ 1]) + b[11:],
+        lambda b: raw_record(msgpack.packb([1, 99, b"other index"])),
+    ],
+)
+def test_a_damaged_snapshot_is_corruption(tmp_path: Path, damage: Callable[[bytes], bytes]) -> None:
+    write_snapshot(tmp_path, 7, b"older")
+    path = write_snapshot(tmp_path, 8, b"state")
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(WalCorruption, match=f"{path} is damaged"):
+        read_latest_snapshot(tmp_path)
+
+
+def test_a_snapshot_that_does_not_fit_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_snapshot(tmp_path, 1, b"old")
+    monkeypatch.setattr(wal_module, "_os_write", failing_write(errno.ENOSPC, 3))
+    with pytest.raises(WalWriteError, match="disk full while writing"):
+        write_snapshot(tmp_path, 2, b"new state")
+    assert [p.name for p in tmp_path.iterdir()] == ["snapshot-0000000000000001.snap"]
+    assert read_latest_snapshot(tmp_path) == (1, b"old")
+
+
+@pytest.mark.parametrize("hard_state", [HardState(-1, "", 0), HardState(1, None, 0), HardState(1, "", 1.5)])  # type: ignore[arg-type]
+def test_append_refuses_an_invalid_hard_state(log: WriteAheadLog, hard_state: HardState) -> None:
+    with pytest.raises(ValueError, match="hard state must hold a term >= 0"):
+        log.append([], hard_state)
+    log.append([], HardState(1, "", 0))
+    assert log.hard_state == HardState(1, "", 0)
