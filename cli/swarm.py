@@ -13,6 +13,8 @@ from .output import emit_json, plain, table
 
 __all__ = ["actor", "ca", "emit_status", "join_token", "leave", "node"]
 
+POLL_S = 0.5
+
 
 def emit_status(settings: Settings, reply: Any) -> None:
     from swarmnode.actors.messages import to_body
@@ -165,14 +167,27 @@ def ca() -> None:
 
 
 @ca.command("rotate")
+@click.option("--detach", "-d", is_flag=True, help="Start the rotation and return without waiting for it.")
+@click.option("--timeout", "timeout_s", type=float, default=300.0, show_default=True, help="Seconds to wait.")
 @click.pass_obj
-def ca_rotate(settings: Settings) -> None:
-    """Replace the root CA, cross-signed, and move every node to it."""
+def ca_rotate(settings: Settings, detach: bool, timeout_s: float) -> None:
+    """Replace the root CA, cross-signed, and wait until every node holds a certificate of the new root."""
     from swarmnode.actors.control.messages import CARotateRequest
 
-    reply = request(settings, "control", CARotateRequest(), timeout_s=60)
-    click.echo(f"Root CA rotation {reply.state}: {reply.nodes_done}/{reply.nodes_total} nodes on the new root")
+    reply = request(settings, "ca", CARotateRequest(start=True))
     click.echo(f"New root CA digest: {reply.new_digest}")
+    deadline = time.monotonic() + timeout_s
+    shown = None
+    while not detach and reply.state != "done":
+        progress = (reply.nodes_done, reply.nodes_total)
+        if progress != shown:
+            click.echo(f"rotating: {reply.nodes_done}/{reply.nodes_total} nodes hold certificates of the new root")
+            shown = progress
+        if time.monotonic() > deadline:
+            fail(f"the rotation is still running after {timeout_s:g} s (a node may be down); check again later")
+        time.sleep(POLL_S)  # a poll interval of a progress display, bounded by the deadline
+        reply = request(settings, "ca", CARotateRequest(start=False))
+    click.echo(f"Root CA rotation {reply.state}: {reply.nodes_done}/{reply.nodes_total} nodes on the new root")
 
 
 @click.group()

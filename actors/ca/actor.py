@@ -16,8 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from swarmnode.actors.control.messages import CARotateReply, CARotateRequest
 from swarmnode.actors.messages import Address
-from swarmnode.actors.node.swarm_state import NodeCertificate, read_certificate, write_certificate
+from swarmnode.actors.node.identity import write_private
+from swarmnode.actors.node.swarm_state import CERT_DIR, NodeCertificate, read_certificate, write_certificate
 from swarmnode.actors.runtime import (
     ANY_ROLE,
     CERTIFICATE_KEY,
@@ -30,14 +32,21 @@ from swarmnode.actors.runtime import (
 )
 from swarmnode.actors.runtime.addressable import Request
 from swarmnode.actors.store.client import propose, read_store, update_object
-from swarmnode.actors.store.core import StoreCore
+from swarmnode.actors.store.core import StoreCore, StoredObject
 from swarmnode.actors.store.objects import CLUSTER_ID, ClusterView, NodeView
 from swarmnode.actors.store.transactions import Create
 from swarmnode.actors.supervision import Link, describe
 from swarmnode.transport import TransportError
 
 from .cfssl import CfsslSigner, ExternalCAError
-from .core import JoinRefused, role_for_token, sign_for_node, verify_member_certificate
+from .core import (
+    JoinRefused,
+    cluster_root,
+    role_for_token,
+    rotation_progress,
+    sign_for_node,
+    verify_member_certificate,
+)
 from .messages import (
     GetRootCAReply,
     GetRootCARequest,
@@ -47,7 +56,16 @@ from .messages import (
     RenewNodeCertificateReply,
     RenewNodeCertificateRequest,
 )
-from .pki import CertificateError, NodeCertInfo, make_csr, new_node_key, renewal_time
+from .pki import (
+    CertificateError,
+    NodeCertInfo,
+    ca_digest,
+    create_root_ca,
+    cross_sign,
+    make_csr,
+    new_node_key,
+    renewal_time,
+)
 
 __all__ = ["CertAuthority", "RenewNow", "managers_of"]
 
@@ -257,3 +275,45 @@ class CertAuthority(NodeActor):
         renewed = {"certificate": chain, "cert_expiry": info.not_after.timestamp(), "issuer": info.issuer_digest}
         update_object(self.context, "node", node_id, lambda obj: (None, obj.status | renewed))
         return chain, cluster.trust_pem
+
+    # -- manager: root CA rotation -------------------------------------------------------------
+
+    @handles(CARotateRequest, roles={"local"})
+    def rotate(self, msg: CARotateRequest, request: Request) -> CARotateReply:
+        """Start a root rotation (as ``docker swarm ca --rotate``), or report its progress.
+
+        The new root is cross-signed by the old one, and every certificate the CA signs from now
+        on comes with that cross-signed certificate, so nodes that still trust only the old root
+        accept the new certificates. The Dispatcher asks each node to renew; when every node holds
+        a certificate of the new root, it drops the old root from the trust bundle.
+        """
+        cluster = self._cluster()
+        if msg.start and cluster.rotation != "rotating":
+            if cluster.external_ca is not None:
+                raise Refused("refused", "rotating the root CA of a swarm with an external CA is not built")
+            now = self._now()
+            old = cluster_root(cluster)
+            new = create_root_ca(cluster.cluster_id, now)
+            cross = cross_sign(new, old, now)
+
+            def start(obj: StoredObject) -> tuple[None, dict[str, object]]:
+                return None, obj.status | {
+                    "root_cert": new.cert_pem,
+                    "root_key": new.key_pem,
+                    "root_intermediates": cross,
+                    "trust_pem": cluster.root_cert + new.cert_pem,
+                    "rotation": "rotating",
+                }
+
+            update_object(self.context, "cluster", CLUSTER_ID, start)
+            assert new.key_pem is not None
+            write_private(self.context.state_dir / CERT_DIR / "root-ca.key", new.key_pem)
+            log.info("root CA rotation started: new root %s", ca_digest(new.cert_pem)[:16])
+            cluster = self._cluster()
+        done, total = read_store(self.context, lambda core: rotation_progress(cluster, core))
+        return CARotateReply(
+            new_digest=ca_digest(cluster.root_cert),
+            nodes_total=total,
+            nodes_done=done,
+            state=cluster.rotation or "done",
+        )

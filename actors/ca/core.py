@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from swarmnode.actors.store.objects import ClusterView
+from swarmnode.actors.store.core import StoreCore
+from swarmnode.actors.store.objects import ClusterView, NodeView
 
 from .pki import (
     CertificateError,
@@ -32,9 +33,11 @@ __all__ = [
     "JoinRefused",
     "cluster_id_of_root",
     "cluster_root",
+    "finish_rotation",
     "join_tokens",
     "new_secret",
     "role_for_token",
+    "rotation_progress",
     "sign_for_node",
     "split_pem",
     "trust_digest",
@@ -145,3 +148,15 @@ def verify_member_certificate(chain_pem: bytes, trust_pem: bytes, cluster_id: st
     if not roots:
         raise CertificateError("no trusted root CA certificate")
     return verify_node_certificate(chain_pem, trusted_roots=roots, cluster_id=cluster_id, now=now)
+
+
+def rotation_progress(cluster: ClusterView, core: StoreCore) -> tuple[int, int]:
+    """Return (nodes whose certificate the current root signed, all nodes)."""
+    current = ca_digest(cluster.root_cert)
+    nodes = [NodeView.of(o) for o in core.list("node")]
+    return sum(1 for n in nodes if n.issuer == current), len(nodes)
+
+
+def finish_rotation(cluster: ClusterView) -> dict[str, object]:
+    """The cluster status once every node moved to the new root: trust it alone."""
+    return cluster.status() | {"trust_pem": cluster.root_cert, "root_intermediates": b"", "rotation": ""}

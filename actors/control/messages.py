@@ -167,9 +167,10 @@ class LeaveReply(Message):
 
 @message
 class CARotateRequest(Message):
-    """Replace the root CA (cross-signed so the swarm keeps working while nodes move over)."""
+    """Start replacing the root CA (``start``), or only report how far the rotation is."""
 
     KIND = "CARotateRequest"
+    start: bool
 
 
 @message

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from swarmnode.actors.ca.actor import managers_of
-from swarmnode.actors.ca.core import trust_digest
+from swarmnode.actors.ca.core import finish_rotation, rotation_progress, trust_digest
 from swarmnode.actors.ca.pki import ca_digest
 from swarmnode.actors.runtime import NodeActor, NodeContext, Refused, handles
 from swarmnode.actors.runtime.addressable import Request
@@ -87,6 +87,7 @@ class Dispatcher(NodeActor):
     def on_receive(self, message: object) -> object:
         if isinstance(message, _Expire):
             self._record(self.core.expire(self.clock()))
+            self._finish_rotation()
             self.timers.start("expire", self.core.period_s / EXPIRE_CHECKS_PER_PERIOD, _Expire())
             return None
         if isinstance(message, StoreEvents):
@@ -101,6 +102,17 @@ class Dispatcher(NodeActor):
             elif event.object.kind == "cluster" and event.action != "delete":
                 self.cluster = ClusterView.of(event.object)
                 self.core.set_period(self.cluster.heartbeat_period_s)
+
+    def _finish_rotation(self) -> None:
+        """End a root CA rotation once every node holds a certificate of the new root."""
+        cluster = self.cluster
+        if cluster is None or cluster.rotation != "rotating":
+            return
+        done, total = read_store(self.context, lambda core: rotation_progress(cluster, core))
+        if done < total:
+            return
+        update_object(self.context, "cluster", CLUSTER_ID, lambda obj: (None, finish_rotation(ClusterView.of(obj))))
+        log.info("root CA rotation finished: all %d node(s) hold certificates of the new root", total)
 
     def _record(self, transitions: list[Transition]) -> None:
         for t in transitions:
