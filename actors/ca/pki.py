@@ -134,9 +134,14 @@ def validate_expiry(validity: timedelta, *, minimum: timedelta = MIN_NODE_VALIDI
 
 
 def renewal_time(not_before: datetime, not_after: datetime, rng: random.Random) -> datetime:
-    """Pick when to renew: a uniformly random 50-80% of the lifetime, so renewals do not herd."""
+    """Pick when to renew: a uniformly random 50-80% of the lifetime, so renewals do not herd.
+
+    The lifetime counts from issuance: ``not_before`` is back-dated for clock skew (by us and by
+    CFSSL alike), and counting from it would renew short-lived certificates at once, forever.
+    """
+    issued = min(not_before + CLOCK_SKEW_BACKDATE, not_after)
     fraction = rng.uniform(RENEW_FROM_FRACTION, RENEW_TO_FRACTION)
-    return not_before + (not_after - not_before) * fraction
+    return issued + (not_after - issued) * fraction
 
 
 # ------------------------------------------------------------------------------ CURVE binding

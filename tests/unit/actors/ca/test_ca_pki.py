@@ -523,6 +523,14 @@ def test_renewal_falls_between_half_and_four_fifths_of_the_lifetime() -> None:
     assert min(picks) < start + timedelta(days=46) and max(picks) > start + timedelta(days=71)
 
 
+def test_renewal_of_a_short_lived_certificate_counts_from_issuance_not_the_backdated_start() -> None:
+    # Issued at NOW for 20 s, back-dated 5 minutes for clock skew: renew 10-16 s after NOW.
+    rng = random.Random(11)
+    picks = [renewal_time(NOW - timedelta(minutes=5), NOW + timedelta(seconds=20), rng) for _ in range(500)]
+    assert min(picks) >= NOW + timedelta(seconds=10)
+    assert max(picks) <= NOW + timedelta(seconds=16)
+
+
 def test_renewal_is_repeatable_with_a_seeded_generator() -> None:
     end = NOW + DAY
     assert renewal_time(NOW, end, random.Random(3)) == renewal_time(NOW, end, random.Random(3))

@@ -1,0 +1,141 @@
+"""A real swarm on loopback: init, join, node ls, heartbeats, restarts, removal, leaving."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.support import wait_until
+from tests.support.nodes import Swarm, run_cli
+
+HEARTBEAT_S = 1.0
+
+
+@pytest.fixture
+def swarm(nodes):
+    return Swarm(nodes, heartbeat=f"{HEARTBEAT_S:g}s")
+
+
+def node_ls(swarm: Swarm) -> list[dict]:
+    result = run_cli("--state-dir", str(swarm.manager.state_dir), "--output", "json", "node", "ls")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_one_manager_and_three_workers_show_up_ready_in_node_ls(swarm):
+    workers = [swarm.join(f"w{i}") for i in range(3)]
+    ids = {w.node_id for w in workers}
+    for node_id in ids:
+        swarm.wait_status(node_id, "ready", 10)
+    rows = {r["node_id"]: r for r in node_ls(swarm)}
+    assert len(rows) == 4
+    manager = rows[swarm.manager.node_id]
+    assert (manager["role"], manager["manager_status"], manager["is_self"]) == ("manager", "Leader", True)
+    for node_id in ids:
+        row = rows[node_id]
+        assert (row["role"], row["status"], row["availability"], row["manager_status"]) == (
+            "worker",
+            "ready",
+            "active",
+            "",
+        )
+        # 90 days, Docker's default certificate expiry.
+        assert abs(row["cert_expiry"] - (time.time() + 90 * 86400)) < 3600
+    table = run_cli("--state-dir", str(swarm.manager.state_dir), "node", "ls").stdout
+    assert "CERT EXPIRY" in table and f"{swarm.manager.node_id} *" in table
+
+
+def test_a_killed_worker_is_down_within_three_heartbeats_and_ready_after_restart(swarm):
+    worker = swarm.join("w1")
+    node_id = worker.node_id
+    swarm.wait_status(node_id, "ready", 10)
+    worker.kill()
+    killed = time.monotonic()
+    swarm.wait_status(node_id, "down", 3 * HEARTBEAT_S + 2)
+    elapsed = time.monotonic() - killed
+    # Down when silent for more than 3 periods since the last beat, checked 4 times a period.
+    assert elapsed <= 3.25 * HEARTBEAT_S + 0.5, f"down after {elapsed:.2f} s"
+    worker.start()
+    swarm.wait_status(node_id, "ready", 10)
+
+
+def test_a_restarted_manager_keeps_the_swarm(swarm):
+    worker = swarm.join("w1")
+    node_id = worker.node_id
+    swarm.wait_status(node_id, "ready", 10)
+    swarm.manager.kill()
+    swarm.manager.start()
+    assert set(swarm.nodes()) == {swarm.manager.node_id, node_id}
+    swarm.wait_status(node_id, "ready", 10)
+
+
+def test_node_inspect_update_and_ids_by_prefix(swarm):
+    worker = swarm.join("w1")
+    node_id = worker.node_id
+    state_dir = str(swarm.manager.state_dir)
+    result = run_cli("--state-dir", state_dir, "node", "update", node_id[:6], "--label-add", "zone=a")
+    assert result.returncode == 0, result.stderr
+    result = run_cli("--state-dir", state_dir, "node", "update", node_id, "--availability", "drain")
+    assert result.returncode == 0, result.stderr
+    (body,) = json.loads(run_cli("--state-dir", state_dir, "node", "inspect", node_id).stdout)
+    assert body["spec"] == {"availability": "drain", "labels": {"zone": "a"}, "role": "worker"}
+    assert body["status"]["certificate"].startswith("-----BEGIN CERTIFICATE-----")
+    missing = run_cli("--state-dir", state_dir, "node", "inspect", "nosuchnode")
+    assert missing.returncode == 1 and "no node 'nosuchnode' in this swarm" in missing.stderr
+
+
+def test_a_worker_cannot_manage_the_swarm(swarm):
+    worker = swarm.join("w1")
+    result = run_cli("--state-dir", str(worker.state_dir), "node", "ls")
+    assert result.returncode == 1
+    assert "this node is not a swarm manager" in result.stderr
+
+
+def test_a_removed_node_is_refused_from_then_on(swarm):
+    worker = swarm.join("w1")
+    node_id = worker.node_id
+    swarm.wait_status(node_id, "ready", 10)
+    state_dir = str(swarm.manager.state_dir)
+    ready = run_cli("--state-dir", state_dir, "node", "rm", node_id)
+    assert ready.returncode == 1 and "is ready and cannot be removed" in ready.stderr
+    removed = run_cli("--state-dir", state_dir, "node", "rm", "--force", node_id)
+    assert removed.returncode == 0, removed.stderr
+    assert node_id not in swarm.nodes()
+    wait_until(
+        lambda: any(
+            f"node {node_id} was removed from the swarm" in r["msg"] for r in swarm.manager.log_records()
+        ),
+        10,
+        "the manager to refuse the removed node",
+    )
+    assert node_id not in swarm.nodes(), "a removed node's heartbeats must not bring it back"
+
+
+def test_a_worker_leaves_and_may_join_again(swarm):
+    worker = swarm.join("w1")
+    first_id = worker.node_id
+    result = run_cli("--state-dir", str(worker.state_dir), "leave")
+    assert result.returncode == 0, result.stderr
+    assert worker.wait_exit() == 0
+    assert not (worker.state_dir / "node.json").exists()
+    swarm.wait_status(first_id, "down", 3 * HEARTBEAT_S + 2)
+    worker.join(swarm.manager_addr, swarm.token())
+    assert worker.node_id != first_id
+
+
+def test_the_last_manager_leaves_only_with_force(swarm):
+    result = run_cli("--state-dir", str(swarm.manager.state_dir), "leave")
+    assert result.returncode == 1
+    assert "removing the last manager erases all current state of the swarm" in result.stderr
+
+
+def test_joining_twice_is_refused(swarm):
+    worker = swarm.join("w1")
+    worker.stop()
+    again = run_cli(
+        "join", swarm.manager_addr, "--token", swarm.token(), "--listen", worker.listen, "--state-dir", str(worker.state_dir)
+    )
+    assert again.returncode == 1
+    assert "this node is already part of a swarm" in again.stderr
