@@ -41,6 +41,7 @@ from .swarm_state import ManagerRecord, NodeCertificate, NodeState, save_node_st
 __all__ = ["JoinError", "JoinOptions", "JoinResult", "join_swarm"]
 
 JOIN_TIMEOUT_S = 15.0
+PROBE_TIMEOUT_S = 5.0
 
 
 class JoinError(Exception):
@@ -64,6 +65,7 @@ class JoinResult:
 def fetch_root_ca(manager_addr: str, timeout_s: float = JOIN_TIMEOUT_S) -> GetRootCAReply:
     """Ask a manager's bootstrap port for the swarm's roots and the manager's certificate."""
     where = bootstrap_address(manager_addr)
+    _probe(manager_addr, where)
     try:
         with ControlClient.bootstrap(where, timeout_s=timeout_s) as client:
             reply = client.request("ca", GetRootCARequest())
@@ -77,6 +79,19 @@ def fetch_root_ca(manager_addr: str, timeout_s: float = JOIN_TIMEOUT_S) -> GetRo
     if not isinstance(reply, GetRootCAReply):
         raise JoinError(f"the manager at {manager_addr} answered {reply.KIND} to a root CA request")
     return reply
+
+
+def _probe(manager_addr: str, where: str) -> None:
+    """Fail at once, with the reason, when nothing listens on the bootstrap port (zmq would just retry)."""
+    host, _, port = where.rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        raise JoinError(
+            f"no swarm manager answers at {manager_addr}: its bootstrap port {where} is not reachable "
+            f"({exc.strerror or exc}); check the address, and that a manager runs there"
+        ) from None
 
 
 def join_swarm(state_dir: Path, options: JoinOptions) -> JoinResult:

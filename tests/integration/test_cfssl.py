@@ -5,16 +5,8 @@ Needs the cfssl binary: on Debian/Ubuntu ``apt-get install -y golang-cfssl``; sk
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import zmq
@@ -22,94 +14,22 @@ import zmq
 from swarmnode.actors.ca import (
     CfsslSigner,
     ExternalCAError,
-    RootCA,
-    create_root_ca,
     make_csr,
     new_node_key,
     verify_node_certificate,
 )
-from tests.support import wait_until
+from tests.support.cfssl import CfsslServer, cfssl_server, free_port
 
 pytestmark = pytest.mark.integration
 
-CFSSL = shutil.which("cfssl")
 CLUSTER = "cfsslcluster"
-START_TIMEOUT_S = 15.0
-SERVE_FILES = ("-ca", "ca.pem", "-ca-key", "ca-key.pem", "-config", "config.json")
-PROFILE_EXPIRY_HOURS = 2160  # what the signing profile grants, whatever the node asks
-
-
-@dataclass(frozen=True)
-class CfsslServer:
-    url: str
-    root: RootCA
-    log: Path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def accepts_connections(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-            return True
-    except OSError:
-        return False
+PROFILE_EXPIRY_HOURS = 2160
 
 
 @pytest.fixture(scope="module")
 def cfssl() -> Iterator[CfsslServer]:
-    if CFSSL is None:
-        if os.environ.get("CI"):
-            pytest.fail("cfssl is not installed, and CI must run the external CA tests (.ci/run installs it)")
-        pytest.skip("cfssl is not installed (Debian/Ubuntu: apt-get install -y golang-cfssl)")
-    root = create_root_ca(CLUSTER, datetime.now(UTC))
-    assert root.key_pem is not None
-    workdir = Path(tempfile.mkdtemp(prefix="sn-cfssl-"))
-    (workdir / "ca.pem").write_bytes(root.cert_pem)
-    key_path = workdir / "ca-key.pem"
-    key_path.write_bytes(root.key_pem)
-    key_path.chmod(0o600)
-    config = {
-        "signing": {
-            "default": {
-                "usages": ["signing", "key encipherment", "server auth", "client auth"],
-                "expiry": f"{PROFILE_EXPIRY_HOURS}h",
-            }
-        }
-    }
-    (workdir / "config.json").write_text(json.dumps(config))
-    port = free_port()
-    log = workdir / "cfssl.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [CFSSL, "serve", "-address", "127.0.0.1", "-port", str(port), *SERVE_FILES],
-            cwd=workdir,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "HOME": str(workdir)},
-        )
-    try:
-        wait_until(
-            lambda: process.poll() is not None or accepts_connections(port),
-            START_TIMEOUT_S,
-            f"cfssl serve on 127.0.0.1:{port}",
-        )
-        if process.poll() is not None:
-            pytest.fail(f"cfssl serve exited with {process.returncode}:\n{log.read_text(errors='replace')}")
-        yield CfsslServer(url=f"http://127.0.0.1:{port}", root=root, log=log)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-        shutil.rmtree(workdir, ignore_errors=True)
+    with cfssl_server(CLUSTER) as server:
+        yield server
 
 
 @pytest.mark.parametrize("role", ["worker", "manager"])

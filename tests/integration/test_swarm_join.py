@@ -104,9 +104,7 @@ def test_a_removed_node_is_refused_from_then_on(swarm):
     assert removed.returncode == 0, removed.stderr
     assert node_id not in swarm.nodes()
     wait_until(
-        lambda: any(
-            f"node {node_id} was removed from the swarm" in r["msg"] for r in swarm.manager.log_records()
-        ),
+        lambda: any(f"node {node_id} was removed from the swarm" in r["msg"] for r in swarm.manager.log_records()),
         10,
         "the manager to refuse the removed node",
     )
@@ -135,7 +133,14 @@ def test_joining_twice_is_refused(swarm):
     worker = swarm.join("w1")
     worker.stop()
     again = run_cli(
-        "join", swarm.manager_addr, "--token", swarm.token(), "--listen", worker.listen, "--state-dir", str(worker.state_dir)
+        "join",
+        swarm.manager_addr,
+        "--token",
+        swarm.token(),
+        "--listen",
+        worker.listen,
+        "--state-dir",
+        str(worker.state_dir),
     )
     assert again.returncode == 1
     assert "this node is already part of a swarm" in again.stderr

@@ -39,9 +39,9 @@ class NodeProcess:
     def control_path(self) -> Path:
         return self.state_dir / "control.sock"
 
-    def start(self, *extra: str, wait: bool = True) -> NodeProcess:
+    def start(self, *extra: str, wait: bool = True, env: dict[str, str] | None = None) -> NodeProcess:
         args = ["start", "--listen", self.listen, "--state-dir", str(self.state_dir), *extra]
-        return self._run(args, wait)
+        return self._run(args, wait, env)
 
     def join(self, manager_addr: str, token: str, *extra: str, wait: bool = True) -> NodeProcess:
         args = ["join", manager_addr, "--token", token, "--listen", self.listen, "--state-dir", str(self.state_dir)]
@@ -51,7 +51,7 @@ class NodeProcess:
     def node_id(self) -> str:
         return wait_until(self.try_status, 10.0, "status").node_id
 
-    def _run(self, args: list[str], wait: bool) -> NodeProcess:
+    def _run(self, args: list[str], wait: bool, env: dict[str, str] | None = None) -> NodeProcess:
         self.stderr_file = open(self.stderr_path, "a")  # noqa: SIM115 - closed in stop()
         self.stdout_file = open(self.stdout_path, "a")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
@@ -60,6 +60,7 @@ class NodeProcess:
             stderr=self.stderr_file,
             text=True,
             start_new_session=True,
+            env={**os.environ, **(env or {})},
         )
         if wait:
             wait_until(self._ready, START_TIMEOUT_S, f"node in {self.state_dir} to answer status")
@@ -157,10 +158,12 @@ def free_port_pair(host: str = "127.0.0.1") -> int:
 class Swarm:
     """A manager and the workers that joined it, each a real process with its own state dir."""
 
-    def __init__(self, make: Any, *, heartbeat: str = "1s", extra: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, make: Any, *, heartbeat: str = "1s", extra: tuple[str, ...] = (), env: dict[str, str] | None = None
+    ) -> None:
         self.make = make
         self.manager = make("manager", listen=f"127.0.0.1:{free_port_pair()}")
-        self.manager.start("--dispatcher-heartbeat", heartbeat, *extra)
+        self.manager.start("--dispatcher-heartbeat", heartbeat, *extra, env=env)
         self.workers: list[NodeProcess] = []
 
     @property

@@ -1,0 +1,109 @@
+"""Certificates over time: renewal without dropping work, root CA rotation, and an external CFSSL signer."""
+
+from __future__ import annotations
+
+import json
+
+from swarmnode.actors.ca.pki import ca_digest
+from tests.support import wait_until
+from tests.support.cfssl import cfssl_server
+from tests.support.nodes import Swarm, run_cli
+
+EXPIRY_S = 8.0
+
+
+def test_every_node_renews_its_certificate_and_stays_ready(nodes):
+    swarm = Swarm(nodes, env={"SWARM_NODE_TEST_CERT_EXPIRY_S": str(EXPIRY_S)})
+    workers = [swarm.join(f"w{i}") for i in range(2)]
+    ids = [swarm.manager.node_id, *(w.node_id for w in workers)]
+    for node_id in ids:
+        swarm.wait_status(node_id, "ready", 10)
+    first = {node_id: row.cert_expiry for node_id, row in swarm.nodes().items()}
+    seen: dict[str, set[float]] = {node_id: {first[node_id]} for node_id in ids}
+    not_ready: list[str] = []
+
+    def renewed_twice() -> bool:
+        for node_id, row in swarm.nodes().items():
+            seen[node_id].add(row.cert_expiry)
+            if row.status != "ready":
+                not_ready.append(f"{node_id} {row.status}")
+        return all(len(expiries) >= 3 for expiries in seen.values())
+
+    # Renewal at 50-80% of 8 s: two renewals of every node within about 13 s.
+    wait_until(renewed_twice, 4 * EXPIRY_S, "every node to renew twice")
+    assert not_ready == [], f"nodes dropped out while renewing: {not_ready}"
+    for worker in workers:
+        assert any("renewed the certificate of this node" in r["msg"] for r in worker.log_records())
+    # The connections stayed up: the workers' CURVE keys did not change, and no node restarted.
+    assert all(row.restarts == 0 for row in workers[0].actors().values())
+
+
+def test_root_ca_rotation_moves_every_node_to_the_new_root(nodes):
+    swarm = Swarm(nodes)
+    workers = [swarm.join(f"w{i}") for i in range(2)]
+    for w in workers:
+        swarm.wait_status(w.node_id, "ready", 10)
+    old_token = swarm.token()
+    result = run_cli("--state-dir", str(swarm.manager.state_dir), "ca", "rotate", "--timeout", "60", timeout=90)
+    assert result.returncode == 0, result.stderr
+    assert "Root CA rotation done: 3/3 nodes on the new root" in result.stdout
+    new_digest = result.stdout.split("New root CA digest: ")[1].split()[0]
+    (manager,) = json.loads(run_cli("--state-dir", str(swarm.manager.state_dir), "node", "inspect", "self").stdout)
+    assert manager["status"]["issuer"] == new_digest
+    for worker in [swarm.manager, *workers]:
+        trust = (worker.state_dir / "certificates" / "trust.pem").read_bytes()
+        wait_until(
+            lambda w=worker: ca_digest((w.state_dir / "certificates" / "trust.pem").read_bytes()) == new_digest,
+            10,
+            f"{worker.state_dir.name} to trust the new root only",
+        )
+        assert trust.count(b"BEGIN CERTIFICATE") >= 1
+    for row in swarm.nodes().values():
+        assert row.status == "ready"
+    # The token names the new root now; the old one names a root no longer trusted.
+    assert swarm.token() != old_token
+    assert swarm.join("w-after").node_id
+    # A node that restarts after the rotation comes back with its new certificate.
+    workers[0].stop()
+    workers[0].start()
+    swarm.wait_status(workers[0].node_id, "ready", 10)
+
+
+def test_an_external_cfssl_signs_every_certificate_and_its_outage_only_stops_joins(nodes):
+    with cfssl_server("externalcluster") as cfssl:
+        swarm = Swarm(
+            nodes,
+            extra=(
+                "--external-ca",
+                f"protocol=cfssl,url={cfssl.url}",
+                "--external-ca-cert",
+                str(cfssl.root_path),
+            ),
+        )
+        worker = swarm.join("w1")
+        swarm.wait_status(worker.node_id, "ready", 10)
+        for node_ref in ("self", worker.node_id):
+            (body,) = json.loads(
+                run_cli("--state-dir", str(swarm.manager.state_dir), "node", "inspect", node_ref).stdout
+            )
+            assert body["status"]["issuer"] == cfssl.root.digest
+        cfssl.stop()
+        result = run_cli(
+            "join",
+            swarm.manager_addr,
+            "--token",
+            swarm.token(),
+            "--listen",
+            "127.0.0.1:0",
+            "--state-dir",
+            str(swarm.manager.state_dir.parent / "late"),
+        )
+        assert result.returncode == 1
+        assert f"external CA at {cfssl.url} is unreachable" in result.stderr
+        # Existing nodes keep working: a worker that crashes and restarts during the outage
+        # needs no CA to come back, and is marked down, then ready again.
+        worker_id = worker.node_id
+        worker.kill()
+        swarm.wait_status(worker_id, "down", 10)
+        worker.start()
+        swarm.wait_status(worker_id, "ready", 10)
