@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from swarmnode.actors.runtime.context import NodeSettings
+
 from .common import (
     DEFAULT_PORT,
     Settings,
@@ -18,15 +20,22 @@ from .common import (
     parse_duration,
     request,
 )
-from .swarm import actor, ca, emit_status, join_token, leave, node
+from .swarm import actor, ca, cluster, emit_status, join_token, leave, node
 
 __all__ = ["cli", "main"]
 
 EXIT_INTERNAL = 70
 MIN_CERT_EXPIRY_S = 30 * 60.0
 MIN_HEARTBEAT_S = 0.1
-# Tests only: certificates shorter than the CLI's 30-minute minimum, to watch renewals happen.
+# Tests only: certificates shorter than the CLI's 30-minute minimum, to watch renewals happen;
+# snapshots every few entries, to watch followers catch up by snapshot.
 TEST_CERT_EXPIRY_ENV = "SWARM_NODE_TEST_CERT_EXPIRY_S"
+TEST_SNAPSHOT_EVERY_ENV = "SWARM_NODE_TEST_SNAPSHOT_EVERY"
+
+
+def _settings() -> NodeSettings:
+    every = os.environ.get(TEST_SNAPSHOT_EVERY_ENV)
+    return NodeSettings(snapshot_every_entries=int(every)) if every else NodeSettings()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -150,6 +159,7 @@ def start(
         heartbeat_period_s=dispatcher_heartbeat or DEFAULT_HEARTBEAT_S,
         external_ca=external,
         external_ca_cert=external_ca_cert.read_bytes() if external_ca_cert else None,
+        settings=_settings(),
     )
     sys.exit(run_node(config))
 
@@ -188,6 +198,7 @@ def join(
         join=JoinOptions(
             manager_addr=normalize_listen(manager_addr), token=token, advertise_addr=advertise_addr or listen
         ),
+        settings=_settings(),
     )
     sys.exit(run_node(config))
 
@@ -214,7 +225,7 @@ def completion(shell: str) -> None:
     click.echo(comp.source())
 
 
-for command in (node, actor, ca, join_token, leave):
+for command in (node, actor, ca, cluster, join_token, leave):
     cli.add_command(command)
 
 

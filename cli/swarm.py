@@ -11,7 +11,7 @@ import click
 from .common import Settings, fail, request
 from .output import emit_json, plain, table
 
-__all__ = ["actor", "ca", "emit_status", "join_token", "leave", "node"]
+__all__ = ["actor", "ca", "cluster", "emit_status", "join_token", "leave", "node"]
 
 POLL_S = 0.5
 
@@ -105,6 +105,30 @@ def node_rm(settings: Settings, nodes: tuple[str, ...], force: bool) -> None:
         click.echo(request(settings, "control", NodeRemoveRequest(node=ref, force=force)).node_id)
 
 
+def _set_role(settings: Settings, nodes: tuple[str, ...], role: str) -> None:
+    from swarmnode.actors.control.messages import NodeRoleRequest
+
+    for ref in nodes:
+        reply = request(settings, "control", NodeRoleRequest(node=ref, role=role))
+        click.echo(f"Node {reply.node_id} {'promoted to a manager' if role == 'manager' else 'demoted to a worker'}.")
+
+
+@node.command("promote")
+@click.argument("nodes", nargs=-1, required=True)
+@click.pass_obj
+def node_promote(settings: Settings, nodes: tuple[str, ...]) -> None:
+    """Make workers managers: they get manager certificates and join the Raft group."""
+    _set_role(settings, nodes, "manager")
+
+
+@node.command("demote")
+@click.argument("nodes", nargs=-1, required=True)
+@click.pass_obj
+def node_demote(settings: Settings, nodes: tuple[str, ...]) -> None:
+    """Make managers workers (refused when the swarm would lose quorum)."""
+    _set_role(settings, nodes, "worker")
+
+
 @node.command("update")
 @click.argument("node_ref", metavar="NODE")
 @click.option("--availability", type=click.Choice(["active", "pause", "drain"]), default=None)
@@ -188,6 +212,41 @@ def ca_rotate(settings: Settings, detach: bool, timeout_s: float) -> None:
         time.sleep(POLL_S)  # a poll interval of a progress display, bounded by the deadline
         reply = request(settings, "ca", CARotateRequest(start=False))
     click.echo(f"Root CA rotation {reply.state}: {reply.nodes_done}/{reply.nodes_total} nodes on the new root")
+
+
+@click.group()
+def cluster() -> None:
+    """Look at the managers' Raft group (on a manager)."""
+
+
+@cluster.command("status")
+@click.pass_obj
+def cluster_status(settings: Settings) -> None:
+    """Show the Raft members, the leader, the term, the commit index and each member's lag."""
+    from swarmnode.actors.control.messages import ClusterStatusRequest
+    from swarmnode.actors.messages import to_body
+
+    reply = request(settings, "control", ClusterStatusRequest())
+    if settings.output == "json":
+        emit_json(to_body(reply))
+        return
+    click.echo(f"This manager:  {reply.node_id} ({reply.role})")
+    click.echo(f"Leader:        {reply.leader or '(none: an election may be under way)'}")
+    click.echo(f"Term:          {reply.term}")
+    click.echo(f"Commit index:  {reply.commit}    Applied: {reply.applied}")
+    click.echo("")
+    rows = [
+        (
+            m.node_id + (" *" if m.node_id == reply.node_id else ""),
+            m.addr,
+            m.suffrage,
+            "leader" if m.node_id == reply.leader else m.state,
+            m.match if m.match >= 0 else "?",
+            m.lag if m.lag >= 0 else "? (ask the leader)",
+        )
+        for m in reply.members
+    ]
+    click.echo(table(("MEMBER", "ADDRESS", "SUFFRAGE", "STATE", "MATCH", "LAG"), rows))
 
 
 @click.group()

@@ -13,17 +13,25 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from swarmnode.actors.control.messages import CARotateReply, CARotateRequest
 from swarmnode.actors.messages import Address
 from swarmnode.actors.node.identity import write_private
-from swarmnode.actors.node.swarm_state import CERT_DIR, NodeCertificate, read_certificate, write_certificate
+from swarmnode.actors.node.swarm_state import (
+    CERT_DIR,
+    NodeCertificate,
+    load_node_state,
+    read_certificate,
+    save_node_state,
+    write_certificate,
+)
 from swarmnode.actors.runtime import (
     ANY_ROLE,
     CERTIFICATE_KEY,
     MANAGERS_KEY,
+    STOP_NODE_KEY,
     TRUST_KEY,
     NodeActor,
     NodeContext,
@@ -31,7 +39,7 @@ from swarmnode.actors.runtime import (
     handles,
 )
 from swarmnode.actors.runtime.addressable import Request
-from swarmnode.actors.store.client import propose, read_store, update_object
+from swarmnode.actors.store.client import STORE_ACTOR, propose, read_store, update_object
 from swarmnode.actors.store.core import StoreCore, StoredObject
 from swarmnode.actors.store.objects import CLUSTER_ID, ClusterView, NodeView
 from swarmnode.actors.store.transactions import Create
@@ -139,7 +147,7 @@ class CertAuthority(NodeActor):
         key_pem = new_node_key()
         csr = make_csr(key_pem)
         try:
-            if self.context.role == "manager" and self.context.registry.get("store") is not None:
+            if self.context.role == "manager" and self.context.registry.get(STORE_ACTOR) is not None:
                 chain, trust = self._renew(self.context.node_id, csr)
             else:
                 chain, trust = self._renew_remotely(csr)
@@ -152,6 +160,20 @@ class CertAuthority(NodeActor):
         write_certificate(self.context.state_dir, cert)
         self._adopt(cert)
         log.info("renewed the certificate of this node (%s)", reason)
+        assert self.info is not None
+        if self.info.role != self.context.role:
+            self._change_role(self.info.role)
+
+    def _change_role(self, role: str) -> None:
+        """The new certificate makes this node a manager or a worker: restart the tree as one."""
+        state = load_node_state(self.context.state_dir)
+        if state is None:
+            return
+        save_node_state(self.context.state_dir, replace(state, role=role))
+        log.warning("this node is now a %s (its new certificate says so); restarting its actors", role)
+        stop = self.context.get_shared(STOP_NODE_KEY)
+        if stop is not None:
+            stop(f"role changed to {role}", "restart")
 
     def _renew_remotely(self, csr: bytes) -> tuple[bytes, bytes]:
         transport = self.context.transport
@@ -218,9 +240,9 @@ class CertAuthority(NodeActor):
         assert request.peer is not None
         curve_key = request.peer.node_id.encode()  # an anonymous peer is named by its CURVE key
         node_id = new_node_id()
-        # Joining the Raft group as a manager comes with the Raft issue; until then a manager
-        # token is recorded as the desired role and the node works as a worker.
-        cert_role = "worker"
+        # A manager token makes a manager: the leader adds it to Raft as a learner once its node
+        # object is committed, and promotes it to voter when it has caught up.
+        cert_role = desired_role
         try:
             chain = self._sign(cluster, msg.csr, node_id, cert_role, curve_key)
             info = verify_member_certificate(chain, cluster.trust_pem, cluster.cluster_id, self._now())
@@ -267,12 +289,18 @@ class CertAuthority(NodeActor):
         if obj is None:
             raise Refused("refused", f"node {node_id} is not a member of this swarm")
         node = NodeView.of(obj)
+        # The certificate carries the role the operator wants (promote/demote take effect here).
         try:
-            chain = self._sign(cluster, csr, node_id, node.cert_role or "worker", node.curve_key.encode())
+            chain = self._sign(cluster, csr, node_id, node.role, node.curve_key.encode())
             info = verify_member_certificate(chain, cluster.trust_pem, cluster.cluster_id, self._now())
         except (ValueError, CertificateError) as exc:
             raise Refused("refused", f"cannot renew the certificate of {node_id}: {describe(exc)}") from None
-        renewed = {"certificate": chain, "cert_expiry": info.not_after.timestamp(), "issuer": info.issuer_digest}
+        renewed = {
+            "certificate": chain,
+            "cert_expiry": info.not_after.timestamp(),
+            "issuer": info.issuer_digest,
+            "cert_role": info.role,
+        }
         update_object(self.context, "node", node_id, lambda obj: (None, obj.status | renewed))
         return chain, cluster.trust_pem
 

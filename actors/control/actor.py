@@ -14,7 +14,7 @@ from typing import Any, cast
 from swarmnode.actors.ca.core import join_tokens, new_secret
 from swarmnode.actors.runtime import MANAGERS, STOP_NODE_KEY, NodeActor, NodeContext, Refused, handles
 from swarmnode.actors.runtime.addressable import Request
-from swarmnode.actors.store.client import propose, read_store, update_object
+from swarmnode.actors.store.client import NOT_A_MANAGER, STORE_ACTOR, propose, read_store, update_object
 from swarmnode.actors.store.core import StoreCore, StoredObject
 from swarmnode.actors.store.objects import AVAILABILITIES, CLUSTER_ID, ClusterView, NodeView
 from swarmnode.actors.store.transactions import Delete, Update
@@ -22,16 +22,21 @@ from swarmnode.actors.supervision import GetStatistics, Link, SupervisorStatisti
 
 from .messages import (
     ActorRow,
+    ClusterStatusReply,
+    ClusterStatusRequest,
     JoinTokenReply,
     JoinTokenRequest,
     LeaveReply,
     LeaveRequest,
+    MemberRow,
     NodeInspectReply,
     NodeInspectRequest,
     NodeListReply,
     NodeListRequest,
     NodeRemoveReply,
     NodeRemoveRequest,
+    NodeRoleReply,
+    NodeRoleRequest,
     NodeRow,
     NodeUpdateReply,
     NodeUpdateRequest,
@@ -109,10 +114,61 @@ class ControlActor(NodeActor):
             actors=tuple(rows),
         )
 
+    def _raft_status(self) -> Any:
+        from swarmnode.actors.raft.actor import GetRaftStatus
+
+        ref = self.context.registry.get(STORE_ACTOR)
+        if ref is None:
+            raise Refused("not-manager", NOT_A_MANAGER)
+        try:
+            return ref.ask(GetRaftStatus(), timeout=STATISTICS_TIMEOUT_S)
+        except Exception as exc:
+            raise Refused("unavailable", f"the raft member did not answer: {describe(exc)}") from exc
+
+    @handles(ClusterStatusRequest, roles=MANAGERS)
+    def cluster_status(self, msg: ClusterStatusRequest, request: Request) -> ClusterStatusReply:
+        status = self._raft_status()
+        nodes = {n.node_id: n for n in self._read(lambda core: [NodeView.of(o) for o in core.list("node")])}
+        rows = []
+        for suffrage, ids in (("voter", status.conf.voters), ("learner", status.conf.learners)):
+            for node_id in ids:
+                progress = status.progress.get(node_id)
+                match = progress[0] if progress else (status.last_index if node_id == status.id else -1)
+                lag = max(0, status.commit - match) if progress or node_id == status.id else -1
+                node = nodes.get(node_id)
+                rows.append(
+                    MemberRow(
+                        node_id=node_id,
+                        addr=node.addr if node else "",
+                        suffrage=suffrage,
+                        match=match,
+                        lag=lag,
+                        state=progress[2] if progress else ("self" if node_id == status.id else "unknown"),
+                    )
+                )
+        return ClusterStatusReply(
+            node_id=status.id,
+            role=status.role,
+            leader=status.leader,
+            term=status.term,
+            commit=status.commit,
+            applied=status.applied,
+            members=tuple(rows),
+        )
+
     @handles(NodeListRequest, roles=MANAGERS)
     def node_list(self, msg: NodeListRequest, request: Request) -> NodeListReply:
         nodes = self._read(lambda core: [NodeView.of(o) for o in core.list("node")])
+        leader = self._raft_status().leader
         me = self.context.node_id
+
+        def manager_status(n: NodeView) -> str:
+            if n.cert_role != "manager":
+                return ""
+            if n.node_id == leader:
+                return "Leader"
+            return "Reachable" if n.state == "ready" else "Unreachable"
+
         rows = [
             NodeRow(
                 node_id=n.node_id,
@@ -120,7 +176,7 @@ class ControlActor(NodeActor):
                 role=n.cert_role or n.role,
                 status=n.state,
                 availability=n.availability,
-                manager_status="Leader" if n.node_id == me else ("Reachable" if n.cert_role == "manager" else ""),
+                manager_status=manager_status(n),
                 addr=n.addr,
                 cert_expiry=n.cert_expiry,
                 is_self=n.node_id == me,
@@ -164,14 +220,46 @@ class ControlActor(NodeActor):
         result = update_object(self.context, "node", obj.id, change)
         return NodeUpdateReply(node_id=obj.id, version=result.index)
 
+    @handles(NodeRoleRequest, roles=MANAGERS)
+    def node_role(self, msg: NodeRoleRequest, request: Request) -> NodeRoleReply:
+        """Change a node's desired role; its next certificate carries it, and Raft follows.
+
+        Demoting is refused when the managers left would not hold a majority of reachable
+        voters (the swarm would lose quorum), or when it is the last manager.
+        """
+        if msg.role not in ("manager", "worker"):
+            raise Refused("invalid", f"role {msg.role!r} is not manager or worker")
+        obj = self._read(lambda core: find_node(core, msg.node, self.context.node_id))
+        node = NodeView.of(obj)
+        if node.role == msg.role:
+            return NodeRoleReply(node_id=node.node_id, role=msg.role)
+        if msg.role == "worker":
+            self._check_quorum_without(node.node_id)
+        update_object(self.context, "node", node.node_id, lambda o: (o.spec | {"role": msg.role}, None))
+        return NodeRoleReply(node_id=node.node_id, role=msg.role)
+
+    def _check_quorum_without(self, node_id: str) -> None:
+        status = self._raft_status()
+        voters = [v for v in status.conf.voters if v != node_id]
+        if not voters:
+            raise Refused("refused", f"node {node_id} is the last manager; demoting it would leave no swarm")
+        nodes = {n.node_id: n for n in self._read(lambda core: [NodeView.of(o) for o in core.list("node")])}
+        reachable = [v for v in voters if v in nodes and nodes[v].state == "ready"]
+        if len(reachable) * 2 <= len(voters):
+            raise Refused(
+                "refused",
+                f"demoting {node_id} would lose quorum: {len(reachable)} of the {len(voters)} managers left are "
+                "reachable, and a majority is needed; bring managers back (or add some) first",
+            )
+
     @handles(NodeRemoveRequest, roles=MANAGERS)
     def node_remove(self, msg: NodeRemoveRequest, request: Request) -> NodeRemoveReply:
         obj, cluster = self._read(lambda core: (find_node(core, msg.node, self.context.node_id), _cluster(core)))
         node = NodeView.of(obj)
         if node.node_id == self.context.node_id:
             raise Refused("refused", "a manager cannot remove itself; use `swarm-node leave --force` on it")
-        if node.cert_role == "manager":
-            raise Refused("refused", f"node {node.node_id} is a manager; demote it first (not built yet)")
+        if node.cert_role == "manager" or node.role == "manager":
+            raise Refused("refused", f"node {node.node_id} is a manager; demote it first (`swarm-node node demote`)")
         if node.state == "ready" and not msg.force:
             raise Refused(
                 "refused",
@@ -211,5 +299,5 @@ class ControlActor(NodeActor):
         stop = self.context.get_shared(STOP_NODE_KEY)
         if stop is None:
             raise Refused("unavailable", "this node process cannot be stopped from here")
-        stop("left the swarm", True)
+        stop("left the swarm", "leave")
         return LeaveReply(node_id=self.context.node_id)

@@ -10,16 +10,21 @@ __all__ = [
     "ActorRow",
     "CARotateReply",
     "CARotateRequest",
+    "ClusterStatusReply",
+    "ClusterStatusRequest",
     "JoinTokenReply",
     "JoinTokenRequest",
     "LeaveReply",
     "LeaveRequest",
+    "MemberRow",
     "NodeInspectReply",
     "NodeInspectRequest",
     "NodeListReply",
     "NodeListRequest",
     "NodeRemoveReply",
     "NodeRemoveRequest",
+    "NodeRoleReply",
+    "NodeRoleRequest",
     "NodeRow",
     "NodeUpdateReply",
     "NodeUpdateRequest",
@@ -180,3 +185,51 @@ class CARotateReply(Message):
     nodes_total: int
     nodes_done: int
     state: str
+
+
+@message
+class ClusterStatusRequest(Message):
+    """Ask a manager for the Raft group as it sees it."""
+
+    KIND = "ClusterStatusRequest"
+
+
+@message
+class MemberRow(Message):
+    """One Raft member: ``lag`` is how many committed entries it lacks (known on the leader only, else -1)."""
+
+    KIND = "MemberRow"
+    node_id: str
+    addr: str
+    suffrage: str
+    match: int
+    lag: int
+    state: str
+
+
+@message
+class ClusterStatusReply(Message):
+    KIND = "ClusterStatusReply"
+    node_id: str
+    role: str
+    leader: str
+    term: int
+    commit: int
+    applied: int
+    members: tuple[MemberRow, ...]
+
+
+@message
+class NodeRoleRequest(Message):
+    """Promote a worker to manager, or demote a manager to worker (``role`` is the new role)."""
+
+    KIND = "NodeRoleRequest"
+    node: str
+    role: str
+
+
+@message
+class NodeRoleReply(Message):
+    KIND = "NodeRoleReply"
+    node_id: str
+    role: str

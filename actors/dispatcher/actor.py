@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from swarmnode.actors.ca.actor import managers_of
 from swarmnode.actors.ca.core import finish_rotation, rotation_progress, trust_digest
 from swarmnode.actors.ca.pki import ca_digest
+from swarmnode.actors.raft.actor import LeadershipChanged, StoreEvents, Subscribe, Unsubscribe
 from swarmnode.actors.runtime import NodeActor, NodeContext, Refused, handles
 from swarmnode.actors.runtime.addressable import Request
-from swarmnode.actors.store.actor import StoreEvents, Subscribe, Unsubscribe
-from swarmnode.actors.store.client import Change, read_store, update_object
-from swarmnode.actors.store.core import StoreCore
+from swarmnode.actors.store.client import STORE_ACTOR, Change, read_store, update_object
 from swarmnode.actors.store.objects import CLUSTER_ID, ClusterView, NodeView
 from swarmnode.actors.supervision import Link
 
@@ -53,27 +52,24 @@ class Dispatcher(NodeActor):
         self.clock = clock
         self.core = HeartbeatCore(period_s=1.0)
         self.cluster: ClusterView | None = None
+        self.is_leader = False
+        self.leader = ""
 
     def on_start(self) -> None:
-        def snapshot(core: StoreCore) -> tuple[ClusterView, list[NodeView]]:
-            cluster = core.get("cluster", CLUSTER_ID)
-            assert cluster is not None, "a manager's store always holds the cluster object"
-            return ClusterView.of(cluster), [NodeView.of(o) for o in core.list("node")]
-
-        self.cluster, nodes = read_store(self.context, snapshot)
-        self.core = HeartbeatCore(period_s=self.cluster.heartbeat_period_s)
-        now = self.clock()
-        for node in nodes:
-            ready = NodeLiveness.READY if node.state == "ready" else NodeLiveness.DOWN
-            self.core.track(node.node_id, ready, now)
-        store = self.context.registry.get("store")
+        # A manager that just joined has an empty Store until it catches up with the leader: the
+        # cluster object (and with it the heartbeat period) may come later, by a Store event.
+        cluster = read_store(self.context, lambda core: core.get("cluster", CLUSTER_ID))
+        if cluster is not None:
+            self.cluster = ClusterView.of(cluster)
+            self.core = HeartbeatCore(period_s=self.cluster.heartbeat_period_s)
+            self._own_address()
+        store = self.context.registry.get(STORE_ACTOR)
         assert store is not None
         store.ask(Subscribe(self.name, self.actor_ref, ("node", "cluster")))
-        self._own_address()
         self.timers.start("expire", self.core.period_s / EXPIRE_CHECKS_PER_PERIOD, _Expire())
 
     def on_stop(self) -> None:
-        store = self.context.registry.get("store")
+        store = self.context.registry.get(STORE_ACTOR)
         if store is not None:
             store.tell(Unsubscribe(self.name))
 
@@ -86,12 +82,16 @@ class Dispatcher(NodeActor):
 
     def on_receive(self, message: object) -> object:
         if isinstance(message, _Expire):
-            self._record(self.core.expire(self.clock()))
-            self._finish_rotation()
+            if self.is_leader:
+                self._record(self.core.expire(self.clock()))
+                self._finish_rotation()
             self.timers.start("expire", self.core.period_s / EXPIRE_CHECKS_PER_PERIOD, _Expire())
             return None
         if isinstance(message, StoreEvents):
             self._follow(message)
+            return None
+        if isinstance(message, LeadershipChanged):
+            self._lead(message)
             return None
         return super().on_receive(message)
 
@@ -100,8 +100,25 @@ class Dispatcher(NodeActor):
             if event.object.kind == "node" and event.action == "delete":
                 self.core.forget(event.object.id)
             elif event.object.kind == "cluster" and event.action != "delete":
+                first = self.cluster is None
                 self.cluster = ClusterView.of(event.object)
                 self.core.set_period(self.cluster.heartbeat_period_s)
+                if first:
+                    self._own_address()
+
+    def _lead(self, change: LeadershipChanged) -> None:
+        """Only the leader judges liveness; a new leader gives every ready node a full grace window."""
+        self.leader = change.leader
+        if change.is_leader == self.is_leader:
+            return
+        self.is_leader = change.is_leader
+        self.core = HeartbeatCore(period_s=self.core.period_s)
+        if not change.is_leader:
+            return
+        nodes = read_store(self.context, lambda core: [NodeView.of(o) for o in core.list("node")])
+        now = self.clock()
+        for node in nodes:
+            self.core.track(node.node_id, NodeLiveness.READY if node.state == "ready" else NodeLiveness.DOWN, now)
 
     def _finish_rotation(self) -> None:
         """End a root CA rotation once every node holds a certificate of the new root."""
@@ -128,14 +145,19 @@ class Dispatcher(NodeActor):
 
     @handles(HeartbeatRequest, roles={"manager", "worker", "local"})
     def heartbeat(self, msg: HeartbeatRequest, request: Request) -> HeartbeatReply:
-        assert request.peer is not None and self.cluster is not None
+        assert request.peer is not None
+        if not self.is_leader or self.cluster is None:
+            raise Refused("not-leader", f"this manager is not the leader; the leader is {self.leader or 'unknown'}")
         node_id = request.peer.node_id if request.peer.role != "local" else self.context.node_id
         transition = self.core.beat(node_id, self.clock())
         if transition is not None:
             self._record([transition])
         cluster = self.cluster
         stale_trust = msg.trust_digest != trust_digest(cluster.trust_pem)
-        renew = cluster.rotation == "rotating" and msg.issuer != ca_digest(cluster.root_cert)
+        rotating = cluster.rotation == "rotating" and msg.issuer != ca_digest(cluster.root_cert)
+        node = read_store(self.context, lambda core: core.get("node", node_id))
+        role_changed = node is not None and NodeView.of(node).role != NodeView.of(node).cert_role
+        renew = rotating or role_changed
         return HeartbeatReply(
             period_s=cluster.heartbeat_period_s,
             managers=read_store(self.context, managers_of),

@@ -15,13 +15,26 @@ from typing import Any
 import pykka
 
 from swarmnode.actors.messages import ErrorReply
-from swarmnode.actors.runtime import Delivery, NodeActor, NodeContext
+from swarmnode.actors.runtime import Delivery, Membership, NodeActor, NodeContext
 from swarmnode.actors.supervision import Link
-from swarmnode.transport import Admission, Inbound, Transport
+from swarmnode.transport import Admission, Identity, Inbound, Transport
 
 __all__ = ["TransportActor"]
 
 log = logging.getLogger("swarmnode.transport")
+
+
+def _current_identity(inbound: Inbound, membership: Membership) -> Inbound:
+    peer = inbound.peer
+    if peer.role == "anonymous":
+        member = membership.by_key.get(peer.node_id.encode())
+    elif peer.role in ("manager", "worker"):
+        member = membership.by_id.get(peer.node_id)
+    else:
+        return inbound
+    if member is None or (member.node_id, member.role) == (peer.node_id, peer.role):
+        return inbound
+    return Inbound(inbound.envelope, Identity(member.node_id, member.role), inbound.origin)
 
 
 class TransportActor(NodeActor):
@@ -55,9 +68,13 @@ class TransportActor(NodeActor):
         transport = self.transport
         if transport is None:
             return False
-        # Admission judged the connection when it opened; a node removed or expired since is
-        # refused here, message by message.
-        refusal = self.context.membership.refusal(inbound.peer, time.time())
+        # Admission judged the connection when it opened; membership may have changed since:
+        # a node removed or expired is refused here, message by message, and a peer that became
+        # a member (a joiner whose node object is now committed here) or changed role is seen as
+        # what it is now. CURVE authenticated the key, so the upgrade is safe.
+        membership = self.context.membership
+        inbound = _current_identity(inbound, membership)
+        refusal = membership.refusal(inbound.peer, time.time())
         if refusal is not None:
             log.warning("refused %s to %s: %s", inbound.envelope.kind, inbound.envelope.dst.actor, refusal)
             if inbound.envelope.id:

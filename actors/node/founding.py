@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,10 +18,12 @@ from pathlib import Path
 from swarmnode.actors.ca.cfssl import CfsslSigner, ExternalCA
 from swarmnode.actors.ca.core import cluster_id_of_root, new_secret, verify_member_certificate
 from swarmnode.actors.ca.pki import create_root_ca, make_csr, new_node_key, sign_node_certificate
+from swarmnode.actors.raft.actor import initial_snapshot, raft_dir
 from swarmnode.actors.runtime import CurveKeys
-from swarmnode.actors.store.actor import append_transaction, open_store, store_dir
+from swarmnode.actors.store.core import StoreCore
 from swarmnode.actors.store.objects import CLUSTER_ID, ClusterView, NodeView
-from swarmnode.actors.store.transactions import Create
+from swarmnode.actors.store.transactions import Create, Transaction
+from swarmnode.actors.store.wal import HardState, WriteAheadLog, write_snapshot
 from swarmnode.transport import generate_keypair
 
 from .identity import new_node_id, write_private
@@ -31,6 +34,8 @@ __all__ = ["FoundingOptions", "found_swarm"]
 DEFAULT_CERT_EXPIRY_S = 90 * 24 * 3600.0  # Docker's default node certificate expiry
 DEFAULT_HEARTBEAT_S = 5.0  # Docker's --dispatcher-heartbeat default
 EXTERNAL_CA_TIMEOUT_S = 10.0
+FIRST_INDEX = 1
+FIRST_TERM = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,21 +110,29 @@ def found_swarm(state_dir: Path, options: FoundingOptions) -> NodeState:
         issuer=info.issuer_digest,
     )
     # A half-founded swarm from an earlier crash holds no node.json: start over cleanly.
-    shutil.rmtree(store_dir(state_dir), ignore_errors=True)
-    core, wal = open_store(store_dir(state_dir), options.segment_bytes)
+    directory = raft_dir(state_dir)
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(mode=0o700, parents=True)
+    store = StoreCore()
+    first = Transaction(
+        ops=(
+            Create("cluster", CLUSTER_ID, cluster.spec(), cluster.status()),
+            Create("node", node_id, node.spec(), node.status()),
+        ),
+        now=time.time(),
+        txn_id=uuid.uuid4().hex,
+    )
+    result = store.apply(FIRST_INDEX, first)
+    assert result.ok, result.error
+    # The Store at index 1 is the swarm's first Raft snapshot, with this manager its one voter;
+    # the log starts after it, in term 1 with this manager's own vote.
+    write_snapshot(directory, FIRST_INDEX, initial_snapshot(store, node_id))
+    wal, _ = WriteAheadLog.open(directory, segment_max_bytes=options.segment_bytes)
     try:
-        result = append_transaction(
-            wal,
-            core,
-            (
-                Create("cluster", CLUSTER_ID, cluster.spec(), cluster.status()),
-                Create("node", node_id, node.spec(), node.status()),
-            ),
-            time.time(),
-        )
+        wal.truncate_suffix(FIRST_INDEX + 1)
+        wal.append([], hard_state=HardState(term=FIRST_TERM, vote=node_id, commit=FIRST_INDEX))
     finally:
         wal.close()
-    assert result.ok, result.error
     write_certificate(state_dir, NodeCertificate(key_pem=key_pem, chain_pem=chain, trust_pem=root_cert))
     if root_key is not None:
         write_private(state_dir / CERT_DIR / "root-ca.key", root_key)

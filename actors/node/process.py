@@ -75,13 +75,7 @@ def _swarm_state(config: NodeConfig, state_dir: Path) -> tuple[NodeState, str]:
                 "use `swarm-node leave` to leave it and join another one"
             )
         result = join_swarm(state_dir, config.join)
-        note = f"This node joined a swarm as a {result.state.role}."
-        if result.desired_role == "manager":
-            note += (
-                " It was admitted with the manager token, but becoming a Raft manager is not built yet,"
-                " so it works as a worker."
-            )
-        return result.state, note
+        return result.state, f"This node joined a swarm as a {result.state.role}."
     if state is None:
         if config.role == "worker":
             raise StateDirError(
@@ -141,19 +135,22 @@ def run_node(config: NodeConfig) -> int:
 
 
 def _serve(context: NodeContext, state: NodeState, happened: str, log_path: Path) -> int:
-    """Run the supervision tree until a signal, a leave, or the root giving up."""
+    """Run the supervision tree until a signal, a leave, or the root giving up.
+
+    A role change (the node's new certificate says manager, or worker) restarts the tree in the
+    same process with the node's new role.
+    """
     done = threading.Event()
     failure: list[str] = []
-    leaving: list[bool] = []
+    actions: list[str] = []
 
     def give_up(reason: str) -> None:
         failure.append(reason)
         done.set()
 
-    def stop_node(reason: str, forget: bool) -> None:
+    def stop_node(reason: str, action: str) -> None:
         log.info("stopping: %s", reason)
-        if forget:
-            leaving.append(True)
+        actions.append(action)
         done.set()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -163,25 +160,36 @@ def _serve(context: NodeContext, state: NodeState, happened: str, log_path: Path
     context.set_shared(STOP_NODE_KEY, stop_node)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    log.info("starting %s node %s of cluster %s", state.role, state.node_id, state.cluster_id)
-    try:
-        root = start_node_tree(context, give_up)
-    except StartFailed as exc:
-        log.error("cannot start: %s", exc)
-        _say(f"cannot start: {exc.reason}")
-        return EXIT_FAILED
-    _say(
-        f"{state.role} node {state.node_id} listening on {context.transport.address}; "
-        f"control socket {context.control_path}; log {log_path}"
-    )
-    if happened == "founded":
-        _announce_swarm(context)
-    elif happened:
-        _say(happened)
-    while not done.wait(1.0):
-        pass  # the timeout lets signal handlers run promptly on every Python version
-    root.stop(block=True, timeout=SHUTDOWN_TIMEOUT_S)
-    if leaving:
+    while True:
+        log.info("starting %s node %s of cluster %s", context.role, state.node_id, state.cluster_id)
+        try:
+            root = start_node_tree(context, give_up)
+        except StartFailed as exc:
+            log.error("cannot start: %s", exc)
+            _say(f"cannot start: {exc.reason}")
+            return EXIT_FAILED
+        _say(
+            f"{context.role} node {state.node_id} listening on {context.transport.address}; "
+            f"control socket {context.control_path}; log {log_path}"
+        )
+        if happened == "founded":
+            _announce_swarm(context)
+        elif happened:
+            _say(happened)
+        happened = ""
+        while not done.wait(1.0):
+            pass  # the timeout lets signal handlers run promptly on every Python version
+        root.stop(block=True, timeout=SHUTDOWN_TIMEOUT_S)
+        if actions[-1:] != ["restart"] or failure:
+            break
+        done.clear()
+        actions.clear()
+        reloaded = load_node_state(context.state_dir)
+        if reloaded is None:
+            break
+        context.role = reloaded.role
+        _say(f"this node is now a {reloaded.role}; restarting its actors")
+    if "leave" in actions:
         forget_swarm(context.state_dir)
         log.info("left the swarm; the state dir holds no swarm any more")
     if failure:

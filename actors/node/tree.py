@@ -11,8 +11,8 @@ from swarmnode.actors.ca.actor import CertAuthority
 from swarmnode.actors.control import ControlActor
 from swarmnode.actors.dispatcher.actor import Dispatcher
 from swarmnode.actors.endpoint import TransportActor
+from swarmnode.actors.raft.actor import RaftMember
 from swarmnode.actors.runtime import CertAdmission, NodeContext, NodeSupervisor
-from swarmnode.actors.store.actor import StoreActor
 from swarmnode.actors.supervision import ChildSpec, Strategy
 from swarmnode.actors.worker.actor import Worker
 
@@ -34,13 +34,11 @@ def node_children(context: NodeContext) -> list[ChildSpec]:
         ControlActor.spec("control", context),
     ]
     if manager:
-        # Raft's RaftMember takes the Store's place as the committer with the Raft issue, and the
-        # leader-only actors move under a Leader supervisor.
         children.append(
             NodeSupervisor.supervisor_spec(
                 "manager",
                 strategy=Strategy.REST_FOR_ONE,
-                children=[StoreActor.spec("store", context), Dispatcher.spec("dispatcher", context)],
+                children=[RaftMember.spec("raft", context), Dispatcher.spec("dispatcher", context)],
                 registry=context.registry,
             )
         )

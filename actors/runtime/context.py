@@ -20,7 +20,7 @@ __all__ = ["CERTIFICATE_KEY", "MANAGERS_KEY", "STOP_NODE_KEY", "TRUST_KEY", "Cur
 CERTIFICATE_KEY = "certificate"  # this node's NodeCertInfo (the CertAuthority)
 TRUST_KEY = "trust"  # the trusted roots this node holds, a PEM bundle (the CertAuthority, the Worker)
 MANAGERS_KEY = "managers"  # the managers this node knows, tuple[ManagerRecord, ...] (the Worker)
-STOP_NODE_KEY = "stop_node"  # Callable[[str, bool], None]: stop the process (reason, forget the swarm)
+STOP_NODE_KEY = "stop_node"  # Callable[[str, str], None]: (reason, "stop" | "leave" | "restart")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +38,8 @@ class NodeSettings:
     # Only tests lower this (SWARM_NODE_TEST_MIN_CERT_EXPIRY_S); the CLI refuses less than 30 min.
     min_cert_expiry_s: float = 30 * 60.0
     store_segment_bytes: int = 64 * 1024 * 1024
+    # Tests lower this (SWARM_NODE_TEST_SNAPSHOT_EVERY) to see followers catch up by snapshot.
+    snapshot_every_entries: int = 10_000
 
 
 @dataclass(slots=True)

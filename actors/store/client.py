@@ -1,4 +1,9 @@
-"""How other actors of a manager use the Store: propose and read, with clear errors."""
+"""How other actors of a manager use the Store: propose and read, with clear errors.
+
+The Store lives in the RaftMember actor ("raft"): writes are Raft proposals (forwarded to the
+leader when this manager is a follower) acknowledged once applied here; reads run on the
+RaftMember's thread, so they see one committed state of this manager's Store.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +14,20 @@ import pykka
 
 from swarmnode.actors.runtime import NodeContext, Refused
 
-from .actor import Propose, Read, _ReadOutcome
 from .core import ApplyResult, StoreCore, StoredObject
 from .transactions import Op, Update
 
-__all__ = ["NOT_A_MANAGER", "Change", "propose", "read_store", "update_object"]
+__all__ = ["NOT_A_MANAGER", "STORE_ACTOR", "Change", "propose", "read_store", "update_object"]
 
 T = TypeVar("T")
-STORE_ACTOR = "store"
+STORE_ACTOR = "raft"
 STORE_TIMEOUT_S = 10.0
 NOT_A_MANAGER = (
     "this node is not a swarm manager; worker nodes cannot be used to view or modify cluster state: "
     "run the command on a manager node"
 )
+Change = Callable[[StoredObject], tuple[dict[str, Any] | None, dict[str, Any] | None]]
+UPDATE_ATTEMPTS = 5
 
 
 def _store(context: NodeContext) -> pykka.ActorRef[Any]:
@@ -35,30 +41,32 @@ def _store(context: NodeContext) -> pykka.ActorRef[Any]:
 
 def propose(context: NodeContext, *ops: Op, timeout_s: float = STORE_TIMEOUT_S) -> ApplyResult:
     """Commit ``ops`` as one transaction; raise Refused("conflict") when the Store refused them."""
+    from swarmnode.actors.raft.actor import Outcome, Propose
+
+    outcome = Outcome()
     try:
-        result = cast(ApplyResult, _store(context).ask(Propose(tuple(ops)), timeout=timeout_s))
+        _store(context).tell(Propose(tuple(ops), outcome))
+        result = cast(ApplyResult, outcome.wait(timeout_s))
     except pykka.ActorDeadError:
         raise Refused("unavailable", "the store stopped before committing; try again") from None
-    except pykka.Timeout:
-        raise Refused("unavailable", f"the store did not commit within {timeout_s:g} s") from None
+    except TimeoutError:
+        raise Refused("unavailable", f"the write was not committed within {timeout_s:g} s (no quorum?)") from None
     if not result.ok:
         raise Refused("conflict", result.error or "the change was refused")
     return result
 
 
 def read_store(context: NodeContext, fn: Callable[[StoreCore], T], timeout_s: float = STORE_TIMEOUT_S) -> T:
-    """Run ``fn`` on the committed Store (on the store's thread) and return its result."""
+    """Run ``fn`` on this manager's committed Store (on the store's thread) and return its result."""
+    from swarmnode.actors.raft.actor import Read, ReadOutcome
+
     try:
-        outcome = cast(_ReadOutcome, _store(context).ask(Read(fn), timeout=timeout_s))
+        outcome = cast(ReadOutcome, _store(context).ask(Read(fn), timeout=timeout_s))
     except pykka.ActorDeadError:
         raise Refused("unavailable", "the store stopped before answering; try again") from None
     except pykka.Timeout:
         raise Refused("unavailable", f"the store did not answer within {timeout_s:g} s") from None
     return cast(T, outcome.unwrap())
-
-
-Change = Callable[[StoredObject], tuple[dict[str, Any] | None, dict[str, Any] | None]]
-UPDATE_ATTEMPTS = 5
 
 
 def update_object(context: NodeContext, kind: str, object_id: str, change: Change) -> ApplyResult:

@@ -42,6 +42,7 @@ __all__ = ["Worker", "worker_membership"]
 log = logging.getLogger("swarmnode.worker")
 
 FIRST_PERIOD_S = 1.0
+NOT_LEADER_RETRY_S = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +78,7 @@ class Worker(NodeActor):
 
     def on_receive(self, message: object) -> object:
         if isinstance(message, _Beat):
-            self._beat()
-            self.timers.start("beat", self.period_s, _Beat())
+            self.timers.start("beat", self._beat(), _Beat())
             return None
         return super().on_receive(message)
 
@@ -90,11 +90,12 @@ class Worker(NodeActor):
         if self.context.role != "manager":
             self.context.set_membership(worker_membership(managers))
 
-    def _beat(self) -> None:
+    def _beat(self) -> float:
+        """Send one heartbeat; return when to send the next."""
         managers = self.managers
         if not managers:
             log.warning("no manager known; this node cannot reach the swarm")
-            return
+            return self.period_s
         manager = managers[self.current % len(managers)]
         cert = self.context.get_shared(CERTIFICATE_KEY)
         trust = self.context.get_shared(TRUST_KEY, b"")
@@ -104,19 +105,27 @@ class Worker(NodeActor):
                 Address(manager.node_id, "dispatcher"), request, src_actor=self.name, timeout_s=self.period_s
             )
             reply = future.result(self.period_s + 1)
-        except (TransportError, RemoteError, TimeoutError) as exc:
-            self.failures += 1
-            if self.failures == 1 or self.failures % 10 == 0:
-                log.warning(
-                    "heartbeat to manager %s failed (%s); trying the next manager", manager.node_id, describe(exc)
-                )
-            self.current += 1
-            return
+        except RemoteError as exc:
+            if exc.code == "not-leader":  # a follower: try the next manager soon, not a period later
+                self.current += 1
+                return min(NOT_LEADER_RETRY_S, self.period_s)
+            self._failed(manager, exc)
+            return self.period_s
+        except (TransportError, TimeoutError) as exc:
+            self._failed(manager, exc)
+            return self.period_s
         if self.failures:
             log.info("heartbeats reach manager %s again after %d failure(s)", manager.node_id, self.failures)
         self.failures = 0
         assert isinstance(reply, HeartbeatReply)
         self._follow(reply)
+        return self.period_s
+
+    def _failed(self, manager: ManagerRecord, exc: BaseException) -> None:
+        self.failures += 1
+        if self.failures == 1 or self.failures % 10 == 0:
+            log.warning("heartbeat to manager %s failed (%s); trying the next manager", manager.node_id, describe(exc))
+        self.current += 1
 
     def _follow(self, reply: HeartbeatReply) -> None:
         self.period_s = reply.period_s

@@ -43,9 +43,11 @@ class NodeProcess:
         args = ["start", "--listen", self.listen, "--state-dir", str(self.state_dir), *extra]
         return self._run(args, wait, env)
 
-    def join(self, manager_addr: str, token: str, *extra: str, wait: bool = True) -> NodeProcess:
+    def join(
+        self, manager_addr: str, token: str, *extra: str, wait: bool = True, env: dict[str, str] | None = None
+    ) -> NodeProcess:
         args = ["join", manager_addr, "--token", token, "--listen", self.listen, "--state-dir", str(self.state_dir)]
-        return self._run([*args, *extra], wait)
+        return self._run([*args, *extra], wait, env)
 
     @property
     def node_id(self) -> str:
@@ -194,3 +196,45 @@ class Swarm:
             timeout,
             f"node {node_id} to be {status}",
         )
+
+
+class Managers(Swarm):
+    """A swarm of N managers: the founder, and N - 1 that joined with the manager token."""
+
+    def __init__(self, make: Any, count: int, *, heartbeat: str = "1s", env: dict[str, str] | None = None) -> None:
+        super().__init__(make, heartbeat=heartbeat, env=env)
+        self.env = env
+        self.all: list[NodeProcess] = [self.manager]
+        token = self.token("manager")
+        for i in range(1, count):
+            node = make(f"m{i}", role="manager", listen=f"127.0.0.1:{free_port_pair()}")
+            node.join(self.manager_addr, token, wait=True, env=env)
+            self.all.append(node)
+        wait_until(lambda: self.voters() == count, 30, f"{count} Raft voters")
+
+    def cluster_status(self, node: NodeProcess) -> Any:
+        from swarmnode.actors.control.messages import ClusterStatusRequest
+        from swarmnode.transport import RemoteError, TransportError
+
+        try:
+            return node.request("control", ClusterStatusRequest(), timeout_s=2.0)
+        except (RemoteError, TransportError):
+            return None
+
+    def voters(self) -> int:
+        status = self.cluster_status(self.leader_node() or self.manager)
+        return sum(1 for m in status.members if m.suffrage == "voter") if status else 0
+
+    def alive(self) -> list[NodeProcess]:
+        return [n for n in self.all if n.proc is not None and n.proc.poll() is None]
+
+    def leader_node(self) -> NodeProcess | None:
+        """The manager that says it leads (and that another live manager agrees on), or None."""
+        for node in self.alive():
+            status = self.cluster_status(node)
+            if status is not None and status.leader and status.leader == status.node_id:
+                return node
+        return None
+
+    def wait_leader(self, timeout: float = 10.0) -> NodeProcess:
+        return wait_until(self.leader_node, timeout, "a Raft leader")

@@ -1,0 +1,710 @@
+"""RaftMember: a manager's Raft member, its log on disk, and the Store it applies to.
+
+One actor owns the Raft core, the write-ahead log and the in-memory Store, so the order of
+what Raft decides, what is on disk and what readers see is one order. Every input (a tick, a
+message from a peer, a proposal) is followed by one round of the core's Ready: persist the
+hard state and entries (one fsync), send the messages, apply the committed entries to the
+Store, answer the proposals they carry, then advance. Proposals made on a follower are
+forwarded to the leader, which answers once the write is applied.
+
+Snapshots: every ``settings.snapshot_every_entries`` applied entries the Store is snapshotted (written,
+fsynced, renamed) and the log before it compacted; a follower too far behind gets the snapshot.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pykka
+
+from swarmnode.actors.messages import Address, ErrorReply, Message, from_body, message, to_body
+from swarmnode.actors.runtime import (
+    LOCAL_ONLY,
+    MANAGERS_KEY,
+    Member,
+    Membership,
+    NodeActor,
+    NodeContext,
+    Refused,
+    handles,
+)
+from swarmnode.actors.runtime.addressable import Request
+from swarmnode.actors.store.core import ApplyResult, Event, StoreCore, Watchers
+from swarmnode.actors.store.objects import CLUSTER_ID, ClusterView, NodeView
+from swarmnode.actors.store.transactions import (
+    Create,
+    Op,
+    StoreError,
+    Transaction,
+    decode_transaction,
+    encode_transaction,
+)
+from swarmnode.actors.store.wal import HardState as WalHardState
+from swarmnode.actors.store.wal import WriteAheadLog, read_latest_snapshot, write_snapshot
+from swarmnode.actors.supervision import Link, describe
+from swarmnode.transport import TransportError
+
+from .core import (
+    ConfChange,
+    ConfChangeInProgress,
+    HardState,
+    NotLeader,
+    RaftConfig,
+    RaftCore,
+    Ready,
+    Restored,
+)
+from .messages import ConfState, RaftEntry, RaftMessage, RaftSnapshot, SnapshotMeta
+
+__all__ = [
+    "LeadershipChanged",
+    "Propose",
+    "RaftMember",
+    "Read",
+    "StoreEvents",
+    "Subscribe",
+    "Unsubscribe",
+    "initial_snapshot",
+    "raft_dir",
+]
+
+log = logging.getLogger("swarmnode.raft")
+
+TICK_S = 0.1  # one Raft tick; elections take ELECTION_TICKS..2*ELECTION_TICKS ticks
+ELECTION_TICKS = 8
+FORWARD_TIMEOUT_S = 10.0
+ENTRY_NORMAL = 0
+
+
+def raft_dir(state_dir: Path) -> Path:
+    return state_dir / "store"
+
+
+# -- local messages (in-process) --------------------------------------------------------------
+
+
+class Outcome:
+    """A reply that comes later than the ask: the asker waits on it with a deadline.
+
+    ``on_done`` runs once it is settled (forwarded proposals answer over the network from it).
+    """
+
+    __slots__ = ("_error", "_event", "_on_done", "_value")
+
+    def __init__(self, on_done: Callable[[Outcome], None] | None = None) -> None:
+        self._event = threading.Event()
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._on_done = on_done
+
+    def set(self, value: Any) -> None:
+        if self._event.is_set():
+            return  # settled already (e.g. failed on a leader change): the first word stands
+        self._value = value
+        self._event.set()
+        if self._on_done is not None:
+            self._on_done(self)
+
+    def fail(self, error: BaseException) -> None:
+        if self._event.is_set():
+            return
+        self._error = error
+        self._event.set()
+        if self._on_done is not None:
+            self._on_done(self)
+
+    @property
+    def settled(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, timeout_s: float) -> Any:
+        if not self._event.wait(timeout_s):
+            raise TimeoutError(f"no answer within {timeout_s:g} s")
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+@dataclass(frozen=True, slots=True)
+class Propose:
+    """Commit these ops as one transaction; ``outcome`` gets the ApplyResult once applied here."""
+
+    ops: tuple[Op, ...]
+    outcome: Outcome = field(default_factory=Outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """Run ``fn`` on this manager's Store and reply with its result (served from memory)."""
+
+    fn: Callable[[StoreCore], Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    subscriber_id: str
+    ref: pykka.ActorRef[Any]
+    kinds: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribe:
+    subscriber_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoreEvents:
+    """Told to a subscriber: committed changes, in order."""
+
+    events: tuple[Event, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LeadershipChanged:
+    """Told to subscribers when this manager becomes or stops being the leader."""
+
+    leader: str
+    is_leader: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeMembership:
+    """Propose a Raft membership change (leader only); ``outcome`` gets the log index."""
+
+    change: ConfChange
+    outcome: Outcome = field(default_factory=Outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class GetRaftStatus:
+    """Ask for the core's status (term, role, leader, commit, members and their progress)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Tick:
+    """Timer: one Raft tick."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReadOutcome:
+    value: Any
+    error: Exception | None
+
+    def unwrap(self) -> Any:
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+# -- wire messages between managers -----------------------------------------------------------
+
+
+@message
+class ForwardProposal(Message):
+    """A follower hands a transaction to the leader; the reply comes once it is applied there."""
+
+    KIND = "RaftForwardProposal"
+    txn: bytes
+
+
+@message
+class ProposalResult(Message):
+    """The leader's answer to a forwarded proposal: ``code`` is "" when applied, else why not."""
+
+    KIND = "RaftProposalResult"
+    index: int
+    code: str
+    error: str
+
+
+@message
+class ProposeCreate(Message):
+    """Create one Store object through Raft and answer once it is applied (debugging, benchmarks)."""
+
+    KIND = "RaftProposeCreate"
+    kind: str
+    id: str
+    spec: dict[str, Any]
+
+
+@message
+class ProposeCreateReply(Message):
+    KIND = "RaftProposeCreateReply"
+    index: int
+
+
+# -- encoding of log entries and snapshots -----------------------------------------------------
+
+
+def encode_entry(entry: RaftEntry) -> bytes:
+    """The WAL keeps (index, term, data); the entry's kind rides in front of its data."""
+    return bytes([entry.kind]) + entry.data
+
+
+def decode_entry(index: int, term: int, data: bytes) -> RaftEntry:
+    return RaftEntry(index=index, term=term, kind=data[0], data=data[1:])
+
+
+def encode_snapshot(snapshot: RaftSnapshot) -> bytes:
+    return msgpack.packb(to_body(snapshot), use_bin_type=True)
+
+
+def decode_snapshot(data: bytes) -> RaftSnapshot:
+    snap = from_body(RaftSnapshot.KIND, msgpack.unpackb(data, raw=False))
+    assert isinstance(snap, RaftSnapshot)
+    return snap
+
+
+def initial_snapshot(store: StoreCore, node_id: str) -> bytes:
+    """The first snapshot of a new swarm: its Store at index 1, one voter (the founder)."""
+    meta = SnapshotMeta(index=store.last_index, term=1, conf=ConfState(voters=(node_id,), learners=()))
+    return encode_snapshot(RaftSnapshot(meta=meta, data=store.snapshot()))
+
+
+def membership_of(core: StoreCore, known_managers: Sequence[Any] = ()) -> Membership:
+    """Build a manager's admission table from the node and cluster objects.
+
+    ``known_managers`` (from the join reply) are admitted as managers until the Store knows them:
+    a manager that just joined must accept the leader's Raft messages before its Store has
+    caught up with the leader's.
+    """
+    by_key: dict[bytes, Member] = {
+        m.curve_key.encode(): Member(m.node_id, "manager", math.inf) for m in known_managers if m.curve_key
+    }
+    for obj in core.list("node"):
+        node = NodeView.of(obj)
+        if node.curve_key and node.cert_role:
+            by_key[node.curve_key.encode()] = Member(node.node_id, node.cert_role, node.cert_expiry)
+    cluster_obj = core.get("cluster", CLUSTER_ID)
+    revoked = ClusterView.of(cluster_obj).revoked if cluster_obj is not None else {}
+    return Membership(by_key=by_key, revoked={n: k.encode() for n, k in revoked.items()}, anonymous_allowed=True)
+
+
+class RaftMember(NodeActor):
+    """Replicate the Store among the managers with Raft, and serve it from memory."""
+
+    def __init__(
+        self,
+        link: Link | None,
+        context: NodeContext,
+        clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        super().__init__(link)
+        self.context = context
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.store = StoreCore()
+        self.wal: WriteAheadLog | None = None
+        self.core: RaftCore | None = None
+        self.watchers = Watchers()
+        self.subscribers: dict[str, pykka.ActorRef[Any]] = {}
+        self.pending: dict[int, tuple[str, Outcome]] = {}  # log index -> (txn id, outcome)
+        self.forwarded_to_leader: list[Outcome] = []  # proposals handed to the leader, not yet answered
+        self.leader = ""
+        self.is_leader = False
+        self.since_snapshot = 0
+        self.peers: dict[str, tuple[str, str]] = {}  # node id -> (addr, curve key) connected
+
+    # -- start and stop ----------------------------------------------------------------------
+
+    def on_start(self) -> None:
+        directory = raft_dir(self.context.state_dir)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        snap_meta: SnapshotMeta | None = None
+        conf = ConfState(voters=(), learners=())
+        latest = read_latest_snapshot(directory)
+        if latest is not None:
+            snapshot = decode_snapshot(latest[1])
+            self.store = StoreCore.restore(snapshot.data)
+            snap_meta, conf = snapshot.meta, snapshot.meta.conf
+        self.wal, recovered = WriteAheadLog.open(directory, segment_max_bytes=self.context.settings.store_segment_bytes)
+        if recovered.cut_bytes:
+            log.warning("raft: cut %d bytes of torn tail from %s", recovered.cut_bytes, recovered.cut_file)
+        hs = recovered.hard_state
+        restored = Restored(
+            hard_state=HardState(hs.term, hs.vote, hs.commit) if hs else None,
+            snapshot=snap_meta,
+            entries=tuple(
+                decode_entry(i, t, d) for i, t, d in recovered.entries if not snap_meta or i > snap_meta.index
+            ),
+            conf=conf,
+        )
+        config = RaftConfig(node_id=self.context.node_id, election_ticks=ELECTION_TICKS)
+        self.core = RaftCore(config, restored, self.rng)
+        if latest is not None:
+            # The core sends this snapshot to followers whose next entry it no longer holds.
+            self.core.compact(latest[0], decode_snapshot(latest[1]).data)
+        self.context.set_membership(membership_of(self.store, self.context.get_shared(MANAGERS_KEY, ())))
+        log.info(
+            "raft: recovered snapshot %s, %d log entries, commit %d",
+            snap_meta.index if snap_meta else "none",
+            len(restored.entries),
+            hs.commit if hs else 0,
+        )
+        self._connect_peers()
+        self._process()
+        self.timers.start("tick", TICK_S, _Tick())
+
+    def on_stop(self) -> None:
+        self._close(TransportError("the raft member stopped"))
+
+    def on_crash(self, exc: BaseException) -> None:
+        self._close(Refused("unavailable", f"the raft member crashed: {describe(exc)}"))
+
+    def _close(self, error: BaseException) -> None:
+        for _, outcome in self.pending.values():
+            outcome.fail(error)
+        self.pending.clear()
+        if self.wal is not None:
+            self.wal.close()
+            self.wal = None
+
+    # -- inputs --------------------------------------------------------------------------------
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, _Tick):
+            assert self.core is not None
+            self.core.tick()
+            self._process()
+            if self.is_leader:
+                self._reconcile_members()
+            self.timers.start("tick", TICK_S, _Tick())
+            return None
+        if isinstance(message, Propose):
+            self._propose(message.ops, message.outcome)
+            return None
+        if isinstance(message, ChangeMembership):
+            try:
+                message.outcome.set(self._change_membership(message.change))
+            except Refused as exc:
+                message.outcome.fail(exc)
+            return None
+        if isinstance(message, GetRaftStatus):
+            assert self.core is not None
+            return self.core.status()
+        if isinstance(message, Read):
+            try:
+                return ReadOutcome(value=message.fn(self.store), error=None)
+            except Exception as exc:  # a bug in a reader's function is the reader's crash
+                return ReadOutcome(value=None, error=exc)
+        if isinstance(message, Subscribe):
+            self.watchers.register(message.subscriber_id, message.kinds)
+            self.subscribers[message.subscriber_id] = message.ref
+            message.ref.tell(LeadershipChanged(self.leader, self.is_leader))
+            return self.store.last_index
+        if isinstance(message, Unsubscribe):
+            self.watchers.unregister(message.subscriber_id)
+            self.subscribers.pop(message.subscriber_id, None)
+            return None
+        return super().on_receive(message)
+
+    @handles(RaftMessage, roles={"manager"})
+    def step(self, msg: RaftMessage, request: Request) -> None:
+        assert self.core is not None and request.peer is not None
+        if msg.frm != request.peer.node_id:
+            log.warning("raft: dropped a message claiming to be from %s sent by %s", msg.frm, request.peer.node_id)
+            return None
+        self.core.step(msg)
+        self._process()
+        return None
+
+    @handles(ProposeCreate, roles=LOCAL_ONLY)
+    def propose_create(self, msg: ProposeCreate, request: Request) -> None:
+        def answer(outcome: Outcome) -> None:
+            try:
+                result: ApplyResult = outcome.wait(0)
+            except Refused as exc:
+                request.reply(ErrorReply(code=exc.code, text=exc.text))
+                return
+            except Exception as exc:
+                request.reply(ErrorReply(code="unavailable", text=describe(exc)))
+                return
+            if result.ok:
+                request.reply(ProposeCreateReply(index=result.index))
+            else:
+                request.reply(ErrorReply(code="conflict", text=result.error or "refused"))
+
+        try:
+            op = Create(msg.kind, msg.id, msg.spec)
+        except StoreError as exc:
+            raise Refused("invalid", str(exc)) from None
+        self._propose((op,), Outcome(on_done=answer))
+
+    @handles(ForwardProposal, roles={"manager"})
+    def forwarded(self, msg: ForwardProposal, request: Request) -> None:
+        def answer(outcome: Outcome) -> None:
+            try:
+                result: ApplyResult = outcome.wait(0)
+            except Refused as exc:
+                request.reply(ProposalResult(index=0, code=exc.code, error=exc.text))
+            except Exception as exc:
+                request.reply(ProposalResult(index=0, code="unavailable", error=describe(exc)))
+            else:
+                code = "" if result.ok else "conflict"
+                request.reply(ProposalResult(index=result.index, code=code, error=result.error or ""))
+
+        self._propose_txn(decode_transaction(msg.txn), Outcome(on_done=answer))
+
+    # -- proposals -------------------------------------------------------------------------------
+
+    def _propose(self, ops: tuple[Op, ...], outcome: Outcome) -> None:
+        txn = Transaction(ops=ops, now=self.clock(), txn_id=uuid.uuid4().hex)
+        self._propose_txn(txn, outcome)
+
+    def _propose_txn(self, txn: Transaction, outcome: Outcome) -> None:
+        assert self.core is not None
+        try:
+            index = self.core.propose(encode_transaction(txn))
+        except NotLeader as exc:
+            self._forward(txn, outcome, exc.leader)
+            return
+        self.pending[index] = (txn.txn_id, outcome)
+        self._process()
+
+    def _forward(self, txn: Transaction, outcome: Outcome, leader: str) -> None:
+        if not leader or leader == self.context.node_id:
+            outcome.fail(Refused("unavailable", "the swarm has no leader right now (an election may be under way)"))
+            return
+        try:
+            future = self.context.transport.request(
+                Address(leader, self.name),
+                ForwardProposal(txn=encode_transaction(txn)),
+                src_actor=self.name,
+                timeout_s=FORWARD_TIMEOUT_S,
+            )
+        except TransportError as exc:
+            outcome.fail(Refused("unavailable", f"cannot reach the leader {leader}: {describe(exc)}"))
+            return
+
+        self.forwarded_to_leader = [o for o in self.forwarded_to_leader if not o.settled]
+        self.forwarded_to_leader.append(outcome)
+
+        def done(f: Any) -> None:
+            try:
+                reply = f.result(0)
+            except Exception as exc:
+                outcome.fail(Refused("unavailable", f"the leader {leader} did not commit: {describe(exc)}"))
+                return
+            assert isinstance(reply, ProposalResult)
+            if reply.code in ("", "conflict"):
+                ok = reply.code == ""
+                outcome.set(
+                    ApplyResult(index=reply.index, txn_id=txn.txn_id, ok=ok, error=reply.error or None, events=())
+                )
+            else:
+                outcome.fail(Refused(reply.code, reply.error))
+
+        future.add_done_callback(done)
+
+    # -- the Ready loop --------------------------------------------------------------------------
+
+    def _process(self) -> None:
+        core, wal = self.core, self.wal
+        assert core is not None and wal is not None
+        while core.has_ready():
+            ready = core.ready()
+            self._persist(ready, wal)
+            self._send(ready.messages)
+            self._apply(ready)
+            core.advance(ready)
+            if ready.soft_state is not None:
+                self._leadership(ready.soft_state.leader)
+
+    def _persist(self, ready: Ready, wal: WriteAheadLog) -> None:
+        if ready.snapshot is not None:
+            meta = ready.snapshot.meta
+            write_snapshot(wal.directory, meta.index, encode_snapshot(ready.snapshot))
+            self.store = StoreCore.restore(ready.snapshot.data)
+            wal.truncate_suffix(meta.index + 1)
+            self._publish_all()
+            log.info("raft: installed a snapshot at index %d from the leader", meta.index)
+        hs = ready.hard_state
+        wal_hs = WalHardState(hs.term, hs.vote, hs.commit) if hs is not None else None
+        if ready.entries:
+            first = ready.entries[0].index
+            if wal.last_index is not None and first <= wal.last_index:
+                wal.truncate_suffix(first)
+            wal.append([(e.index, e.term, encode_entry(e)) for e in ready.entries], hard_state=wal_hs)
+        elif wal_hs is not None:
+            wal.append([], hard_state=wal_hs)
+
+    def _send(self, messages: tuple[RaftMessage, ...]) -> None:
+        if not messages:
+            return
+        transport = self.context.transport
+        for msg in messages:
+            if msg.to not in self.peers:
+                self._connect_peers()
+            try:
+                transport.send(Address(msg.to, self.name), msg, src_actor=self.name)
+            except TransportError:
+                continue  # an unreachable peer: Raft retries by itself
+
+    def _apply(self, ready: Ready) -> None:
+        events: list[Event] = []
+        touched_members = False
+        for entry in ready.committed:
+            if entry.kind != ENTRY_NORMAL or not entry.data:
+                touched_members = touched_members or entry.kind != ENTRY_NORMAL
+                continue
+            txn = decode_transaction(entry.data)
+            result = self.store.apply(entry.index, txn)
+            events.extend(result.events)
+            waiting = self.pending.pop(entry.index, None)
+            if waiting is not None:
+                txn_id, outcome = waiting
+                if txn_id == txn.txn_id:
+                    outcome.set(result)
+                else:  # another leader's entry replaced ours at this index: ours was never committed
+                    outcome.fail(Refused("unavailable", "the write was lost in a leader change; try again"))
+            self.since_snapshot += 1
+        if events:
+            self._publish(events)
+        if touched_members:
+            self._connect_peers()
+        if self.since_snapshot >= self.context.settings.snapshot_every_entries:
+            self._snapshot()
+
+    def _snapshot(self) -> None:
+        core, wal = self.core, self.wal
+        assert core is not None and wal is not None
+        index = self.store.last_index
+        data = self.store.snapshot()
+        status = core.status()
+        meta = SnapshotMeta(index=index, term=status.term, conf=status.conf)
+        write_snapshot(wal.directory, index, encode_snapshot(RaftSnapshot(meta=meta, data=data)))
+        core.compact(index, data)
+        wal.compact(index)
+        self.since_snapshot = 0
+        log.info("raft: snapshot at index %d", index)
+
+    # -- what others see -------------------------------------------------------------------------
+
+    def _publish(self, events: list[Event]) -> None:
+        if any(e.object.kind in ("node", "cluster") for e in events):
+            self.context.set_membership(membership_of(self.store, self.context.get_shared(MANAGERS_KEY, ())))
+            self._connect_peers()
+        for subscriber_id, routed in self.watchers.route(events).items():
+            ref = self.subscribers.get(subscriber_id)
+            if ref is None:
+                continue
+            try:
+                ref.tell(StoreEvents(tuple(routed)))
+            except pykka.ActorDeadError:
+                self.watchers.unregister(subscriber_id)
+                del self.subscribers[subscriber_id]
+
+    def _publish_all(self) -> None:
+        self.context.set_membership(membership_of(self.store, self.context.get_shared(MANAGERS_KEY, ())))
+        self._connect_peers()
+
+    def _leadership(self, leader: str) -> None:
+        is_leader = leader == self.context.node_id
+        if leader == self.leader and is_leader == self.is_leader:
+            return
+        self.leader, self.is_leader = leader, is_leader
+        log.info("raft: leader is %s%s", leader or "unknown", " (this manager)" if is_leader else "")
+        # A leader that went away will not answer what was handed to it: say so now, not at the
+        # forward's deadline (the write may still commit; the caller retries, as after a timeout).
+        for outcome in self.forwarded_to_leader:
+            outcome.fail(Refused("unavailable", "the leader changed before answering; try again"))
+        self.forwarded_to_leader = []
+        if not is_leader:
+            # Proposals this manager accepted as leader may now never commit here.
+            for index, (_, outcome) in list(self.pending.items()):
+                if index > self.store.last_index:
+                    outcome.fail(Refused("unavailable", "leadership changed before the write committed; try again"))
+                    del self.pending[index]
+        for ref in list(self.subscribers.values()):
+            try:
+                ref.tell(LeadershipChanged(leader, is_leader))
+            except pykka.ActorDeadError:
+                continue
+
+    def _connect_peers(self) -> None:
+        """Keep a connection to every other manager the Store knows."""
+        transport = self.context.transport
+        for obj in self.store.list("node"):
+            node = NodeView.of(obj)
+            if node.cert_role != "manager" or node.node_id == self.context.node_id or not node.addr:
+                continue
+            target = (node.addr, node.curve_key)
+            if self.peers.get(node.node_id) != target:
+                transport.connect(node.node_id, node.addr, node.curve_key.encode())
+                self.peers[node.node_id] = target
+
+    # -- membership ------------------------------------------------------------------------------
+
+    def _hand_over(self, status: Any) -> None:
+        """This leader is being demoted: hand leadership to the most caught-up other voter."""
+        assert self.core is not None
+        others = [v for v in status.conf.voters if v != self.context.node_id and v in status.progress]
+        if not others:
+            return
+        target = max(others, key=lambda v: status.progress[v][0])
+        log.info("raft: this manager is demoted; handing leadership to %s", target)
+        self.core.transfer_leadership(target)
+        self._process()
+
+    def _change_membership(self, cc: ConfChange) -> int:
+        assert self.core is not None
+        try:
+            index = self.core.propose_conf_change(cc)
+        except NotLeader as exc:
+            raise Refused(
+                "not-leader", f"only the leader changes the managers; the leader is {exc.leader or 'unknown'}"
+            ) from None
+        except ConfChangeInProgress:
+            raise Refused("busy", "another change of the managers is still being committed; try again") from None
+        log.info("raft: proposed %s of %s at index %d", cc.op, cc.node_id, index)
+        self._process()
+        return index
+
+    def _reconcile_members(self) -> None:
+        """Make the Raft membership follow the managers in the Store (leader only, one change at a time).
+
+        A node whose certificate says manager and that is no member yet joins as a learner; a
+        learner that holds everything committed is promoted to voter; a member that is no manager
+        any more (demoted, or removed) leaves; a leader that is demoted hands leadership over first.
+        """
+        assert self.core is not None
+        status = self.core.status()
+        nodes = [NodeView.of(o) for o in self.store.list("node")]
+        # Raft talks to a node only with a manager certificate; the operator's word (the desired
+        # role) decides who stays.
+        can_join = {n.node_id for n in nodes if n.cert_role == "manager" and n.role == "manager"}
+        wanted = {n.node_id for n in nodes if n.role == "manager"}
+        members = set(status.conf.voters) | set(status.conf.learners)
+        change: ConfChange | None = None
+        joining = sorted(can_join - members)
+        leaving = sorted(members - wanted)
+        if self.context.node_id in leaving:
+            self._hand_over(status)
+            return
+        if joining:
+            change = ConfChange(op="add_learner", node_id=joining[0])
+        else:
+            for learner in status.conf.learners:
+                progress = status.progress.get(learner)
+                if progress is not None and progress[0] >= status.commit:
+                    change = ConfChange(op="promote", node_id=learner)
+                    break
+        if change is None and leaving:
+            change = ConfChange(op="remove", node_id=leaving[0])
+        if change is None:
+            return
+        try:
+            self._change_membership(change)
+        except Refused:
+            return  # the change before it is still being committed: next tick

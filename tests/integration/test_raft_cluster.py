@@ -1,0 +1,166 @@
+"""Managers replicating by Raft, as real processes on loopback: failover, catch-up, quorum, snapshots."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+import pytest
+
+from swarmnode.actors.control.messages import NodeInspectRequest, NodeUpdateRequest
+from swarmnode.transport import ControlClient, RemoteError, RequestTimeout, TransportError
+from tests.support import wait_until
+from tests.support.nodes import Managers, run_cli
+
+FAILOVER_TARGET_S = 2.0
+
+
+def write_label(node, key: str, timeout_s: float = 5.0) -> None:
+    node.request(
+        "control",
+        NodeUpdateRequest(node="self", availability="", label_add={key: "v"}, label_rm=()),
+        timeout_s=timeout_s,
+    )
+
+
+def labels_on(node, node_ref: str) -> dict[str, str]:
+    return node.request("control", NodeInspectRequest(node=node_ref)).node["spec"]["labels"]
+
+
+class Writer:
+    """Write labels through one manager's control socket; remember what was acknowledged."""
+
+    def __init__(self, node, target: str) -> None:
+        self.node, self.target = node, target
+        self.acknowledged: list[str] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        i = 0
+        with ControlClient(str(self.node.control_path), timeout_s=3) as client:
+            while not self.stop.is_set():
+                key = f"w{i}"
+                try:
+                    client.request(
+                        "control",
+                        NodeUpdateRequest(node=self.target, availability="", label_add={key: "v"}, label_rm=()),
+                    )
+                    self.acknowledged.append(key)
+                except (RemoteError, RequestTimeout, TransportError):
+                    pass  # not acknowledged (failover under way): not counted
+                i += 1
+
+    def __enter__(self) -> Writer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(15)
+
+
+@pytest.mark.parametrize("count", [3, 5])
+def test_managers_join_as_voters_and_replicate_writes(nodes, count):
+    managers = Managers(nodes, count)
+    leader = managers.wait_leader()
+    write_label(leader, "hello")
+    leader_id = leader.node_id
+    for node in managers.all:
+        where = node.state_dir.name
+        wait_until(lambda n=node: labels_on(n, leader_id).get("hello") == "v", 10, f"the write on {where}")
+    rows = {r.node_id: r for r in managers.nodes().values()}
+    assert sum(1 for r in rows.values() if r.manager_status == "Leader") == 1
+    assert sum(1 for r in rows.values() if r.manager_status == "Reachable") == count - 1
+
+
+def test_a_write_on_a_follower_is_forwarded_to_the_leader(nodes):
+    managers = Managers(nodes, 3)
+    leader = managers.wait_leader()
+    follower = next(n for n in managers.all if n is not leader)
+    write_label(follower, "via-follower")
+    assert labels_on(leader, follower.node_id)["via-follower"] == "v"
+
+
+def test_kill_9_of_the_leader_elects_a_new_one_within_2_s_and_loses_no_acknowledged_write(nodes):
+    managers = Managers(nodes, 3)
+    leader = managers.wait_leader()
+    survivor = next(n for n in managers.all if n is not leader)
+    target = survivor.node_id
+    with Writer(survivor, target) as writer:
+        wait_until(lambda: len(writer.acknowledged) >= 20, 20, "writes before the kill")
+        leader.kill()
+        killed = time.monotonic()
+        acked_at_kill = len(writer.acknowledged)
+        wait_until(lambda: len(writer.acknowledged) > acked_at_kill + 5, 10, "writes after the failover")
+        failover_s = time.monotonic() - killed
+    assert failover_s <= FAILOVER_TARGET_S + 1.0, f"writes resumed {failover_s:.2f} s after the leader died"
+    labels = labels_on(survivor, target)
+    lost = [k for k in writer.acknowledged if k not in labels]
+    assert lost == [], f"acknowledged writes lost: {lost[:10]}"
+    # The killed manager restarts and catches up.
+    leader.start()
+    wait_until(
+        lambda: set(writer.acknowledged) <= set(labels_on(leader, target)), 15, "the restarted manager to catch up"
+    )
+
+
+def test_a_minority_cannot_commit(nodes):
+    managers = Managers(nodes, 3)
+    leader = managers.wait_leader()
+    others = [n for n in managers.all if n is not leader]
+    for node in others:
+        node.signal(signal.SIGSTOP)
+    try:
+        with pytest.raises((RemoteError, RequestTimeout)) as err:
+            write_label(leader, "minority", timeout_s=4)
+        assert "not committed" in str(err.value) or isinstance(err.value, RequestTimeout)
+    finally:
+        for node in others:
+            node.signal(signal.SIGCONT)
+    wait_until(lambda: managers.leader_node() is not None, 15, "a leader after the heal")
+    write_label(managers.wait_leader(), "healed")
+
+
+def test_a_wiped_manager_rejoins_by_snapshot(nodes):
+    managers = Managers(nodes, 3, env={"SWARM_NODE_TEST_SNAPSHOT_EVERY": "20"})
+    leader = managers.wait_leader()
+    for i in range(60):
+        write_label(leader, f"k{i}")
+    victim = next(n for n in managers.all if n is not leader)
+    victim_id = victim.node_id
+    victim.kill()
+    assert run_cli("--state-dir", str(leader.state_dir), "node", "demote", victim_id).returncode == 0
+    wait_until(lambda: managers.voters() == 2, 15, "the dead manager to leave Raft")
+    assert run_cli("--state-dir", str(leader.state_dir), "node", "rm", "--force", victim_id).returncode == 0
+    for child in sorted(victim.state_dir.rglob("*"), reverse=True):
+        child.unlink() if child.is_file() or child.is_symlink() else child.rmdir()
+    victim.join(managers.manager_addr, managers.token("manager"), env=managers.env)
+    wait_until(lambda: managers.voters() == 3, 30, "the wiped manager to rejoin as a voter")
+    leader_id = leader.node_id
+    wait_until(
+        lambda: labels_on(victim, leader_id).get("k59") == "v", 15, "the snapshot's data on the rejoined manager"
+    )
+    assert any("installed a snapshot" in r["msg"] for r in victim.log_records())
+
+
+def test_demoting_refuses_to_lose_quorum(nodes):
+    managers = Managers(nodes, 3)
+    leader = managers.wait_leader()
+    others = [n for n in managers.all if n is not leader]
+    ids = [n.node_id for n in others]
+    others[0].kill()
+    managers.wait_status(ids[0], "down", 10)
+    result = run_cli("--state-dir", str(leader.state_dir), "node", "demote", ids[1])
+    assert result.returncode == 1
+    assert "would lose quorum" in result.stderr
+
+
+def test_cluster_status_shows_members_leader_term_and_lag(nodes):
+    managers = Managers(nodes, 3)
+    leader = managers.wait_leader()
+    result = run_cli("--state-dir", str(leader.state_dir), "cluster", "status")
+    assert result.returncode == 0, result.stderr
+    assert "Leader:" in result.stdout and leader.node_id in result.stdout
+    assert result.stdout.count("voter") == 3
