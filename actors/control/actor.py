@@ -258,8 +258,11 @@ class ControlActor(NodeActor):
         node = NodeView.of(obj)
         if node.node_id == self.context.node_id:
             raise Refused("refused", "a manager cannot remove itself; use `swarm-node leave --force` on it")
-        if node.cert_role == "manager" or node.role == "manager":
+        if node.role == "manager":
             raise Refused("refused", f"node {node.node_id} is a manager; demote it first (`swarm-node node demote`)")
+        conf = self._raft_status().conf
+        if node.node_id in conf.voters or node.node_id in conf.learners:
+            raise Refused("busy", f"node {node.node_id} is still leaving the managers' Raft group; try again shortly")
         if node.state == "ready" and not msg.force:
             raise Refused(
                 "refused",

@@ -353,6 +353,8 @@ class RaftMember(NodeActor):
             hs.commit if hs else 0,
         )
         self._connect_peers()
+        if self.core.status().conf.voters == (self.context.node_id,):
+            self.core.campaign()  # the only voter: no one to wait for (a new swarm starts writable)
         self._process()
         self.timers.start("tick", TICK_S, _Tick())
 
@@ -518,6 +520,8 @@ class RaftMember(NodeActor):
             self._send(ready.messages)
             self._apply(ready)
             core.advance(ready)
+            if self.since_snapshot >= self.context.settings.snapshot_every_entries:
+                self._snapshot()  # after advance: the core compacts only what it knows is applied
             if ready.soft_state is not None:
                 self._leadership(ready.soft_state.leader)
 
@@ -573,8 +577,6 @@ class RaftMember(NodeActor):
             self._publish(events)
         if touched_members:
             self._connect_peers()
-        if self.since_snapshot >= self.context.settings.snapshot_every_entries:
-            self._snapshot()
 
     def _snapshot(self) -> None:
         core, wal = self.core, self.wal

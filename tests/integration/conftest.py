@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -17,6 +18,9 @@ def short_tmp() -> Iterator[Path]:
     """A short private directory: a unix socket path must stay under 108 bytes."""
     path = Path(tempfile.mkdtemp(prefix="sn-"))
     yield path
+    if os.environ.get("SWARM_NODE_KEEP_TEST_DIRS"):
+        print(f"kept {path}")  # for debugging a failure: the nodes' logs and state
+        return
     shutil.rmtree(path, ignore_errors=True)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import signal
 import threading
 import time
@@ -70,6 +71,8 @@ def test_managers_join_as_voters_and_replicate_writes(nodes, count):
     for node in managers.all:
         where = node.state_dir.name
         wait_until(lambda n=node: labels_on(n, leader_id).get("hello") == "v", 10, f"the write on {where}")
+    for node in managers.all:
+        managers.wait_status(node.node_id, "ready", 10)
     rows = {r.node_id: r for r in managers.nodes().values()}
     assert sum(1 for r in rows.values() if r.manager_status == "Leader") == 1
     assert sum(1 for r in rows.values() if r.manager_status == "Reachable") == count - 1
@@ -115,7 +118,9 @@ def test_a_minority_cannot_commit(nodes):
     try:
         with pytest.raises((RemoteError, RequestTimeout)) as err:
             write_label(leader, "minority", timeout_s=4)
-        assert "not committed" in str(err.value) or isinstance(err.value, RequestTimeout)
+        # The leader cannot reach a quorum: it steps down (check-quorum) or the write times out.
+        text = str(err.value)
+        assert isinstance(err.value, RequestTimeout) or "leadership changed" in text or "not committed" in text
     finally:
         for node in others:
             node.signal(signal.SIGCONT)
@@ -134,8 +139,7 @@ def test_a_wiped_manager_rejoins_by_snapshot(nodes):
     assert run_cli("--state-dir", str(leader.state_dir), "node", "demote", victim_id).returncode == 0
     wait_until(lambda: managers.voters() == 2, 15, "the dead manager to leave Raft")
     assert run_cli("--state-dir", str(leader.state_dir), "node", "rm", "--force", victim_id).returncode == 0
-    for child in sorted(victim.state_dir.rglob("*"), reverse=True):
-        child.unlink() if child.is_file() or child.is_symlink() else child.rmdir()
+    shutil.rmtree(victim.state_dir)  # the disk is lost: the manager comes back empty
     victim.join(managers.manager_addr, managers.token("manager"), env=managers.env)
     wait_until(lambda: managers.voters() == 3, 30, "the wiped manager to rejoin as a voter")
     leader_id = leader.node_id
