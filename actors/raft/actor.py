@@ -418,7 +418,7 @@ class RaftMember(NodeActor):
             log.warning("raft: dropped a message claiming to be from %s sent by %s", msg.frm, request.peer.node_id)
             return None
         self.core.step(msg)
-        self._process()
+        self._process_when_idle()
         return None
 
     @handles(ProposeCreate, roles=LOCAL_ONLY)
@@ -472,7 +472,7 @@ class RaftMember(NodeActor):
             self._forward(txn, outcome, exc.leader)
             return
         self.pending[index] = (txn.txn_id, outcome)
-        self._process()
+        self._process_when_idle()
 
     def _forward(self, txn: Transaction, outcome: Outcome, leader: str) -> None:
         if not leader or leader == self.context.node_id:
@@ -510,6 +510,16 @@ class RaftMember(NodeActor):
         future.add_done_callback(done)
 
     # -- the Ready loop --------------------------------------------------------------------------
+
+    def _process_when_idle(self) -> None:
+        """Process the core's Ready once the mailbox is drained (group commit).
+
+        Proposals and peer messages that arrive together are handled first and then persisted
+        with one fsync and sent in one round: under load, one Ready carries many entries. The
+        last message of a burst finds the mailbox empty and processes; ticks always process.
+        """
+        if self.actor_inbox.empty():
+            self._process()
 
     def _process(self) -> None:
         core, wal = self.core, self.wal

@@ -1,0 +1,231 @@
+"""Measure Raft among 3 managers on loopback, beside the floor measured in the same run.
+
+Prints, in one run:
+1. committed writes/s with 1 client and with 64 concurrent clients (each write: one new task
+   object through the leader's RaftMember: proposal, replication to both followers with their
+   fsyncs, commit, apply, answer);
+2. p50/p99 commit latency with 1 client;
+3. the floor beside them: one fdatasync of a small append in the same directory, plus one
+   round trip to the leader over its control socket (a Ping), measured in this run.
+
+Targets (issue 4): >= 5,000 writes/s with 64 clients; p50 with 1 client <= 3 x the floor.
+
+Usage: python bench/raft.py [--seconds 3]
+Three manager processes on 127.0.0.1 in a temporary directory; everything is killed and removed
+at the end, whatever happens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from swarmnode.actors.control.messages import ClusterStatusRequest, JoinTokenRequest, StatusRequest
+from swarmnode.actors.messages import Address, Envelope, Ping, decode_envelope, encode_envelope
+from swarmnode.actors.raft.actor import ProposeCreate
+from swarmnode.transport import ControlClient, RemoteError, RequestTimeout, TransportError
+
+DEADLINE_S = 60.0
+POLL_S = 0.05
+CLIENTS = 64
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-c", "from swarmnode.cli.main import main; main()", *args]
+
+
+def free_port_pair() -> int:
+    for _ in range(100):
+        with socket.socket() as a:
+            a.bind(("127.0.0.1", 0))
+            port = a.getsockname()[1]
+            with socket.socket() as b:
+                try:
+                    b.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+                return port
+    raise RuntimeError("no free pair of ports")
+
+
+def ask(state: Path, body: Any) -> Any:
+    try:
+        with ControlClient(str(state / "control.sock"), timeout_s=2) as client:
+            return client.request("control", body)
+    except (RemoteError, RequestTimeout, TransportError):
+        return None
+
+
+def wait_for(what: str, condition: Any) -> Any:
+    end = time.monotonic() + DEADLINE_S
+    while time.monotonic() < end:
+        value = condition()
+        if value:
+            return value
+        time.sleep(POLL_S)  # poll interval of a benchmark's set-up, bounded by the deadline
+    raise RuntimeError(f"gave up waiting for {what}")
+
+
+def start_cluster(root: Path, procs: list[subprocess.Popen[bytes]]) -> list[Path]:
+    states = [root / f"m{i}" for i in range(3)]
+    listens = [f"127.0.0.1:{free_port_pair()}" for _ in states]
+    for i, state in enumerate(states):
+        if i == 0:
+            args = ["start"]
+        else:
+            token = wait_for("a token", lambda: ask(states[0], JoinTokenRequest(role="manager", rotate=False))).token
+            args = ["join", listens[0], "--token", token]
+        with (root / f"m{i}.log").open("ab") as log:
+            procs.append(
+                subprocess.Popen(
+                    cli(*args, "--listen", listens[i], "--state-dir", str(state)),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+        wait_for(f"m{i}", lambda s=state: ask(s, StatusRequest()))
+
+    def three_voters() -> bool:
+        status = ask(states[0], ClusterStatusRequest())
+        return status is not None and sum(1 for m in status.members if m.suffrage == "voter") == 3
+
+    wait_for("3 voters", three_voters)
+    return states
+
+
+def leader_of(states: list[Path]) -> Path:
+    def find() -> Path | None:
+        for state in states:
+            status = ask(state, ClusterStatusRequest())
+            if status is not None and status.leader == status.node_id:
+                return state
+        return None
+
+    return wait_for("a leader", find)
+
+
+def one_client(path: Path, seconds: float) -> tuple[float, list[float]]:
+    """Sequential writes: return writes/s and each write's latency (s)."""
+    latencies: list[float] = []
+    ids = itertools.count()
+    with ControlClient(str(path), timeout_s=10) as client:
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            started = time.perf_counter()
+            client.request("raft", ProposeCreate(kind="task", id=f"s{next(ids)}", spec={"n": 1}))
+            latencies.append(time.perf_counter() - started)
+    return len(latencies) / sum(latencies), latencies
+
+
+def many_clients(path: Path, seconds: float, clients: int) -> float:
+    """``clients`` writes in flight at all times (one DEALER, pipelined); return writes/s."""
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(f"ipc://{path}")
+    ids = itertools.count(1)
+    done = 0
+
+    def send() -> None:
+        n = next(ids)
+        body = ProposeCreate(kind="task", id=f"p{n}", spec={"n": n})
+        sock.send(encode_envelope(Envelope(n, 0, Address("", "bench"), Address("", "raft"), body)))
+
+    try:
+        for _ in range(clients):
+            send()
+        started = time.perf_counter()
+        end = started + seconds
+        while time.perf_counter() < end:
+            if not sock.poll(10_000):
+                raise RuntimeError("no answer within 10 s")
+            env = decode_envelope(sock.recv())
+            if env.kind == "Error":
+                raise RuntimeError(f"write failed: {env.body}")
+            done += 1
+            send()
+        elapsed = time.perf_counter() - started
+    finally:
+        sock.close(0)
+        ctx.term()
+    return done / elapsed
+
+
+def fsync_floor(directory: Path, count: int = 500) -> float:
+    path = directory / "floor.bin"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    times = []
+    try:
+        for _ in range(count):
+            started = time.perf_counter()
+            os.write(fd, b"x" * 200)
+            os.fdatasync(fd)
+            times.append(time.perf_counter() - started)
+    finally:
+        os.close(fd)
+        path.unlink()
+    return statistics.median(times)
+
+
+def round_trip_floor(path: Path, count: int = 500) -> float:
+    times = []
+    with ControlClient(str(path), timeout_s=5) as client:
+        for _ in range(count):
+            started = time.perf_counter()
+            client.request("control", Ping(payload=b"x"))
+            times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=3.0)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="sn-bench-raft-"))
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        states = start_cluster(root, procs)
+        leader = leader_of(states)
+        control = leader / "control.sock"
+        rate_1, latencies = one_client(control, args.seconds)
+        rate_64 = many_clients(control, args.seconds, CLIENTS)
+        fsync_s = fsync_floor(leader)
+        rtt_s = round_trip_floor(control)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+        for proc in procs:
+            proc.wait(timeout=30)
+        shutil.rmtree(root, ignore_errors=True)
+    latencies.sort()
+    p50 = latencies[len(latencies) // 2]
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    floor = fsync_s + rtt_s
+    print(f"raft bench: 3 managers on loopback, {args.seconds:g} s per figure, {os.cpu_count()} cores")
+    print(f"1. committed writes/s, 1 client:   {rate_1:8.0f}")
+    print(f"   committed writes/s, {CLIENTS} clients: {rate_64:8.0f}   (target >= 5,000)")
+    print(
+        f"2. commit latency, 1 client: p50 {p50 * 1e3:6.2f} ms  p99 {p99 * 1e3:6.2f} ms"
+        f"   floor {floor * 1e3:5.2f} ms (fdatasync {fsync_s * 1e3:.2f} + round trip {rtt_s * 1e3:.2f})"
+        f"   p50/floor {p50 / floor:.2f} (target <= 3)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
