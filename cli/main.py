@@ -116,6 +116,11 @@ def _duration(minimum_s: float, what: str) -> object:
     default=None,
     help="The external CA's root certificate (PEM), with --external-ca.",
 )
+@click.option(
+    "--force-new-cluster",
+    is_flag=True,
+    help="After quorum loss: keep this manager's data and make it the only manager of the swarm.",
+)
 @verbose_option
 @click.pass_obj
 def start(
@@ -128,6 +133,7 @@ def start(
     dispatcher_heartbeat: float | None,
     external_ca: str | None,
     external_ca_cert: Path | None,
+    force_new_cluster: bool,
     verbose: bool,
 ) -> None:
     """Start a node in the foreground; on an empty state dir a manager founds a new swarm.
@@ -160,6 +166,7 @@ def start(
         external_ca=external,
         external_ca_cert=external_ca_cert.read_bytes() if external_ca_cert else None,
         settings=_settings(),
+        force_new_cluster=force_new_cluster,
     )
     sys.exit(run_node(config))
 

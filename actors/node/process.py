@@ -49,6 +49,7 @@ class NodeConfig:
     external_ca: ExternalCA | None = None
     external_ca_cert: bytes | None = None
     settings: NodeSettings = field(default_factory=NodeSettings)
+    force_new_cluster: bool = False
 
 
 def _say(text: str) -> None:
@@ -92,6 +93,14 @@ def _swarm_state(config: NodeConfig, state_dir: Path) -> tuple[NodeState, str]:
             segment_bytes=config.settings.store_segment_bytes,
         )
         return found_swarm(state_dir, options), "founded"
+    if config.force_new_cluster:
+        if state.role != "manager":
+            raise StateDirError(f"--force-new-cluster needs a manager; state dir {state_dir} holds a {state.role}")
+        from swarmnode.actors.raft.recovery import force_new_cluster
+
+        index, term = force_new_cluster(state_dir, state.node_id, config.settings.store_segment_bytes)
+        log.warning("forced a new cluster: this manager is the only voter, at index %d, term %d", index, term)
+        _say(f"forced a new cluster: this manager is now the only voter (data kept up to index {index})")
     if config.role is not None and config.role != state.role:
         raise StateDirError(
             f"state dir {state_dir} holds a {state.role} node ({state.node_id}); start it without --role "

@@ -168,3 +168,26 @@ def test_cluster_status_shows_members_leader_term_and_lag(nodes):
     assert result.returncode == 0, result.stderr
     assert "Leader:" in result.stdout and leader.node_id in result.stdout
     assert result.stdout.count("voter") == 3
+
+
+def test_force_new_cluster_recovers_a_lone_survivor_with_its_data(nodes):
+    managers = Managers(nodes, 3)
+    leader = managers.wait_leader()
+    write_label(leader, "before")
+    survivor = next(n for n in managers.all if n is not leader)
+    survivor_id = survivor.node_id
+    wait_until(lambda: labels_on(survivor, leader.node_id).get("before") == "v", 10, "the write on the survivor")
+    leader_id = leader.node_id
+    for node in managers.all:
+        if node is not survivor:
+            node.kill()
+    with pytest.raises((RemoteError, RequestTimeout)):
+        write_label(survivor, "no-quorum", timeout_s=3)
+    survivor.stop()
+    survivor.start("--force-new-cluster")
+    wait_until(lambda: managers.leader_node() is survivor, 10, "the survivor to lead")
+    status = managers.cluster_status(survivor)
+    assert [m.node_id for m in status.members if m.suffrage == "voter"] == [survivor_id]
+    assert labels_on(survivor, leader_id)["before"] == "v"
+    write_label(survivor, "after")
+    assert any("forced a new cluster" in r["msg"] for r in survivor.log_records())
