@@ -83,6 +83,9 @@ log = logging.getLogger("swarmnode.raft")
 TICK_S = 0.1  # one Raft tick; elections take ELECTION_TICKS..2*ELECTION_TICKS ticks
 ELECTION_TICKS = 8
 FORWARD_TIMEOUT_S = 10.0
+# A learner this close to the commit index votes from now on: under a steady stream of writes it
+# may never hold *everything* committed at the moment the leader looks.
+PROMOTE_LAG_ENTRIES = 64
 ENTRY_NORMAL = 0
 
 
@@ -591,12 +594,13 @@ class RaftMember(NodeActor):
     def _snapshot(self) -> None:
         core, wal = self.core, self.wal
         assert core is not None and wal is not None
-        index = self.store.last_index
+        # The Store reflects every applied entry (no-ops and membership changes leave it as it
+        # is), so it is a snapshot at the core's applied index; the core answers with the term
+        # and membership of that index, not the current ones.
+        index = core.status().applied
         data = self.store.snapshot()
-        status = core.status()
-        meta = SnapshotMeta(index=index, term=status.term, conf=status.conf)
+        meta = core.compact(index, data)
         write_snapshot(wal.directory, index, encode_snapshot(RaftSnapshot(meta=meta, data=data)))
-        core.compact(index, data)
         wal.compact(index)
         self.since_snapshot = 0
         log.info("raft: snapshot at index %d", index)
@@ -709,7 +713,7 @@ class RaftMember(NodeActor):
         else:
             for learner in status.conf.learners:
                 progress = status.progress.get(learner)
-                if progress is not None and progress[0] >= status.commit:
+                if progress is not None and status.commit - progress[0] <= PROMOTE_LAG_ENTRIES:
                     change = ConfChange(op="promote", node_id=learner)
                     break
         if change is None and leaving:
