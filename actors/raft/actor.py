@@ -529,8 +529,16 @@ class RaftMember(NodeActor):
         assert core is not None and wal is not None
         while core.has_ready():
             ready = core.ready()
-            self._persist(ready, wal)
-            self._send(ready.messages)
+            leading = ready.soft_state.role == "leader" if ready.soft_state is not None else self.is_leader
+            if leading:
+                # A leader's appends may leave before its own fsync (Raft thesis 10.2.1): the core
+                # counts the leader toward commit only after advance, so the two fsyncs overlap.
+                self._send(ready.messages)
+                self._persist(ready, wal)
+            else:
+                # A follower's answers promise that its entries and vote are on disk: fsync first.
+                self._persist(ready, wal)
+                self._send(ready.messages)
             self._apply(ready)
             core.advance(ready)
             if self.since_snapshot >= self.context.settings.snapshot_every_entries:
