@@ -65,6 +65,7 @@ def node_ls(settings: Settings, quiet: bool) -> None:
         (
             n.node_id + (" *" if n.is_self else ""),
             n.hostname,
+            n.role,
             n.status.capitalize(),
             n.availability.capitalize(),
             n.manager_status,
@@ -73,7 +74,8 @@ def node_ls(settings: Settings, quiet: bool) -> None:
         )
         for n in reply.nodes
     ]
-    click.echo(table(("ID", "HOSTNAME", "STATUS", "AVAILABILITY", "MANAGER STATUS", "ADDRESS", "CERT EXPIRY"), rows))
+    headers = ("ID", "HOSTNAME", "ROLE", "STATUS", "AVAILABILITY", "MANAGER STATUS", "ADDRESS", "CERT EXPIRY")
+    click.echo(table(headers, rows))
 
 
 @node.command("inspect")
