@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,28 +28,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from swarmnode.actors.ca import create_root_ca, make_csr, new_node_key, sign_node_certificate
+from swarmnode.cli.local import free_port_pair
+from swarmnode.cli.local import swarm_node_command as cli
 from swarmnode.transport import generate_keypair
 
 READY_TIMEOUT_S = 180.0
 POLL_S = 0.05
-
-
-def cli(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from swarmnode.cli.main import main; main()", *args]
-
-
-def free_port_pair() -> int:
-    for _ in range(100):
-        with socket.socket() as a:
-            a.bind(("127.0.0.1", 0))
-            port = a.getsockname()[1]
-            with socket.socket() as b:
-                try:
-                    b.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free pair of ports")
 
 
 class Processes:

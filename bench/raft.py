@@ -22,7 +22,6 @@ import itertools
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,29 +35,13 @@ import zmq
 from swarmnode.actors.control.messages import ClusterStatusRequest, JoinTokenRequest, StatusRequest
 from swarmnode.actors.messages import Address, Envelope, Ping, decode_envelope, encode_envelope
 from swarmnode.actors.raft.actor import ProposeCreate
+from swarmnode.cli.local import free_port_pair
+from swarmnode.cli.local import swarm_node_command as cli
 from swarmnode.transport import ControlClient, RemoteError, RequestTimeout, TransportError
 
 DEADLINE_S = 60.0
 POLL_S = 0.05
 CLIENTS = 64
-
-
-def cli(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from swarmnode.cli.main import main; main()", *args]
-
-
-def free_port_pair() -> int:
-    for _ in range(100):
-        with socket.socket() as a:
-            a.bind(("127.0.0.1", 0))
-            port = a.getsockname()[1]
-            with socket.socket() as b:
-                try:
-                    b.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free pair of ports")
 
 
 def ask(state: Path, body: Any) -> Any:

@@ -17,7 +17,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,28 +32,12 @@ from swarmnode.actors.control.messages import (
     NodeUpdateRequest,
     StatusRequest,
 )
+from swarmnode.cli.local import free_port_pair
+from swarmnode.cli.local import swarm_node_command as cli
 from swarmnode.transport import ControlClient, RemoteError, RequestTimeout, TransportError
 
 DEADLINE_S = 30.0
 POLL_S = 0.02
-
-
-def cli(*args: str) -> list[str]:
-    return [sys.executable, "-c", "from swarmnode.cli.main import main; main()", *args]
-
-
-def free_port_pair() -> int:
-    for _ in range(100):
-        with socket.socket() as a:
-            a.bind(("127.0.0.1", 0))
-            port = a.getsockname()[1]
-            with socket.socket() as b:
-                try:
-                    b.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
-                return port
-    raise RuntimeError("no free pair of ports")
 
 
 def ask(state: Path, body: Any, timeout_s: float = 2.0) -> Any:

@@ -5,19 +5,15 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
+
+from swarmnode.cli.local import free_port_pair, swarm_node_command
 
 from .waiting import wait_until
 
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 20.0
-
-
-def swarm_node_command(*args: str) -> list[str]:
-    """The CLI as a subprocess, from the same interpreter as the tests."""
-    return [sys.executable, "-c", "from swarmnode.cli.main import main; main()", *args]
 
 
 def run_cli(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
@@ -136,25 +132,6 @@ class NodeProcess:
             handle = getattr(self, name, None)
             if handle is not None:
                 handle.close()
-
-
-def free_port_pair(host: str = "127.0.0.1") -> int:
-    """Return a port P such that P and P + 1 (a manager's bootstrap port) were both free just now."""
-    import socket
-
-    for _ in range(100):
-        with socket.socket() as first:
-            first.bind((host, 0))
-            port = first.getsockname()[1]
-            if port >= 65535:
-                continue
-            with socket.socket() as second:
-                try:
-                    second.bind((host, port + 1))
-                except OSError:
-                    continue
-                return port
-    raise AssertionError("no pair of free ports found")
 
 
 class Swarm:
