@@ -64,7 +64,15 @@ from .core import (
     Ready,
     Restored,
 )
-from .messages import ConfState, RaftEntry, RaftMessage, RaftSnapshot, SnapshotMeta
+from .messages import (
+    MSG_READ_INDEX,
+    MSG_TRANSFER_LEADER,
+    ConfState,
+    RaftEntry,
+    RaftMessage,
+    RaftSnapshot,
+    SnapshotMeta,
+)
 
 __all__ = [
     "LeadershipChanged",
@@ -86,6 +94,9 @@ FORWARD_TIMEOUT_S = 10.0
 # A learner this close to the commit index votes from now on: under a steady stream of writes it
 # may never hold *everything* committed at the moment the leader looks.
 PROMOTE_LAG_ENTRIES = 64
+# A follower passes these on to the leader with the asker's name in ``frm`` (as etcd does); any
+# other message must come from the manager it names.
+RELAYED_TYPES = frozenset({MSG_READ_INDEX, MSG_TRANSFER_LEADER})
 ENTRY_NORMAL = 0
 
 
@@ -417,7 +428,7 @@ class RaftMember(NodeActor):
     @handles(RaftMessage, roles={"manager"})
     def step(self, msg: RaftMessage, request: Request) -> None:
         assert self.core is not None and request.peer is not None
-        if msg.frm != request.peer.node_id:
+        if msg.frm != request.peer.node_id and msg.type not in RELAYED_TYPES:
             log.warning("raft: dropped a message claiming to be from %s sent by %s", msg.frm, request.peer.node_id)
             return None
         self.core.step(msg)
