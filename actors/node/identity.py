@@ -1,38 +1,26 @@
-"""A node's private state directory and its identity: node id, role and CURVE key pair.
+"""A node's private state directory, its random ids, and how secrets are written into it.
 
 The directory is created with mode 0700 and every secret in it with 0600, because it holds
 the node's keys and its control socket (anyone who can reach the socket controls the node).
+What the node keeps there of its swarm is in swarm_state.py.
 """
 
 from __future__ import annotations
 
 import errno
-import json
 import os
 import secrets
 import string
-from dataclasses import dataclass
 from pathlib import Path
 
-from swarmnode.actors.runtime import CurveKeys
+__all__ = ["StateDirError", "new_node_id", "prepare_state_dir", "write_private"]
 
-__all__ = ["NodeIdentity", "StateDirError", "load_or_create_identity", "new_node_id", "prepare_state_dir"]
-
-NODE_FILE = "node.json"
-KEY_FILE = "curve.key"
 NODE_ID_CHARS = 25
 _ALPHABET = string.digits + string.ascii_lowercase
 
 
 class StateDirError(Exception):
     """The state directory cannot be used; the text says why and what to do."""
-
-
-@dataclass(frozen=True, slots=True)
-class NodeIdentity:
-    node_id: str
-    role: str
-    keys: CurveKeys
 
 
 def new_node_id() -> str:
@@ -87,34 +75,3 @@ def write_private(path: Path, data: bytes) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-
-
-def load_or_create_identity(state_dir: Path, role: str) -> NodeIdentity:
-    """Return the identity stored in ``state_dir``, creating it on first start."""
-    from swarmnode.transport import generate_keypair
-
-    node_file = state_dir / NODE_FILE
-    key_file = state_dir / KEY_FILE
-    if not node_file.exists():
-        public, secret = generate_keypair()
-        write_private(key_file, json.dumps({"public": public.decode(), "secret": secret.decode()}).encode())
-        write_private(node_file, json.dumps({"node_id": new_node_id(), "role": role}).encode())
-    try:
-        node = json.loads(node_file.read_text())
-        keys = json.loads(key_file.read_text())
-        identity = NodeIdentity(
-            node_id=str(node["node_id"]),
-            role=str(node["role"]),
-            keys=CurveKeys(public=keys["public"].encode(), secret=keys["secret"].encode()),
-        )
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise StateDirError(
-            f"state dir {state_dir} holds a damaged node identity ({type(exc).__name__}: {exc}); "
-            "restore it from a backup or start a new node with an empty --state-dir"
-        ) from None
-    if identity.role != role:
-        raise StateDirError(
-            f"state dir {state_dir} holds a {identity.role} node ({identity.node_id}); "
-            f"start it with --role {identity.role}, or use another --state-dir for a new {role}"
-        )
-    return identity

@@ -1,4 +1,4 @@
-"""State directory checks and the node identity kept in it."""
+"""State directory checks, random ids, and the swarm state kept in the directory."""
 
 from __future__ import annotations
 
@@ -7,13 +7,32 @@ import stat
 
 import pytest
 
-from swarmnode.actors.node.identity import (
-    NODE_ID_CHARS,
-    StateDirError,
-    load_or_create_identity,
-    new_node_id,
-    prepare_state_dir,
+from swarmnode.actors.node.identity import NODE_ID_CHARS, StateDirError, new_node_id, prepare_state_dir
+from swarmnode.actors.node.swarm_state import (
+    ManagerRecord,
+    NodeCertificate,
+    NodeState,
+    forget_swarm,
+    load_node_state,
+    read_certificate,
+    save_node_state,
+    write_certificate,
 )
+from swarmnode.actors.runtime import CurveKeys
+from swarmnode.transport import generate_keypair
+
+
+def state() -> NodeState:
+    public, secret = generate_keypair()
+    return NodeState(
+        node_id=new_node_id(),
+        role="worker",
+        cluster_id=new_node_id(),
+        advertise_addr="127.0.0.1:2377",
+        hostname="h1",
+        keys=CurveKeys(public, secret),
+        managers=(ManagerRecord("m1", "127.0.0.1:2377", public.decode()),),
+    )
 
 
 def test_node_ids_are_random_base36_of_fixed_length():
@@ -35,23 +54,42 @@ def test_a_file_in_the_way_is_a_clear_error(tmp_path):
         prepare_state_dir(tmp_path / "f" / "sub")
 
 
-def test_identity_is_created_once_with_private_files(tmp_path):
-    first = load_or_create_identity(tmp_path, "worker")
-    again = load_or_create_identity(tmp_path, "worker")
-    assert first == again
-    assert len(first.keys.public) == 40 and len(first.keys.secret) == 40
+def test_an_empty_state_dir_holds_no_swarm(tmp_path):
+    assert load_node_state(tmp_path) is None
+
+
+def test_swarm_state_round_trips_in_private_files(tmp_path):
+    made = state()
+    save_node_state(tmp_path, made)
+    assert load_node_state(tmp_path) == made
     for name in ("node.json", "curve.key"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
 
 
-def test_another_role_is_refused_with_what_to_do(tmp_path):
-    made = load_or_create_identity(tmp_path, "manager")
-    with pytest.raises(StateDirError, match=f"holds a manager node \\({made.node_id}\\); start it with --role manager"):
-        load_or_create_identity(tmp_path, "worker")
+def test_certificates_are_written_private_and_read_back(tmp_path):
+    cert = NodeCertificate(key_pem=b"key", chain_pem=b"chain", trust_pem=b"trust")
+    write_certificate(tmp_path, cert)
+    assert read_certificate(tmp_path) == cert
+    assert stat.S_IMODE((tmp_path / "certificates" / "node.key").stat().st_mode) == 0o600
 
 
-def test_a_damaged_identity_is_a_clear_error(tmp_path):
-    load_or_create_identity(tmp_path, "manager")
-    (tmp_path / "node.json").write_text(json.dumps({"role": "manager"}))
+def test_a_damaged_state_is_a_clear_error(tmp_path):
+    save_node_state(tmp_path, state())
+    (tmp_path / "node.json").write_text(json.dumps({"format": 1, "role": "worker"}))
     with pytest.raises(StateDirError, match="holds a damaged node identity"):
-        load_or_create_identity(tmp_path, "manager")
+        load_node_state(tmp_path)
+
+
+def test_a_missing_certificate_is_a_clear_error(tmp_path):
+    with pytest.raises(StateDirError, match="has no usable certificate"):
+        read_certificate(tmp_path)
+
+
+def test_leaving_forgets_the_swarm_but_keeps_the_log(tmp_path):
+    save_node_state(tmp_path, state())
+    write_certificate(tmp_path, NodeCertificate(b"k", b"c", b"t"))
+    (tmp_path / "node.log").write_text("kept")
+    forget_swarm(tmp_path)
+    assert load_node_state(tmp_path) is None
+    assert not (tmp_path / "certificates").exists()
+    assert (tmp_path / "node.log").read_text() == "kept"

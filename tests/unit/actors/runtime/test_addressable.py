@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,12 +11,22 @@ import pytest
 
 from swarmnode.actors.endpoint import TransportActor
 from swarmnode.actors.messages import Address, Crash, Message, Ping, Pong, message
-from swarmnode.actors.node.admission import KeyAdmission
-from swarmnode.actors.runtime import ANY_ROLE, LOCAL_ONLY, CurveKeys, NodeActor, NodeContext, Refused, handles
+from swarmnode.actors.runtime import (
+    ANY_ROLE,
+    LOCAL_ONLY,
+    CertAdmission,
+    CurveKeys,
+    Member,
+    Membership,
+    NodeActor,
+    NodeContext,
+    Refused,
+    handles,
+)
 from swarmnode.actors.runtime.addressable import Request
 from swarmnode.actors.supervision import ActorCrashed, Link, Strategy, Supervisor
 from swarmnode.actors.supervision.actor import GetStatistics
-from swarmnode.transport import Identity, RemoteError, Transport, generate_keypair
+from swarmnode.transport import RemoteError, Transport, generate_keypair
 from tests.support import wait_until
 
 TIMEOUT_S = 5.0
@@ -73,7 +84,8 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         node_id="server", role="manager", state_dir=tmp_path, listen="127.0.0.1:0", keys=CurveKeys(pub, sec)
     )
     client_pub, client_sec = generate_keypair()
-    admission = KeyAdmission({client_pub: Identity(node_id="client", role="worker")})
+    members = Membership(by_key={client_pub: Member("client", "worker", math.inf)})
+    admission = CertAdmission(lambda: members)
     root = Supervisor.start_linked(
         None,
         strategy=Strategy.ONE_FOR_ONE,
