@@ -1,4 +1,4 @@
-"""The Dispatcher actor (managers): node heartbeats, ready/down status, and what nodes must learn.
+"""The Dispatcher actor (the leader only): node heartbeats, ready/down status, what nodes must learn.
 
 Every node's Worker sends a heartbeat; the answer carries the period to use, the current
 managers, the trusted roots when the node's are stale, and, during a root CA rotation, the
@@ -12,11 +12,12 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from swarmnode.actors.ca.actor import managers_of
 from swarmnode.actors.ca.core import finish_rotation, rotation_progress, trust_digest
 from swarmnode.actors.ca.pki import ca_digest
-from swarmnode.actors.raft.actor import LeadershipChanged, StoreEvents, Subscribe, Unsubscribe
+from swarmnode.actors.raft.actor import StoreEvents, Subscribe, Unsubscribe
 from swarmnode.actors.runtime import NodeActor, NodeContext, Refused, handles
 from swarmnode.actors.runtime.addressable import Request
 from swarmnode.actors.store.client import STORE_ACTOR, Change, read_store, update_object
@@ -52,17 +53,21 @@ class Dispatcher(NodeActor):
         self.clock = clock
         self.core = HeartbeatCore(period_s=1.0)
         self.cluster: ClusterView | None = None
-        self.is_leader = False
-        self.leader = ""
 
     def on_start(self) -> None:
-        # A manager that just joined has an empty Store until it catches up with the leader: the
-        # cluster object (and with it the heartbeat period) may come later, by a Store event.
-        cluster = read_store(self.context, lambda core: core.get("cluster", CLUSTER_ID))
+        # It runs only while this manager leads (under the Leader supervisor): it starts by
+        # giving every node the Store believes ready a full grace window, as a new leader must.
+        def snapshot(core: Any) -> tuple[Any, list[NodeView]]:
+            return core.get("cluster", CLUSTER_ID), [NodeView.of(o) for o in core.list("node")]
+
+        cluster, nodes = read_store(self.context, snapshot)
         if cluster is not None:
             self.cluster = ClusterView.of(cluster)
             self.core = HeartbeatCore(period_s=self.cluster.heartbeat_period_s)
             self._own_address()
+        now = self.clock()
+        for node in nodes:
+            self.core.track(node.node_id, NodeLiveness.READY if node.state == "ready" else NodeLiveness.DOWN, now)
         store = self.context.registry.get(STORE_ACTOR)
         assert store is not None
         store.ask(Subscribe(self.name, self.actor_ref, ("node", "cluster")))
@@ -82,16 +87,12 @@ class Dispatcher(NodeActor):
 
     def on_receive(self, message: object) -> object:
         if isinstance(message, _Expire):
-            if self.is_leader:
-                self._record(self.core.expire(self.clock()))
-                self._finish_rotation()
+            self._record(self.core.expire(self.clock()))
+            self._finish_rotation()
             self.timers.start("expire", self.core.period_s / EXPIRE_CHECKS_PER_PERIOD, _Expire())
             return None
         if isinstance(message, StoreEvents):
             self._follow(message)
-            return None
-        if isinstance(message, LeadershipChanged):
-            self._lead(message)
             return None
         return super().on_receive(message)
 
@@ -105,20 +106,6 @@ class Dispatcher(NodeActor):
                 self.core.set_period(self.cluster.heartbeat_period_s)
                 if first:
                     self._own_address()
-
-    def _lead(self, change: LeadershipChanged) -> None:
-        """Only the leader judges liveness; a new leader gives every ready node a full grace window."""
-        self.leader = change.leader
-        if change.is_leader == self.is_leader:
-            return
-        self.is_leader = change.is_leader
-        self.core = HeartbeatCore(period_s=self.core.period_s)
-        if not change.is_leader:
-            return
-        nodes = read_store(self.context, lambda core: [NodeView.of(o) for o in core.list("node")])
-        now = self.clock()
-        for node in nodes:
-            self.core.track(node.node_id, NodeLiveness.READY if node.state == "ready" else NodeLiveness.DOWN, now)
 
     def _finish_rotation(self) -> None:
         """End a root CA rotation once every node holds a certificate of the new root."""
@@ -146,8 +133,8 @@ class Dispatcher(NodeActor):
     @handles(HeartbeatRequest, roles={"manager", "worker", "local"})
     def heartbeat(self, msg: HeartbeatRequest, request: Request) -> HeartbeatReply:
         assert request.peer is not None
-        if not self.is_leader or self.cluster is None:
-            raise Refused("not-leader", f"this manager is not the leader; the leader is {self.leader or 'unknown'}")
+        if self.cluster is None:
+            raise Refused("unavailable", "this leader has not caught up with the cluster settings yet")
         node_id = request.peer.node_id if request.peer.role != "local" else self.context.node_id
         transition = self.core.beat(node_id, self.clock())
         if transition is not None:

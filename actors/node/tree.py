@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pykka
@@ -11,6 +12,7 @@ from swarmnode.actors.ca.actor import CertAuthority
 from swarmnode.actors.control import ControlActor
 from swarmnode.actors.dispatcher.actor import Dispatcher
 from swarmnode.actors.endpoint import TransportActor
+from swarmnode.actors.leader import LeaderGroup
 from swarmnode.actors.raft.actor import RaftMember
 from swarmnode.actors.runtime import CertAdmission, NodeContext, NodeSupervisor
 from swarmnode.actors.supervision import ChildSpec, Strategy
@@ -34,11 +36,18 @@ def node_children(context: NodeContext) -> list[ChildSpec]:
         ControlActor.spec("control", context),
     ]
     if manager:
+        # The leader-only actors (the Dispatcher; the Allocator, Orchestrator and Scheduler come with
+        # the services issue) run under a Leader supervisor that the LeaderGroup starts while this
+        # manager leads.
+        leader_group = replace(
+            LeaderGroup.spec("leader-group", context, lambda: [Dispatcher.spec("dispatcher", context)]),
+            supervisor=True,
+        )
         children.append(
             NodeSupervisor.supervisor_spec(
                 "manager",
                 strategy=Strategy.REST_FOR_ONE,
-                children=[RaftMember.spec("raft", context), Dispatcher.spec("dispatcher", context)],
+                children=[RaftMember.spec("raft", context), leader_group],
                 registry=context.registry,
             )
         )

@@ -415,6 +415,8 @@ class RaftMember(NodeActor):
             except Exception as exc:  # a bug in a reader's function is the reader's crash
                 return ReadOutcome(value=None, error=exc)
         if isinstance(message, Subscribe):
+            # A restarted subscriber subscribes again under its name: the newest one wins.
+            self.watchers.unregister(message.subscriber_id)
             self.watchers.register(message.subscriber_id, message.kinds)
             self.subscribers[message.subscriber_id] = message.ref
             message.ref.tell(LeadershipChanged(self.leader, self.is_leader))

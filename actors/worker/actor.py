@@ -106,7 +106,7 @@ class Worker(NodeActor):
             )
             reply = future.result(self.period_s + 1)
         except RemoteError as exc:
-            if exc.code == "not-leader":  # a follower: try the next manager soon, not a period later
+            if exc.code in ("not-leader", "unknown-actor"):  # a follower runs no dispatcher: next manager, soon
                 self.current += 1
                 return min(NOT_LEADER_RETRY_S, self.period_s)
             self._failed(manager, exc)

@@ -36,7 +36,9 @@ MANAGER_TREE = [
     "node/control",
     "node/manager",
     "node/manager/raft",
-    "node/manager/dispatcher",
+    "node/manager/leader-group",
+    "node/manager/leader-group/leader",
+    "node/manager/leader-group/leader/dispatcher",
     "node/agent",
     "node/agent/worker",
 ]
@@ -96,7 +98,9 @@ def test_killing_the_transport_restarts_everything_after_it_and_the_node_keeps_s
         "node/control": 1,
         "node/manager": 1,
         "node/manager/raft": 0,
-        "node/manager/dispatcher": 0,
+        "node/manager/leader-group": 0,
+        "node/manager/leader-group/leader": 0,
+        "node/manager/leader-group/leader/dispatcher": 0,
         "node/agent": 1,
         "node/agent/worker": 0,
     }

@@ -1,0 +1,130 @@
+"""LeaderGroup: start the leader-only actors while this manager leads, stop them when it does not.
+
+DESIGN.md's Leader supervisor (one_for_all: Allocator, Orchestrator, Scheduler, Dispatcher) must
+run only on the leader. A supervisor tree is static, so this actor sits in the manager's tree
+where the Leader supervisor would, follows the RaftMember's leadership announcements, and starts
+the Leader supervisor as its own linked child when this manager becomes leader and stops it when
+it stops leading. If the Leader supervisor gives up, this actor crashes, and the manager
+supervisor decides (the same escalation as any subtree). ``status`` shows the subtree under it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, cast
+
+import pykka
+
+from swarmnode.actors.raft.actor import LeadershipChanged, Subscribe, Unsubscribe
+from swarmnode.actors.runtime import NodeActor, NodeContext, NodeSupervisor
+from swarmnode.actors.store.client import STORE_ACTOR
+from swarmnode.actors.supervision import (
+    ChildExited,
+    ChildSpec,
+    GetStatistics,
+    Link,
+    Strategy,
+    SupervisorStatistics,
+)
+
+__all__ = ["LEADER_SUPERVISOR", "LeaderGroup"]
+
+log = logging.getLogger("swarmnode.leader")
+
+LEADER_SUPERVISOR = "leader"
+STOP_TIMEOUT_S = 30.0
+STATISTICS_TIMEOUT_S = 2.0
+
+
+class LeaderSubtreeFailed(Exception):
+    """The Leader supervisor gave up: escalate to the manager supervisor."""
+
+
+class LeaderGroup(NodeActor):
+    """Run the Leader supervisor exactly while this manager is the Raft leader."""
+
+    def __init__(self, link: Link | None, context: NodeContext, children: Callable[[], Sequence[ChildSpec]]) -> None:
+        super().__init__(link)
+        self.context = context
+        self.children = children
+        self.leader_ref: pykka.ActorRef[Any] | None = None
+        self.leading = False
+
+    def on_start(self) -> None:
+        raft = self.context.registry.get(STORE_ACTOR)
+        assert raft is not None, "the leader group starts after the raft member"
+        # No Store events, only leadership: the RaftMember answers at once with who leads now.
+        raft.ask(Subscribe(self.name, self.actor_ref, kinds=()))
+
+    def on_stop(self) -> None:
+        self._stop_leader()
+        raft = self.context.registry.get(STORE_ACTOR)
+        if raft is not None:
+            raft.tell(Unsubscribe(self.name))
+
+    def on_crash(self, exc: BaseException) -> None:
+        self._stop_leader()
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, LeadershipChanged):
+            self._follow(message.is_leader)
+            return None
+        if isinstance(message, ChildExited):
+            if self.leader_ref is not None and message.urn == self.leader_ref.actor_urn:
+                self.leader_ref = None
+                raise LeaderSubtreeFailed(f"the leader-only actors failed: {message.reason or 'stopped'}")
+            return None
+        if isinstance(message, GetStatistics):
+            return self._statistics()
+        return super().on_receive(message)
+
+    def _follow(self, leading: bool) -> None:
+        if leading == self.leading:
+            return
+        self.leading = leading
+        if leading:
+            log.info("this manager leads: starting the leader-only actors")
+            self.leader_ref = NodeSupervisor.start_linked(
+                Link(self.actor_ref, LEADER_SUPERVISOR),
+                strategy=Strategy.ONE_FOR_ALL,
+                children=list(self.children()),
+                registry=self.context.registry,
+            )
+        else:
+            log.info("this manager no longer leads: stopping the leader-only actors")
+            self._stop_leader()
+
+    def _stop_leader(self) -> None:
+        ref, self.leader_ref = self.leader_ref, None
+        if ref is not None and ref.is_alive():
+            try:
+                ref.stop(block=True, timeout=STOP_TIMEOUT_S)
+            except pykka.Timeout:
+                log.error("the leader-only actors did not stop within %g s", STOP_TIMEOUT_S)
+
+    def _statistics(self) -> SupervisorStatistics:
+        """Look like a supervisor in `status`: the Leader supervisor's subtree, when it runs."""
+        from swarmnode.actors.supervision import ActorStatistics
+
+        rows: list[ActorStatistics] = []
+        ref = self.leader_ref
+        if ref is not None:
+            try:
+                nested = cast(SupervisorStatistics, ref.ask(GetStatistics(), timeout=STATISTICS_TIMEOUT_S))
+            except Exception:  # a stopping subtree shows up empty
+                nested = None
+            if nested is not None:
+                rows.append(ActorStatistics(LEADER_SUPERVISOR, True, "running", 0, "", nested.strategy))
+                rows.extend(
+                    ActorStatistics(
+                        f"{LEADER_SUPERVISOR}/{a.path}", a.supervisor, a.state, a.restarts, a.last_reason, a.strategy
+                    )
+                    for a in nested.actors
+                )
+        return SupervisorStatistics(
+            name=self.name,
+            strategy="while leading",
+            restarts_total=0,
+            actors=tuple(rows),
+        )
