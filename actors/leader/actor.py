@@ -116,12 +116,7 @@ class LeaderGroup(NodeActor):
                 nested = None
             if nested is not None:
                 rows.append(ActorStatistics(LEADER_SUPERVISOR, True, "running", 0, "", nested.strategy))
-                rows.extend(
-                    ActorStatistics(
-                        f"{LEADER_SUPERVISOR}/{a.path}", a.supervisor, a.state, a.restarts, a.last_reason, a.strategy
-                    )
-                    for a in nested.actors
-                )
+                rows.extend(a.under(LEADER_SUPERVISOR) for a in nested.actors)
         return SupervisorStatistics(
             name=self.name,
             strategy="while leading",

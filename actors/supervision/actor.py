@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 import pykka
@@ -48,6 +48,10 @@ class ActorStatistics:
     restarts: int
     last_reason: str
     strategy: str = ""
+
+    def under(self, parent: str) -> ActorStatistics:
+        """The same row, with its path seen from ``parent``'s supervisor."""
+        return replace(self, path=f"{parent}/{self.path}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,17 +272,7 @@ class Supervisor(SupervisedActor):
                 )
             )
             if nested is not None:
-                rows.extend(
-                    ActorStatistics(
-                        path=f"{name}/{row.path}",
-                        supervisor=row.supervisor,
-                        state=row.state,
-                        restarts=row.restarts,
-                        last_reason=row.last_reason,
-                        strategy=row.strategy,
-                    )
-                    for row in nested.actors
-                )
+                rows.extend(row.under(name) for row in nested.actors)
         return SupervisorStatistics(
             name=self.name,
             strategy=self.core.strategy.value,
