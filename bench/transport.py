@@ -185,14 +185,7 @@ def figure_actors(seconds: float, payload: bytes) -> tuple[float, float]:
 
 def client_transport(server_address: str, server_key: bytes) -> Transport:
     public, secret = generate_keypair()
-    transport = Transport(
-        node_id="client",
-        listen="127.0.0.1:0",
-        public_key=public,
-        secret_key=secret,
-        admit=lambda key, address: None,
-        deliver=lambda inbound: False,
-    )
+    transport = Transport.outbound_only("client", public, secret)
     transport.start()
     transport.connect("server", server_address, server_key)
     return transport

@@ -256,6 +256,22 @@ class Transport:
         self._bad_frames = 0
         self._unmatched = 0
 
+    @classmethod
+    def outbound_only(cls, node_id: str, public_key: bytes, secret_key: bytes) -> Transport:
+        """Return a transport that only makes requests: it admits no peer and delivers nothing.
+
+        For a joiner before it has a certificate, and for clients in tests and benchmarks; it
+        still binds a ROUTER (on an ephemeral loopback port), since every Transport has one.
+        """
+        return cls(
+            node_id=node_id,
+            listen="127.0.0.1:0",
+            public_key=public_key,
+            secret_key=secret_key,
+            admit=lambda key, address: None,
+            deliver=lambda inbound: False,
+        )
+
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:

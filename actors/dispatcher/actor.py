@@ -142,12 +142,13 @@ class Dispatcher(NodeActor):
         cluster = self.cluster
         stale_trust = msg.trust_digest != trust_digest(cluster.trust_pem)
         rotating = cluster.rotation == "rotating" and msg.issuer != ca_digest(cluster.root_cert)
-        node = read_store(self.context, lambda core: core.get("node", node_id))
+        # One read of the Store per heartbeat: this node, and the managers every node must know.
+        node, managers = read_store(self.context, lambda core: (core.get("node", node_id), managers_of(core)))
         role_changed = node is not None and NodeView.of(node).role != NodeView.of(node).cert_role
         renew = rotating or role_changed
         return HeartbeatReply(
             period_s=cluster.heartbeat_period_s,
-            managers=read_store(self.context, managers_of),
+            managers=managers,
             trust_pem=cluster.trust_pem if stale_trust else b"",
             renew=renew,
         )

@@ -151,14 +151,7 @@ def _request_certificate(
     options: JoinOptions, manager_id: str, manager_key: bytes, *, public: bytes, secret: bytes, csr: bytes
 ) -> IssueNodeCertificateReply:
     """Send the token and CSR to the manager over CURVE, from a short-lived transport."""
-    transport = Transport(
-        node_id="joining",
-        listen="127.0.0.1:0",
-        public_key=public,
-        secret_key=secret,
-        admit=lambda key, address: None,
-        deliver=lambda inbound: False,
-    )
+    transport = Transport.outbound_only("joining", public, secret)
     transport.start()
     try:
         transport.connect(manager_id, options.manager_addr, manager_key)

@@ -65,6 +65,7 @@ from .core import (
     Restored,
 )
 from .messages import (
+    ENTRY_NORMAL,
     MSG_READ_INDEX,
     MSG_TRANSFER_LEADER,
     ConfState,
@@ -97,7 +98,6 @@ PROMOTE_LAG_ENTRIES = 64
 # A follower passes these on to the leader with the asker's name in ``frm`` (as etcd does); any
 # other message must come from the manager it names.
 RELAYED_TYPES = frozenset({MSG_READ_INDEX, MSG_TRANSFER_LEADER})
-ENTRY_NORMAL = 0
 
 
 def raft_dir(state_dir: Path) -> Path:
@@ -581,9 +581,9 @@ class RaftMember(NodeActor):
         if not messages:
             return
         transport = self.context.transport
+        if any(msg.to not in self.peers for msg in messages):
+            self._connect_peers()  # once per round, not per message: it walks the Store's nodes
         for msg in messages:
-            if msg.to not in self.peers:
-                self._connect_peers()
             try:
                 transport.send(Address(msg.to, self.name), msg, src_actor=self.name)
             except TransportError:

@@ -15,8 +15,8 @@ from swarmnode.actors.store.core import StoreCore
 from swarmnode.actors.store.transactions import decode_transaction
 from swarmnode.actors.store.wal import HardState, WriteAheadLog, read_latest_snapshot, write_snapshot
 
-from .actor import ENTRY_NORMAL, decode_entry, decode_snapshot, encode_snapshot, raft_dir
-from .messages import ConfState, RaftSnapshot, SnapshotMeta
+from .actor import decode_entry, decode_snapshot, encode_snapshot, raft_dir
+from .messages import ENTRY_NORMAL, ConfState, RaftSnapshot, SnapshotMeta
 
 __all__ = ["force_new_cluster"]
 

@@ -6,7 +6,7 @@ observed); these views give every actor one reading of them, so that a field is 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .core import StoredObject
@@ -16,8 +16,6 @@ __all__ = [
     "CLUSTER_ID",
     "ClusterView",
     "NodeView",
-    "cluster_object",
-    "node_object",
 ]
 
 CLUSTER_ID = "default"  # one cluster object per swarm, as Docker's
@@ -102,7 +100,6 @@ class NodeView:
     version: int = 0
     created_at: float = 0.0
     updated_at: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of(cls, obj: StoredObject) -> NodeView:
@@ -141,13 +138,3 @@ class NodeView:
             "issuer": self.issuer,
             "message": self.message,
         }
-
-
-def cluster_object(view: ClusterView) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Return ``(spec, status)`` of the cluster object."""
-    return view.spec(), view.status()
-
-
-def node_object(view: NodeView) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Return ``(spec, status)`` of a node object."""
-    return view.spec(), view.status()

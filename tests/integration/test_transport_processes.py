@@ -69,14 +69,7 @@ def pong_node() -> Iterator[PongNode]:
 @pytest.fixture
 def client(pong_node: PongNode) -> Iterator[Transport]:
     public, secret = generate_keypair()
-    transport = Transport(
-        node_id="client",
-        listen="127.0.0.1:0",
-        public_key=public,
-        secret_key=secret,
-        admit=lambda key, address: None,
-        deliver=lambda inbound: False,
-    )
+    transport = Transport.outbound_only("client", public, secret)
     transport.start()
     try:
         transport.connect("server", pong_node.address, pong_node.public_key)

@@ -93,14 +93,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         registry=context.registry,
         name="node",
     )
-    client = Transport(
-        node_id="client",
-        listen="127.0.0.1:0",
-        public_key=client_pub,
-        secret_key=client_sec,
-        admit=lambda key, address: None,
-        deliver=lambda inbound: False,
-    )
+    client = Transport.outbound_only("client", client_pub, client_sec)
     client.start()
     try:
         client.connect("server", context.transport.address, pub)
