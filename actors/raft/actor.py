@@ -575,7 +575,7 @@ class RaftMember(NodeActor):
                 wal.truncate_suffix(first)
             wal.append([(e.index, e.term, encode_entry(e)) for e in ready.entries], hard_state=wal_hs)
         elif wal_hs is not None:
-            wal.append([], hard_state=wal_hs)
+            wal.append([], hard_state=wal_hs, sync=ready.must_sync)  # a commit index alone needs no fsync
 
     def _send(self, messages: tuple[RaftMessage, ...]) -> None:
         if not messages:

@@ -355,14 +355,18 @@ class RaftCore:
         log = self.log
         soft = SoftState(self.lead, self.role)
         hard = HardState(self.term, self.vote, log.committed)
+        entries = log.unstable()
         rd = Ready(
             soft_state=soft if soft != self._prev_soft else None,
             hard_state=hard if hard != self._prev_hard else None,
-            entries=log.unstable(),
+            entries=entries,
             snapshot=log.pending_snapshot,
             committed=log.next_committed(),
             messages=tuple(self._msgs),
             read_states=tuple(self._read_states),
+            must_sync=bool(entries)
+            or log.pending_snapshot is not None
+            or hard.term != self._prev_hard.term or hard.vote != self._prev_hard.vote,
         )
         self._msgs = []
         self._read_states = []

@@ -208,6 +208,10 @@ class Ready:
     committed: tuple[RaftEntry, ...]  # apply in order, after persisting the above
     messages: tuple[RaftMessage, ...]  # send after the above are durable
     read_states: tuple[ReadState, ...]  # serve each read once the applied index >= its index
+    # Whether persisting needs an fsync (etcd's MustSync): new entries, a snapshot, or a new term
+    # or vote. A hard state that moves only its commit index may be written without one: a lost
+    # commit index is learned again from the leader, and every entry it covers was synced already.
+    must_sync: bool
 
 
 @dataclass(frozen=True, slots=True)

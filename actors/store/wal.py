@@ -15,7 +15,9 @@ Layout and rules:
   with the current hard state, so the newest hard state is always in the last segment.
 * One :meth:`~WriteAheadLog.append` is one ``write`` and one ``fdatasync`` (group commit); the
   directory is fsynced when a segment is created or removed. Nothing returns before it is
-  durable, and a failed write is cut back off before the error is raised.
+  durable, and a failed write is cut back off before the error is raised. The one exception is
+  an append with ``sync=False`` (a hard state that only moves Raft's commit index): it is
+  written but not fsynced, so it can only ever be the lost or torn tail of a crash.
 * A new segment begins when the current one would grow past ``segment_max_bytes``, and only
   with an index above the current segment's name (after a truncation that reaches back, the
   current segment grows until the log passes its name again), so names always sort in log order.
@@ -424,8 +426,13 @@ class WriteAheadLog:
 
     # ------------------------------------------------------------------------------ writing
 
-    def append(self, entries: Sequence[Entry], hard_state: HardState | None = None) -> None:
-        """Write ``entries`` (``(index, term, data)``, contiguous) and ``hard_state``; return once durable."""
+    def append(self, entries: Sequence[Entry], hard_state: HardState | None = None, *, sync: bool = True) -> None:
+        """Write ``entries`` (``(index, term, data)``, contiguous) and ``hard_state``; return once durable.
+
+        With ``sync=False`` the write is not fsynced: a crash may lose it (or leave a torn tail that
+        recovery cuts off), and the next synced append makes it durable with its own. Raft uses
+        it for a hard state that only moves the commit index (etcd's MustSync).
+        """
         self._check_writable()
         self._check_entries(entries)
         if hard_state is not None and not _valid_hard_state(hard_state.term, hard_state.vote, hard_state.commit):
@@ -440,7 +447,7 @@ class WriteAheadLog:
             self._rotate_if_needed(entries[0][0], len(body))
         elif self._fd is None:
             self._new_segment(self._sequence.expected or 1)
-        self._write(body)
+        self._write(body, sync)
         if entries:
             self._sequence.add(entries[0][0])
             self._sequence.add(entries[-1][0])  # _check_entries made them contiguous
@@ -557,7 +564,7 @@ class WriteAheadLog:
             # Written with the first append, in the same write: it needs no fsync of its own.
             self._pending_prefix = _hard_state_record(self._hard_state)
 
-    def _write(self, body: bytes) -> None:
+    def _write(self, body: bytes, sync: bool = True) -> None:
         """Append ``body`` to the active segment and fdatasync; on failure, cut it back off."""
         assert self._fd is not None
         data = self._pending_prefix + body
@@ -568,7 +575,8 @@ class WriteAheadLog:
             written = 0
             while written < len(data):
                 written += _os_write(self._fd, view[written:])
-            os.fdatasync(self._fd)
+            if sync:
+                os.fdatasync(self._fd)
         except OSError as exc:
             self._undo(path, start, exc)
         self._pending_prefix = b""

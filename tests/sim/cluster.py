@@ -83,6 +83,9 @@ class Storage:
     def __init__(self, boot_conf: ConfState) -> None:
         self.boot_conf = boot_conf  # the membership this node was started with
         self.hard_state: HardState | None = None
+        # The hard state as of the last synced Ready: a crash may lose a newer one written
+        # without an fsync (Ready.must_sync false: only the commit index moved).
+        self.synced_hard_state: HardState | None = None
         self.snapshot: RaftSnapshot | None = None
         self.entries: list[RaftEntry] = []  # entries[k].index == snapshot_index() + 1 + k
         self.commit_recorded = 0  # entries up to here were reported to the checker as committed
@@ -533,6 +536,12 @@ class Simulation:
         node.core = None
         self.crashes += 1
         self.counts["crashes in Ready" if "Ready" in why else "crashes"] += 1
+        storage = node.storage
+        if storage.hard_state != storage.synced_hard_state and self.rng.random() < 0.5:
+            # The commit index written without an fsync did not reach the disk.
+            self.trace(f"crash of {node.id} loses its unsynced hard state {storage.hard_state}")
+            storage.hard_state = storage.synced_hard_state
+            self.counts["unsynced hard states lost"] += 1
         self._pending.pop((node.id, node.incarnation), None)
         if not node.removed:
             node.restart_at = self.now + self.rng.randint(1, 3 * self.params.election_ticks)
@@ -681,7 +690,15 @@ class Simulation:
             self.checker.on_persist_entries(node.id, rd.entries, prev_term)
         if rd.hard_state is not None:
             self._check_hard_state(node, storage.hard_state, rd.hard_state)
+            if not rd.must_sync and storage.hard_state is not None:
+                old = storage.hard_state
+                if (rd.hard_state.term, rd.hard_state.vote) != (old.term, old.vote):
+                    raise InvariantViolation(
+                        f"Ready contract: {node.id} may persist {rd.hard_state} without an fsync after {old}"
+                    )
             storage.hard_state = rd.hard_state
+        if rd.must_sync:
+            storage.synced_hard_state = storage.hard_state
         commit = storage.commit()
         if commit > storage.last_index():
             raise InvariantViolation(
