@@ -366,7 +366,8 @@ class RaftCore:
             read_states=tuple(self._read_states),
             must_sync=bool(entries)
             or log.pending_snapshot is not None
-            or hard.term != self._prev_hard.term or hard.vote != self._prev_hard.vote,
+            or hard.term != self._prev_hard.term
+            or hard.vote != self._prev_hard.vote,
         )
         self._msgs = []
         self._read_states = []
