@@ -5,6 +5,7 @@ answered by the admission hook), one DEALER per peer node, and the local control
 """
 
 from ._control import ControlClient
+from ._direct import DirectSender
 from ._endpoints import DEFAULT_PORT, bootstrap_address
 from ._errors import RemoteError, RequestTimeout, TransportError
 from ._future import ReplyFuture, ReplyStream
@@ -17,6 +18,7 @@ __all__ = [
     "DEFAULT_PORT",
     "Admission",
     "ControlClient",
+    "DirectSender",
     "Identity",
     "Inbound",
     "RemoteError",

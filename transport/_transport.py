@@ -72,6 +72,11 @@ RECONNECT_IVL_MAX_MS = 5_000
 HEARTBEAT_IVL_MS = 2_000  # ZMTP pings detect a peer that vanished without closing TCP
 HEARTBEAT_TIMEOUT_MS = 6_000
 HWM_MESSAGES = 10_000
+# A DEALER whose handshake a peer refused (its admission did not know this node yet, say) is
+# dead for good: libzmq ends the session on an authentication failure and never reconnects, so
+# every later send fails with EAGAIN. A send that fails so reopens the socket, at most this often
+# per peer (when the queue is merely full, the messages it held are dropped, as a full queue's are).
+REOPEN_AFTER_S = 1.0
 LOG_INTERVAL_S = 5.0  # one warning per peer and kind of problem per interval
 ZAP_DOMAIN = b"swarmnode"
 CONTROL_MODE = 0o600
@@ -153,13 +158,14 @@ class _Pending:
 class _Peer:
     """One connected peer node: its DEALER and what it was connected with."""
 
-    __slots__ = ("endpoint", "node_id", "server_key", "socket")
+    __slots__ = ("endpoint", "node_id", "opened_at", "server_key", "socket")
 
     def __init__(self, node_id: str, endpoint: str, server_key: bytes, sock: zmq.Socket[bytes]) -> None:
         self.node_id = node_id
         self.endpoint = endpoint
         self.server_key = server_key
         self.socket = sock
+        self.opened_at = time.monotonic()
 
 
 class _RateLimitedLog:
@@ -591,9 +597,15 @@ class Transport:
             raise TransportError(f"cannot listen on {path}: {exc.strerror}") from None
         return control
 
-    def _open_dealer(self, node_id: str, endpoint: str, server_key: bytes) -> zmq.Socket[bytes]:
-        assert self._context is not None
-        dealer: zmq.Socket[bytes] = self._context.socket(zmq.DEALER)
+    def open_peer_dealer(
+        self, context: zmq.Context[zmq.Socket[bytes]], endpoint: str, server_key: bytes
+    ) -> zmq.Socket[bytes]:
+        """Open a DEALER to a peer's cluster port as this node (CURVE client), in ``context``.
+
+        The one place a peer connection is set up: the I/O thread's DEALERs and a
+        :class:`DirectSender`'s are alike.
+        """
+        dealer: zmq.Socket[bytes] = context.socket(zmq.DEALER)
         dealer.setsockopt(zmq.LINGER, LINGER_MS)
         dealer.setsockopt(zmq.CURVE_SERVERKEY, server_key)
         dealer.setsockopt(zmq.CURVE_PUBLICKEY, self._public_key)
@@ -609,6 +621,14 @@ class Transport:
             dealer.setsockopt(zmq.IPV6, 1)
         dealer.connect(endpoint)
         return dealer
+
+    def peer_target(self, node_id: str) -> tuple[str, bytes] | None:
+        """Return the (endpoint, server key) of a connected peer, or None (any thread)."""
+        return self._peer_names.get(node_id)
+
+    def encode_one_way(self, dst: Address, body: Message, src_actor: str) -> bytes:
+        """Return the bytes of a one-way message from ``src_actor`` here; TransportError if too big."""
+        return self._encode(Envelope(id=0, reply_to=0, src=Address(self.node_id, src_actor), dst=dst, body=body))
 
     # ------------------------------------------------------------------ the I/O thread
 
@@ -700,6 +720,7 @@ class Transport:
                 self._sent += 1
             except zmq.ZMQError as exc:
                 self._warn.warning(f"send:{peer.node_id}", "one-way message to node %s dropped: %s", peer.node_id, exc)
+                self._reopen_if_stuck(peer)
         elif op == _OP_LOCAL_REQUEST:
             pending: _Pending = command[1]
             self._track(pending)
@@ -733,8 +754,12 @@ class Transport:
         try:
             peer.socket.send(payload, zmq.NOBLOCK)
         except zmq.Again:
+            self._reopen_if_stuck(peer)
             pending.fail(
-                TransportError(f"cannot send {pending.kind} to {pending.dst}: the send queue to the node is full")
+                TransportError(
+                    f"cannot send {pending.kind} to {pending.dst}: the node is not reachable (its send queue is "
+                    "full, or it refused this node's key)"
+                )
             )
             return
         self._sent += 1
@@ -746,10 +771,29 @@ class Transport:
             if old.endpoint == endpoint and old.server_key == server_key:
                 return
             self._close_peer(old)
-        dealer = self._open_dealer(node_id, endpoint, server_key)
+        assert self._context is not None
+        dealer = self.open_peer_dealer(self._context, endpoint, server_key)
         self._peers[node_id] = _Peer(node_id, endpoint, server_key, dealer)
         self._dealer_nodes[dealer] = node_id
         self._poller.register(dealer, zmq.POLLIN)
+
+    def _reopen_if_stuck(self, peer: _Peer) -> None:
+        """A send to ``peer`` failed: reopen its DEALER (see REOPEN_AFTER_S).
+
+        Requests in flight on the old socket lose their replies and end at their deadlines.
+        """
+        now = time.monotonic()
+        if now - peer.opened_at < REOPEN_AFTER_S:
+            return
+        self._poller.unregister(peer.socket)
+        self._dealer_nodes.pop(peer.socket, None)
+        peer.socket.close(LINGER_MS)
+        assert self._context is not None
+        peer.socket = self.open_peer_dealer(self._context, peer.endpoint, peer.server_key)
+        peer.opened_at = now
+        self._dealer_nodes[peer.socket] = peer.node_id
+        self._poller.register(peer.socket, zmq.POLLIN)
+        log.info("reopened the connection to node %s after a failed send", peer.node_id)
 
     def _disconnect_now(self, node_id: str) -> None:
         peer = self._peers.pop(node_id, None)

@@ -288,19 +288,46 @@ def _validator_for(tp: Any) -> Validator:  # noqa: C901, PLR0912, PLR0915 - one 
     raise TypeError(f"message field type {tp!r} is not supported on the wire")
 
 
+_PLAIN_SCALARS = frozenset((type(None), bool, int, float, str, bytes))
+
+
 def _check_plain_value(v: Any, where: str, depth: int = 0) -> Any:
-    """Accept any msgpack value made of nil, bool, int, float, str, bytes, arrays and str-keyed maps."""
-    if v is None or type(v) in (bool, int, float, str, bytes):
+    """Accept any msgpack value made of nil, bool, int, float, str, bytes, arrays and str-keyed maps.
+
+    Return it with tuples turned into lists and maps copied. The path to a bad value (``where``
+    and the keys and indexes under it) is only formatted for the error: checking a good value
+    builds no strings.
+    """
+    if type(v) in _PLAIN_SCALARS:
         return v
-    if type(v) in (list, tuple, dict) and depth >= _MAX_PLAIN_DEPTH:
-        raise CodecError(f"{where}: arrays and maps nested deeper than {_MAX_PLAIN_DEPTH} levels")
-    if type(v) in (list, tuple):
-        return [_check_plain_value(x, f"{where}[{i}]", depth + 1) for i, x in enumerate(v)]
-    if type(v) is dict:
+    return _check_plain_container(v, where, (), depth)
+
+
+def _check_plain_container(v: Any, where: str, path: tuple[Any, ...], depth: int) -> Any:
+    scalars = _PLAIN_SCALARS
+    t = type(v)
+    if t is dict:
+        if depth >= _MAX_PLAIN_DEPTH:
+            raise CodecError(f"{_at(where, path)}: arrays and maps nested deeper than {_MAX_PLAIN_DEPTH} levels")
         for k in v:
-            _expect(type(k) is str, k, f"{where} key", "str")
-        return {k: _check_plain_value(x, f"{where}[{k!r}]", depth + 1) for k, x in v.items()}
-    raise CodecError(f"{where}: unsupported value of type {type(v).__name__}")
+            if type(k) is not str:
+                _expect(False, k, f"{_at(where, path)} key", "str")
+        return {
+            k: x if type(x) in scalars else _check_plain_container(x, where, (*path, k), depth + 1)
+            for k, x in v.items()
+        }
+    if t is list or t is tuple:
+        if depth >= _MAX_PLAIN_DEPTH:
+            raise CodecError(f"{_at(where, path)}: arrays and maps nested deeper than {_MAX_PLAIN_DEPTH} levels")
+        return [
+            x if type(x) in scalars else _check_plain_container(x, where, (*path, i), depth + 1)
+            for i, x in enumerate(v)
+        ]
+    raise CodecError(f"{_at(where, path)}: unsupported value of type {t.__name__}")
+
+
+def _at(where: str, path: tuple[Any, ...]) -> str:
+    return where + "".join(f"[{p!r}]" for p in path)
 
 
 def _type_name(tp: Any) -> str:

@@ -52,7 +52,7 @@ from swarmnode.actors.store.transactions import (
 from swarmnode.actors.store.wal import HardState as WalHardState
 from swarmnode.actors.store.wal import WriteAheadLog, read_latest_snapshot, write_snapshot
 from swarmnode.actors.supervision import Link, describe
-from swarmnode.transport import TransportError
+from swarmnode.transport import DirectSender, TransportError
 
 from .core import (
     ConfChange,
@@ -147,6 +147,15 @@ class Outcome:
         if self._error is not None:
             raise self._error
         return self._value
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A proposal this manager made as leader: what it proposed at its index, and who waits."""
+
+    txn: Transaction
+    data: bytes  # the entry's data: the committed entry at the index is ours only if equal
+    outcome: Outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,12 +332,13 @@ class RaftMember(NodeActor):
         self.core: RaftCore | None = None
         self.watchers = Watchers()
         self.subscribers: dict[str, pykka.ActorRef[Any]] = {}
-        self.pending: dict[int, tuple[str, Outcome]] = {}  # log index -> (txn id, outcome)
+        self.pending: dict[int, _Pending] = {}  # log index -> a proposal made here, not yet applied
         self.forwarded_to_leader: list[Outcome] = []  # proposals handed to the leader, not yet answered
         self.leader = ""
         self.is_leader = False
         self.since_snapshot = 0
         self.peers: dict[str, tuple[str, str]] = {}  # node id -> (addr, curve key) connected
+        self.sender: DirectSender | None = None  # made, used and closed on this actor's thread
 
     # -- start and stop ----------------------------------------------------------------------
 
@@ -379,9 +389,12 @@ class RaftMember(NodeActor):
         self._close(Refused("unavailable", f"the raft member crashed: {describe(exc)}"))
 
     def _close(self, error: BaseException) -> None:
-        for _, outcome in self.pending.values():
-            outcome.fail(error)
+        for waiting in self.pending.values():
+            waiting.outcome.fail(error)
         self.pending.clear()
+        if self.sender is not None:
+            self.sender.close()
+            self.sender = None
         if self.wal is not None:
             self.wal.close()
             self.wal = None
@@ -482,12 +495,13 @@ class RaftMember(NodeActor):
 
     def _propose_txn(self, txn: Transaction, outcome: Outcome) -> None:
         assert self.core is not None
+        data = encode_transaction(txn)
         try:
-            index = self.core.propose(encode_transaction(txn))
+            index = self.core.propose(data)
         except NotLeader as exc:
             self._forward(txn, outcome, exc.leader)
             return
-        self.pending[index] = (txn.txn_id, outcome)
+        self.pending[index] = _Pending(txn, data, outcome)
         self._process_when_idle()
 
     def _forward(self, txn: Transaction, outcome: Outcome, leader: str) -> None:
@@ -546,13 +560,21 @@ class RaftMember(NodeActor):
             if leading:
                 # A leader's appends may leave before its own fsync (Raft thesis 10.2.1): the core
                 # counts the leader toward commit only after advance, so the two fsyncs overlap.
-                self._send(ready.messages)
+                # What it commits is on a majority's disks (its own included: it persisted those
+                # entries in an earlier round), so it answers before this round's fsync; and
+                # when no entries go out, before the messages, which only carry the commit index.
+                if ready.entries:
+                    self._send(ready.messages)
+                    self._apply(ready)
+                else:
+                    self._apply(ready)
+                    self._send(ready.messages)
                 self._persist(ready, wal)
             else:
                 # A follower's answers promise that its entries and vote are on disk: fsync first.
                 self._persist(ready, wal)
                 self._send(ready.messages)
-            self._apply(ready)
+                self._apply(ready)
             core.advance(ready)
             if self.since_snapshot >= self.context.settings.snapshot_every_entries:
                 self._snapshot()  # after advance: the core compacts only what it knows is applied
@@ -580,12 +602,14 @@ class RaftMember(NodeActor):
     def _send(self, messages: tuple[RaftMessage, ...]) -> None:
         if not messages:
             return
-        transport = self.context.transport
         if any(msg.to not in self.peers for msg in messages):
             self._connect_peers()  # once per round, not per message: it walks the Store's nodes
+        if self.sender is None:
+            self.sender = DirectSender(self.context.transport)
         for msg in messages:
             try:
-                transport.send(Address(msg.to, self.name), msg, src_actor=self.name)
+                # Straight from this thread: no hop through the transport's I/O thread.
+                self.sender.send(Address(msg.to, self.name), msg, src_actor=self.name)
             except TransportError:
                 continue  # an unreachable peer: Raft retries by itself
 
@@ -596,16 +620,17 @@ class RaftMember(NodeActor):
             if entry.kind != ENTRY_NORMAL or not entry.data:
                 touched_members = touched_members or entry.kind != ENTRY_NORMAL
                 continue
-            txn = decode_transaction(entry.data)
+            waiting = self.pending.pop(entry.index, None)
+            ours = waiting is not None and waiting.data == entry.data
+            # The proposer applies the transaction it built rather than decoding it again.
+            txn = waiting.txn if waiting is not None and ours else decode_transaction(entry.data)
             result = self.store.apply(entry.index, txn)
             events.extend(result.events)
-            waiting = self.pending.pop(entry.index, None)
             if waiting is not None:
-                txn_id, outcome = waiting
-                if txn_id == txn.txn_id:
-                    outcome.set(result)
+                if ours:
+                    waiting.outcome.set(result)
                 else:  # another leader's entry replaced ours at this index: ours was never committed
-                    outcome.fail(Refused("unavailable", "the write was lost in a leader change; try again"))
+                    waiting.outcome.fail(Refused("unavailable", "the write was lost in a leader change; try again"))
             self.since_snapshot += 1
         if events:
             self._publish(events)
@@ -659,9 +684,11 @@ class RaftMember(NodeActor):
         self.forwarded_to_leader = []
         if not is_leader:
             # Proposals this manager accepted as leader may now never commit here.
-            for index, (_, outcome) in list(self.pending.items()):
+            for index, waiting in list(self.pending.items()):
                 if index > self.store.last_index:
-                    outcome.fail(Refused("unavailable", "leadership changed before the write committed; try again"))
+                    waiting.outcome.fail(
+                        Refused("unavailable", "leadership changed before the write committed; try again")
+                    )
                     del self.pending[index]
         for ref in list(self.subscribers.values()):
             try:
