@@ -1,8 +1,9 @@
 """The in-memory Raft log: a list of entries after the last snapshot, with an offset.
 
 Index ``i`` lives at ``entries[i - snap_index - 1]``, so a lookup is one subtraction and a
-list access. Entries up to ``stable`` are durable (the driver persisted them and advanced);
-entries after it are handed out once in ``Ready.entries``. Terms never decrease along the log,
+list access. Entries up to ``stable`` are durable (the driver persisted them and advanced, or
+said so with ``persisted``); entries up to ``in_progress`` were handed out in ``Ready.entries``
+and are being written; entries after it are handed out once in the next Ready. Terms never decrease along the log,
 which lets a conflict search by term bisect instead of walking back entry by entry.
 """
 
@@ -23,13 +24,23 @@ def _term_of(entry: RaftEntry) -> int:
 class RaftLog:
     """Entries after ``snap_index``, the commit and apply points, and what is durable."""
 
-    __slots__ = ("applied", "committed", "entries", "pending_snapshot", "snap_index", "snap_term", "stable")
+    __slots__ = (
+        "applied",
+        "committed",
+        "entries",
+        "in_progress",
+        "pending_snapshot",
+        "snap_index",
+        "snap_term",
+        "stable",
+    )
 
     def __init__(self, snap_index: int, snap_term: int, entries: Sequence[RaftEntry], committed: int) -> None:
         self.snap_index = snap_index
         self.snap_term = snap_term
         self.entries: list[RaftEntry] = list(entries)
         self.stable = self.last_index
+        self.in_progress = self.stable  # >= stable: handed out in a Ready, maybe not durable yet
         self.committed = max(snap_index, min(committed, self.last_index))
         self.applied = snap_index
         self.pending_snapshot: RaftSnapshot | None = None  # received, not yet handed out as durable
@@ -96,6 +107,8 @@ class RaftLog:
             del self.entries[keep:]
             if self.stable >= first:
                 self.stable = first - 1
+            if self.in_progress >= first:
+                self.in_progress = first - 1
         self.entries.extend(entries)
 
     def entries_from(self, lo: int, max_count: int, max_bytes: int) -> tuple[RaftEntry, ...]:
@@ -113,11 +126,15 @@ class RaftLog:
         return tuple(self.entries[start:end])
 
     def unstable(self) -> tuple[RaftEntry, ...]:
-        start = self.stable - self.snap_index
-        return tuple(self.entries[start:]) if start < len(self.entries) else ()
+        """Return the entries not yet handed out, and mark them in progress."""
+        start = self.in_progress - self.snap_index
+        if start >= len(self.entries):
+            return ()
+        self.in_progress = self.last_index
+        return tuple(self.entries[start:])
 
     def has_unstable(self) -> bool:
-        return self.stable < self.last_index
+        return self.in_progress < self.last_index
 
     def next_committed(self) -> tuple[RaftEntry, ...]:
         """Return the committed entries not yet applied."""
@@ -140,6 +157,7 @@ class RaftLog:
         """Record that entries up to (index, term) are durable, unless the log changed meanwhile."""
         if index > self.stable and self.term(index) == term:
             self.stable = index
+            self.in_progress = max(self.in_progress, index)
 
     def restore(self, snapshot: RaftSnapshot) -> None:
         """Replace the whole log with ``snapshot``: everything after it comes later."""
@@ -148,6 +166,7 @@ class RaftLog:
         self.snap_term = meta.term
         self.entries = []
         self.stable = meta.index
+        self.in_progress = meta.index
         self.committed = meta.index
         self.pending_snapshot = snapshot
 

@@ -13,6 +13,7 @@ fsynced, renamed) and the log before it compacted; a follower too far behind get
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
@@ -20,6 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,6 +221,15 @@ class _Tick:
 
 
 @dataclass(frozen=True, slots=True)
+class _Written:
+    """Told by the log writer: the leader's entries up to (index, term) are durable, or the write failed."""
+
+    index: int
+    term: int
+    error: BaseException | None
+
+
+@dataclass(frozen=True, slots=True)
 class ReadOutcome:
     value: Any
     error: Exception | None
@@ -339,6 +350,8 @@ class RaftMember(NodeActor):
         self.since_snapshot = 0
         self.peers: dict[str, tuple[str, str]] = {}  # node id -> (addr, curve key) connected
         self.sender: DirectSender | None = None  # made, used and closed on this actor's thread
+        self.writer: ThreadPoolExecutor | None = None  # writes a leader's log in the background
+        self.writing: Future[None] | None = None  # the last write handed to it
 
     # -- start and stop ----------------------------------------------------------------------
 
@@ -395,6 +408,13 @@ class RaftMember(NodeActor):
         if self.sender is not None:
             self.sender.close()
             self.sender = None
+        if self.writing is not None:
+            with contextlib.suppress(Exception):  # what failed was logged by the crash it caused
+                self.writing.result()
+            self.writing = None
+        if self.writer is not None:
+            self.writer.shutdown(wait=True)
+            self.writer = None
         if self.wal is not None:
             self.wal.close()
             self.wal = None
@@ -409,6 +429,13 @@ class RaftMember(NodeActor):
             if self.is_leader:
                 self._reconcile_members()
             self.timers.start("tick", TICK_S, _Tick())
+            return None
+        if isinstance(message, _Written):
+            if message.error is not None:
+                raise message.error  # this leader cannot write its log: restart and recover from disk
+            assert self.core is not None
+            self.core.persisted(message.index, message.term)
+            self._process_when_idle()
             return None
         if isinstance(message, Propose):
             self._propose(message.ops, message.outcome)
@@ -557,31 +584,36 @@ class RaftMember(NodeActor):
         while core.has_ready():
             ready = core.ready()
             leading = ready.soft_state.role == "leader" if ready.soft_state is not None else self.is_leader
-            if leading:
-                # A leader's appends may leave before its own fsync (Raft thesis 10.2.1): the core
-                # counts the leader toward commit only after advance, so the two fsyncs overlap.
-                # What it commits is on a majority's disks (its own included: it persisted those
-                # entries in an earlier round), so it answers before this round's fsync; and
-                # when no entries go out, before the messages, which only carry the commit index.
+            if leading and ready.snapshot is None and (ready.entries or not ready.must_sync):
+                # A leader writes its own log in the background (Raft thesis 10.2.1): its appends
+                # leave first, the core counts it toward commit only once the write is durable
+                # (_Written), and meanwhile this thread steps its followers' answers, commits
+                # what a majority of them has, applies and answers. What it applies is durable
+                # on a majority. With no entries to send, the answers go before the messages,
+                # which then only carry the commit index.
                 if ready.entries:
                     self._send(ready.messages)
                     self._apply(ready)
                 else:
                     self._apply(ready)
                     self._send(ready.messages)
-                self._persist(ready, wal)
+                self._write_in_background(ready, wal)
+                core.advance(ready, entries_persisted=False)
             else:
-                # A follower's answers promise that its entries and vote are on disk: fsync first.
-                self._persist(ready, wal)
+                # A follower's answers promise that its entries and vote are on disk: fsync first
+                # (after whatever it still wrote in the background as leader, in order).
+                self._wait_for_writes()
+                self._persist_snapshot(ready, wal)
+                self._write_log(ready, wal)
                 self._send(ready.messages)
                 self._apply(ready)
-            core.advance(ready)
+                core.advance(ready)
             if self.since_snapshot >= self.context.settings.snapshot_every_entries:
                 self._snapshot()  # after advance: the core compacts only what it knows is applied
             if ready.soft_state is not None:
                 self._leadership(ready.soft_state.leader)
 
-    def _persist(self, ready: Ready, wal: WriteAheadLog) -> None:
+    def _persist_snapshot(self, ready: Ready, wal: WriteAheadLog) -> None:
         if ready.snapshot is not None:
             meta = ready.snapshot.meta
             write_snapshot(wal.directory, meta.index, encode_snapshot(ready.snapshot))
@@ -589,6 +621,10 @@ class RaftMember(NodeActor):
             wal.truncate_suffix(meta.index + 1)
             self._publish_all()
             log.info("raft: installed a snapshot at index %d from the leader", meta.index)
+
+    @staticmethod
+    def _write_log(ready: Ready, wal: WriteAheadLog) -> None:
+        """Write the Ready's entries and hard state (runs on this thread or on the log writer's)."""
         hs = ready.hard_state
         wal_hs = WalHardState(hs.term, hs.vote, hs.commit) if hs is not None else None
         if ready.entries:
@@ -598,6 +634,30 @@ class RaftMember(NodeActor):
             wal.append([(e.index, e.term, encode_entry(e)) for e in ready.entries], hard_state=wal_hs)
         elif wal_hs is not None:
             wal.append([], hard_state=wal_hs, sync=ready.must_sync)  # a commit index alone needs no fsync
+
+    def _write_in_background(self, ready: Ready, wal: WriteAheadLog) -> None:
+        """Have the log writer thread persist ``ready``; it tells this actor _Written when done."""
+        if self.writer is None:
+            self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-wal")
+        future = self.writer.submit(self._write_log, ready, wal)
+        last = ready.entries[-1] if ready.entries else None
+        ref = self.actor_ref
+
+        def done(f: Future[None]) -> None:
+            error = f.exception()
+            if last is None and error is None:
+                return  # a commit index only: nothing for the core to count
+            with contextlib.suppress(pykka.ActorDeadError):
+                ref.tell(_Written(last.index if last else 0, last.term if last else 0, error))
+
+        future.add_done_callback(done)
+        self.writing = future
+
+    def _wait_for_writes(self) -> None:
+        """Wait for the log writer to finish; its error (a failed fsync) crashes this actor."""
+        if self.writing is not None:
+            future, self.writing = self.writing, None
+            future.result()
 
     def _send(self, messages: tuple[RaftMessage, ...]) -> None:
         if not messages:
@@ -640,6 +700,7 @@ class RaftMember(NodeActor):
     def _snapshot(self) -> None:
         core, wal = self.core, self.wal
         assert core is not None and wal is not None
+        self._wait_for_writes()  # compaction rewrites the log: the writer must be done with it
         # The Store reflects every applied entry (no-ops and membership changes leave it as it
         # is), so it is a snapshot at the core's applied index; the core answers with the term
         # and membership of that index, not the current ones.

@@ -375,17 +375,29 @@ class RaftCore:
         self._prev_hard = hard
         return rd
 
-    def advance(self, ready: Ready) -> None:
-        """Record that everything in ``ready`` was persisted (and its committed entries applied)."""
+    def advance(self, ready: Ready, *, entries_persisted: bool = True) -> None:
+        """Record that everything in ``ready`` was persisted (and its committed entries applied).
+
+        A leader's driver may still be writing ``ready.entries`` (and its hard state) when it
+        advances: it passes ``entries_persisted=False`` and calls :meth:`persisted` once they
+        are durable. Until then the leader does not count itself toward committing them, and
+        the next Ready does not hand them out again. (Raft thesis 10.2.1: the leader's own write
+        runs in parallel with its followers'; what commits is durable on a majority.)
+        """
         log = self.log
         if ready.snapshot is not None and ready.snapshot is log.pending_snapshot:
             log.pending_snapshot = None
             log.applied = max(log.applied, ready.snapshot.meta.index)
-        if ready.entries:
-            last = ready.entries[-1]
-            log.stable_to(last.index, last.term)
         if ready.committed:
             log.applied = min(log.committed, max(log.applied, ready.committed[-1].index))
+        if ready.entries and entries_persisted:
+            last = ready.entries[-1]
+            self.persisted(last.index, last.term)
+
+    def persisted(self, index: int, term: int) -> None:
+        """Record that the entries up to (index, term) are durable (unless the log changed meanwhile)."""
+        log = self.log
+        log.stable_to(index, term)
         if self.role == ROLE_LEADER:
             pr = self.prs.get(self.id)
             if pr is not None and pr.maybe_update(log.stable):
