@@ -76,7 +76,7 @@ HWM_MESSAGES = 10_000
 # dead for good: libzmq ends the session on an authentication failure and never reconnects, so
 # every later send fails with EAGAIN. A send that fails so reopens the socket, at most this often
 # per peer (when the queue is merely full, the messages it held are dropped, as a full queue's are).
-REOPEN_AFTER_S = 1.0
+REOPEN_AFTER_S = 0.25
 LOG_INTERVAL_S = 5.0  # one warning per peer and kind of problem per interval
 ZAP_DOMAIN = b"swarmnode"
 CONTROL_MODE = 0o600

@@ -17,7 +17,9 @@ from pathlib import Path
 from types import FrameType
 
 from swarmnode.actors.ca.cfssl import ExternalCA, ExternalCAError
+from swarmnode.actors.raft.actor import membership_of
 from swarmnode.actors.runtime import MANAGERS_KEY, STOP_NODE_KEY, NodeContext, NodeSettings
+from swarmnode.actors.store.core import StoreCore
 from swarmnode.actors.supervision import StartFailed
 
 from .founding import DEFAULT_CERT_EXPIRY_S, DEFAULT_HEARTBEAT_S, FoundingOptions, found_swarm
@@ -123,6 +125,10 @@ def _context(config: NodeConfig, state: NodeState, state_dir: Path) -> NodeConte
         started_at=time.time(),
     )
     context.set_shared(MANAGERS_KEY, state.managers)
+    if state.role == "manager":
+        # Admit the managers this node knows from the moment its transport listens, before
+        # RaftMember reads its Store: a peer whose handshake is refused must reopen its socket.
+        context.set_membership(membership_of(StoreCore(), state.managers))
     return context
 
 
