@@ -4,6 +4,8 @@ Prints, in one run:
 1. committed writes/s with 1 client and with 64 concurrent clients (each write: one new task
    object through the leader's RaftMember: proposal, replication to both followers with their
    fsyncs, commit, apply, answer);
+   beside them, 64 Pings in flight to the leader's control actor on the same socket (the
+   request path without Raft), measured in the same run;
 2. p50/p99 commit latency with 1 client;
 3. the floor beside them: one fdatasync of a small append in the leader's directory, plus one
    round trip to the leader over its control socket (a Ping), both sampled in rounds that
@@ -35,7 +37,7 @@ import msgpack
 import zmq
 
 from swarmnode.actors.control.messages import ClusterStatusRequest, JoinTokenRequest, StatusRequest
-from swarmnode.actors.messages import Address, Envelope, Ping, encode_envelope
+from swarmnode.actors.messages import Address, Envelope, Ping, Pong, encode_envelope
 from swarmnode.actors.raft.actor import ProposeCreate, ProposeCreateReply
 from swarmnode.cli.local import free_port_pair
 from swarmnode.cli.local import swarm_node_command as cli
@@ -143,19 +145,24 @@ def one_client(control: Path, directory: Path, seconds: float) -> tuple[float, l
     return len(writes) / sum(writes), writes, pings, fsyncs
 
 
-def many_clients(path: Path, seconds: float, clients: int) -> float:
-    """``clients`` writes in flight at all times (one DEALER, pipelined); return writes/s."""
+def many_clients(path: Path, seconds: float, clients: int, *, writes: bool = True) -> float:
+    """``clients`` requests in flight at all times (one DEALER, pipelined); return answers/s.
+
+    With ``writes`` each request is a write through Raft; without, a Ping to the leader's
+    control actor over the same socket: the request path alone, the baseline of the same run.
+    """
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(f"ipc://{path}")
     ids = itertools.count(1)
     done = 0
+    actor, answer = ("raft", ProposeCreateReply.KIND) if writes else ("control", Pong.KIND)
 
     def send() -> None:
         n = next(ids)
-        body = ProposeCreate(kind="task", id=f"p{n}", spec={"n": n})
-        sock.send(encode_envelope(Envelope(n, 0, Address("", "bench"), Address("", "raft"), body)))
+        body = ProposeCreate(kind="task", id=f"p{n}", spec={"n": n}) if writes else Ping(payload=b"x")
+        sock.send(encode_envelope(Envelope(n, 0, Address("", "bench"), Address("", actor), body)))
 
     try:
         for _ in range(clients):
@@ -168,8 +175,8 @@ def many_clients(path: Path, seconds: float, clients: int) -> float:
             # A load generator stays light: the reply's kind is all it needs (no validating decode),
             # so that it takes as little as it can of the CPU the three managers share with it.
             reply = msgpack.unpackb(sock.recv(), raw=False)
-            if reply["kind"] != ProposeCreateReply.KIND:
-                raise RuntimeError(f"write failed: {reply['kind']} {reply['body']}")
+            if reply["kind"] != answer:
+                raise RuntimeError(f"request failed: {reply['kind']} {reply['body']}")
             done += 1
             send()
         elapsed = time.perf_counter() - started
@@ -207,6 +214,7 @@ def main() -> int:
         control = leader / "control.sock"
         rate_1, latencies, pings, fsyncs = one_client(control, leader, args.seconds)
         rate_64 = many_clients(control, args.seconds, CLIENTS)
+        pings_64 = many_clients(control, args.seconds, CLIENTS, writes=False)
     finally:
         _kill_and_remove(root, procs)
     latencies.sort()
@@ -217,7 +225,10 @@ def main() -> int:
     floor = fsync_s + rtt_s
     print(f"raft bench: 3 managers on loopback, {args.seconds:g} s per figure, {os.cpu_count()} cores")
     print(f"1. committed writes/s, 1 client:   {rate_1:8.0f}")
-    print(f"   committed writes/s, {CLIENTS} clients: {rate_64:8.0f}   (target >= 5,000)")
+    print(
+        f"   committed writes/s, {CLIENTS} clients: {rate_64:8.0f}   (target >= 5,000)"
+        f"   beside {pings_64:,.0f} Pings/s, {CLIENTS} in flight on the same socket: ratio {rate_64 / pings_64:.2f}"
+    )
     print(
         f"2. commit latency, 1 client: p50 {p50 * 1e3:6.2f} ms  p99 {p99 * 1e3:6.2f} ms"
         f"   floor {floor * 1e3:5.2f} ms (fdatasync {fsync_s * 1e3:.2f} + round trip {rtt_s * 1e3:.2f})"
