@@ -91,7 +91,7 @@ class DirectSender:
         for node in list(self._sockets):
             self._close_socket(node)
         if self._context is not None:
-            self._context.term()
+            self._context.destroy(linger=0)  # closes whatever socket an error left open
             self._context = None
 
     def _close_socket(self, node: str) -> None:

@@ -606,20 +606,24 @@ class Transport:
         :class:`DirectSender`'s are alike.
         """
         dealer: zmq.Socket[bytes] = context.socket(zmq.DEALER)
-        dealer.setsockopt(zmq.LINGER, LINGER_MS)
-        dealer.setsockopt(zmq.CURVE_SERVERKEY, server_key)
-        dealer.setsockopt(zmq.CURVE_PUBLICKEY, self._public_key)
-        dealer.setsockopt(zmq.CURVE_SECRETKEY, self._secret_key)
-        dealer.setsockopt(zmq.MAXMSGSIZE, self._max_bytes)
-        dealer.setsockopt(zmq.SNDHWM, HWM_MESSAGES)
-        dealer.setsockopt(zmq.RCVHWM, HWM_MESSAGES)
-        dealer.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
-        dealer.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
-        dealer.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
-        dealer.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
-        if endpoint.startswith("tcp://["):
-            dealer.setsockopt(zmq.IPV6, 1)
-        dealer.connect(endpoint)
+        try:
+            dealer.setsockopt(zmq.LINGER, LINGER_MS)
+            dealer.setsockopt(zmq.CURVE_SERVERKEY, server_key)
+            dealer.setsockopt(zmq.CURVE_PUBLICKEY, self._public_key)
+            dealer.setsockopt(zmq.CURVE_SECRETKEY, self._secret_key)
+            dealer.setsockopt(zmq.MAXMSGSIZE, self._max_bytes)
+            dealer.setsockopt(zmq.SNDHWM, HWM_MESSAGES)
+            dealer.setsockopt(zmq.RCVHWM, HWM_MESSAGES)
+            dealer.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
+            dealer.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
+            dealer.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
+            dealer.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
+            if endpoint.startswith("tcp://["):
+                dealer.setsockopt(zmq.IPV6, 1)
+            dealer.connect(endpoint)
+        except zmq.ZMQError as exc:
+            dealer.close(0)
+            raise TransportError(f"cannot connect to {endpoint}: {exc}") from None
         return dealer
 
     def peer_target(self, node_id: str) -> tuple[str, bytes] | None:
@@ -780,19 +784,27 @@ class Transport:
     def _reopen_if_stuck(self, peer: _Peer) -> None:
         """A send to ``peer`` failed: reopen its DEALER (see REOPEN_AFTER_S).
 
-        Requests in flight on the old socket lose their replies and end at their deadlines.
+        Requests in flight on the old socket would never get their replies: they fail now.
         """
         now = time.monotonic()
         if now - peer.opened_at < REOPEN_AFTER_S:
             return
+        assert self._context is not None
+        try:
+            fresh = self.open_peer_dealer(self._context, peer.endpoint, peer.server_key)
+        except TransportError as exc:
+            log.warning("cannot reopen the connection to node %s: %s", peer.node_id, exc)
+            return
+        for pending in [p for p in self._pending.values() if p.node == peer.node_id]:
+            del self._pending[pending.request_id]
+            pending.fail(TransportError(f"{pending.kind} to {pending.dst}: the connection to the node was reopened"))
         self._poller.unregister(peer.socket)
         self._dealer_nodes.pop(peer.socket, None)
         peer.socket.close(LINGER_MS)
-        assert self._context is not None
-        peer.socket = self.open_peer_dealer(self._context, peer.endpoint, peer.server_key)
+        peer.socket = fresh
         peer.opened_at = now
-        self._dealer_nodes[peer.socket] = peer.node_id
-        self._poller.register(peer.socket, zmq.POLLIN)
+        self._dealer_nodes[fresh] = peer.node_id
+        self._poller.register(fresh, zmq.POLLIN)
         log.info("reopened the connection to node %s after a failed send", peer.node_id)
 
     def _disconnect_now(self, node_id: str) -> None:

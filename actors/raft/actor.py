@@ -352,6 +352,8 @@ class RaftMember(NodeActor):
         self.sender: DirectSender | None = None  # made, used and closed on this actor's thread
         self.writer: ThreadPoolExecutor | None = None  # writes a leader's log in the background
         self.writing: Future[None] | None = None  # the last write handed to it
+        self.write_failed: BaseException | None = None  # the writer's first failure: final
+        self.written: tuple[int, int] | None = None  # (index, term) of its last durable entry
 
     # -- start and stop ----------------------------------------------------------------------
 
@@ -405,19 +407,22 @@ class RaftMember(NodeActor):
         for waiting in self.pending.values():
             waiting.outcome.fail(error)
         self.pending.clear()
-        if self.sender is not None:
-            self.sender.close()
-            self.sender = None
-        if self.writing is not None:
-            with contextlib.suppress(Exception):  # what failed was logged by the crash it caused
-                self.writing.result()
-            self.writing = None
-        if self.writer is not None:
-            self.writer.shutdown(wait=True)
-            self.writer = None
-        if self.wal is not None:
-            self.wal.close()
-            self.wal = None
+        try:
+            if self.sender is not None:
+                self.sender.close()
+                self.sender = None
+        finally:
+            # The log is released whatever else failed: a restart must be able to open it.
+            if self.writing is not None:
+                with contextlib.suppress(Exception):  # what failed was logged by the crash it caused
+                    self.writing.result()
+                self.writing = None
+            if self.writer is not None:
+                self.writer.shutdown(wait=True)
+                self.writer = None
+            if self.wal is not None:
+                self.wal.close()
+                self.wal = None
 
     # -- inputs --------------------------------------------------------------------------------
 
@@ -435,7 +440,7 @@ class RaftMember(NodeActor):
                 raise message.error  # this leader cannot write its log: restart and recover from disk
             assert self.core is not None
             self.core.persisted(message.index, message.term)
-            self._process_when_idle()
+            self._process()  # now: a lone voter commits on its own write, and nothing else may come
             return None
         if isinstance(message, Propose):
             self._propose(message.ops, message.outcome)
@@ -636,11 +641,30 @@ class RaftMember(NodeActor):
             wal.append([], hard_state=wal_hs, sync=ready.must_sync)  # a commit index alone needs no fsync
 
     def _write_in_background(self, ready: Ready, wal: WriteAheadLog) -> None:
-        """Have the log writer thread persist ``ready``; it tells this actor _Written when done."""
+        """Have the log writer thread persist ``ready``; it tells this actor _Written when done.
+
+        A failed write is final: the writes queued behind it do not happen (a later one that
+        succeeded would mark the failed entries durable too), and this actor crashes on the
+        _Written that reports it, or at the next wait for the writer, whichever comes first.
+        """
+        if not ready.entries and ready.hard_state is None:
+            return  # nothing to write (a round of messages only)
         if self.writer is None:
             self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-wal")
-        future = self.writer.submit(self._write_log, ready, wal)
         last = ready.entries[-1] if ready.entries else None
+
+        def write() -> None:  # on the writer thread
+            if self.write_failed is not None:
+                raise self.write_failed
+            try:
+                self._write_log(ready, wal)
+            except BaseException as exc:
+                self.write_failed = exc
+                raise
+            if last is not None:
+                self.written = (last.index, last.term)
+
+        future = self.writer.submit(write)
         ref = self.actor_ref
 
         def done(f: Future[None]) -> None:
@@ -654,10 +678,15 @@ class RaftMember(NodeActor):
         self.writing = future
 
     def _wait_for_writes(self) -> None:
-        """Wait for the log writer to finish; its error (a failed fsync) crashes this actor."""
+        """Wait for the log writer to finish; a failed write (a failed fsync) crashes this actor."""
         if self.writing is not None:
             future, self.writing = self.writing, None
             future.result()
+        if self.write_failed is not None:
+            raise self.write_failed
+        if self.written is not None and self.core is not None:
+            self.core.persisted(*self.written)  # before a compaction can drop what it names
+            self.written = None
 
     def _send(self, messages: tuple[RaftMessage, ...]) -> None:
         if not messages:

@@ -17,7 +17,9 @@ Layout and rules:
   directory is fsynced when a segment is created or removed. Nothing returns before it is
   durable, and a failed write is cut back off before the error is raised. The one exception is
   an append with ``sync=False`` (a hard state that only moves Raft's commit index): it is
-  written but not fsynced, so it can only ever be the lost or torn tail of a crash.
+  written but not fsynced, so it can only ever be the lost or torn tail of a crash; before a
+  segment stops being the last one, it is fsynced (a damaged tail of an earlier segment is
+  corruption).
 * A new segment begins when the current one would grow past ``segment_max_bytes``, and only
   with an index above the current segment's name (after a truncation that reaches back, the
   current segment grows until the log passes its name again), so names always sort in log order.
@@ -33,6 +35,7 @@ Snapshots are separate files ``snapshot-<16 hex digits>.snap``, written beside t
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -334,6 +337,10 @@ class WriteAheadLog:
         self._broken: str | None = None
         self._packer = msgpack.Packer(use_bin_type=True)  # reused: building one costs more than packing
         self._pending_prefix = b""  # the hard state that opens a new segment, written with its first record
+        # Bytes of the active segment may not be durable: an append with sync=False, or what a
+        # process that crashed wrote before this one opened the log. Fsynced before the segment
+        # stops being the last one, where a damaged tail is corruption, not a torn write.
+        self._unsynced = True
         if segments:
             self._open_active(segments[-1].path)
 
@@ -494,8 +501,11 @@ class WriteAheadLog:
         return removed
 
     def close(self) -> None:
-        """Close the files and release the directory; the log was durable already."""
+        """Close the files and release the directory (what was written unsynced is synced first)."""
         if self._fd is not None:
+            if self._unsynced:
+                with contextlib.suppress(OSError):  # best effort: the next open cuts a torn tail
+                    os.fdatasync(self._fd)
             os.close(self._fd)
             self._fd = None
         if self._lock_fd is not None:
@@ -546,6 +556,12 @@ class WriteAheadLog:
     def _new_segment(self, first_index: int) -> None:
         """Start the segment for ``first_index``, beginning with the current hard state."""
         path = self._directory / f"wal-{first_index:016x}.log"
+        if self._fd is not None and self._unsynced:
+            try:
+                os.fdatasync(self._fd)
+            except OSError as exc:
+                raise _write_error(self._segments[-1].path, exc) from None
+            self._unsynced = False
         try:
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
         except OSError as exc:
@@ -577,6 +593,7 @@ class WriteAheadLog:
                 written += _os_write(self._fd, view[written:])
             if sync:
                 os.fdatasync(self._fd)
+            self._unsynced = not sync
         except OSError as exc:
             self._undo(path, start, exc)
         self._pending_prefix = b""

@@ -481,3 +481,41 @@ def test_append_refuses_an_invalid_hard_state(log: WriteAheadLog, hard_state: Ha
         log.append([], hard_state)
     log.append([], HardState(1, "", 0))
     assert log.hard_state == HardState(1, "", 0)
+
+
+def test_an_unsynced_hard_state_is_synced_before_its_segment_stops_being_the_last(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A damaged tail is a torn write only in the last segment: nothing unsynced may stay behind in another."""
+    synced: list[str] = []
+    real = os.fdatasync
+
+    def recording(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    wal, _ = WriteAheadLog.open(tmp_path, segment_max_bytes=200)
+    try:
+        wal.append(entries(1, 3))
+        first = wal.segment_paths[-1]
+        monkeypatch.setattr(os, "fdatasync", recording)
+        wal.append([], HardState(term=1, vote="n1", commit=3), sync=False)
+        assert synced == []  # a commit index alone: written, not synced
+        wal.append(entries(4, 9))  # grows past 200 bytes: a new segment begins
+        assert len(wal.segment_paths) == 2
+        assert synced[0] == str(first)  # the old segment first, before the new one takes writes
+    finally:
+        wal.close()
+    recovered = reopen(tmp_path, segment_max_bytes=200)
+    assert recovered.hard_state == HardState(term=1, vote="n1", commit=3) and recovered.next_index == 10
+
+
+def test_closing_syncs_what_was_written_without_a_sync(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[int] = []
+    real = os.fdatasync
+    wal, _ = WriteAheadLog.open(tmp_path)
+    wal.append(entries(1, 2))
+    wal.append([], HardState(term=1, vote="", commit=2), sync=False)
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (synced.append(fd), real(fd)))
+    wal.close()
+    assert len(synced) == 1
