@@ -9,7 +9,9 @@ Prints, in one run:
 2. p50/p99 commit latency with 1 client;
 3. the floor beside them: one fdatasync of a small append in the leader's directory, plus one
    round trip to the leader over its control socket (a Ping), both sampled in rounds that
-   alternate with the 1-client writes (this machine's speed drifts within a run).
+   alternate with the 1-client writes (this machine's speed drifts within a run); and the same
+   floor with, as its round trip, one request between two processes over the cluster transport
+   (CurveZMQ over TCP: the kind of hop a commit makes from the leader to a follower).
 
 Targets (issue 4): >= 5,000 writes/s with 64 clients; p50 with 1 client <= 3 x the floor.
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import select
 import shutil
 import signal
 import statistics
@@ -41,11 +44,20 @@ from swarmnode.actors.messages import Address, Envelope, Ping, Pong, encode_enve
 from swarmnode.actors.raft.actor import ProposeCreate, ProposeCreateReply
 from swarmnode.cli.local import free_port_pair
 from swarmnode.cli.local import swarm_node_command as cli
-from swarmnode.transport import ControlClient, RemoteError, RequestTimeout, TransportError
+from swarmnode.transport import (
+    ControlClient,
+    RemoteError,
+    RequestTimeout,
+    Transport,
+    TransportError,
+    generate_keypair,
+)
 
 DEADLINE_S = 60.0
 POLL_S = 0.05
 CLIENTS = 64
+PONG_NODE = Path(__file__).resolve().parent.parent / "tests" / "integration" / "transport_pong_node.py"
+PEER = Address("peer", "ponger")
 ROUND_S = 0.25
 FLOOR_SAMPLES = 40
 
@@ -107,16 +119,20 @@ def leader_of(states: list[Path]) -> Path:
     return wait_for("a leader", find)
 
 
-def one_client(control: Path, directory: Path, seconds: float) -> tuple[float, list[float], list[float], list[float]]:
-    """Sequential writes, interleaved with the floor's two parts so that all three see the same machine.
+def one_client(
+    control: Path, directory: Path, peer: Transport, seconds: float
+) -> tuple[float, list[float], list[float], list[float], list[float]]:
+    """Sequential writes, interleaved with the floors' parts so that all of them see the same machine.
 
     These VMs change speed from one second to the next (thread wake-ups by 3x), so the run is cut
     into rounds of ROUND_S: in each, writes one at a time, then round trips (a Ping to the
-    leader's control actor over the same socket), then fdatasyncs of small appends in the
-    leader's directory. Return writes/s and each sample (s) of the three.
+    leader's control actor over the same socket), then transport round trips between two
+    processes (CurveZMQ over TCP, as from the leader to a follower), then fdatasyncs of small
+    appends in the leader's directory. Return writes/s and each sample (s) of the four.
     """
     writes: list[float] = []
     pings: list[float] = []
+    hops: list[float] = []
     fsyncs: list[float] = []
     ids = itertools.count()
     path = directory / "floor.bin"
@@ -136,13 +152,38 @@ def one_client(control: Path, directory: Path, seconds: float) -> tuple[float, l
                     pings.append(time.perf_counter() - started)
                 for _ in range(FLOOR_SAMPLES):
                     started = time.perf_counter()
+                    peer.request(PEER, Ping(payload=b"x"), src_actor="bench", timeout_s=10).result(10)
+                    hops.append(time.perf_counter() - started)
+                for _ in range(FLOOR_SAMPLES):
+                    started = time.perf_counter()
                     os.write(fd, b"x" * 200)
                     os.fdatasync(fd)
                     fsyncs.append(time.perf_counter() - started)
     finally:
         os.close(fd)
         path.unlink()
-    return len(writes) / sum(writes), writes, pings, fsyncs
+    return len(writes) / sum(writes), writes, pings, hops, fsyncs
+
+
+def start_transport_peer(procs: list[subprocess.Popen[bytes]]) -> Transport:
+    """Start a process whose Transport answers Ping, and return a started client Transport connected to it."""
+    public, secret = generate_keypair()
+    proc = subprocess.Popen(
+        [sys.executable, str(PONG_NODE), "peer", public.decode(), secret.decode()],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    procs.append(proc)
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], DEADLINE_S)
+    line = proc.stdout.readline().decode() if ready else ""
+    if not line.startswith("READY "):
+        raise RuntimeError(f"the transport peer did not start (said {line!r})")
+    client = Transport.outbound_only("bench", *generate_keypair())
+    client.start()
+    client.connect(PEER.node, line.split()[1], public)
+    return client
 
 
 def many_clients(path: Path, seconds: float, clients: int, *, writes: bool = True) -> float:
@@ -209,20 +250,26 @@ def main() -> int:
             print("\n".join(log.read_text(errors="replace").splitlines()[-15:]), file=sys.stderr)
         _kill_and_remove(root, procs)
         raise
+    peer: Transport | None = None
     try:
         leader = leader_of(states)
         control = leader / "control.sock"
-        rate_1, latencies, pings, fsyncs = one_client(control, leader, args.seconds)
+        peer = start_transport_peer(procs)
+        rate_1, latencies, pings, hops, fsyncs = one_client(control, leader, peer, args.seconds)
         rate_64 = many_clients(control, args.seconds, CLIENTS)
         pings_64 = many_clients(control, args.seconds, CLIENTS, writes=False)
     finally:
+        if peer is not None:
+            peer.stop()
         _kill_and_remove(root, procs)
     latencies.sort()
     p50 = latencies[len(latencies) // 2]
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
     fsync_s = statistics.median(fsyncs)
     rtt_s = statistics.median(pings)
+    hop_s = statistics.median(hops)
     floor = fsync_s + rtt_s
+    floor_hop = fsync_s + hop_s
     print(f"raft bench: 3 managers on loopback, {args.seconds:g} s per figure, {os.cpu_count()} cores")
     print(f"1. committed writes/s, 1 client:   {rate_1:8.0f}")
     print(
@@ -233,6 +280,11 @@ def main() -> int:
         f"2. commit latency, 1 client: p50 {p50 * 1e3:6.2f} ms  p99 {p99 * 1e3:6.2f} ms"
         f"   floor {floor * 1e3:5.2f} ms (fdatasync {fsync_s * 1e3:.2f} + round trip {rtt_s * 1e3:.2f})"
         f"   p50/floor {p50 / floor:.2f} (target <= 3)"
+    )
+    print(
+        f"   the same with a transport round trip between two processes (CurveZMQ, TCP) as the round trip:"
+        f" floor {floor_hop * 1e3:5.2f} ms (fdatasync {fsync_s * 1e3:.2f} + {hop_s * 1e3:.2f})"
+        f"   p50/floor {p50 / floor_hop:.2f}"
     )
     return 0
 

@@ -427,6 +427,16 @@ class RaftMember(NodeActor):
     # -- inputs --------------------------------------------------------------------------------
 
     def on_receive(self, message: Any) -> Any:
+        result = self._receive(message)
+        # Group commit: whatever the message was, the last one of a burst runs the Ready round
+        # (a write that finished, say, may have committed entries while a Read was queued).
+        # (has_ready() is asked only then: it builds the appends, so asking per message would
+        # send one append per proposal.)
+        if self.core is not None and self.wal is not None:
+            self._process_when_idle()
+        return result
+
+    def _receive(self, message: Any) -> Any:
         if isinstance(message, _Tick):
             assert self.core is not None
             self.core.tick()
@@ -440,7 +450,6 @@ class RaftMember(NodeActor):
                 raise message.error  # this leader cannot write its log: restart and recover from disk
             assert self.core is not None
             self.core.persisted(message.index, message.term)
-            self._process()  # now: a lone voter commits on its own write, and nothing else may come
             return None
         if isinstance(message, Propose):
             self._propose(message.ops, message.outcome)
@@ -478,8 +487,7 @@ class RaftMember(NodeActor):
         if msg.frm != request.peer.node_id and msg.type not in RELAYED_TYPES:
             log.warning("raft: dropped a message claiming to be from %s sent by %s", msg.frm, request.peer.node_id)
             return None
-        self.core.step(msg)
-        self._process_when_idle()
+        self.core.step(msg)  # on_receive runs the Ready round once the burst is over
         return None
 
     @handles(ProposeCreate, roles=LOCAL_ONLY)
@@ -533,8 +541,7 @@ class RaftMember(NodeActor):
         except NotLeader as exc:
             self._forward(txn, outcome, exc.leader)
             return
-        self.pending[index] = _Pending(txn, data, outcome)
-        self._process_when_idle()
+        self.pending[index] = _Pending(txn, data, outcome)  # on_receive runs the Ready round
 
     def _forward(self, txn: Transaction, outcome: Outcome, leader: str) -> None:
         if not leader or leader == self.context.node_id:
