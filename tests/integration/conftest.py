@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -11,6 +12,19 @@ from pathlib import Path
 import pytest
 
 from tests.support.nodes import NodeProcess
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Turn SIGTERM (a CI time limit, ``timeout``) into an interrupt, so fixtures still stop their nodes.
+
+    The nodes run in sessions of their own: a test run killed by SIGTERM without this would
+    leave them running.
+    """
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 @pytest.fixture
