@@ -230,6 +230,14 @@ class _Written:
 
 
 @dataclass(frozen=True, slots=True)
+class _ForwardAnswered:
+    """Told by the transport: the leader applied a forwarded proposal (``result.index``)."""
+
+    outcome: Outcome
+    result: ApplyResult
+
+
+@dataclass(frozen=True, slots=True)
 class ReadOutcome:
     value: Any
     error: Exception | None
@@ -345,6 +353,8 @@ class RaftMember(NodeActor):
         self.subscribers: dict[str, pykka.ActorRef[Any]] = {}
         self.pending: dict[int, _Pending] = {}  # log index -> a proposal made here, not yet applied
         self.forwarded_to_leader: list[Outcome] = []  # proposals handed to the leader, not yet answered
+        # Forwarded proposals the leader applied, until this manager's Store has them: (index, ...)
+        self.awaiting_apply: list[tuple[int, Outcome, ApplyResult]] = []
         self.leader = ""
         self.is_leader = False
         self.since_snapshot = 0
@@ -407,6 +417,9 @@ class RaftMember(NodeActor):
         for waiting in self.pending.values():
             waiting.outcome.fail(error)
         self.pending.clear()
+        for _, outcome, _ in self.awaiting_apply:
+            outcome.fail(Refused("unavailable", "the write is committed, but this manager's store stopped"))
+        self.awaiting_apply = []
         try:
             if self.sender is not None:
                 self.sender.close()
@@ -445,11 +458,8 @@ class RaftMember(NodeActor):
                 self._reconcile_members()
             self.timers.start("tick", TICK_S, _Tick())
             return None
-        if isinstance(message, _Written):
-            if message.error is not None:
-                raise message.error  # this leader cannot write its log: restart and recover from disk
-            assert self.core is not None
-            self.core.persisted(message.index, message.term)
+        if isinstance(message, _Written | _ForwardAnswered):
+            self._finished_elsewhere(message)
             return None
         if isinstance(message, Propose):
             self._propose(message.ops, message.outcome)
@@ -560,6 +570,7 @@ class RaftMember(NodeActor):
 
         self.forwarded_to_leader = [o for o in self.forwarded_to_leader if not o.settled]
         self.forwarded_to_leader.append(outcome)
+        ref = self.actor_ref
 
         def done(f: Any) -> None:
             try:
@@ -568,13 +579,16 @@ class RaftMember(NodeActor):
                 outcome.fail(Refused("unavailable", f"the leader {leader} did not commit: {describe(exc)}"))
                 return
             assert isinstance(reply, ProposalResult)
-            if reply.code in ("", "conflict"):
-                ok = reply.code == ""
-                outcome.set(
-                    ApplyResult(index=reply.index, txn_id=txn.txn_id, ok=ok, error=reply.error or None, events=())
-                )
-            else:
+            if reply.code not in ("", "conflict"):
                 outcome.fail(Refused(reply.code, reply.error))
+                return
+            result = ApplyResult(
+                index=reply.index, txn_id=txn.txn_id, ok=reply.code == "", error=reply.error or None, events=()
+            )
+            try:  # answered once this manager's Store has it too: its readers must see their writes
+                ref.tell(_ForwardAnswered(outcome, result))
+            except pykka.ActorDeadError:
+                outcome.fail(Refused("unavailable", "the write is committed, but this manager's store stopped"))
 
         future.add_done_callback(done)
 
@@ -632,6 +646,7 @@ class RaftMember(NodeActor):
             self.store = StoreCore.restore(ready.snapshot.data)
             wal.truncate_suffix(meta.index + 1)
             self._publish_all()
+            self._settle_applied()
             log.info("raft: installed a snapshot at index %d from the leader", meta.index)
 
     @staticmethod
@@ -732,6 +747,32 @@ class RaftMember(NodeActor):
             self._publish(events)
         if touched_members:
             self._connect_peers()
+        self._settle_applied()
+
+    def _finished_elsewhere(self, message: _Written | _ForwardAnswered) -> None:
+        """The log writer finished a write, or the leader answered a forwarded proposal."""
+        if isinstance(message, _Written):
+            if message.error is not None:
+                raise message.error  # this leader cannot write its log: restart and recover from disk
+            assert self.core is not None
+            self.core.persisted(message.index, message.term)
+            return
+        self.forwarded_to_leader = [o for o in self.forwarded_to_leader if o is not message.outcome]
+        self.awaiting_apply.append((message.result.index, message.outcome, message.result))
+        self._settle_applied()
+
+    def _settle_applied(self) -> None:
+        """Answer the forwarded writes the leader applied that this manager's Store now holds too."""
+        if not self.awaiting_apply:
+            return
+        last = self.store.last_index
+        waiting = []
+        for index, outcome, result in self.awaiting_apply:
+            if index <= last:
+                outcome.set(result)
+            else:
+                waiting.append((index, outcome, result))
+        self.awaiting_apply = waiting
 
     def _snapshot(self) -> None:
         core, wal = self.core, self.wal

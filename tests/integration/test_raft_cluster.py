@@ -86,6 +86,24 @@ def test_a_write_on_a_follower_is_forwarded_to_the_leader(nodes):
     assert labels_on(leader, follower.node_id)["via-follower"] == "v"
 
 
+def test_a_follower_reads_its_own_writes_at_once(nodes):
+    """Docker's managers serve reads from the leader; ours serve them from their own Store, so a
+    write answered to a client of a follower must be applied there before the answer (else
+    `node update` then `node inspect` on that follower could show the old node, and two updates
+    in a row could fail on a stale version)."""
+    managers = Managers(nodes, 3)
+    leader = managers.wait_leader()
+    follower = next(n for n in managers.all if n is not leader)
+    with ControlClient(str(follower.control_path), timeout_s=5) as client:
+        for i in range(100):
+            client.request(
+                "control",
+                NodeUpdateRequest(node="self", availability="", label_add={f"k{i}": "v"}, label_rm=()),
+            )
+            labels = client.request("control", NodeInspectRequest(node="self")).node["spec"]["labels"]
+            assert f"k{i}" in labels, f"write {i} answered, but the follower's read does not show it: {labels}"
+
+
 def test_kill_9_of_the_leader_elects_a_new_one_within_2_s_and_loses_no_acknowledged_write(nodes):
     managers = Managers(nodes, 3)
     leader = managers.wait_leader()
