@@ -50,7 +50,11 @@ def propose(context: NodeContext, *ops: Op, timeout_s: float = STORE_TIMEOUT_S) 
     except pykka.ActorDeadError:
         raise Refused("unavailable", "the store stopped before committing; try again") from None
     except TimeoutError:
-        raise Refused("unavailable", f"the write was not committed within {timeout_s:g} s (no quorum?)") from None
+        raise Refused(
+            "unavailable",
+            f"the write was not answered within {timeout_s:g} s: it may or may not be committed (no quorum, "
+            "or this manager is cut off from the leader); check before you retry",
+        ) from None
     if not result.ok:
         raise Refused("conflict", result.error or "the change was refused")
     return result
