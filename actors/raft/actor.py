@@ -5,7 +5,8 @@ what Raft decides, what is on disk and what readers see is one order. Every inpu
 message from a peer, a proposal) is followed by one round of the core's Ready: persist the
 hard state and entries (one fsync), send the messages, apply the committed entries to the
 Store, answer the proposals they carry, then advance. Proposals made on a follower are
-forwarded to the leader, which answers once the write is applied.
+forwarded to the leader, which answers once the write is applied there; the follower answers
+its caller once its own Store has applied it too (a caller reads its own writes here).
 
 Snapshots: every ``settings.snapshot_every_entries`` applied entries the Store is snapshotted (written,
 fsynced, renamed) and the log before it compacted; a follower too far behind gets the snapshot.
@@ -115,9 +116,10 @@ class Outcome:
     ``on_done`` runs once it is settled (forwarded proposals answer over the network from it).
     """
 
-    __slots__ = ("_error", "_event", "_on_done", "_value")
+    __slots__ = ("_error", "_event", "_on_done", "_value", "answered")
 
     def __init__(self, on_done: Callable[[Outcome], None] | None = None) -> None:
+        self.answered = False  # a forwarded proposal: the leader's answer came (set by the transport)
         self._event = threading.Event()
         self._value: Any = None
         self._error: BaseException | None = None
@@ -417,9 +419,15 @@ class RaftMember(NodeActor):
         for waiting in self.pending.values():
             waiting.outcome.fail(error)
         self.pending.clear()
-        for _, outcome, _ in self.awaiting_apply:
-            outcome.fail(Refused("unavailable", "the write is committed, but this manager's store stopped"))
+        for _, outcome, result in self.awaiting_apply:
+            outcome.set(result)  # the leader's word stands; this Store is going away
         self.awaiting_apply = []
+        for outcome in self.forwarded_to_leader:
+            # Unanswered, or answered with the answer still in the mailbox, which a stop drops.
+            outcome.fail(
+                Refused("unavailable", "this manager's store stopped; the leader may have committed the write")
+            )
+        self.forwarded_to_leader = []
         try:
             if self.sender is not None:
                 self.sender.close()
@@ -585,10 +593,11 @@ class RaftMember(NodeActor):
             result = ApplyResult(
                 index=reply.index, txn_id=txn.txn_id, ok=reply.code == "", error=reply.error or None, events=()
             )
+            outcome.answered = True  # before the tell: a leader change from now on must not fail it
             try:  # answered once this manager's Store has it too: its readers must see their writes
                 ref.tell(_ForwardAnswered(outcome, result))
             except pykka.ActorDeadError:
-                outcome.fail(Refused("unavailable", "the write is committed, but this manager's store stopped"))
+                outcome.set(result)  # the leader's word stands; this Store is gone
 
         future.add_done_callback(done)
 
@@ -818,8 +827,9 @@ class RaftMember(NodeActor):
         # A leader that went away will not answer what was handed to it: say so now, not at the
         # forward's deadline (the write may still commit; the caller retries, as after a timeout).
         for outcome in self.forwarded_to_leader:
-            outcome.fail(Refused("unavailable", "the leader changed before answering; try again"))
-        self.forwarded_to_leader = []
+            if not outcome.answered:  # an answered one is committed: its _ForwardAnswered is on its way
+                outcome.fail(Refused("unavailable", "the leader changed before answering; try again"))
+        self.forwarded_to_leader = [o for o in self.forwarded_to_leader if o.answered and not o.settled]
         if not is_leader:
             # Proposals this manager accepted as leader may now never commit here.
             for index, waiting in list(self.pending.items()):

@@ -13,18 +13,30 @@ import pytest
 
 from tests.support.nodes import NodeProcess
 
+_PREVIOUS_SIGTERM = pytest.StashKey[object]()
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """Turn SIGTERM (a CI time limit, ``timeout``) into an interrupt, so fixtures still stop their nodes.
 
     The nodes run in sessions of their own: a test run killed by SIGTERM without this would
-    leave them running.
+    leave them running. A second SIGTERM is ignored, so that the teardown it started finishes.
     """
 
     def interrupt(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise KeyboardInterrupt(f"signal {signum}")
 
-    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        config.stash[_PREVIOUS_SIGTERM] = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:
+        return  # not the main thread (pytest run from a thread): leave signals alone
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    previous = config.stash.get(_PREVIOUS_SIGTERM, None)
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)  # type: ignore[arg-type]
 
 
 @pytest.fixture
