@@ -64,11 +64,16 @@ class Cluster:
         self.procs: dict[Path, subprocess.Popen[bytes]] = {}
         self.states = [root / f"m{i}" for i in range(count)]
         self.listen = {state: f"127.0.0.1:{free_port_pair()}" for state in self.states}
-        self.launch(self.states[0], "start", "--dispatcher-heartbeat", "1s")
-        token = wait_for("the founder", lambda: ask(self.states[0], JoinTokenRequest(role="manager", rotate=False)))
-        for state in self.states[1:]:
-            self.launch(state, "join", self.listen[self.states[0]], "--token", token.token)
-        wait_for(f"{count} voters", lambda: self.voters() == count, 60)
+        try:
+            self.launch(self.states[0], "start", "--dispatcher-heartbeat", "1s")
+            founder = self.states[0]
+            token = wait_for("the founder", lambda: ask(founder, JoinTokenRequest(role="manager", rotate=False)))
+            for state in self.states[1:]:
+                self.launch(state, "join", self.listen[founder], "--token", token.token)
+            wait_for(f"{count} voters", lambda: self.voters() == count, 60)
+        except BaseException:
+            self.stop_all()  # a cluster that did not come up leaves nothing running
+            raise
 
     def launch(self, state: Path, command: str, *args: str) -> None:
         head = [command, *args[:1]] if command == "join" else [command]
@@ -141,7 +146,11 @@ def main() -> int:
     parser.add_argument("--times", type=int, default=5)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="sn-chaos-"))
-    cluster = Cluster(root, args.managers)
+    try:
+        cluster = Cluster(root, args.managers)
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
     failovers: list[float] = []
     try:
         target = wait_for("status", lambda: ask(cluster.states[0], StatusRequest())).node_id

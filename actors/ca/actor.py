@@ -44,7 +44,7 @@ from swarmnode.actors.store.core import StoreCore, StoredObject
 from swarmnode.actors.store.objects import CLUSTER_ID, ClusterView, NodeView
 from swarmnode.actors.store.transactions import Create
 from swarmnode.actors.supervision import Link, describe
-from swarmnode.transport import TransportError
+from swarmnode.transport import BOOTSTRAP_ROLE, TransportError
 
 from .cfssl import CfsslSigner, ExternalCAError
 from .core import (
@@ -217,7 +217,7 @@ class CertAuthority(NodeActor):
         except ExternalCAError as exc:
             raise Refused("unavailable", f"cannot issue a certificate: {exc}") from None
 
-    @handles(GetRootCARequest, roles=ANY_ROLE | {"bootstrap"})
+    @handles(GetRootCARequest, roles=ANY_ROLE | {BOOTSTRAP_ROLE})
     def get_root_ca(self, msg: GetRootCARequest, request: Request) -> GetRootCAReply:
         cluster = self._cluster()
         assert self.cert is not None

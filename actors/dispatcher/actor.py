@@ -144,7 +144,8 @@ class Dispatcher(NodeActor):
         rotating = cluster.rotation == "rotating" and msg.issuer != ca_digest(cluster.root_cert)
         # One read of the Store per heartbeat: this node, and the managers every node must know.
         node, managers = read_store(self.context, lambda core: (core.get("node", node_id), managers_of(core)))
-        role_changed = node is not None and NodeView.of(node).role != NodeView.of(node).cert_role
+        view = NodeView.of(node) if node is not None else None
+        role_changed = view is not None and view.role != view.cert_role
         renew = rotating or role_changed
         return HeartbeatReply(
             period_s=cluster.heartbeat_period_s,

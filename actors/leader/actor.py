@@ -20,6 +20,7 @@ from swarmnode.actors.raft.actor import LeadershipChanged, Subscribe, Unsubscrib
 from swarmnode.actors.runtime import NodeActor, NodeContext, NodeSupervisor
 from swarmnode.actors.store.client import STORE_ACTOR
 from swarmnode.actors.supervision import (
+    ActorStatistics,
     ChildExited,
     ChildSpec,
     GetStatistics,
@@ -27,6 +28,7 @@ from swarmnode.actors.supervision import (
     Strategy,
     SupervisorStatistics,
 )
+from swarmnode.actors.supervision.actor import STATISTICS_TIMEOUT_S
 
 __all__ = ["LEADER_SUPERVISOR", "LeaderGroup"]
 
@@ -34,7 +36,6 @@ log = logging.getLogger("swarmnode.leader")
 
 LEADER_SUPERVISOR = "leader"
 STOP_TIMEOUT_S = 30.0
-STATISTICS_TIMEOUT_S = 2.0
 
 
 class LeaderSubtreeFailed(Exception):
@@ -105,7 +106,6 @@ class LeaderGroup(NodeActor):
 
     def _statistics(self) -> SupervisorStatistics:
         """Look like a supervisor in `status`: the Leader supervisor's subtree, when it runs."""
-        from swarmnode.actors.supervision import ActorStatistics
 
         rows: list[ActorStatistics] = []
         ref = self.leader_ref

@@ -205,14 +205,6 @@ class LeadershipChanged:
 
 
 @dataclass(frozen=True, slots=True)
-class ChangeMembership:
-    """Propose a Raft membership change (leader only); ``outcome`` gets the log index."""
-
-    change: ConfChange
-    outcome: Outcome = field(default_factory=Outcome)
-
-
-@dataclass(frozen=True, slots=True)
 class GetRaftStatus:
     """Ask for the core's status (term, role, leader, commit, members and their progress)."""
 
@@ -395,15 +387,14 @@ class RaftMember(NodeActor):
         self.core = RaftCore(config, restored, self.rng)
         if latest is not None:
             # The core sends this snapshot to followers whose next entry it no longer holds.
-            self.core.compact(latest[0], decode_snapshot(latest[1]).data)
-        self.context.set_membership(membership_of(self.store, self.context.get_shared(MANAGERS_KEY, ())))
+            self.core.compact(latest[0], snapshot.data)
+        self._refresh_membership()
         log.info(
             "raft: recovered snapshot %s, %d log entries, commit %d",
             snap_meta.index if snap_meta else "none",
             len(restored.entries),
             hs.commit if hs else 0,
         )
-        self._connect_peers()
         if self.core.status().conf.voters == (self.context.node_id,):
             self.core.campaign()  # the only voter: no one to wait for (a new swarm starts writable)
         self._process()
@@ -472,12 +463,6 @@ class RaftMember(NodeActor):
         if isinstance(message, Propose):
             self._propose(message.ops, message.outcome)
             return None
-        if isinstance(message, ChangeMembership):
-            try:
-                message.outcome.set(self._change_membership(message.change))
-            except Refused as exc:
-                message.outcome.fail(exc)
-            return None
         if isinstance(message, GetRaftStatus):
             assert self.core is not None
             return self.core.status()
@@ -543,7 +528,7 @@ class RaftMember(NodeActor):
                 code = "" if result.ok else "conflict"
                 request.reply(ProposalResult(index=result.index, code=code, error=result.error or ""))
 
-        self._propose_txn(decode_transaction(msg.txn), Outcome(on_done=answer))
+        self._propose_txn(decode_transaction(msg.txn), Outcome(on_done=answer), msg.txn)
 
     # -- proposals -------------------------------------------------------------------------------
 
@@ -551,24 +536,26 @@ class RaftMember(NodeActor):
         txn = Transaction(ops=ops, now=self.clock(), txn_id=uuid.uuid4().hex)
         self._propose_txn(txn, outcome)
 
-    def _propose_txn(self, txn: Transaction, outcome: Outcome) -> None:
+    def _propose_txn(self, txn: Transaction, outcome: Outcome, data: bytes | None = None) -> None:
+        """Propose ``txn`` (``data`` its encoding, when the caller has it already), or forward it."""
         assert self.core is not None
-        data = encode_transaction(txn)
+        if data is None:
+            data = encode_transaction(txn)
         try:
             index = self.core.propose(data)
         except NotLeader as exc:
-            self._forward(txn, outcome, exc.leader)
+            self._forward(txn, data, outcome, exc.leader)
             return
         self.pending[index] = _Pending(txn, data, outcome)  # on_receive runs the Ready round
 
-    def _forward(self, txn: Transaction, outcome: Outcome, leader: str) -> None:
+    def _forward(self, txn: Transaction, data: bytes, outcome: Outcome, leader: str) -> None:
         if not leader or leader == self.context.node_id:
             outcome.fail(Refused("unavailable", "the swarm has no leader right now (an election may be under way)"))
             return
         try:
             future = self.context.transport.request(
                 Address(leader, self.name),
-                ForwardProposal(txn=encode_transaction(txn)),
+                ForwardProposal(txn=data),
                 src_actor=self.name,
                 timeout_s=FORWARD_TIMEOUT_S,
             )
@@ -654,7 +641,7 @@ class RaftMember(NodeActor):
             write_snapshot(wal.directory, meta.index, encode_snapshot(ready.snapshot))
             self.store = StoreCore.restore(ready.snapshot.data)
             wal.truncate_suffix(meta.index + 1)
-            self._publish_all()
+            self._refresh_membership()
             self._settle_applied()
             log.info("raft: installed a snapshot at index %d from the leader", meta.index)
 
@@ -802,8 +789,7 @@ class RaftMember(NodeActor):
 
     def _publish(self, events: list[Event]) -> None:
         if any(e.object.kind in ("node", "cluster") for e in events):
-            self.context.set_membership(membership_of(self.store, self.context.get_shared(MANAGERS_KEY, ())))
-            self._connect_peers()
+            self._refresh_membership()
         for subscriber_id, routed in self.watchers.route(events).items():
             ref = self.subscribers.get(subscriber_id)
             if ref is None:
@@ -814,7 +800,8 @@ class RaftMember(NodeActor):
                 self.watchers.unregister(subscriber_id)
                 del self.subscribers[subscriber_id]
 
-    def _publish_all(self) -> None:
+    def _refresh_membership(self) -> None:
+        """Admit the managers the Store (and the join reply) knows, and connect to them."""
         self.context.set_membership(membership_of(self.store, self.context.get_shared(MANAGERS_KEY, ())))
         self._connect_peers()
 

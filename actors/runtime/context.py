@@ -35,8 +35,6 @@ class CurveKeys:
 class NodeSettings:
     """Start-up settings of one node process (flags of ``swarm-node start``)."""
 
-    # Only tests lower this (SWARM_NODE_TEST_MIN_CERT_EXPIRY_S); the CLI refuses less than 30 min.
-    min_cert_expiry_s: float = 30 * 60.0
     store_segment_bytes: int = 64 * 1024 * 1024
     # Tests lower this (SWARM_NODE_TEST_SNAPSHOT_EVERY) to see followers catch up by snapshot.
     snapshot_every_entries: int = 10_000

@@ -51,12 +51,12 @@ def test_root_ca_rotation_moves_every_node_to_the_new_root(nodes):
     (manager,) = json.loads(run_cli("--state-dir", str(swarm.manager.state_dir), "node", "inspect", "self").stdout)
     assert manager["status"]["issuer"] == new_digest
     for worker in [swarm.manager, *workers]:
-        trust = (worker.state_dir / "certificates" / "trust.pem").read_bytes()
         wait_until(
             lambda w=worker: ca_digest((w.state_dir / "certificates" / "trust.pem").read_bytes()) == new_digest,
             10,
             f"{worker.state_dir.name} to trust the new root only",
         )
+        trust = (worker.state_dir / "certificates" / "trust.pem").read_bytes()
         assert trust.count(b"BEGIN CERTIFICATE") >= 1
     for row in swarm.nodes().values():
         assert row.status == "ready"

@@ -88,14 +88,18 @@ def cfssl_server(cluster_id: str) -> Iterator[CfsslServer]:
     (workdir / "config.json").write_text(json.dumps(config))
     port = free_port()
     log = workdir / "cfssl.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [CFSSL, "serve", "-address", "127.0.0.1", "-port", str(port), *SERVE_FILES],
-            cwd=workdir,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "HOME": str(workdir)},
-        )
+    try:
+        with log.open("wb") as log_file:
+            process = subprocess.Popen(
+                [CFSSL, "serve", "-address", "127.0.0.1", "-port", str(port), *SERVE_FILES],
+                cwd=workdir,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "HOME": str(workdir)},
+            )
+    except BaseException:
+        shutil.rmtree(workdir, ignore_errors=True)  # it holds the CA's key
+        raise
     server = CfsslServer(f"http://127.0.0.1:{port}", root, log, workdir / "ca.pem", process)
     try:
         wait_until(
