@@ -68,7 +68,8 @@ advertise_option = click.option(
     "--advertise-addr",
     default="",
     callback=lambda ctx, param, value: normalize_listen(value) if value else "",
-    help="Address other nodes reach this node at (default: the --listen address).",
+    help="Address other nodes reach this node at (default: the --listen address; a wildcard host there "
+    "becomes this machine's address on the route to the manager joined, or its host name's address).",
 )
 state_dir_option = click.option(
     "--state-dir",

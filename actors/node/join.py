@@ -36,6 +36,7 @@ from swarmnode.transport import (
     generate_keypair,
 )
 
+from .addresses import AdvertiseAddressError, advertise_address
 from .swarm_state import ManagerRecord, NodeCertificate, NodeState, save_node_state, write_certificate
 
 __all__ = ["JoinError", "JoinOptions", "JoinResult", "join_swarm"]
@@ -52,14 +53,13 @@ class JoinError(Exception):
 class JoinOptions:
     manager_addr: str
     token: str
-    advertise_addr: str
+    advertise_addr: str  # a wildcard host (0.0.0.0) becomes this machine's address on the route to the manager
     hostname: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class JoinResult:
     state: NodeState
-    desired_role: str
 
 
 def fetch_root_ca(manager_addr: str, timeout_s: float = JOIN_TIMEOUT_S) -> GetRootCAReply:
@@ -119,10 +119,15 @@ def join_swarm(state_dir: Path, options: JoinOptions) -> JoinResult:
         raise JoinError(f"the manager at {options.manager_addr} presented a bad certificate: {exc}") from None
     if manager.role != "manager":
         raise JoinError(f"the node at {options.manager_addr} is not a manager (its certificate says {manager.role})")
+    try:
+        addr = advertise_address(options.advertise_addr, towards=options.manager_addr)
+    except AdvertiseAddressError as exc:
+        raise JoinError(str(exc)) from None
     public, secret = generate_keypair()
     key_pem = new_node_key()
+    csr = make_csr(key_pem)
     issued = _request_certificate(
-        options, manager.node_id, manager.curve_public_key, public=public, secret=secret, csr=make_csr(key_pem)
+        options, manager.node_id, manager.curve_public_key, addr=addr, public=public, secret=secret, csr=csr
     )
     try:
         info = verify_member_certificate(issued.certificate, issued.trust_pem, issued.cluster_id, now)
@@ -138,17 +143,17 @@ def join_swarm(state_dir: Path, options: JoinOptions) -> JoinResult:
         node_id=issued.node_id,
         role=issued.role,
         cluster_id=issued.cluster_id,
-        advertise_addr=options.advertise_addr,
+        advertise_addr=addr,
         hostname=options.hostname or socket.gethostname(),
         keys=CurveKeys(public=public, secret=secret),
         managers=managers or (ManagerRecord(manager.node_id, options.manager_addr, manager.curve_public_key.decode()),),
     )
     save_node_state(state_dir, state)
-    return JoinResult(state=state, desired_role=issued.desired_role)
+    return JoinResult(state=state)
 
 
 def _request_certificate(
-    options: JoinOptions, manager_id: str, manager_key: bytes, *, public: bytes, secret: bytes, csr: bytes
+    options: JoinOptions, manager_id: str, manager_key: bytes, *, addr: str, public: bytes, secret: bytes, csr: bytes
 ) -> IssueNodeCertificateReply:
     """Send the token and CSR to the manager over CURVE, from a short-lived transport."""
     transport = Transport.outbound_only("joining", public, secret)
@@ -161,7 +166,7 @@ def _request_certificate(
                 token=options.token,
                 csr=csr,
                 hostname=options.hostname or socket.gethostname(),
-                addr=options.advertise_addr,
+                addr=addr,
             ),
             src_actor="join",
             timeout_s=JOIN_TIMEOUT_S,

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from swarmnode.cli.local import free_port_pair
 from tests.support import wait_until
 from tests.support.nodes import Swarm, run_cli
 
@@ -144,3 +145,11 @@ def test_joining_twice_is_refused(swarm):
     )
     assert again.returncode == 1
     assert "this node is already part of a swarm" in again.stderr
+
+
+def test_a_node_that_listens_on_a_wildcard_advertises_its_address_on_the_route_to_the_manager(swarm, nodes):
+    port = free_port_pair("0.0.0.0")
+    worker = nodes("w1", role="worker", listen=f"0.0.0.0:{port}")
+    worker.join(swarm.manager_addr, swarm.token())
+    # The manager listens on loopback, so loopback is this node's route to it.
+    assert swarm.nodes()[worker.node_id].addr == f"127.0.0.1:{port}"
