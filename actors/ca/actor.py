@@ -46,13 +46,12 @@ from swarmnode.actors.store.transactions import Create
 from swarmnode.actors.supervision import Link, describe
 from swarmnode.transport import BOOTSTRAP_ROLE, TransportError
 
-from .cfssl import CfsslSigner, ExternalCAError
+from .cfssl import ExternalCAError
 from .core import (
     JoinRefused,
     cluster_root,
     role_for_token,
     rotation_progress,
-    sign_for_node,
     verify_member_certificate,
 )
 from .messages import (
@@ -74,6 +73,7 @@ from .pki import (
     new_node_key,
     renewal_time,
 )
+from .signing import sign_member_certificate
 
 __all__ = ["CertAuthority", "RenewNow", "managers_of"]
 
@@ -81,7 +81,6 @@ log = logging.getLogger("swarmnode.ca")
 
 RENEW_RETRY_S = 10.0
 RENEW_TIMEOUT_S = 15.0
-EXTERNAL_CA_TIMEOUT_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,20 +201,18 @@ class CertAuthority(NodeActor):
             raise Refused("unavailable", "this manager has no cluster object yet")
         return ClusterView.of(obj)
 
-    def _sign(self, cluster: ClusterView, csr: bytes, node_id: str, role: str, curve_key: bytes) -> bytes:
-        if cluster.external_ca is None:
-            return sign_for_node(cluster, csr, node_id=node_id, role=role, curve_key=curve_key, now=self._now())
-        signer = CfsslSigner(cluster.external_ca["url"], timeout_s=EXTERNAL_CA_TIMEOUT_S)
+    def _sign(
+        self, cluster: ClusterView, csr: bytes, node_id: str, role: str, curve_key: bytes, failure: str
+    ) -> tuple[bytes, NodeCertInfo]:
+        """Sign and check a member's certificate; refuse, saying ``failure`` and why, if that fails."""
         try:
-            return signer.sign(
-                csr,
-                node_id=node_id,
-                role=role,  # type: ignore[arg-type]  # manager or worker, from the store
-                cluster_id=cluster.cluster_id,
-                curve_public_key=curve_key,
+            return sign_member_certificate(
+                cluster, csr, node_id=node_id, role=role, curve_key=curve_key, now=self._now()
             )
         except ExternalCAError as exc:
-            raise Refused("unavailable", f"cannot issue a certificate: {exc}") from None
+            raise Refused("unavailable", f"{failure}: {exc}") from None
+        except (ValueError, CertificateError) as exc:
+            raise Refused("refused", f"{failure}: {describe(exc)}") from None
 
     @handles(GetRootCARequest, roles=ANY_ROLE | {BOOTSTRAP_ROLE})
     def get_root_ca(self, msg: GetRootCARequest, request: Request) -> GetRootCAReply:
@@ -243,11 +240,9 @@ class CertAuthority(NodeActor):
         # A manager token makes a manager: the leader adds it to Raft as a learner once its node
         # object is committed, and promotes it to voter when it has caught up.
         cert_role = desired_role
-        try:
-            chain = self._sign(cluster, msg.csr, node_id, cert_role, curve_key)
-            info = verify_member_certificate(chain, cluster.trust_pem, cluster.cluster_id, self._now())
-        except (ValueError, CertificateError) as exc:
-            raise Refused("refused", f"cannot issue a certificate for this request: {describe(exc)}") from None
+        chain, info = self._sign(
+            cluster, msg.csr, node_id, cert_role, curve_key, "cannot issue a certificate for this request"
+        )
         node = NodeView(
             node_id=node_id,
             role=desired_role,
@@ -290,11 +285,9 @@ class CertAuthority(NodeActor):
             raise Refused("refused", f"node {node_id} is not a member of this swarm")
         node = NodeView.of(obj)
         # The certificate carries the role the operator wants (promote/demote take effect here).
-        try:
-            chain = self._sign(cluster, csr, node_id, node.role, node.curve_key.encode())
-            info = verify_member_certificate(chain, cluster.trust_pem, cluster.cluster_id, self._now())
-        except (ValueError, CertificateError) as exc:
-            raise Refused("refused", f"cannot renew the certificate of {node_id}: {describe(exc)}") from None
+        chain, info = self._sign(
+            cluster, csr, node_id, node.role, node.curve_key.encode(), f"cannot renew the certificate of {node_id}"
+        )
         renewed = {
             "certificate": chain,
             "cert_expiry": info.not_after.timestamp(),

@@ -25,7 +25,7 @@ from typing import Any, Final
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from .pki import ROLE_TO_OU, Role, curve_key_san
+from .pki import ROLE_TO_OU, Role, as_role, curve_key_san
 
 SIGN_PATH: Final = "/api/v1/cfssl/sign"
 SUPPORTED_PROTOCOLS: Final = ("cfssl",)
@@ -124,8 +124,7 @@ class CfsslSigner:
 
     def sign(self, csr_pem: bytes, *, node_id: str, role: Role, cluster_id: str, curve_public_key: bytes) -> bytes:
         """Have the external CA sign ``csr_pem``; return the PEM chain it sent, leaf first."""
-        if role not in ROLE_TO_OU:
-            raise ValueError(f"role must be 'manager' or 'worker', got {role!r}")
+        role = as_role(role)  # callers from outside typed code may pass any string
         san = curve_key_san(curve_public_key)
         body = {
             "certificate_request": csr_pem.decode("ascii"),

@@ -22,12 +22,13 @@ from .pki import (
     CertificateError,
     NodeCertInfo,
     RootCA,
+    as_role,
     ca_digest,
     load_root_ca,
     sign_node_certificate,
     verify_node_certificate,
 )
-from .tokens import TokenError, make_join_token, parse_join_token, secret_matches
+from .tokens import SECRET_BYTES, TokenError, make_join_token, parse_join_token, secret_matches
 
 __all__ = [
     "JoinRefused",
@@ -46,7 +47,6 @@ __all__ = [
 ]
 
 _PEM_END = b"-----END CERTIFICATE-----"
-SECRET_BYTES = 16
 
 
 class JoinRefused(Exception):
@@ -127,14 +127,12 @@ def sign_for_node(
     curve_key: bytes,
     now: datetime,
 ) -> bytes:
-    """Sign a node certificate with the swarm's own root (external CA mode is the actor's job)."""
-    if role not in ("manager", "worker"):
-        raise ValueError(f"role must be manager or worker, got {role!r}")
+    """Sign a node certificate with the swarm's own root (signing.py relays to an external CA)."""
     return sign_node_certificate(
         cluster_root(cluster),
         csr_pem,
         node_id=node_id,
-        role=role,  # type: ignore[arg-type]  # checked just above
+        role=as_role(role),
         cluster_id=cluster.cluster_id,
         curve_public_key=curve_key,
         now=now,

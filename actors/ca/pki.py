@@ -270,6 +270,13 @@ def make_csr(key_pem: bytes) -> bytes:
 # ------------------------------------------------------------------------------ the CA side
 
 
+def as_role(value: str) -> Role:
+    """Return ``value`` as a node role; ValueError unless it is manager or worker."""
+    if value not in ROLE_TO_OU:
+        raise ValueError(f"role must be 'manager' or 'worker', got {value!r}")
+    return cast(Role, value)
+
+
 def _check_name(value: str, what: str) -> None:
     if not value or len(value) > MAX_NAME_CHARS:
         raise ValueError(f"{what} must be 1-{MAX_NAME_CHARS} characters, got {value!r}")
@@ -383,8 +390,7 @@ def sign_node_certificate(
     """
     if root.key_pem is None:
         raise ValueError("this root CA has no private key (external CA mode): relay the CSR to the external CA")
-    if role not in ROLE_TO_OU:
-        raise ValueError(f"role must be 'manager' or 'worker', got {role!r}")
+    role = as_role(role)  # callers from outside typed code may pass any string
     _check_name(node_id, "the node id")
     _check_name(cluster_id, "the cluster id")
     _require_aware(now)

@@ -12,12 +12,13 @@ import shutil
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
-from swarmnode.actors.ca.cfssl import CfsslSigner, ExternalCA
-from swarmnode.actors.ca.core import cluster_id_of_root, new_secret, verify_member_certificate
-from swarmnode.actors.ca.pki import create_root_ca, make_csr, new_node_key, sign_node_certificate
+from swarmnode.actors.ca.cfssl import ExternalCA
+from swarmnode.actors.ca.core import cluster_id_of_root, new_secret
+from swarmnode.actors.ca.pki import create_root_ca, make_csr, new_node_key
+from swarmnode.actors.ca.signing import sign_member_certificate
 from swarmnode.actors.raft.actor import initial_snapshot, raft_dir
 from swarmnode.actors.runtime import CurveKeys
 from swarmnode.actors.store.core import StoreCore
@@ -33,7 +34,6 @@ __all__ = ["FoundingOptions", "found_swarm"]
 
 DEFAULT_CERT_EXPIRY_S = 90 * 24 * 3600.0  # Docker's default node certificate expiry
 DEFAULT_HEARTBEAT_S = 5.0  # Docker's --dispatcher-heartbeat default
-EXTERNAL_CA_TIMEOUT_S = 10.0
 FIRST_INDEX = 1
 FIRST_TERM = 1
 
@@ -59,26 +59,12 @@ def found_swarm(state_dir: Path, options: FoundingOptions) -> NodeState:
     csr = make_csr(key_pem)
     if options.external_ca is None:
         root = create_root_ca(cluster_id, now)
-        assert root.key_pem is not None
         root_cert, root_key = root.cert_pem, root.key_pem
-        chain = sign_node_certificate(
-            root,
-            csr,
-            node_id=node_id,
-            role="manager",
-            cluster_id=cluster_id,
-            curve_public_key=public,
-            now=now,
-            validity=timedelta(seconds=options.cert_expiry_s),
-        )
     else:
         if options.external_ca_cert is None:
             raise ValueError("an external CA needs its root certificate (--external-ca-cert FILE)")
         root_cert, root_key = options.external_ca_cert, None
         cluster_id = cluster_id_of_root(root_cert)
-        signer = CfsslSigner(options.external_ca.url, timeout_s=EXTERNAL_CA_TIMEOUT_S)
-        chain = signer.sign(csr, node_id=node_id, role="manager", cluster_id=cluster_id, curve_public_key=public)
-    info = verify_member_certificate(chain, root_cert, cluster_id, now)
     cluster = ClusterView(
         cluster_id=cluster_id,
         cert_expiry_s=options.cert_expiry_s,
@@ -95,6 +81,8 @@ def found_swarm(state_dir: Path, options: FoundingOptions) -> NodeState:
         manager_secret=new_secret(),
         revoked={},
     )
+    # The swarm's root signs the first certificate as it will every later one (or its external CA).
+    chain, info = sign_member_certificate(cluster, csr, node_id=node_id, role="manager", curve_key=public, now=now)
     node = NodeView(
         node_id=node_id,
         role="manager",

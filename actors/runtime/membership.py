@@ -48,7 +48,7 @@ class Membership:
         """Return why a connected peer may no longer talk to this node, or None if it may."""
         if identity.role in ("manager", "worker"):
             if identity.node_id in self.revoked:
-                return f"node {identity.node_id} was removed from the swarm"
+                return _removed(identity.node_id)
             member = self.by_id.get(identity.node_id)
             if member is not None and now > member.not_after:
                 return f"the certificate of node {identity.node_id} expired at {_when(member.not_after)}"
@@ -57,6 +57,10 @@ class Membership:
 
 def _when(epoch_s: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(epoch_s))
+
+
+def _removed(node_id: str) -> str:
+    return f"node {node_id} was removed from the swarm"
 
 
 class CertAdmission:
@@ -72,19 +76,16 @@ class CertAdmission:
         if member is None:
             removed = table.revoked_keys.get(public_key)
             if removed is not None:
-                log.warning("refused %s: node %s was removed from the swarm", address, removed)
+                log.warning("refused %s: %s", address, _removed(removed))
                 return None
             if table.anonymous_allowed:
                 # A joiner: its only use of the connection is IssueNodeCertificate (role checks).
                 return Identity(node_id=public_key.decode(), role=ANONYMOUS)
             log.warning("refused %s: CURVE key %s belongs to no node of this swarm", address, public_key.decode())
             return None
-        if member.node_id in table.revoked:
-            log.warning("refused %s: node %s was removed from the swarm", address, member.node_id)
+        identity = Identity(node_id=member.node_id, role=member.role)
+        reason = table.refusal(identity, self._clock())
+        if reason is not None:
+            log.warning("refused %s: %s", address, reason)
             return None
-        if self._clock() > member.not_after:
-            log.warning(
-                "refused %s: the certificate of node %s expired at %s", address, member.node_id, _when(member.not_after)
-            )
-            return None
-        return Identity(node_id=member.node_id, role=member.role)
+        return identity

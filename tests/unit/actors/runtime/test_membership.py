@@ -31,6 +31,12 @@ def test_a_removed_node_is_refused_even_where_strangers_may_join(caplog):
     assert "node b was removed from the swarm" in caplog.text
 
 
+def test_a_removed_node_still_in_the_table_is_refused(caplog):
+    table = Membership(by_key={KEY_A: Member("a", "worker", 2000.0)}, revoked={"a": KEY_A})
+    assert admission(table)(KEY_A, "10.0.0.1") is None
+    assert "refused 10.0.0.1: node a was removed from the swarm" in caplog.text
+
+
 def test_strangers_are_anonymous_on_managers_and_refused_on_workers(caplog):
     assert admission(Membership(anonymous_allowed=True))(KEY_X, "h") == Identity(KEY_X.decode(), "anonymous")
     assert admission(Membership(anonymous_allowed=False))(KEY_X, "h") is None
