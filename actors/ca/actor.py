@@ -230,7 +230,7 @@ class CertAuthority(NodeActor):
 
         cluster = self._cluster()
         try:
-            desired_role = role_for_token(msg.token, cluster)
+            role = role_for_token(msg.token, cluster)
         except JoinRefused as exc:
             log.warning("refused a join from %s: %s", request.peer.node_id if request.peer else "?", exc)
             raise Refused("refused", str(exc)) from None
@@ -239,36 +239,33 @@ class CertAuthority(NodeActor):
         node_id = new_node_id()
         # A manager token makes a manager: the leader adds it to Raft as a learner once its node
         # object is committed, and promotes it to voter when it has caught up.
-        cert_role = desired_role
         chain, info = self._sign(
-            cluster, msg.csr, node_id, cert_role, curve_key, "cannot issue a certificate for this request"
+            cluster, msg.csr, node_id, role, curve_key, "cannot issue a certificate for this request"
         )
         node = NodeView(
             node_id=node_id,
-            role=desired_role,
+            role=role,
             availability="active",
             labels={},
             state="unknown",
             hostname=msg.hostname,
             addr=msg.addr,
             certificate=chain,
-            cert_role=cert_role,
+            cert_role=role,
             cert_expiry=info.not_after.timestamp(),
             curve_key=curve_key.decode(),
             issuer=info.issuer_digest,
         )
         propose(self.context, Create("node", node_id, node.spec(), node.status()))
-        log.info("issued a %s certificate to new node %s (%s)", cert_role, node_id, msg.hostname)
+        log.info("issued a %s certificate to new node %s (%s)", role, node_id, msg.hostname)
         managers = read_store(self.context, managers_of)
         return IssueNodeCertificateReply(
             node_id=node_id,
             cluster_id=cluster.cluster_id,
-            role=cert_role,
-            desired_role=desired_role,
+            role=role,
             certificate=chain,
             trust_pem=cluster.trust_pem,
             managers=managers,
-            heartbeat_period_s=cluster.heartbeat_period_s,
         )
 
     @handles(RenewNodeCertificateRequest, roles={"manager", "worker"})

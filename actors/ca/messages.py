@@ -59,15 +59,19 @@ class IssueNodeCertificateRequest(Message):
 
 @message
 class IssueNodeCertificateReply(Message):
+    """The new node's identity, certificate and managers.
+
+    No heartbeat period: the node learns it from every HeartbeatReply, so that a ``cluster
+    update`` reaches it (as swarmkit's join reply).
+    """
+
     KIND = "IssueNodeCertificateReply"
     node_id: str
     cluster_id: str
     role: str
-    desired_role: str
     certificate: bytes
     trust_pem: bytes
     managers: tuple[ManagerInfo, ...]
-    heartbeat_period_s: float
 
 
 @message
