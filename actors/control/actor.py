@@ -16,7 +16,7 @@ from swarmnode.actors.runtime import MANAGERS, STOP_NODE_KEY, NodeActor, NodeCon
 from swarmnode.actors.runtime.addressable import Request
 from swarmnode.actors.store.client import NOT_A_MANAGER, STORE_ACTOR, propose, read_store, update_object
 from swarmnode.actors.store.core import StoreCore, StoredObject
-from swarmnode.actors.store.objects import AVAILABILITIES, CLUSTER_ID, ClusterView, NodeView
+from swarmnode.actors.store.objects import AVAILABILITIES, CLUSTER_ID, ClusterView, NodeView, cluster_of, nodes_of
 from swarmnode.actors.store.transactions import Delete, Update
 from swarmnode.actors.supervision import GetStatistics, Link, SupervisorStatistics, describe
 
@@ -51,9 +51,9 @@ STATISTICS_TIMEOUT_S = 3.0
 
 
 def _cluster(core: StoreCore) -> ClusterView:
-    obj = core.get("cluster", CLUSTER_ID)
-    assert obj is not None, "a manager's store always holds the cluster object"
-    return ClusterView.of(obj)
+    cluster = cluster_of(core)
+    assert cluster is not None, "a manager's store always holds the cluster object"
+    return cluster
 
 
 def find_node(core: StoreCore, ref: str, self_id: str) -> StoredObject:
@@ -128,7 +128,7 @@ class ControlActor(NodeActor):
     @handles(ClusterStatusRequest, roles=MANAGERS)
     def cluster_status(self, msg: ClusterStatusRequest, request: Request) -> ClusterStatusReply:
         status = self._raft_status()
-        nodes = {n.node_id: n for n in self._read(lambda core: [NodeView.of(o) for o in core.list("node")])}
+        nodes = {n.node_id: n for n in self._read(nodes_of)}
         rows = []
         for suffrage, ids in (("voter", status.conf.voters), ("learner", status.conf.learners)):
             for node_id in ids:
@@ -158,7 +158,7 @@ class ControlActor(NodeActor):
 
     @handles(NodeListRequest, roles=MANAGERS)
     def node_list(self, msg: NodeListRequest, request: Request) -> NodeListReply:
-        nodes = self._read(lambda core: [NodeView.of(o) for o in core.list("node")])
+        nodes = self._read(nodes_of)
         leader = self._raft_status().leader
         me = self.context.node_id
 
@@ -243,7 +243,7 @@ class ControlActor(NodeActor):
         voters = [v for v in status.conf.voters if v != node_id]
         if not voters:
             raise Refused("refused", f"node {node_id} is the last manager; demoting it would leave no swarm")
-        nodes = {n.node_id: n for n in self._read(lambda core: [NodeView.of(o) for o in core.list("node")])}
+        nodes = {n.node_id: n for n in self._read(nodes_of)}
         reachable = [v for v in voters if v in nodes and nodes[v].state == "ready"]
         if len(reachable) * 2 <= len(voters):
             raise Refused(

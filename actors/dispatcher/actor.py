@@ -12,19 +12,17 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from swarmnode.actors.ca.actor import managers_of
-from swarmnode.actors.ca.core import finish_rotation, rotation_progress, trust_digest
-from swarmnode.actors.ca.pki import ca_digest
+from swarmnode.actors.ca.core import finish_rotation, rotation_progress
 from swarmnode.actors.raft.actor import StoreEvents, Subscribe, Unsubscribe
 from swarmnode.actors.runtime import NodeActor, NodeContext, Refused, handles
 from swarmnode.actors.runtime.addressable import Request
 from swarmnode.actors.store.client import STORE_ACTOR, Change, read_store, update_object
-from swarmnode.actors.store.objects import CLUSTER_ID, ClusterView, NodeView
+from swarmnode.actors.store.objects import CLUSTER_ID, ClusterView, NodeView, cluster_of, nodes_of
 from swarmnode.actors.supervision import Link
 
-from .core import HeartbeatCore, NodeLiveness, Transition
+from .core import HeartbeatCore, NodeLiveness, ReplyFacts, Transition
 from .messages import HeartbeatReply, HeartbeatRequest
 
 __all__ = ["Dispatcher"]
@@ -53,16 +51,14 @@ class Dispatcher(NodeActor):
         self.clock = clock
         self.core = HeartbeatCore(period_s=1.0)
         self.cluster: ClusterView | None = None
+        self.facts = ReplyFacts()
 
     def on_start(self) -> None:
         # It runs only while this manager leads (under the Leader supervisor): it starts by
         # giving every node the Store believes ready a full grace window, as a new leader must.
-        def snapshot(core: Any) -> tuple[Any, list[NodeView]]:
-            return core.get("cluster", CLUSTER_ID), [NodeView.of(o) for o in core.list("node")]
-
-        cluster, nodes = read_store(self.context, snapshot)
+        cluster, nodes = read_store(self.context, lambda core: (cluster_of(core), nodes_of(core)))
         if cluster is not None:
-            self.cluster = ClusterView.of(cluster)
+            self.cluster = cluster
             self.core = HeartbeatCore(period_s=self.cluster.heartbeat_period_s)
             self._own_address()
         now = self.clock()
@@ -98,6 +94,7 @@ class Dispatcher(NodeActor):
 
     def _follow(self, message: StoreEvents) -> None:
         for event in message.events:
+            self.facts.follow(event)
             if event.object.kind == "node" and event.action == "delete":
                 self.core.forget(event.object.id)
             elif event.object.kind == "cluster" and event.action != "delete":
@@ -140,10 +137,16 @@ class Dispatcher(NodeActor):
         if transition is not None:
             self._record([transition])
         cluster = self.cluster
-        stale_trust = msg.trust_digest != trust_digest(cluster.trust_pem)
-        rotating = cluster.rotation == "rotating" and msg.issuer != ca_digest(cluster.root_cert)
-        # One read of the Store per heartbeat: this node, and the managers every node must know.
-        node, managers = read_store(self.context, lambda core: (core.get("node", node_id), managers_of(core)))
+        stale_trust = msg.trust_digest != self.facts.trust_digest(cluster)
+        rotating = cluster.rotation == "rotating" and msg.issuer != self.facts.root_digest(cluster)
+        # One read of the Store per heartbeat: this node, and the managers when a node changed since
+        # they were last listed (listing them at every beat would cost a period N^2).
+        managers = self.facts.managers()
+        if managers is None:
+            node, managers = read_store(self.context, lambda core: (core.get("node", node_id), managers_of(core)))
+            self.facts.keep_managers(managers)
+        else:
+            node = read_store(self.context, lambda core: core.get("node", node_id))
         view = NodeView.of(node) if node is not None else None
         role_changed = view is not None and view.role != view.cert_role
         renew = rotating or role_changed

@@ -5,14 +5,25 @@ whose last heartbeat is older than ``grace_periods`` periods is down. A manager 
 becomes leader) does not know when nodes last beat, so every node it finds ready gets a full
 grace window from that moment instead of being declared down at once. Only transitions are
 reported, so that a steady cluster writes nothing to the log.
+
+Every node beats once a period, and every answer repeats the same facts: the managers, the
+digest of the trust bundle, the digest of the root. :class:`ReplyFacts` keeps them between the
+Store changes that alter them, so that a period does not cost time in the square of the nodes.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["HeartbeatCore", "NodeLiveness", "Transition"]
+from swarmnode.actors.ca.core import trust_digest
+from swarmnode.actors.ca.messages import ManagerInfo
+from swarmnode.actors.ca.pki import ca_digest
+from swarmnode.actors.store.core import Event
+from swarmnode.actors.store.objects import ClusterView
+
+__all__ = ["HeartbeatCore", "NodeLiveness", "ReplyFacts", "Transition"]
 
 DEFAULT_GRACE_PERIODS = 3
 
@@ -85,3 +96,46 @@ class HeartbeatCore:
         """When the next ready node would expire if it stays silent (None when none is ready)."""
         times = [self._last[n] + self.grace_s for n, s in self._state.items() if s is NodeLiveness.READY]
         return min(times) if times else None
+
+
+class ReplyFacts:
+    """Keep what every heartbeat reply repeats, computed once per change of the Store.
+
+    The managers are listed again after any node event (a new node, a promotion, a new address,
+    a removal), on the next beat that needs them. The digests belong to one cluster object: a
+    new one (each cluster event brings one: a rotated root, a new trust bundle) is hashed again.
+    """
+
+    def __init__(self) -> None:
+        self._managers: tuple[ManagerInfo, ...] | None = None
+        self._cluster: ClusterView | None = None
+        self._digests: dict[str, str] = {}
+
+    def follow(self, event: Event) -> None:
+        """Forget the managers when ``event`` changed a node."""
+        if event.object.kind == "node":
+            self._managers = None
+
+    def managers(self) -> tuple[ManagerInfo, ...] | None:
+        """The managers as last listed, or None when a node changed since (list them again)."""
+        return self._managers
+
+    def keep_managers(self, managers: tuple[ManagerInfo, ...]) -> None:
+        """Remember the managers listed from the Store (after the Dispatcher subscribed to its events)."""
+        self._managers = managers
+
+    def trust_digest(self, cluster: ClusterView) -> str:
+        """The digest of ``cluster``'s trust bundle, which a node's heartbeat names when its roots agree."""
+        return self._digest(cluster, "trust", lambda: trust_digest(cluster.trust_pem))
+
+    def root_digest(self, cluster: ClusterView) -> str:
+        """The digest of ``cluster``'s root certificate, the issuer of every renewed certificate."""
+        return self._digest(cluster, "root", lambda: ca_digest(cluster.root_cert))
+
+    def _digest(self, cluster: ClusterView, name: str, compute: Callable[[], str]) -> str:
+        # By identity: every cluster event makes a new view, and a view is immutable.
+        if cluster is not self._cluster:
+            self._cluster, self._digests = cluster, {}
+        if name not in self._digests:
+            self._digests[name] = compute()
+        return self._digests[name]

@@ -22,6 +22,7 @@ from swarmnode.actors.runtime import MANAGERS_KEY, STOP_NODE_KEY, NodeContext, N
 from swarmnode.actors.store.core import StoreCore
 from swarmnode.actors.supervision import StartFailed
 
+from .addresses import advertise_address
 from .founding import DEFAULT_CERT_EXPIRY_S, DEFAULT_HEARTBEAT_S, FoundingOptions, found_swarm
 from .identity import StateDirError, prepare_state_dir
 from .join import JoinError, JoinOptions, join_swarm
@@ -58,16 +59,6 @@ def _say(text: str) -> None:
     print(f"swarm-node: {text}", file=sys.stderr, flush=True)
 
 
-def _advertise(config: NodeConfig) -> str:
-    """The address other nodes use: --advertise-addr, else the listen address if it names a host."""
-    if config.advertise_addr:
-        return config.advertise_addr
-    host, _, port = config.listen.rpartition(":")
-    if host in ("0.0.0.0", "::", ""):
-        return f"{socket.gethostbyname(socket.gethostname())}:{port}"
-    return config.listen
-
-
 def _swarm_state(config: NodeConfig, state_dir: Path) -> tuple[NodeState, str]:
     """Return the node's state, founding or joining a swarm first if needed, and what happened."""
     state = load_node_state(state_dir)
@@ -86,7 +77,7 @@ def _swarm_state(config: NodeConfig, state_dir: Path) -> tuple[NodeState, str]:
                 "join a swarm with `swarm-node join MANAGER_ADDR --token TOKEN`, or start a manager"
             )
         options = FoundingOptions(
-            advertise_addr=_advertise(config),
+            advertise_addr=advertise_address(config.advertise_addr or config.listen),
             hostname=socket.gethostname(),
             cert_expiry_s=config.cert_expiry_s,
             heartbeat_period_s=config.heartbeat_period_s,
@@ -219,11 +210,11 @@ def _announce_swarm(context: NodeContext) -> None:
     """Print what ``docker swarm init`` prints: how to add workers and managers."""
     from swarmnode.actors.ca.core import join_tokens
     from swarmnode.actors.store.client import read_store
-    from swarmnode.actors.store.objects import CLUSTER_ID, ClusterView
+    from swarmnode.actors.store.objects import cluster_of
 
-    obj = read_store(context, lambda core: core.get("cluster", CLUSTER_ID))
-    assert obj is not None
-    token = join_tokens(ClusterView.of(obj))["worker"]
+    cluster = read_store(context, cluster_of)
+    assert cluster is not None
+    token = join_tokens(cluster)["worker"]
     print(
         f"Swarm initialized: current node ({context.node_id}) is now a manager.\n\n"
         "To add a worker to this swarm, run the following command:\n\n"

@@ -9,13 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .core import StoredObject
+from .core import StoreCore, StoredObject
 
 __all__ = [
     "AVAILABILITIES",
     "CLUSTER_ID",
     "ClusterView",
     "NodeView",
+    "cluster_of",
+    "nodes_of",
 ]
 
 CLUSTER_ID = "default"  # one cluster object per swarm, as Docker's
@@ -138,3 +140,14 @@ class NodeView:
             "issuer": self.issuer,
             "message": self.message,
         }
+
+
+def cluster_of(core: StoreCore) -> ClusterView | None:
+    """Read the swarm's settings; None before the founding entry is applied (a manager catching up)."""
+    obj = core.get("cluster", CLUSTER_ID)
+    return ClusterView.of(obj) if obj is not None else None
+
+
+def nodes_of(core: StoreCore) -> list[NodeView]:
+    """Read every node of the swarm, sorted by node id."""
+    return [NodeView.of(o) for o in core.list("node")]
