@@ -17,57 +17,54 @@ import sys
 import time
 from pathlib import Path
 
-from swarmnode.actors.control import StatusReply, StatusRequest
+from swarmnode.actors.control import ActorRow, StatusReply
 from swarmnode.actors.messages import Crash
-from swarmnode.transport import ControlClient, RemoteError, RequestTimeout, TransportError
+from swarmnode.transport import RemoteError, RequestTimeout
 
-POLL_S = 0.02
+# Run as `python chaos/kill_actor.py`: the node and wait helpers are the tests' (tests/support),
+# at the root of the repository, which is not on the path of a script run from its own folder.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.support import wait_until
+from tests.support.nodes import NodeProcess
 
 
-def status(path: Path, timeout_s: float) -> StatusReply | None:
-    try:
-        with ControlClient(str(path), timeout_s=timeout_s) as client:
-            reply = client.request("control", StatusRequest())
-    except (RemoteError, RequestTimeout, TransportError):
+def actor_row(reply: StatusReply | None, name: str) -> ActorRow | None:
+    """The row of actor ``name`` (the last part of its path) in a status reply, if there is one."""
+    if reply is None:
         return None  # the transport or control actor may be restarting right now
-    assert isinstance(reply, StatusReply)
-    return reply
+    return next((row for row in reply.actors if row.path.rsplit("/", 1)[-1] == name), None)
 
 
-def actor_row(reply: StatusReply, name: str) -> tuple[str, int] | None:
-    for row in reply.actors:
-        if row.path.rsplit("/", 1)[-1] == name:
-            return row.state, row.restarts
-    return None
-
-
-def kill_once(path: Path, name: str, deadline_s: float) -> float:
-    before = status(path, timeout_s=5.0)
+def kill_once(node: NodeProcess, name: str, deadline_s: float) -> float:
+    before = node.try_status()
     if before is None:
-        raise SystemExit(f"kill_actor: no node answers on {path}")
+        raise SystemExit(f"kill_actor: no node answers on {node.control_path}")
     row = actor_row(before, name)
     if row is None:
         names = ", ".join(r.path.rsplit("/", 1)[-1] for r in before.actors)
         raise SystemExit(f"kill_actor: node {before.node_id} has no actor {name!r}; it has {names}")
-    restarts_before = row[1]
+    restarts_before = row.restarts
     started = time.monotonic()
     try:
-        with ControlClient(str(path), timeout_s=2.0) as client:
-            client.request(name, Crash(reason="chaos/kill_actor.py"))
+        node.request(name, Crash(reason="chaos/kill_actor.py"), timeout_s=2.0)
     except RemoteError as exc:
         if exc.code != "crashed":
             raise SystemExit(f"kill_actor: {name} refused the crash: {exc.text} ({exc.code})") from None
     except RequestTimeout:
         pass  # an actor that carries the control socket (transport) may die before its reply leaves
-    while time.monotonic() - started < deadline_s:
-        now = status(path, timeout_s=1.0)
-        row = actor_row(now, name) if now else None
-        if row and row[0] == "running" and row[1] > restarts_before:
-            elapsed = time.monotonic() - started
-            print(f"actor {name} restarted: restarts {restarts_before} -> {row[1]} in {elapsed:.3f} s")
-            return elapsed
-        time.sleep(POLL_S)  # poll interval while waiting for the restart, bounded by the deadline
-    raise SystemExit(f"kill_actor: actor {name} did not come back within {deadline_s:g} s")
+
+    def restarted() -> ActorRow | None:
+        now = actor_row(node.try_status(), name)
+        return now if now is not None and now.state == "running" and now.restarts > restarts_before else None
+
+    try:
+        after = wait_until(restarted, deadline_s, f"actor {name} to run again")
+    except AssertionError:
+        raise SystemExit(f"kill_actor: actor {name} did not come back within {deadline_s:g} s") from None
+    elapsed = time.monotonic() - started
+    print(f"actor {name} restarted: restarts {restarts_before} -> {after.restarts} in {elapsed:.3f} s")
+    return elapsed
 
 
 def main() -> int:
@@ -77,8 +74,8 @@ def main() -> int:
     parser.add_argument("--times", type=int, default=1, help="how many times to kill it (default 1)")
     parser.add_argument("--deadline", type=float, default=10.0, help="seconds to wait for each restart")
     args = parser.parse_args()
-    path = args.state_dir / "control.sock"
-    times = [kill_once(path, args.actor, args.deadline) for _ in range(args.times)]
+    node = NodeProcess(args.state_dir)  # a running node, not started here: only its control socket is used
+    times = [kill_once(node, args.actor, args.deadline) for _ in range(args.times)]
     if len(times) > 1:
         print(f"{len(times)} kills, restart time max {max(times):.3f} s")
     return 0

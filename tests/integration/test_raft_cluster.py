@@ -4,62 +4,17 @@ from __future__ import annotations
 
 import shutil
 import signal
-import threading
 import time
 
 import pytest
 
-from swarmnode.actors.control.messages import NodeInspectRequest, NodeUpdateRequest
-from swarmnode.transport import ControlClient, RemoteError, RequestTimeout, TransportError
+from swarmnode.actors.control.messages import NodeInspectRequest
+from swarmnode.transport import ControlClient, RemoteError, RequestTimeout
 from tests.support import wait_until
 from tests.support.nodes import Managers, run_cli
+from tests.support.writers import LabelWriter, add_label, labels_on, write_label
 
 FAILOVER_TARGET_S = 2.0
-
-
-def write_label(node, key: str, timeout_s: float = 5.0) -> None:
-    node.request(
-        "control",
-        NodeUpdateRequest(node="self", availability="", label_add={key: "v"}, label_rm=()),
-        timeout_s=timeout_s,
-    )
-
-
-def labels_on(node, node_ref: str) -> dict[str, str]:
-    return node.request("control", NodeInspectRequest(node=node_ref)).node["spec"]["labels"]
-
-
-class Writer:
-    """Write labels through one manager's control socket; remember what was acknowledged."""
-
-    def __init__(self, node, target: str) -> None:
-        self.node, self.target = node, target
-        self.acknowledged: list[str] = []
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def run(self) -> None:
-        i = 0
-        with ControlClient(str(self.node.control_path), timeout_s=3) as client:
-            while not self.stop.is_set():
-                key = f"w{i}"
-                try:
-                    client.request(
-                        "control",
-                        NodeUpdateRequest(node=self.target, availability="", label_add={key: "v"}, label_rm=()),
-                    )
-                    self.acknowledged.append(key)
-                except (RemoteError, RequestTimeout, TransportError):
-                    pass  # not acknowledged (failover under way): not counted
-                i += 1
-
-    def __enter__(self) -> Writer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(15)
 
 
 @pytest.mark.parametrize("count", [3, 5])
@@ -96,10 +51,7 @@ def test_a_follower_reads_its_own_writes_at_once(nodes):
     follower = next(n for n in managers.all if n is not leader)
     with ControlClient(str(follower.control_path), timeout_s=5) as client:
         for i in range(100):
-            client.request(
-                "control",
-                NodeUpdateRequest(node="self", availability="", label_add={f"k{i}": "v"}, label_rm=()),
-            )
+            client.request("control", add_label("self", f"k{i}"))
             labels = client.request("control", NodeInspectRequest(node="self")).node["spec"]["labels"]
             assert f"k{i}" in labels, f"write {i} answered, but the follower's read does not show it: {labels}"
 
@@ -109,7 +61,7 @@ def test_kill_9_of_the_leader_elects_a_new_one_within_2_s_and_loses_no_acknowled
     leader = managers.wait_leader()
     survivor = next(n for n in managers.all if n is not leader)
     target = survivor.node_id
-    with Writer(survivor, target) as writer:
+    with LabelWriter(lambda: survivor, target) as writer:
         wait_until(lambda: len(writer.acknowledged) >= 20, 20, "writes before the kill")
         leader.kill()
         killed = time.monotonic()
