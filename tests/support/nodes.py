@@ -23,10 +23,13 @@ def run_cli(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[st
 class NodeProcess:
     """One node process with its own state directory."""
 
-    def __init__(self, state_dir: Path, *, role: str = "manager", listen: str = "127.0.0.1:0") -> None:
+    def __init__(
+        self, state_dir: Path, *, role: str = "manager", listen: str = "127.0.0.1:0", netns: str | None = None
+    ) -> None:
         self.state_dir = state_dir
         self.role = role
         self.listen = listen
+        self.netns = netns  # a network namespace to run in (tests/support/netns.py), else this one
         self.proc: subprocess.Popen[str] | None = None
         self.stderr_path = state_dir.parent / f"{state_dir.name}.stderr"
         self.stdout_path = state_dir.parent / f"{state_dir.name}.stdout"
@@ -52,8 +55,9 @@ class NodeProcess:
     def _run(self, args: list[str], wait: bool, env: dict[str, str] | None = None) -> NodeProcess:
         self.stderr_file = open(self.stderr_path, "a")  # noqa: SIM115 - closed in stop()
         self.stdout_file = open(self.stdout_path, "a")  # noqa: SIM115 - closed in stop()
+        in_netns = ["ip", "netns", "exec", self.netns] if self.netns else []  # it execs: the pid stays the node's
         self.proc = subprocess.Popen(
-            swarm_node_command(*args),
+            [*in_netns, *swarm_node_command(*args)],
             stdout=self.stdout_file,
             stderr=self.stderr_file,
             text=True,

@@ -1,0 +1,113 @@
+"""A manager cut off from the other two by a real network partition cannot commit; the majority goes on.
+
+Each manager runs in a network namespace of its own, on one bridge; the partition is an nftables
+table on that bridge (tests/support/netns.py). Unlike SIGSTOP (test_raft_cluster), the cut-off
+manager keeps running: it takes writes, times out, campaigns, and must still neither commit nor
+disturb the majority, then catch up once the table is deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from swarmnode.actors.store.client import STORE_TIMEOUT_S
+from swarmnode.transport import RemoteError
+from tests.support import wait_until
+from tests.support.netns import NetLab, network_lab
+from tests.support.nodes import Managers, NodeProcess
+from tests.support.writers import add_label, labels_on
+
+PORT = 4500  # each manager has a namespace of its own: the same port is free in every one
+ELECTION_TIMEOUT_S = 10.0
+CATCH_UP_TIMEOUT_S = 15.0
+MINORITY_REFUSALS = (
+    "leadership changed before the write committed",  # it stepped down (check-quorum) with the write pending
+    "may or may not be committed",  # the store's deadline came first
+)
+
+
+@pytest.fixture
+def lab() -> Iterator[NetLab]:
+    with network_lab("test_raft_partition", 3) as lab:
+        yield lab
+
+
+@pytest.fixture
+def managers(lab: NetLab, nodes: Callable[..., NodeProcess]) -> Managers:
+    """Three managers, the n-th made in the lab's n-th host.
+
+    ``lab`` comes before ``nodes``: it is removed after the nodes are stopped.
+    """
+    hosts = iter(lab.hosts)
+
+    def make(name: str, **kwargs: Any) -> NodeProcess:
+        host = next(hosts)
+        # Managers picks free loopback ports; in its own namespace a node listens on its host's address.
+        return nodes(name, **{**kwargs, "listen": f"{host.ip}:{PORT}", "netns": host.netns})
+
+    return Managers(make, 3)
+
+
+def write_label(node: NodeProcess, key: str, timeout_s: float = 5.0) -> None:
+    node.request("control", add_label("self", key), timeout_s=timeout_s)
+
+
+def leader_among(managers: Managers, among: list[NodeProcess]) -> NodeProcess | None:
+    """The node of ``among`` that says it leads, or None."""
+    for node in among:
+        status = managers.cluster_status(node)
+        if status is not None and status.leader == status.node_id:
+            return node
+    return None
+
+
+def one_agreed_leader(managers: Managers) -> str:
+    """The leader's id when every manager names the same one and only it says it leads, else ''."""
+    statuses = [managers.cluster_status(node) for node in managers.all]
+    if any(status is None for status in statuses):
+        return ""
+    named = {status.leader for status in statuses}
+    claims = [status for status in statuses if status.leader == status.node_id]
+    return named.pop() if len(named) == 1 and len(claims) == 1 else ""
+
+
+def test_a_manager_cut_off_by_nftables_cannot_commit_and_catches_up_after_the_heal(lab, managers):
+    old = managers.wait_leader()
+    old_id = old.node_id
+    majority = [node for node in managers.all if node is not old]
+    write_label(old, "before")
+    for node in managers.all:
+        wait_until(lambda n=node: labels_on(n, old_id).get("before") == "v", 10, f"'before' on {node.state_dir.name}")
+
+    assert old.netns is not None
+    lab.cut(old.netns)
+    # (a) The cut-off leader appends the write to its log, but no majority can acknowledge it.
+    with pytest.raises(RemoteError) as refused:
+        write_label(old, "minority", timeout_s=STORE_TIMEOUT_S + 5)
+    assert any(text in refused.value.text for text in MINORITY_REFUSALS), f"unexpected refusal: {refused.value}"
+
+    # (b) The majority elects a leader of its own and commits, through it and through its follower.
+    new = wait_until(lambda: leader_among(managers, majority), ELECTION_TIMEOUT_S, "the majority to elect a leader")
+    for node in majority:
+        write_label(node, "majority")
+    for node in majority:
+        assert labels_on(node, old_id).get("minority") is None, f"the minority's write is on {node.state_dir.name}"
+        for writer in majority:
+            assert labels_on(node, writer.node_id).get("majority") == "v"
+    assert labels_on(old, new.node_id).get("majority") is None, "the cut let the majority's write through"
+
+    lab.heal()
+    wait_until(
+        lambda: all(labels_on(old, writer.node_id).get("majority") == "v" for writer in majority),
+        CATCH_UP_TIMEOUT_S,
+        "the cut-off manager to catch up with the majority's writes",
+    )
+    leader_id = wait_until(lambda: one_agreed_leader(managers), ELECTION_TIMEOUT_S, "one leader all three agree on")
+    # Its log lacks the majority's entries, so the old leader cannot have won a vote.
+    assert leader_id != old_id
+    # Its uncommitted entry was replaced by the new leader's log: no store holds it.
+    for node in managers.all:
+        assert labels_on(node, old_id).get("minority") is None, f"the minority's write is on {node.state_dir.name}"

@@ -1,0 +1,160 @@
+"""Hosts in network namespaces on one bridge, and network partitions cut with nftables, for tests.
+
+Each host is a network namespace of its own with one veth into a bridge. The bridge lives in a
+namespace of the lab's own, as a switch would, so that a partition happens where a real one does:
+an nftables table on that bridge drops every frame that crosses between the two sides, in both
+directions, ARP included. The processes are left alone (SIGSTOP would stop them too).
+
+Everything is named after the lab, the test run's pid and a serial number, and removed at the end
+even when the test failed. Nothing outside the lab's namespaces is touched: the addresses
+(10.213.0.0/24) and the nftables table exist only inside them.
+
+Needs root, ``ip`` (iproute2) and ``nft`` (nftables); .ci/run installs them. Without them a test is
+skipped, except under CI, where it fails: CI must run the partition tests.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+
+import pytest
+
+SUBNET_PREFIX = "10.213.0."  # a /24 that exists only inside the lab's namespaces
+COMMAND_TIMEOUT_S = 10.0
+BRIDGE = "br0"
+_SERIAL = itertools.count()  # two labs of one test run never share a name
+
+
+@dataclass(frozen=True)
+class Host:
+    """One host: its namespace, its address on the bridge's subnet, and its veth's end on the bridge."""
+
+    netns: str
+    ip: str
+    port: str
+
+
+def _run(*command: str, stdin: str | None = None) -> str:
+    result = subprocess.run(
+        command, input=stdin, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False
+    )
+    if result.returncode != 0:
+        shown = " ".join(command) + (f" <<< {stdin!r}" if stdin else "")
+        raise RuntimeError(f"`{shown}` failed with {result.returncode}: {result.stderr.strip()}")
+    return result.stdout
+
+
+class NetLab:
+    """``count`` hosts on one bridge, and at most one partition at a time between them."""
+
+    def __init__(self, name: str, count: int) -> None:
+        base = f"{name}_{os.getpid()}_{next(_SERIAL)}"
+        self.table = base  # the nftables table (bridge family) that holds a cut, in the switch's namespace
+        self.switch = f"{base}_sw"
+        self.hosts = [Host(f"{base}_h{i}", f"{SUBNET_PREFIX}{i + 1}", f"h{i}") for i in range(count)]
+        self.made: list[str] = []  # the namespaces made so far, for close()
+        self.cut_off: tuple[str, ...] = ()
+
+    def build(self) -> None:
+        self._add_netns(self.switch)
+        _run("ip", "-n", self.switch, "link", "add", BRIDGE, "type", "bridge")
+        _run("ip", "-n", self.switch, "link", "set", BRIDGE, "up")
+        for host in self.hosts:
+            self._add_netns(host.netns)
+            _run("ip", "-n", host.netns, "link", "set", "lo", "up")
+            # Both ends are made inside the lab's namespaces: nothing appears in this one, even briefly.
+            veth = ("eth0", "netns", host.netns, "type", "veth", "peer", "name", host.port, "netns", self.switch)
+            _run("ip", "link", "add", *veth)
+            _run("ip", "-n", host.netns, "addr", "add", f"{host.ip}/24", "dev", "eth0")
+            _run("ip", "-n", host.netns, "link", "set", "eth0", "up")
+            _run("ip", "-n", self.switch, "link", "set", host.port, "master", BRIDGE, "up")
+
+    def _add_netns(self, netns: str) -> None:
+        _run("ip", "netns", "add", netns)
+        self.made.append(netns)
+
+    def host(self, netns: str) -> Host:
+        for host in self.hosts:
+            if host.netns == netns:
+                return host
+        raise ValueError(f"no host of lab {self.table} runs in namespace {netns!r}")
+
+    def cut(self, *side: str) -> None:
+        """Drop every frame between the hosts in the namespaces ``side`` and all the others, until heal()."""
+        if self.cut_off:
+            raise RuntimeError(f"lab {self.table} is already cut between {self.cut_off} and the rest: heal() first")
+        ports = "{ " + ", ".join(f'"{self.host(netns).port}"' for netns in side) + " }"
+        rules = f"""
+            table bridge {self.table} {{
+                chain partition {{
+                    type filter hook forward priority 0; policy accept;
+                    iifname {ports} oifname != {ports} drop
+                    iifname != {ports} oifname {ports} drop
+                }}
+            }}
+        """
+        _run("ip", "netns", "exec", self.switch, "nft", "-f", "-", stdin=rules)
+        self.cut_off = side
+
+    def heal(self) -> None:
+        """Delete the cut's table: the hosts reach one another again."""
+        if self.cut_off:
+            _run("ip", "netns", "exec", self.switch, "nft", "delete", "table", "bridge", self.table)
+            self.cut_off = ()
+
+    def close(self) -> None:
+        """Remove the cut, end what still runs in the lab's namespaces, and delete them (and their veths)."""
+        errors: list[str] = []
+        try:
+            self.heal()
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            errors.append(str(exc))
+        for netns in reversed(self.made):
+            try:
+                # Only processes this test started run in its namespaces; normally their fixture stopped them.
+                for pid in _run("ip", "netns", "pids", netns).split():
+                    with suppress(ProcessLookupError):
+                        os.kill(int(pid), signal.SIGKILL)
+                _run("ip", "netns", "del", netns)
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                errors.append(str(exc))
+        self.made = []
+        if errors:
+            raise RuntimeError(f"lab {self.table} was not fully removed: " + "; ".join(errors))
+
+
+def require_lab_tools() -> None:
+    """Skip the test when it cannot build a lab here; under CI, fail instead."""
+    missing = [
+        what
+        for ok, what in (
+            (os.geteuid() == 0, "it does not run as root"),
+            (shutil.which("ip") is not None, "`ip` is not installed (Debian/Ubuntu: apt-get install -y iproute2)"),
+            (shutil.which("nft") is not None, "`nft` is not installed (Debian/Ubuntu: apt-get install -y nftables)"),
+        )
+        if not ok
+    ]
+    if missing:
+        reason = "network namespace tests need root, ip and nft, but " + "; ".join(missing)
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}; CI must run the partition tests (.ci/run installs ip and nft and runs as root)")
+        pytest.skip(reason)
+
+
+@contextmanager
+def network_lab(name: str, count: int) -> Iterator[NetLab]:
+    """Build a lab of ``count`` hosts named after ``name``; remove all of it afterwards."""
+    require_lab_tools()
+    lab = NetLab(name, count)
+    try:
+        lab.build()
+        yield lab
+    finally:
+        lab.close()
