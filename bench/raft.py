@@ -7,7 +7,8 @@ Prints, in one run:
    beside them, 64 Pings in flight to the leader's control actor on the same socket (the
    request path without Raft), measured in the same run;
 2. p50/p99 commit latency with 1 client;
-3. the floor beside them: one fdatasync of a small append in the leader's directory, plus one
+3. the floor beside them: one fdatasync of a small write into preallocated space in the leader's
+   directory (the cheapest durable write, as the WAL makes them), plus one
    round trip to the leader over its control socket (a Ping), both sampled in rounds that
    alternate with the 1-client writes (this machine's speed drifts within a run); and the same
    floor with, as its round trip, one request between two processes over the cluster transport
@@ -128,7 +129,7 @@ def one_client(
     into rounds of ROUND_S: in each, writes one at a time, then round trips (a Ping to the
     leader's control actor over the same socket), then transport round trips between two
     processes (CurveZMQ over TCP, as from the leader to a follower), then fdatasyncs of small
-    appends in the leader's directory. Return writes/s and each sample (s) of the four.
+    writes into preallocated space in the leader's directory. Return writes/s and each sample (s) of the four.
     """
     writes: list[float] = []
     pings: list[float] = []
@@ -136,7 +137,9 @@ def one_client(
     fsyncs: list[float] = []
     ids = itertools.count()
     path = directory / "floor.bin"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.posix_fallocate(fd, 0, 4 << 20)
+    offset = 0
     try:
         with ControlClient(str(control), timeout_s=10) as client:
             end = time.perf_counter() + seconds
@@ -156,8 +159,9 @@ def one_client(
                     hops.append(time.perf_counter() - started)
                 for _ in range(FLOOR_SAMPLES):
                     started = time.perf_counter()
-                    os.write(fd, b"x" * 200)
+                    os.pwrite(fd, b"x" * 200, offset)
                     os.fdatasync(fd)
+                    offset += 200
                     fsyncs.append(time.perf_counter() - started)
     finally:
         os.close(fd)

@@ -20,14 +20,23 @@ Layout and rules:
   written but not fsynced, so it can only ever be the lost or torn tail of a crash; before a
   segment stops being the last one, it is fsynced (a damaged tail of an earlier segment is
   corruption).
+* The last segment is preallocated (``posix_fallocate``) in steps of :data:`PREALLOCATE_BYTES`
+  ahead of its data, so that an append overwrites allocated space instead of growing the file:
+  its ``fdatasync`` then has no file size to journal (measured 0.20-0.24 ms against 0.30-0.33 ms
+  with three writers on one disk; docs/figures.md). The zeros after the data are no record (a
+  record's length is never 0) and are not a torn tail. A segment is cut back to its data
+  (durably) before the next one is created, and at close, so only the last segment of a log that
+  is open or was killed has such zeros.
 * A new segment begins when the current one would grow past ``segment_max_bytes``, and only
   with an index above the current segment's name (after a truncation that reaches back, the
   current segment grows until the log passes its name again), so names always sort in log order.
 * Recovery reads every segment. A damaged end of the last segment (an incomplete record, a
-  CRC that does not match, zero bytes) is a write that a crash interrupted, which nobody was told
-  had succeeded: it is cut off and reported in :attr:`Recovered.cut_bytes`. Damage anywhere else
-  (in an earlier segment, followed by a valid record, a valid record with impossible contents,
-  a gap between indexes) is corruption of acknowledged data and raises :class:`WalCorruption`.
+  CRC that does not match) is a write that a crash interrupted, which nobody was told had
+  succeeded: it is cut off and reported in :attr:`Recovered.cut_bytes` (zeros that end it cannot
+  be told from preallocated space and are not counted); a tail of zeros alone is preallocated
+  space and is kept. Damage anywhere else (in an earlier segment, followed by a valid record, a
+  valid record with impossible contents, a gap between indexes) is corruption of acknowledged
+  data and raises :class:`WalCorruption`.
 
 Snapshots are separate files ``snapshot-<16 hex digits>.snap``, written beside the log by
 :func:`write_snapshot` (temporary file, fsync, rename, fsync of the directory).
@@ -53,6 +62,7 @@ __all__ = [
     "ENTRY",
     "HARD_STATE",
     "MAX_RECORD_BYTES",
+    "PREALLOCATE_BYTES",
     "SEGMENT_MAX_BYTES",
     "SNAPSHOTS_KEPT",
     "TRUNCATE",
@@ -71,6 +81,7 @@ ENTRY = 1
 HARD_STATE = 2
 TRUNCATE = 3
 SEGMENT_MAX_BYTES = 64 * 1024 * 1024
+PREALLOCATE_BYTES = 4 * 1024 * 1024
 MAX_RECORD_BYTES = 64 * 1024 * 1024
 SNAPSHOTS_KEPT = 2
 SNAPSHOT_FILE_FORMAT = 1
@@ -86,8 +97,10 @@ _WHAT_TO_DO = (
     "(a manager in a swarm can instead leave the swarm, clear its state and rejoin)."
 )
 
-# Every write of log bytes goes through this name, so that tests can make the disk fill up.
+# Every write and preallocation of log bytes goes through these names, so that tests can make the
+# disk fill up.
 _os_write = os.write
+_os_fallocate = os.posix_fallocate
 
 Entry = tuple[int, int, bytes]
 
@@ -127,6 +140,11 @@ class Recovered:
     next_index: int | None
     cut_bytes: int
     cut_file: Path | None
+
+
+def _zeros_from(data: bytes, offset: int) -> bool:
+    """Whether ``data`` holds only zero bytes from ``offset`` on: preallocated space, no write."""
+    return data.count(0, offset) == len(data) - offset
 
 
 @dataclass(slots=True)
@@ -325,6 +343,7 @@ class WriteAheadLog:
         segments: list[_Segment],
         sequence: _Sequence,
         hard_state: HardState | None,
+        active_end: int = 0,
     ) -> None:
         self._directory = directory
         self._segment_max_bytes = segment_max_bytes
@@ -333,7 +352,9 @@ class WriteAheadLog:
         self._sequence = sequence
         self._hard_state = hard_state
         self._fd: int | None = None
-        self._size = 0
+        self._size = 0  # where the active segment's data ends: the next write goes there
+        self._allocated = 0  # the active segment's length on disk, data and preallocated zeros
+        self._can_preallocate = True  # False on a filesystem that cannot: appends grow the file
         self._broken: str | None = None
         self._packer = msgpack.Packer(use_bin_type=True)  # reused: building one costs more than packing
         self._pending_prefix = b""  # the hard state that opens a new segment, written with its first record
@@ -342,7 +363,7 @@ class WriteAheadLog:
         # stops being the last one, where a damaged tail is corruption, not a torn write.
         self._unsynced = True
         if segments:
-            self._open_active(segments[-1].path)
+            self._open_active(segments[-1].path, active_end)
 
     @classmethod
     def open(
@@ -367,14 +388,15 @@ class WriteAheadLog:
         sequence = _Sequence()
         entries: list[Entry] = []
         hard_state: HardState | None = None
-        cut_bytes, cut_file = 0, None
+        cut_bytes, cut_file, active_end = 0, None, 0
         for number, (first_index, name) in enumerate(names):
             path = directory / name
             data = path.read_bytes()
             is_last = number == len(names) - 1
             records, end = _read_segment(path, data, is_last)
-            if end < len(data):
-                cut_bytes, cut_file = len(data) - end, path
+            if end < len(data) and not _zeros_from(data, end):
+                cut_bytes, cut_file = len(data.rstrip(b"\0")) - end, path  # zeros after it: preallocated
+            active_end = end
             segment = _Segment(first_index, path, None)
             for record in records:
                 if record.type == ENTRY:
@@ -395,7 +417,7 @@ class WriteAheadLog:
                         del entries[max(0, record.index - entries[0][0]) :]
             segments.append(segment)
         if cut_file is not None:
-            _cut(cut_file, cut_file.stat().st_size - cut_bytes)  # only once the whole log checked out
+            _cut(cut_file, active_end)  # only once the whole log checked out
         wal = cls(
             directory,
             segment_max_bytes=segment_max_bytes,
@@ -403,6 +425,7 @@ class WriteAheadLog:
             segments=segments,
             sequence=sequence,
             hard_state=hard_state,
+            active_end=active_end,
         )
         return wal, Recovered(entries, hard_state, sequence.expected, cut_bytes, cut_file)
 
@@ -501,11 +524,17 @@ class WriteAheadLog:
         return removed
 
     def close(self) -> None:
-        """Close the files and release the directory (what was written unsynced is synced first)."""
+        """Close the files and release the directory (what was written unsynced is synced first).
+
+        The preallocated zeros are cut off: a closed log's files end where their data ends.
+        """
         if self._fd is not None:
             if self._unsynced:
                 with contextlib.suppress(OSError):  # best effort: the next open cuts a torn tail
                     os.fdatasync(self._fd)
+            if self._allocated > self._size:
+                with contextlib.suppress(OSError):  # best effort: the next open keeps zeros as they are
+                    os.ftruncate(self._fd, self._size)
             os.close(self._fd)
             self._fd = None
         if self._lock_fd is not None:
@@ -556,14 +585,10 @@ class WriteAheadLog:
     def _new_segment(self, first_index: int) -> None:
         """Start the segment for ``first_index``, beginning with the current hard state."""
         path = self._directory / f"wal-{first_index:016x}.log"
-        if self._fd is not None and self._unsynced:
-            try:
-                os.fdatasync(self._fd)
-            except OSError as exc:
-                raise _write_error(self._segments[-1].path, exc) from None
-            self._unsynced = False
+        if self._fd is not None:
+            self._seal_active()
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except OSError as exc:
             raise _write_error(path, exc) from None
         try:
@@ -574,17 +599,52 @@ class WriteAheadLog:
             raise _write_error(path, exc) from None
         if self._fd is not None:
             os.close(self._fd)
-        self._fd, self._size = fd, 0
+        self._fd, self._size, self._allocated = fd, 0, 0
         self._segments.append(_Segment(first_index, path, None))
         if self._hard_state is not None:
             # Written with the first append, in the same write: it needs no fsync of its own.
             self._pending_prefix = _hard_state_record(self._hard_state)
+
+    def _seal_active(self) -> None:
+        """Make the active segment end durably where its data ends, before a newer one is created.
+
+        A segment that is not the last one must end with a whole record: its unsynced bytes are
+        fsynced and its preallocated zeros cut off.
+        """
+        assert self._fd is not None
+        try:
+            if self._allocated > self._size:
+                os.ftruncate(self._fd, self._size)
+                self._allocated = self._size
+                self._unsynced = True
+            if self._unsynced:
+                os.fdatasync(self._fd)
+        except OSError as exc:
+            raise _write_error(self._segments[-1].path, exc) from None
+        self._unsynced = False
+
+    def _preallocate(self, needed: int) -> None:
+        """Allocate the active segment to at least ``needed`` bytes, a step of PREALLOCATE_BYTES at a time."""
+        assert self._fd is not None
+        if not self._can_preallocate:
+            return
+        target = max(needed, min(self._allocated + PREALLOCATE_BYTES, self._segment_max_bytes))
+        try:
+            _os_fallocate(self._fd, self._allocated, target - self._allocated)
+        except OSError as exc:
+            if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL):
+                self._can_preallocate = False  # appends grow the file instead
+                return
+            raise _write_error(self._segments[-1].path, exc) from None
+        self._allocated = target
 
     def _write(self, body: bytes, sync: bool = True) -> None:
         """Append ``body`` to the active segment and fdatasync; on failure, cut it back off."""
         assert self._fd is not None
         data = self._pending_prefix + body
         start = self._size
+        if start + len(data) > self._allocated:
+            self._preallocate(start + len(data))  # before any byte is written: a failure leaves nothing
         path = self._segments[-1].path
         try:
             view = memoryview(data)
@@ -604,6 +664,8 @@ class WriteAheadLog:
         try:
             os.ftruncate(self._fd, start)
             os.fdatasync(self._fd)
+            os.lseek(self._fd, start, os.SEEK_SET)
+            self._allocated = min(self._allocated, start)
         except OSError as again:
             self._broken = (
                 f"writing {path} failed ({exc.strerror}) and cutting the partial write back off failed too "
@@ -621,9 +683,10 @@ class WriteAheadLog:
             f"disk full while writing {path}: nothing of this write was acknowledged; free space and retry"
         ) from exc
 
-    def _open_active(self, path: Path) -> None:
-        self._fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-        self._size = os.fstat(self._fd).st_size
+    def _open_active(self, path: Path, data_end: int) -> None:
+        self._fd = os.open(path, os.O_WRONLY)
+        self._allocated = os.fstat(self._fd).st_size
+        self._size = os.lseek(self._fd, data_end, os.SEEK_SET)
 
 
 def _write_error(path: Path, exc: OSError) -> WalWriteError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import struct
 import zlib
 from collections.abc import Callable, Iterator
@@ -23,6 +24,7 @@ from swarmnode.actors.store import (
     write_snapshot,
 )
 from swarmnode.actors.store import wal as wal_module
+from swarmnode.actors.store.wal import PREALLOCATE_BYTES
 
 HEADER = struct.Struct("<II")
 
@@ -149,6 +151,46 @@ def test_segments_rotate_named_by_their_first_index(tmp_path: Path) -> None:
     assert recovered.entries == entries(1, 20) and recovered.hard_state == HardState(3, "n2", 0)
 
 
+def test_appends_overwrite_preallocated_space_and_a_closed_log_ends_at_its_data(tmp_path: Path) -> None:
+    wal, _ = WriteAheadLog.open(tmp_path)
+    wal.append(entries(1, 1))
+    allocated = segment(wal).stat().st_size
+    assert allocated == PREALLOCATE_BYTES
+    for index in range(2, 50):
+        wal.append(entries(index, index), HardState(1, "n", index - 1))
+    assert segment(wal).stat().st_size == allocated  # no append grew the file
+    wal.close()
+    offset, length = record_offsets(segment(wal))[-1]
+    assert segment(wal).stat().st_size == offset + length
+
+
+def test_a_log_left_preallocated_by_a_crash_recovers_whole(tmp_path: Path) -> None:
+    wal, _ = WriteAheadLog.open(tmp_path / "live")
+    wal.append(entries(1, 9), HardState(1, "n", 4))
+    shutil.copytree(tmp_path / "live", tmp_path / "crashed")  # what the disk holds at a kill -9
+    wal.close()
+    (copied,) = (tmp_path / "crashed").glob("wal-*.log")
+    assert copied.stat().st_size == PREALLOCATE_BYTES
+    wal, recovered = WriteAheadLog.open(tmp_path / "crashed")
+    assert (recovered.entries, recovered.hard_state, recovered.cut_bytes) == (entries(1, 9), HardState(1, "n", 4), 0)
+    wal.append(entries(10, 10))
+    wal.close()
+    assert reopen(tmp_path / "crashed").entries == entries(1, 10)
+
+
+def test_a_segment_that_stops_being_the_last_ends_at_its_data(tmp_path: Path) -> None:
+    wal, _ = WriteAheadLog.open(tmp_path, segment_max_bytes=2000)
+    for index in range(1, 200):
+        wal.append(entries(index, index))
+    paths = wal.segment_paths
+    assert len(paths) > 3
+    for path in paths[:-1]:  # read while the log is open: recovery takes zeros there for corruption
+        offset, length = record_offsets(path)[-1]
+        assert path.stat().st_size == offset + length, path
+    wal.close()
+    assert reopen(tmp_path).entries == entries(1, 199)
+
+
 def test_a_batch_bigger_than_a_segment_is_written_whole(tmp_path: Path) -> None:
     wal, _ = WriteAheadLog.open(tmp_path, segment_max_bytes=100)
     wal.append(entries(1, 10))
@@ -159,10 +201,12 @@ def test_a_batch_bigger_than_a_segment_is_written_whole(tmp_path: Path) -> None:
 
 
 def test_an_empty_last_segment_left_by_a_crash_is_fine(tmp_path: Path) -> None:
-    wal, _ = WriteAheadLog.open(tmp_path)
+    wal, _ = WriteAheadLog.open(tmp_path, segment_max_bytes=200)
     wal.append(entries(1, 5))
+    wal.append(entries(6, 6))  # starts a second segment
     wal.close()
-    (tmp_path / "wal-0000000000000006.log").touch()  # created, fsynced, then the crash
+    _, second = sorted(tmp_path.glob("wal-*.log"))
+    os.truncate(second, 0)  # created, fsynced, then the crash before its first write reached the disk
     wal, recovered = WriteAheadLog.open(tmp_path)
     assert recovered.entries == entries(1, 5) and recovered.cut_bytes == 0
     wal.append(entries(6, 7))
@@ -283,7 +327,9 @@ def test_a_torn_last_record_is_cut_at_every_byte(ten: Path) -> None:
         ten.write_bytes(whole[: offset + kept])
         recovered = reopen(ten.parent)
         assert recovered.entries == entries(1, 9), kept
-        assert (recovered.cut_bytes, recovered.cut_file) == ((kept, ten) if kept else (0, None)), kept
+        # Zeros that end the torn bytes cannot be told from preallocated space: they are not counted.
+        torn = len(whole[offset : offset + kept].rstrip(b"\0"))
+        assert (recovered.cut_bytes, recovered.cut_file) == ((torn, ten) if kept else (0, None)), kept
         assert ten.stat().st_size == offset, kept
 
 
@@ -299,13 +345,17 @@ def test_a_last_record_with_any_byte_wrong_is_cut(ten: Path) -> None:
         assert recovered.cut_bytes == length, at
 
 
-def test_zero_bytes_after_the_last_record_are_cut(ten: Path) -> None:
+def test_zero_bytes_after_the_last_record_are_preallocated_space_not_a_torn_write(ten: Path) -> None:
     size = ten.stat().st_size
     with ten.open("ab") as f:
-        f.write(bytes(4096))  # a preallocated tail
-    recovered = reopen(ten.parent)
-    assert recovered.entries == entries(1, 9) + entries(10, 10, size=40) and recovered.cut_bytes == 4096
-    assert ten.stat().st_size == size
+        f.write(bytes(4096))  # a preallocated tail, as a killed process leaves it
+    wal, recovered = WriteAheadLog.open(ten.parent)
+    assert recovered.entries == entries(1, 9) + entries(10, 10, size=40) and recovered.cut_bytes == 0
+    assert ten.stat().st_size == size + 4096  # kept: appends overwrite it
+    wal.append(entries(11, 12))
+    wal.close()
+    assert reopen(ten.parent).entries == entries(1, 9) + entries(10, 10, size=40) + entries(11, 12)
+    assert ten.stat().st_size == record_offsets(ten)[-1][0] + record_offsets(ten)[-1][1]  # closed: no zeros
 
 
 def test_appends_after_a_cut_continue_the_log(ten: Path) -> None:
@@ -396,15 +446,50 @@ def test_disk_full_cuts_the_partial_write_and_the_log_goes_on(
     log: WriteAheadLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     log.append(entries(1, 3))
-    size = segment(log).stat().st_size
+    before = segment(log).read_bytes()
     monkeypatch.setattr(wal_module, "_os_write", failing_write(errno.ENOSPC, 50))
     with pytest.raises(WalWriteError, match=f"disk full while writing {segment(log)}"):
         log.append(entries(4, 10))
-    assert segment(log).stat().st_size == size and log.last_index == 3
+    after = segment(log).read_bytes()  # the partial write is cut off, and with it only preallocated zeros
+    assert after == before[: len(after)] and not any(before[len(after) :]) and log.last_index == 3
     monkeypatch.setattr(wal_module, "_os_write", os.write)  # space was freed
     log.append(entries(4, 5))
     log.close()
     assert reopen(log.directory).entries == entries(1, 5)
+
+
+def test_disk_full_while_preallocating_writes_nothing_and_the_log_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    big = 1 << 20
+    wal, _ = WriteAheadLog.open(tmp_path)
+    wal.append(entries(1, 3, size=big))  # 3 MiB of the first 4 MiB preallocated
+    before = segment(wal).read_bytes()
+
+    def full(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(wal_module, "_os_fallocate", full)
+    with pytest.raises(WalWriteError, match="disk full"):
+        wal.append(entries(4, 5, size=big))  # past the preallocated 4 MiB
+    assert segment(wal).read_bytes() == before and wal.last_index == 3
+    monkeypatch.setattr(wal_module, "_os_fallocate", os.posix_fallocate)  # space was freed
+    wal.append(entries(4, 5, size=big))
+    wal.close()
+    assert reopen(tmp_path).entries == entries(1, 5, size=big)
+
+
+def test_a_filesystem_that_cannot_preallocate_grows_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def unsupported(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.EOPNOTSUPP, os.strerror(errno.EOPNOTSUPP))
+
+    monkeypatch.setattr(wal_module, "_os_fallocate", unsupported)
+    wal, _ = WriteAheadLog.open(tmp_path)
+    wal.append(entries(1, 3))
+    offset, length = record_offsets(segment(wal))[-1]
+    assert segment(wal).stat().st_size == offset + length
+    wal.close()
+    assert reopen(tmp_path).entries == entries(1, 3)
 
 
 def test_disk_full_in_a_new_segment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
