@@ -31,6 +31,7 @@ class Progress:
         "pending_snapshot",
         "probe_sent",
         "recent_active",
+        "sent_commit",
         "snapshot_ticks",
         "state",
     )
@@ -43,6 +44,7 @@ class Progress:
         self.pending_snapshot = 0  # snapshot state: the index of the snapshot sent
         self.snapshot_ticks = 0  # snapshot state: ticks since it was sent, to retry a lost one
         self.recent_active = False  # heard from it within the current election timeout
+        self.sent_commit = 0  # the highest commit index sent to it (lazy commit: who still needs one)
         self.is_learner = is_learner
         self.max_inflight = max(1, max_inflight)
         self.inflights: deque[int] = deque()  # the last index of each unanswered append, in order

@@ -323,6 +323,28 @@ class RaftCore:
         elif self.lead:
             self._send(RaftMessage(MSG_READ_INDEX, self.lead, self.id, self.term, context=context))
 
+    def commit_unsent(self) -> bool:
+        """Say whether a follower holds entries that are committed but has not been sent that commit."""
+        if self.role != ROLE_LEADER:
+            return False
+        committed = self.log.committed
+        return any(
+            pr.sent_commit < min(pr.match, committed) for peer, pr in self.prs.items() if peer != self.id
+        )
+
+    def broadcast_commit(self) -> None:
+        """Send the commit index to every follower that commit_unsent() counts (leader only).
+
+        With ``lazy_commit`` the driver calls it when followers should learn a commit that no
+        append carried: soon after the last one, or at once for a follower waiting on it.
+        """
+        if self.role != ROLE_LEADER:
+            return
+        committed = self.log.committed
+        for peer, pr in self.prs.items():
+            if peer != self.id and pr.sent_commit < min(pr.match, committed):
+                self._sends[peer] = True
+
     def transfer_leadership(self, to: str) -> None:
         """Hand leadership to voter ``to`` (leader only; ignored elsewhere)."""
         if self.role == ROLE_LEADER:
@@ -768,7 +790,8 @@ class RaftCore:
         if index <= log.committed or log.term(index) != self.term:
             return False
         log.commit_to(index)
-        self._bcast = _BCAST_COMMIT
+        if not self._cfg.lazy_commit:
+            self._bcast = _BCAST_COMMIT
         if self._pending_reads:
             pending, self._pending_reads = self._pending_reads, []
             for context, frm in pending:
@@ -846,6 +869,7 @@ class RaftCore:
                 MSG_APP, to, self.id, self.term, log_term=prev_term, index=prev, entries=entries, commit=log.committed
             )
         )
+        pr.sent_commit = max(pr.sent_commit, log.committed)
         if entries:
             pr.sent(entries[-1].index)
         elif pr.state == PROBE:
@@ -864,11 +888,9 @@ class RaftCore:
         committed = self.log.committed
         for peer, pr in self.prs.items():
             if peer != self.id:
-                self._send(
-                    RaftMessage(
-                        MSG_HEARTBEAT, peer, self.id, self.term, commit=min(pr.match, committed), context=context
-                    )
-                )
+                commit = min(pr.match, committed)
+                self._send(RaftMessage(MSG_HEARTBEAT, peer, self.id, self.term, commit=commit, context=context))
+                pr.sent_commit = max(pr.sent_commit, commit)
 
     def _transfer(self, to: str) -> None:
         pr = self.prs.get(to)

@@ -226,6 +226,10 @@ class RaftConfig:
     max_inflight: int = 256  # AppendEntries messages in flight per follower (pipelining)
     max_entries_per_msg: int = 512
     max_bytes_per_msg: int = 1 << 20
+    # A commit that no new entries carry is not broadcast at once: the next append or heartbeat
+    # carries it, or the driver's broadcast_commit() (a round of empty appends per commit halves
+    # what a lone client's write costs; etcd always sends it at once).
+    lazy_commit: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -251,3 +251,48 @@ def test_pre_vote_responses_of_a_granted_poll_do_not_change_terms():
     assert core.role == "pre_candidate" and core.term == 0
     core.step(RaftMessage(MSG_PRE_VOTE_RESP, "a", "b", 1))
     assert core.role == "candidate" and core.term == 1
+
+
+def _empty_appends(net: Net, start: int) -> list[RaftMessage]:
+    return [m for m in net.delivered[start:] if m.type == MSG_APP and not m.entries]
+
+
+def test_a_lazy_commit_waits_for_the_next_append_or_the_drivers_broadcast():
+    """lazy_commit: no round of empty appends per commit; followers learn it later, all the same."""
+    net = Net("a", "b", "c", lazy_commit=True)
+    net.elect("a")
+    net.stabilize()
+    mark = len(net.delivered)
+    net.propose("a", b"x")
+    leader = net.core("a")
+    assert leader.status().commit == 2 and not _empty_appends(net, mark)
+    assert net.applied_data("b") == [] and leader.commit_unsent()
+    net.propose("a", b"y")  # its append carries the commit of x
+    assert net.applied_data("b") == [b"x"] and not _empty_appends(net, mark)
+    leader.broadcast_commit()
+    net.stabilize()
+    assert [m.to for m in _empty_appends(net, mark)] == ["b", "c"]
+    assert net.applied_data("b") == net.applied_data("c") == [b"x", b"y"] and not leader.commit_unsent()
+    mark = len(net.delivered)
+    leader.broadcast_commit()  # nothing left to tell: nothing sent
+    net.stabilize()
+    assert net.delivered[mark:] == []
+
+
+def test_a_lazy_commit_reaches_followers_with_the_heartbeat():
+    net = Net("a", "b", "c", lazy_commit=True)
+    net.elect("a")
+    net.propose("a", b"x")
+    assert net.applied_data("c") == [] and net.core("a").commit_unsent()
+    net.tick("a")  # heartbeat_ticks = 1
+    net.stabilize()
+    assert net.applied_data("c") == [b"x"] and not net.core("a").commit_unsent()
+
+
+def test_without_lazy_commit_the_commit_goes_out_at_once():
+    net = Net("a", "b", "c")
+    net.elect("a")
+    mark = len(net.delivered)
+    net.propose("a", b"x")
+    assert net.applied_data("b") == net.applied_data("c") == [b"x"]
+    assert [m.to for m in _empty_appends(net, mark)] == ["b", "c"] and not net.core("a").commit_unsent()
