@@ -328,9 +328,7 @@ class RaftCore:
         if self.role != ROLE_LEADER:
             return False
         committed = self.log.committed
-        return any(
-            pr.sent_commit < min(pr.match, committed) for peer, pr in self.prs.items() if peer != self.id
-        )
+        return any(pr.sent_commit < min(pr.match, committed) for peer, pr in self.prs.items() if peer != self.id)
 
     def broadcast_commit(self) -> None:
         """Send the commit index to every follower that commit_unsent() counts (leader only).
