@@ -142,7 +142,7 @@ def start(
     SIGTERM or Ctrl-C stops it cleanly; started again, it rejoins its swarm.
     """
     from swarmnode.actors.ca.cfssl import ExternalCAError, parse_external_ca
-    from swarmnode.actors.node import NodeConfig, run_node
+    from swarmnode.actors.node.process import NodeConfig, run_node
     from swarmnode.actors.node.founding import DEFAULT_CERT_EXPIRY_S, DEFAULT_HEARTBEAT_S
 
     external = None
@@ -191,7 +191,7 @@ def join(
 ) -> None:
     """Join the swarm of the manager at MANAGER_ADDR, then run this node in the foreground."""
     from swarmnode.actors.ca.tokens import TokenError, parse_join_token
-    from swarmnode.actors.node import NodeConfig, run_node
+    from swarmnode.actors.node.process import NodeConfig, run_node
     from swarmnode.actors.node.join import JoinOptions
 
     try:

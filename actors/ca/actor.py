@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 from swarmnode.actors.control.messages import CARotateReply, CARotateRequest
 from swarmnode.actors.messages import Address
-from swarmnode.actors.node.identity import write_private
+from swarmnode.actors.node.identity import new_node_id, write_private
 from swarmnode.actors.node.swarm_state import (
     CERT_DIR,
     NodeCertificate,
@@ -41,7 +41,7 @@ from swarmnode.actors.runtime import (
 from swarmnode.actors.runtime.addressable import Request
 from swarmnode.actors.store.client import STORE_ACTOR, propose, read_store, update_object
 from swarmnode.actors.store.core import StoreCore, StoredObject
-from swarmnode.actors.store.objects import CLUSTER_ID, ClusterView, NodeView
+from swarmnode.actors.store.objects import CLUSTER_ID, ClusterView, NodeView, cluster_of, nodes_of
 from swarmnode.actors.store.transactions import Create
 from swarmnode.actors.supervision import Link, describe
 from swarmnode.transport import BOOTSTRAP_ROLE, TransportError
@@ -94,7 +94,7 @@ def managers_of(core: StoreCore) -> tuple[ManagerInfo, ...]:
     """The managers of the swarm as joiners and workers need them."""
     return tuple(
         ManagerInfo(node_id=n.node_id, addr=n.addr, curve_key=n.curve_key)
-        for n in map(NodeView.of, core.list("node"))
+        for n in nodes_of(core)
         if n.cert_role == "manager"
     )
 
@@ -196,10 +196,10 @@ class CertAuthority(NodeActor):
     # -- manager: bootstrap, join, renewal ---------------------------------------------------
 
     def _cluster(self) -> ClusterView:
-        obj = read_store(self.context, lambda core: core.get("cluster", CLUSTER_ID))
-        if obj is None:
+        cluster = read_store(self.context, cluster_of)
+        if cluster is None:
             raise Refused("unavailable", "this manager has no cluster object yet")
-        return ClusterView.of(obj)
+        return cluster
 
     def _sign(
         self, cluster: ClusterView, csr: bytes, node_id: str, role: str, curve_key: bytes, failure: str
@@ -226,8 +226,6 @@ class CertAuthority(NodeActor):
 
     @handles(IssueNodeCertificateRequest, roles={"anonymous"})
     def issue(self, msg: IssueNodeCertificateRequest, request: Request) -> IssueNodeCertificateReply:
-        from swarmnode.actors.node.identity import new_node_id
-
         cluster = self._cluster()
         try:
             role = role_for_token(msg.token, cluster)

@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from swarmnode.actors.store.core import StoreCore
-from swarmnode.actors.store.objects import ClusterView, NodeView
+from swarmnode.actors.store.objects import ClusterView, nodes_of
 
 from .pki import (
     CertificateError,
@@ -151,7 +151,7 @@ def verify_member_certificate(chain_pem: bytes, trust_pem: bytes, cluster_id: st
 def rotation_progress(cluster: ClusterView, core: StoreCore) -> tuple[int, int]:
     """Return (nodes whose certificate the current root signed, all nodes)."""
     current = ca_digest(cluster.root_cert)
-    nodes = [NodeView.of(o) for o in core.list("node")]
+    nodes = nodes_of(core)
     return sum(1 for n in nodes if n.issuer == current), len(nodes)
 
 

@@ -1,6 +1,6 @@
-"""The node: its state directory, identity, supervision tree and process lifecycle."""
+"""The node: its state directory, identity, supervision tree and process lifecycle.
 
-from .process import NodeConfig, run_node
-from .tree import ROOT_NAME, node_children, start_node_tree
-
-__all__ = ["ROOT_NAME", "NodeConfig", "node_children", "run_node", "start_node_tree"]
+The actors of the tree import this package's own parts (identity, swarm_state), so this file
+imports nothing: loading the package must not load the tree, or importing one of those actors
+first would go round a cycle back to itself. The CLI starts a node from ``.process``.
+"""

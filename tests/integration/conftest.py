@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import zmq
 
 from tests.support.nodes import NodeProcess
 
@@ -64,3 +65,11 @@ def nodes(short_tmp: Path) -> Iterator[Callable[..., NodeProcess]]:
     yield make
     for node in reversed(made):
         node.stop()
+
+
+@pytest.fixture
+def zctx() -> Iterator[zmq.Context]:
+    """A ZeroMQ context for raw sockets that talk to nodes; closed, with its sockets, at the end."""
+    ctx = zmq.Context()
+    yield ctx
+    ctx.destroy(linger=0)

@@ -6,20 +6,11 @@ import os
 import random
 
 import msgpack
-import pytest
 import zmq
 
 from swarmnode.actors.messages import Address, Envelope, Ping, Pong, encode_envelope
 from tests.support import wait_until
-
-REPLY_WAIT_MS = 1500
-
-
-@pytest.fixture
-def zctx():
-    ctx = zmq.Context()
-    yield ctx
-    ctx.destroy(linger=0)
+from tests.support.nodes import REPLY_WAIT_MS
 
 
 def ping_bytes(env_id: int = 1) -> bytes:

@@ -8,23 +8,13 @@ import time
 from pathlib import Path
 
 import msgpack
-import pytest
 import zmq
 
 from swarmnode.actors.ca.tokens import make_join_token, parse_join_token
 from swarmnode.actors.control.messages import NodeListRequest
 from swarmnode.actors.messages import Address, Envelope, Ping, encode_envelope
 from tests.support import wait_until
-from tests.support.nodes import Swarm, run_cli
-
-REPLY_WAIT_MS = 1500
-
-
-@pytest.fixture
-def zctx():
-    ctx = zmq.Context()
-    yield ctx
-    ctx.destroy(linger=0)
+from tests.support.nodes import REPLY_WAIT_MS, Swarm, run_cli
 
 
 def keys_of(node) -> tuple[bytes, bytes]:

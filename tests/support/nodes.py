@@ -14,6 +14,8 @@ from .waiting import wait_until
 
 START_TIMEOUT_S = 20.0
 STOP_TIMEOUT_S = 20.0
+# How long a raw socket waits for a node's answer: long enough that silence means a refusal.
+REPLY_WAIT_MS = 1500
 
 
 def run_cli(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:

@@ -17,11 +17,6 @@ from typing import Any
 import pykka
 import pytest
 
-# The node package first: importing the CA's actor module before it trips an import cycle
-# (ca.actor -> node.identity -> node/__init__ -> node.tree -> ca.actor).
-from swarmnode.actors.node.founding import FoundingOptions, found_swarm
-
-# isort: split
 from swarmnode.actors.ca.actor import CertAuthority
 from swarmnode.actors.ca.core import trust_digest
 from swarmnode.actors.ca.pki import ca_digest
@@ -30,6 +25,7 @@ from swarmnode.actors.dispatcher.actor import Dispatcher
 from swarmnode.actors.dispatcher.messages import HeartbeatReply, HeartbeatRequest
 from swarmnode.actors.endpoint import TransportActor
 from swarmnode.actors.messages import Address
+from swarmnode.actors.node.founding import FoundingOptions, found_swarm
 from swarmnode.actors.raft.actor import GetRaftStatus, RaftMember
 from swarmnode.actors.runtime import CertAdmission, NodeContext
 from swarmnode.actors.store.client import propose, read_store, update_object
