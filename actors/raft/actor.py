@@ -42,7 +42,7 @@ from swarmnode.actors.runtime import (
 )
 from swarmnode.actors.runtime.addressable import Request
 from swarmnode.actors.store.core import ApplyResult, Event, StoreCore, Watchers
-from swarmnode.actors.store.objects import CLUSTER_ID, ClusterView, NodeView
+from swarmnode.actors.store.objects import cluster_of, nodes_of
 from swarmnode.actors.store.transactions import (
     Create,
     Op,
@@ -327,12 +327,11 @@ def membership_of(core: StoreCore, known_managers: Sequence[Any] = ()) -> Member
     by_key: dict[bytes, Member] = {
         m.curve_key.encode(): Member(m.node_id, "manager", math.inf) for m in known_managers if m.curve_key
     }
-    for obj in core.list("node"):
-        node = NodeView.of(obj)
+    for node in nodes_of(core):
         if node.curve_key and node.cert_role:
             by_key[node.curve_key.encode()] = Member(node.node_id, node.cert_role, node.cert_expiry)
-    cluster_obj = core.get("cluster", CLUSTER_ID)
-    revoked = ClusterView.of(cluster_obj).revoked if cluster_obj is not None else {}
+    cluster = cluster_of(core)
+    revoked = cluster.revoked if cluster is not None else {}
     return Membership(by_key=by_key, revoked={n: k.encode() for n, k in revoked.items()}, anonymous_allowed=True)
 
 
@@ -857,8 +856,7 @@ class RaftMember(NodeActor):
     def _connect_peers(self) -> None:
         """Keep a connection to every other manager the Store knows."""
         transport = self.context.transport
-        for obj in self.store.list("node"):
-            node = NodeView.of(obj)
+        for node in nodes_of(self.store):
             if node.cert_role != "manager" or node.node_id == self.context.node_id or not node.addr:
                 continue
             target = (node.addr, node.curve_key)
@@ -902,7 +900,7 @@ class RaftMember(NodeActor):
         """
         assert self.core is not None
         status = self.core.status()
-        nodes = [NodeView.of(o) for o in self.store.list("node")]
+        nodes = nodes_of(self.store)
         # Raft talks to a node only with a manager certificate; the operator's word (the desired
         # role) decides who stays.
         can_join = {n.node_id for n in nodes if n.cert_role == "manager" and n.role == "manager"}
