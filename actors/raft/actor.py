@@ -311,6 +311,15 @@ def decode_snapshot(data: bytes) -> RaftSnapshot:
     return snap
 
 
+def load_latest_snapshot(directory: Path) -> tuple[RaftSnapshot, StoreCore] | None:
+    """Return the newest snapshot in ``directory`` and the Store it holds, or None when there is none."""
+    latest = read_latest_snapshot(directory)
+    if latest is None:
+        return None
+    snapshot = decode_snapshot(latest[1])
+    return snapshot, StoreCore.restore(snapshot.data)
+
+
 def initial_snapshot(store: StoreCore, node_id: str) -> bytes:
     """The first snapshot of a new swarm: its Store at index 1, one voter (the founder)."""
     meta = SnapshotMeta(index=store.last_index, term=1, conf=ConfState(voters=(node_id,), learners=()))
@@ -376,10 +385,9 @@ class RaftMember(NodeActor):
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         snap_meta: SnapshotMeta | None = None
         conf = ConfState(voters=(), learners=())
-        latest = read_latest_snapshot(directory)
+        latest = load_latest_snapshot(directory)
         if latest is not None:
-            snapshot = decode_snapshot(latest[1])
-            self.store = StoreCore.restore(snapshot.data)
+            snapshot, self.store = latest
             snap_meta, conf = snapshot.meta, snapshot.meta.conf
         self.wal, recovered = WriteAheadLog.open(directory, segment_max_bytes=self.context.settings.store_segment_bytes)
         if recovered.cut_bytes:
@@ -397,7 +405,7 @@ class RaftMember(NodeActor):
         self.core = RaftCore(config, restored, self.rng)
         if latest is not None:
             # The core sends this snapshot to followers whose next entry it no longer holds.
-            self.core.compact(latest[0], snapshot.data)
+            self.core.compact(latest[0].meta.index, latest[0].data)
         self._refresh_membership()
         log.info(
             "raft: recovered snapshot %s, %d log entries, commit %d",

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from swarmnode.actors.store.core import StoreCore
 from swarmnode.actors.store.transactions import decode_transaction
-from swarmnode.actors.store.wal import HardState, WriteAheadLog, read_latest_snapshot, write_snapshot
+from swarmnode.actors.store.wal import HardState, WriteAheadLog, write_snapshot
 
-from .actor import decode_entry, decode_snapshot, encode_snapshot, raft_dir
+from .actor import decode_entry, encode_snapshot, load_latest_snapshot, raft_dir
 from .messages import ENTRY_NORMAL, ConfState, RaftSnapshot, SnapshotMeta
 
 __all__ = ["force_new_cluster"]
@@ -24,12 +24,11 @@ __all__ = ["force_new_cluster"]
 def force_new_cluster(state_dir: Path, node_id: str, segment_bytes: int) -> tuple[int, int]:
     """Make this manager the only voter, keeping its committed Store; return (index, new term)."""
     directory = raft_dir(state_dir)
-    latest = read_latest_snapshot(directory)
+    latest = load_latest_snapshot(directory)
     store = StoreCore()
     term = 0
     if latest is not None:
-        snapshot = decode_snapshot(latest[1])
-        store = StoreCore.restore(snapshot.data)
+        snapshot, store = latest
         term = snapshot.meta.term
     wal, recovered = WriteAheadLog.open(directory, segment_max_bytes=segment_bytes)
     try:
