@@ -377,6 +377,9 @@ class RaftMember(NodeActor):
         self.write_failed: BaseException | None = None  # the writer's first failure: final
         self.written: tuple[int, int] | None = None  # (index, term) of its last durable entry
         self.commit_flush_armed = False  # a _FlushCommit timer is pending
+        # The membership may have to follow the Store: a node or the Raft conf changed, leadership
+        # came, or a change was refused. Learners are looked at on every tick (they catch up).
+        self.members_dirty = True
 
     # -- start and stop ----------------------------------------------------------------------
 
@@ -471,7 +474,8 @@ class RaftMember(NodeActor):
             assert self.core is not None
             self.core.tick()
             self._process()
-            if self.is_leader:
+            if self.is_leader and (self.members_dirty or self.core.conf.learners):
+                self.members_dirty = False
                 self._reconcile_members()
             self.timers.start("tick", TICK_S, _Tick())
             return None
@@ -672,6 +676,7 @@ class RaftMember(NodeActor):
             self.store = StoreCore.restore(ready.snapshot.data)
             wal.truncate_suffix(meta.index + 1)
             self._refresh_membership()
+            self.members_dirty = True
             self._settle_applied()
             log.info("raft: installed a snapshot at index %d from the leader", meta.index)
 
@@ -773,6 +778,7 @@ class RaftMember(NodeActor):
             self._publish(events)
         if touched_members:
             self._connect_peers()
+            self.members_dirty = True
         self._settle_applied()
 
     def _finished_elsewhere(self, message: _Written | _ForwardAnswered) -> None:
@@ -820,6 +826,7 @@ class RaftMember(NodeActor):
     def _publish(self, events: list[Event]) -> None:
         if any(e.object.kind in ("node", "cluster") for e in events):
             self._refresh_membership()
+            self.members_dirty = True
         for subscriber_id, routed in self.watchers.route(events).items():
             ref = self.subscribers.get(subscriber_id)
             if ref is None:
@@ -840,6 +847,7 @@ class RaftMember(NodeActor):
         if leader == self.leader and is_leader == self.is_leader:
             return
         self.leader, self.is_leader = leader, is_leader
+        self.members_dirty = True
         log.info("raft: leader is %s%s", leader or "unknown", " (this manager)" if is_leader else "")
         # A leader that went away will not answer what was handed to it: say so now, not at the
         # forward's deadline (the write may still commit; the caller retries, as after a timeout).
@@ -918,6 +926,7 @@ class RaftMember(NodeActor):
         joining = sorted(can_join - members)
         leaving = sorted(members - wanted)
         if self.context.node_id in leaving:
+            self.members_dirty = True  # until leadership is handed over
             self._hand_over(status)
             return
         if joining:
@@ -935,4 +944,4 @@ class RaftMember(NodeActor):
         try:
             self._change_membership(change)
         except Refused:
-            return  # the change before it is still being committed: next tick
+            self.members_dirty = True  # the change before it is still being committed: next tick
