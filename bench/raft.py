@@ -18,8 +18,8 @@ Prints, in one run:
 Targets (issue 4): >= 5,000 writes/s with 64 clients; p50 with 1 client <= 3 x the floor.
 
 Usage: python bench/raft.py [--seconds 3]
-Three manager processes on 127.0.0.1 in a temporary directory; everything is killed and removed
-at the end, whatever happens.
+Three manager processes on 127.0.0.1 in a temporary directory (tests/support's Managers, with the
+CLI's default settings); everything is stopped and removed at the end, whatever happens.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ import itertools
 import os
 import select
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -41,84 +40,22 @@ from typing import Any
 import msgpack
 import zmq
 
-from swarmnode.actors.control.messages import ClusterStatusRequest, JoinTokenRequest, StatusRequest
 from swarmnode.actors.messages import Address, Envelope, Ping, Pong, encode_envelope
 from swarmnode.actors.raft.actor import ProposeCreate, ProposeCreateReply
-from swarmnode.cli.local import free_port_pair
-from swarmnode.cli.local import swarm_node_command as cli
-from swarmnode.transport import (
-    ControlClient,
-    RemoteError,
-    RequestTimeout,
-    Transport,
-    TransportError,
-    generate_keypair,
-)
+from swarmnode.transport import ControlClient, Transport, generate_keypair
+
+# Run as `python bench/raft.py`: the cluster helpers are the tests' (tests/support), at the root
+# of the repository, which is not on the path of a script run from its own folder.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.support.nodes import Managers, NodeProcess
 
 DEADLINE_S = 60.0
-POLL_S = 0.05
 CLIENTS = 64
 PONG_NODE = Path(__file__).resolve().parent.parent / "tests" / "integration" / "transport_pong_node.py"
 PEER = Address("peer", "ponger")
 ROUND_S = 0.25
 FLOOR_SAMPLES = 40
-
-
-def ask(state: Path, body: Any) -> Any:
-    try:
-        with ControlClient(str(state / "control.sock"), timeout_s=2) as client:
-            return client.request("control", body)
-    except (RemoteError, RequestTimeout, TransportError):
-        return None
-
-
-def wait_for(what: str, condition: Any) -> Any:
-    end = time.monotonic() + DEADLINE_S
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        time.sleep(POLL_S)  # poll interval of a benchmark's set-up, bounded by the deadline
-    raise RuntimeError(f"gave up waiting for {what}")
-
-
-def start_cluster(root: Path, procs: list[subprocess.Popen[bytes]]) -> list[Path]:
-    states = [root / f"m{i}" for i in range(3)]
-    listens = [f"127.0.0.1:{free_port_pair()}" for _ in states]
-    for i, state in enumerate(states):
-        if i == 0:
-            args = ["start"]
-        else:
-            token = wait_for("a token", lambda: ask(states[0], JoinTokenRequest(role="manager", rotate=False))).token
-            args = ["join", listens[0], "--token", token]
-        with (root / f"m{i}.log").open("ab") as log:
-            procs.append(
-                subprocess.Popen(
-                    cli(*args, "--listen", listens[i], "--state-dir", str(state)),
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
-        wait_for(f"m{i}", lambda s=state: ask(s, StatusRequest()))
-
-    def three_voters() -> bool:
-        status = ask(states[0], ClusterStatusRequest())
-        return status is not None and sum(1 for m in status.members if m.suffrage == "voter") == 3
-
-    wait_for("3 voters", three_voters)
-    return states
-
-
-def leader_of(states: list[Path]) -> Path:
-    def find() -> Path | None:
-        for state in states:
-            status = ask(state, ClusterStatusRequest())
-            if status is not None and status.leader == status.node_id:
-                return state
-        return None
-
-    return wait_for("a leader", find)
 
 
 def one_client(
@@ -232,13 +169,13 @@ def many_clients(path: Path, seconds: float, clients: int, *, writes: bool = Tru
     return done / elapsed
 
 
-def _kill_and_remove(root: Path, procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    for proc in procs:
-        proc.wait(timeout=30)
-    shutil.rmtree(root, ignore_errors=True)
+def print_logs(nodes: list[NodeProcess]) -> None:
+    """Print the last lines each manager wrote, before they are removed with its directory."""
+    for node in nodes:
+        for stream, text in (("stdout", node.stdout()), ("stderr", node.stderr())):
+            if text.strip():
+                print(f"--- {node.state_dir.name} {stream} (last lines)", file=sys.stderr)
+                print("\n".join(text.splitlines()[-15:]), file=sys.stderr)
 
 
 def main() -> int:
@@ -246,27 +183,41 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="sn-bench-raft-"))
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        states = start_cluster(root, procs)
-    except BaseException:
-        for log in sorted(root.glob("m*.log")):  # what the managers said, before it is removed
-            print(f"--- {log.name} (last lines)", file=sys.stderr)
-            print("\n".join(log.read_text(errors="replace").splitlines()[-15:]), file=sys.stderr)
-        _kill_and_remove(root, procs)
-        raise
+    made: list[NodeProcess] = []
+    procs: list[subprocess.Popen[bytes]] = []  # the transport peer
     peer: Transport | None = None
+
+    def make(name: str, **kwargs: Any) -> NodeProcess:
+        node = NodeProcess(root / name, **kwargs)
+        made.append(node)
+        return node
+
     try:
-        leader = leader_of(states)
+        try:
+            # heartbeat=None: every manager runs with the CLI's default settings.
+            leader = Managers(make, 3, heartbeat=None).wait_leader(DEADLINE_S).state_dir
+        except BaseException:
+            print_logs(made)
+            raise
         control = leader / "control.sock"
         peer = start_transport_peer(procs)
         rate_1, latencies, pings, hops, fsyncs = one_client(control, leader, peer, args.seconds)
         rate_64 = many_clients(control, args.seconds, CLIENTS)
         pings_64 = many_clients(control, args.seconds, CLIENTS, writes=False)
+    except AssertionError as exc:  # a wait of tests/support ran out: say what, without a traceback
+        raise SystemExit(f"raft bench: {exc}") from None
     finally:
         if peer is not None:
             peer.stop()
-        _kill_and_remove(root, procs)
+        for proc in procs:
+            proc.kill()
+            proc.wait(timeout=30)
+            for stream in (proc.stdin, proc.stdout):
+                if stream is not None:
+                    stream.close()
+        for node in reversed(made):  # also those of a cluster that failed to come up
+            node.stop()
+        shutil.rmtree(root, ignore_errors=True)
     latencies.sort()
     p50 = latencies[len(latencies) // 2]
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
