@@ -35,7 +35,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import msgpack
 import zmq
@@ -48,7 +47,7 @@ from swarmnode.transport import ControlClient, Transport, generate_keypair
 # of the repository, which is not on the path of a script run from its own folder.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support.nodes import Managers, NodeProcess
+from tests.support.nodes import Managers, NodeFactory, NodeProcess
 
 DEADLINE_S = 60.0
 CLIENTS = 64
@@ -183,21 +182,15 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="sn-bench-raft-"))
-    made: list[NodeProcess] = []
+    make = NodeFactory(root)
     procs: list[subprocess.Popen[bytes]] = []  # the transport peer
     peer: Transport | None = None
-
-    def make(name: str, **kwargs: Any) -> NodeProcess:
-        node = NodeProcess(root / name, **kwargs)
-        made.append(node)
-        return node
-
     try:
         try:
             # heartbeat=None: every manager runs with the CLI's default settings.
             leader = Managers(make, 3, heartbeat=None).wait_leader(DEADLINE_S).state_dir
         except BaseException:
-            print_logs(made)
+            print_logs(make.made)
             raise
         control = leader / "control.sock"
         peer = start_transport_peer(procs)
@@ -215,8 +208,7 @@ def main() -> int:
             for stream in (proc.stdin, proc.stdout):
                 if stream is not None:
                     stream.close()
-        for node in reversed(made):  # also those of a cluster that failed to come up
-            node.stop()
+        make.stop_all()  # also those of a cluster that failed to come up
         shutil.rmtree(root, ignore_errors=True)
     latencies.sort()
     p50 = latencies[len(latencies) // 2]

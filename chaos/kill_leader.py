@@ -19,7 +19,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from swarmnode.transport import TransportError
 
@@ -28,7 +27,7 @@ from swarmnode.transport import TransportError
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.support import wait_until
-from tests.support.nodes import Managers, NodeProcess
+from tests.support.nodes import Managers, NodeFactory, NodeProcess
 from tests.support.writers import LabelWriter, labels_on
 
 DEADLINE_S = 30.0
@@ -107,20 +106,13 @@ def main() -> int:
     if args.managers < 3:
         parser.error(f"--managers {args.managers}: at least 3, so that a quorum outlives the killed leader")
     root = Path(tempfile.mkdtemp(prefix="sn-chaos-"))
-    made: list[NodeProcess] = []
-
-    def make(name: str, **kwargs: Any) -> NodeProcess:
-        node = NodeProcess(root / name, **kwargs)
-        made.append(node)
-        return node
-
+    make = NodeFactory(root)
     try:
         return run(Managers(make, args.managers), args.times)
     except AssertionError as exc:  # a wait of tests/support ran out: say what, without a traceback
         raise SystemExit(f"kill_leader: {exc}") from None
     finally:
-        for node in reversed(made):  # also those of a cluster that failed to come up
-            node.stop()
+        make.stop_all()  # also those of a cluster that failed to come up
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import zmq
 
-from tests.support.nodes import NodeProcess
+from tests.support.nodes import NodeFactory, NodeProcess
 
 _PREVIOUS_SIGTERM = pytest.StashKey[object]()
 
@@ -54,17 +54,9 @@ def short_tmp() -> Iterator[Path]:
 @pytest.fixture
 def nodes(short_tmp: Path) -> Iterator[Callable[..., NodeProcess]]:
     """Make NodeProcess objects that are stopped at the end of the test, even when it fails."""
-    made: list[NodeProcess] = []
-    tmp_path = short_tmp
-
-    def make(name: str = "n1", **kwargs: object) -> NodeProcess:
-        node = NodeProcess(tmp_path / name, **kwargs)  # type: ignore[arg-type]
-        made.append(node)
-        return node
-
+    make = NodeFactory(short_tmp)
     yield make
-    for node in reversed(made):
-        node.stop()
+    make.stop_all()
 
 
 @pytest.fixture

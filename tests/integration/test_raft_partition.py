@@ -18,7 +18,7 @@ from swarmnode.transport import RemoteError
 from tests.support import wait_until
 from tests.support.netns import NetLab, network_lab
 from tests.support.nodes import Managers, NodeProcess
-from tests.support.writers import add_label, labels_on
+from tests.support.writers import labels_on, write_label
 
 PORT = 4500  # each manager has a namespace of its own: the same port is free in every one
 ELECTION_TIMEOUT_S = 10.0
@@ -49,10 +49,6 @@ def managers(lab: NetLab, nodes: Callable[..., NodeProcess]) -> Managers:
         return nodes(name, **{**kwargs, "listen": f"{host.ip}:{PORT}", "netns": host.netns})
 
     return Managers(make, 3)
-
-
-def write_label(node: NodeProcess, key: str, timeout_s: float = 5.0) -> None:
-    node.request("control", add_label("self", key), timeout_s=timeout_s)
 
 
 def leader_among(managers: Managers, among: list[NodeProcess]) -> NodeProcess | None:

@@ -140,6 +140,27 @@ class NodeProcess:
                 handle.close()
 
 
+class NodeFactory:
+    """Make NodeProcess objects in folders under ``root``; ``stop_all`` stops them, newest first.
+
+    Tests, chaos scripts and benches stop every node they made this way, also those of a
+    cluster that failed to come up.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.made: list[NodeProcess] = []
+
+    def __call__(self, name: str = "n1", **kwargs: Any) -> NodeProcess:
+        node = NodeProcess(self.root / name, **kwargs)
+        self.made.append(node)
+        return node
+
+    def stop_all(self) -> None:
+        for node in reversed(self.made):
+            node.stop()
+
+
 class Swarm:
     """A manager and the workers that joined it, each a real process with its own state dir."""
 
