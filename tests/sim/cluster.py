@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from swarmnode.actors.raft import (
     ENTRY_CONF_CHANGE,
+    MSG_HEARTBEAT,
     MSG_READ_INDEX,
     MSG_TRANSFER_LEADER,
     ConfChange,
@@ -284,6 +285,10 @@ class Params:
     p_campaign: float
     p_background_write: float  # a leader writes a Ready in the background (advance before durable)
     p_write_done: float  # a step finishes the oldest background write of a node
+    # As RaftMember: a commit no append carries waits for the next append or heartbeat, or for
+    # the driver's broadcast_commit(); False is etcd's way (a round of empty appends per commit).
+    lazy_commit: bool
+    p_flush_commit: float  # lazy_commit: a step calls broadcast_commit() at a node (the driver's timer)
 
     @staticmethod
     def from_rng(rng: random.Random, nodes: int | None) -> Params:
@@ -298,6 +303,7 @@ class Params:
             max_delay_ticks=rng.choice([0, 1, 2, 4]),
             reorder=rng.random() < 0.7,
         )
+        lazy_commit = rng.random() < 0.8  # as production (RaftMember); the other seeds as etcd
         return Params(
             profile=profile,
             nodes=nodes if nodes is not None else rng.choice([3, 5]),
@@ -321,6 +327,8 @@ class Params:
             p_campaign=rng.choice([0.0, 0.001]),
             p_background_write=rng.choice([0.0, 0.5, 1.0]),
             p_write_done=rng.choice([0.05, 0.3]),
+            lazy_commit=lazy_commit,
+            p_flush_commit=rng.choice([0.005, 0.02, 0.05]) if lazy_commit else 0.0,
         )
 
     def describe(self) -> str:
@@ -333,7 +341,8 @@ class Params:
             f"p_tick={self.p_tick} p_ready_now={self.p_ready_now} propose={self.p_propose} "
             f"read={self.p_read} crash={self.p_crash}/{self.p_crash_in_ready} "
             f"partition={self.p_partition} conf={self.p_conf_change} transfer={self.p_transfer} "
-            f"background_write={self.p_background_write}/{self.p_write_done}"
+            f"background_write={self.p_background_write}/{self.p_write_done} "
+            f"lazy_commit={self.lazy_commit}/{self.p_flush_commit}"
         )
 
 
@@ -431,6 +440,7 @@ class Simulation:
             (self.params.p_transfer, self._transfer),
             (self.params.p_campaign, self._campaign),
             (self.params.p_write_done, self._finish_a_write),
+            (self.params.p_flush_commit, self._flush_commit),
         ]
 
     # -- running ---------------------------------------------------------------------------------
@@ -494,6 +504,8 @@ class Simulation:
         self._conf = ConfState(voters=tuple(sorted(ids)), learners=())
         self._conf_history.append((0, self._conf))
         self.trace(f"boot {self.params.describe()}")
+        if not self.params.lazy_commit:
+            self.counts["runs without lazy commit"] += 1
         for node_id in ids:
             self._start(node_id, self._conf)
 
@@ -517,6 +529,7 @@ class Simulation:
             check_quorum=p.check_quorum,
             max_inflight=p.max_inflight,
             max_entries_per_msg=p.max_entries_per_msg,
+            lazy_commit=p.lazy_commit,
         )
 
     def _restart(self, node: SimNode) -> None:
@@ -692,6 +705,13 @@ class Simulation:
             self._crash(node, "in Ready, after persisting, before sending")
             return
         for m in rd.messages:
+            # A heartbeat's commit is taken as is by its receiver: it must not pass what the
+            # leader knows the receiver holds (its match), or a stale tail would be committed.
+            pr = node.core.prs.get(m.to) if m.type == MSG_HEARTBEAT and node.core is not None else None
+            if pr is not None and m.commit > pr.match:
+                raise InvariantViolation(
+                    f"heartbeat commit: {node.id} tells {m.to} commit {m.commit} above its match {pr.match}"
+                )
             if m.frm != node.id:
                 if m.type not in RELAYED_TYPES:
                     raise InvariantViolation(
@@ -964,6 +984,24 @@ class Simulation:
         self.trace(f"transfer leadership {leader.id} -> {target}")
         leader.core.transfer_leadership(target)
         self._after_event(leader)
+
+    def _flush_commit(self) -> None:
+        """The driver's timer: call broadcast_commit() at a node (a no-op unless it leads).
+
+        Usually at a node that believes it leads (only a leader arms the timer), sometimes at any.
+        """
+        up = self._up_nodes()
+        if not up:
+            return
+        node = self._pick_leader() if self.rng.random() < 0.9 else None
+        node = node or self.rng.choice(up)
+        assert node.core is not None
+        unsent = node.core.commit_unsent()
+        if unsent:
+            self.counts["lazy commits flushed"] += 1
+        self.trace(f"broadcast_commit at {node.id}{' (a commit unsent)' if unsent else ''}")
+        node.core.broadcast_commit()
+        self._after_event(node)
 
     def _campaign(self) -> None:
         up = [n for n in self._up_nodes() if not n.removed]
