@@ -42,7 +42,7 @@ class LabelWriter:
     ``through`` names the node to write through; it is asked before every write, so that a writer
     can be moved off a node that is about to be killed (the leader, in a chaos run). A failed write
     is not counted (a failover may be under way, or the node died) and the writer goes on; each
-    acknowledged key is kept with the monotonic time of its answer. Use it as a context manager:
+    acknowledged key is kept with the monotonic times of its request and of its answer. Use it as a context manager:
     leaving the block stops the thread and waits for it.
     """
 
@@ -50,18 +50,22 @@ class LabelWriter:
         self._through = through
         self._target = target
         self._timeout_s = timeout_s
-        self._acks: list[tuple[str, float]] = []
+        self._acks: list[tuple[str, float, float]] = []  # (key, asked at, answered at)
         self._halt = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"label writer on {target}", daemon=True)
 
     @property
     def acknowledged(self) -> list[str]:
         """The keys acknowledged so far, in order."""
-        return [key for key, _ in list(self._acks)]
+        return [key for key, _, _ in list(self._acks)]
 
     def first_acknowledged_after(self, instant: float) -> float | None:
-        """When the first write acknowledged after ``instant`` (time.monotonic) was answered, if one was."""
-        return next((at for _, at in list(self._acks) if at > instant), None)
+        """When the first write asked after ``instant`` (time.monotonic) was answered, if one was.
+
+        A write asked before may have committed before ``instant`` and been answered after it:
+        its answer says nothing of what happened at ``instant`` (a leader's death, say).
+        """
+        return next((answered for _, asked, answered in list(self._acks) if asked > instant), None)
 
     def __enter__(self) -> LabelWriter:
         self._thread.start()
@@ -80,6 +84,7 @@ class LabelWriter:
                 node = self._through()
                 key = f"k{n}"
                 n += 1  # a key per attempt: a failed write may still have been committed
+                asked = time.monotonic()
                 try:
                     if client is None or node is not client_node:
                         if client is not None:
@@ -90,7 +95,7 @@ class LabelWriter:
                     client.request("control", add_label(self._target, key))
                 except TransportError:
                     continue  # not acknowledged (no answer, or an error such as "leadership changed"): not counted
-                self._acks.append((key, time.monotonic()))
+                self._acks.append((key, asked, time.monotonic()))
         finally:
             if client is not None:
                 client.close()
