@@ -142,8 +142,8 @@ def start(
     SIGTERM or Ctrl-C stops it cleanly; started again, it rejoins its swarm.
     """
     from swarmnode.actors.ca.cfssl import ExternalCAError, parse_external_ca
-    from swarmnode.actors.node.process import NodeConfig, run_node
     from swarmnode.actors.node.founding import DEFAULT_CERT_EXPIRY_S, DEFAULT_HEARTBEAT_S
+    from swarmnode.actors.node.process import NodeConfig, run_node
 
     external = None
     if external_ca is not None:
@@ -191,8 +191,8 @@ def join(
 ) -> None:
     """Join the swarm of the manager at MANAGER_ADDR, then run this node in the foreground."""
     from swarmnode.actors.ca.tokens import TokenError, parse_join_token
-    from swarmnode.actors.node.process import NodeConfig, run_node
     from swarmnode.actors.node.join import JoinOptions
+    from swarmnode.actors.node.process import NodeConfig, run_node
 
     try:
         parse_join_token(token)
