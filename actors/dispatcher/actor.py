@@ -56,6 +56,11 @@ class Dispatcher(NodeActor):
     def on_start(self) -> None:
         # It runs only while this manager leads (under the Leader supervisor): it starts by
         # giving every node the Store believes ready a full grace window, as a new leader must.
+        # Subscribed before it reads, so that no change falls between the two (a change seen
+        # by both comes again as an event, which only sets what the read set).
+        store = self.context.registry.get(STORE_ACTOR)
+        assert store is not None
+        store.ask(Subscribe(self.name, self.actor_ref, ("node", "cluster")))
         cluster, nodes = read_store(self.context, lambda core: (cluster_of(core), nodes_of(core)))
         if cluster is not None:
             self.cluster = cluster
@@ -64,9 +69,6 @@ class Dispatcher(NodeActor):
         now = self.clock()
         for node in nodes:
             self.core.track(node.node_id, NodeLiveness.READY if node.state == "ready" else NodeLiveness.DOWN, now)
-        store = self.context.registry.get(STORE_ACTOR)
-        assert store is not None
-        store.ask(Subscribe(self.name, self.actor_ref, ("node", "cluster")))
         self.timers.start("expire", self.core.period_s / EXPIRE_CHECKS_PER_PERIOD, _Expire())
 
     def on_stop(self) -> None:

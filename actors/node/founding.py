@@ -17,7 +17,7 @@ from pathlib import Path
 
 from swarmnode.actors.ca.cfssl import ExternalCA
 from swarmnode.actors.ca.core import cluster_id_of_root, new_secret
-from swarmnode.actors.ca.pki import create_root_ca, make_csr, new_node_key
+from swarmnode.actors.ca.pki import CertificateError, create_root_ca, make_csr, new_node_key
 from swarmnode.actors.ca.signing import sign_member_certificate
 from swarmnode.actors.raft.actor import initial_snapshot, raft_dir
 from swarmnode.actors.runtime import CurveKeys
@@ -82,7 +82,15 @@ def found_swarm(state_dir: Path, options: FoundingOptions) -> NodeState:
         revoked={},
     )
     # The swarm's root signs the first certificate as it will every later one (or its external CA).
-    chain, info = sign_member_certificate(cluster, csr, node_id=node_id, role="manager", curve_key=public, now=now)
+    try:
+        chain, info = sign_member_certificate(cluster, csr, node_id=node_id, role="manager", curve_key=public, now=now)
+    except CertificateError as exc:
+        if options.external_ca is None:
+            raise  # our own root made a certificate that fails its own checks: a bug
+        raise ValueError(
+            f"the external CA at {options.external_ca.url} signed a certificate that the root given with "
+            f"--external-ca-cert does not vouch for ({exc}); pass that CA's own root certificate"
+        ) from None
     node = NodeView(
         node_id=node_id,
         role="manager",

@@ -80,3 +80,22 @@ def test_unreachable_external_ca_is_reported() -> None:
         CfsslSigner(url, timeout_s=2).sign(
             make_csr(new_node_key()), node_id="n4", role="worker", cluster_id=CLUSTER, curve_public_key=curve_public
         )
+
+
+def test_founding_with_the_root_of_another_ca_says_which_option_is_wrong(cfssl: CfsslServer, tmp_path) -> None:
+    from swarmnode.actors.ca import create_root_ca
+    from swarmnode.actors.ca.cfssl import ExternalCA
+    from swarmnode.actors.node.founding import FoundingOptions, found_swarm
+
+    other_root = create_root_ca(CLUSTER, datetime.now(UTC)).cert_pem  # not the root cfssl signs with
+    options = FoundingOptions(
+        advertise_addr="127.0.0.1:2377",
+        hostname="founder",
+        external_ca=ExternalCA(protocol="cfssl", url=cfssl.url),
+        external_ca_cert=other_root,
+    )
+    with pytest.raises(
+        ValueError,
+        match=f"external CA at {cfssl.url} signed a certificate that the root given with --external-ca-cert does not",
+    ):
+        found_swarm(tmp_path / "founder", options)
