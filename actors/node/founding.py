@@ -8,9 +8,9 @@ a whole one.
 
 from __future__ import annotations
 
+import random
 import shutil
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,7 +23,7 @@ from swarmnode.actors.raft.actor import initial_snapshot, raft_dir
 from swarmnode.actors.runtime import CurveKeys
 from swarmnode.actors.store.core import StoreCore
 from swarmnode.actors.store.objects import CLUSTER_ID, ClusterView, NodeView
-from swarmnode.actors.store.transactions import Create, Transaction
+from swarmnode.actors.store.transactions import Create, Transaction, new_txn_id
 from swarmnode.actors.store.wal import HardState, WriteAheadLog, write_snapshot
 from swarmnode.transport import generate_keypair
 
@@ -116,7 +116,7 @@ def found_swarm(state_dir: Path, options: FoundingOptions) -> NodeState:
             Create("node", node_id, node.spec(), node.status()),
         ),
         now=time.time(),
-        txn_id=uuid.uuid4().hex,
+        txn_id=new_txn_id(random.SystemRandom()),
     )
     result = store.apply(FIRST_INDEX, first)
     assert result.ok, result.error

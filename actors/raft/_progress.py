@@ -55,6 +55,8 @@ class Progress:
         self.pending_snapshot = 0
         self.snapshot_ticks = 0
         self.inflights.clear()
+        # A rejection, a snapshot or a restart: what it took of earlier commits is not known.
+        self.sent_commit = min(self.sent_commit, self.match)
 
     def become_probe(self) -> None:
         # After a snapshot the follower has at least the snapshot: probe right after it.

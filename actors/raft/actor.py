@@ -50,6 +50,7 @@ from swarmnode.actors.store.transactions import (
     Transaction,
     decode_transaction,
     encode_transaction,
+    new_txn_id,
 )
 from swarmnode.actors.store.wal import HardState as WalHardState
 from swarmnode.actors.store.wal import WriteAheadLog, read_latest_snapshot, write_snapshot
@@ -90,9 +91,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("swarmnode.raft")
-# Transaction ids: random, seeded once from the OS. uuid4() reads os.urandom on every call, a
-# system call that hands the GIL to another thread in the middle of each proposal.
-_TXN_IDS = random.Random()
 
 TICK_S = 0.1  # one Raft tick; elections take ELECTION_TICKS..2*ELECTION_TICKS ticks
 ELECTION_TICKS = 8
@@ -554,21 +552,24 @@ class RaftMember(NodeActor):
             else:
                 code = "" if result.ok else "conflict"
                 request.reply(ProposalResult(index=result.index, code=code, error=result.error or ""))
-            # The follower answers its client once its own Store applied the write: tell it the
-            # commit now rather than COMMIT_FLUSH_S later.
-            if self.core is not None:
-                self.core.broadcast_commit()
 
-        self._propose_txn(decode_transaction(msg.txn), Outcome(on_done=answer), msg.txn)
+        index = self._propose_txn(decode_transaction(msg.txn), Outcome(on_done=answer), msg.txn)
+        if index is not None and request.peer is not None and self.core is not None:
+            # The follower answers its client once its own Store applied the write: it learns
+            # the commit as soon as it holds the entry, not COMMIT_FLUSH_S later.
+            self.core.send_commit_when_held(request.peer.node_id, index)
 
     # -- proposals -------------------------------------------------------------------------------
 
     def _propose(self, ops: tuple[Op, ...], outcome: Outcome) -> None:
-        txn = Transaction(ops=ops, now=self.clock(), txn_id=f"{_TXN_IDS.getrandbits(128):032x}")
+        txn = Transaction(ops=ops, now=self.clock(), txn_id=new_txn_id(self.rng))
         self._propose_txn(txn, outcome)
 
-    def _propose_txn(self, txn: Transaction, outcome: Outcome, data: bytes | None = None) -> None:
-        """Propose ``txn`` (``data`` its encoding, when the caller has it already), or forward it."""
+    def _propose_txn(self, txn: Transaction, outcome: Outcome, data: bytes | None = None) -> int | None:
+        """Propose ``txn`` (``data`` its encoding, when the caller has it already), or forward it.
+
+        Return its log index when proposed here, None when forwarded or failed.
+        """
         assert self.core is not None
         if data is None:
             data = encode_transaction(txn)
@@ -576,8 +577,9 @@ class RaftMember(NodeActor):
             index = self.core.propose(data)
         except NotLeader as exc:
             self._forward(txn, data, outcome, exc.leader)
-            return
+            return None
         self.pending[index] = _Pending(txn, data, outcome)  # on_receive runs the Ready round
+        return index
 
     def _forward(self, txn: Transaction, data: bytes, outcome: Outcome, leader: str) -> None:
         if not leader or leader == self.context.node_id:

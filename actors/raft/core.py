@@ -216,6 +216,7 @@ class RaftCore:
         self._read_only = ReadOnly()
         self._pending_reads: list[tuple[bytes, str]] = []  # until the leader commits in its term
         self._sends: dict[str, bool] = {}  # followers owed an append -> send even if empty
+        self._commit_wanted: dict[str, int] = {}  # lazy commit: follower -> index it waits to learn committed
         self._bcast = _BCAST_NONE
         self._lead_transferee = ""
         self._pending_conf_index = 0
@@ -324,24 +325,47 @@ class RaftCore:
             self._send(RaftMessage(MSG_READ_INDEX, self.lead, self.id, self.term, context=context))
 
     def commit_unsent(self) -> bool:
-        """Say whether a follower holds entries that are committed but has not been sent that commit."""
+        """Say whether a follower that can be sent to holds committed entries it was not told are committed."""
         if self.role != ROLE_LEADER:
             return False
-        committed = self.log.committed
-        return any(pr.sent_commit < min(pr.match, committed) for peer, pr in self.prs.items() if peer != self.id)
+        return any(self._owes_commit(peer, pr) for peer, pr in self.prs.items())
 
     def broadcast_commit(self) -> None:
         """Send the commit index to every follower that commit_unsent() counts (leader only).
 
         With ``lazy_commit`` the driver calls it when followers should learn a commit that no
-        append carried: soon after the last one, or at once for a follower waiting on it.
+        append carried (RaftMember: 5 ms after it).
         """
         if self.role != ROLE_LEADER:
             return
-        committed = self.log.committed
         for peer, pr in self.prs.items():
-            if peer != self.id and pr.sent_commit < min(pr.match, committed):
+            if self._owes_commit(peer, pr):
                 self._sends[peer] = True
+
+    def send_commit_when_held(self, peer: str, index: int) -> None:
+        """Tell ``peer`` the commit index as soon as entry ``index`` is committed and it holds it (leader only).
+
+        With ``lazy_commit``: a follower that forwarded a write waits to apply it before it
+        answers its client, and it may be the follower whose answer came too late to count.
+        """
+        if self.role != ROLE_LEADER or peer == self.id or peer not in self.prs:
+            return
+        self._commit_wanted[peer] = max(index, self._commit_wanted.get(peer, 0))
+        self._send_wanted_commits()
+
+    def _owes_commit(self, peer: str, pr: Progress) -> bool:
+        return peer != self.id and not pr.is_paused() and pr.sent_commit < min(pr.match, self.log.committed)
+
+    def _send_wanted_commits(self) -> None:
+        committed = self.log.committed
+        for peer, index in list(self._commit_wanted.items()):
+            pr = self.prs.get(peer)
+            if pr is None:
+                del self._commit_wanted[peer]
+            elif pr.match >= index and committed >= index:
+                del self._commit_wanted[peer]
+                if pr.sent_commit < min(pr.match, committed):
+                    self._sends[peer] = True
 
     def transfer_leadership(self, to: str) -> None:
         """Hand leadership to voter ``to`` (leader only; ignored elsewhere)."""
@@ -487,6 +511,7 @@ class RaftCore:
         self._read_only = ReadOnly()
         self._pending_reads = []
         self._sends.clear()
+        self._commit_wanted.clear()
         self._bcast = _BCAST_NONE
 
     def _reset_randomized_timeout(self) -> None:
@@ -773,6 +798,7 @@ class RaftCore:
             pr.free_le(m.index)
         self._sends.setdefault(m.frm, False)
         self._maybe_commit()
+        self._send_wanted_commits()
         if m.frm == self._lead_transferee and pr.match == log.last_index:
             self._send(RaftMessage(MSG_TIMEOUT_NOW, m.frm, self.id, self.term))
 
@@ -867,7 +893,8 @@ class RaftCore:
                 MSG_APP, to, self.id, self.term, log_term=prev_term, index=prev, entries=entries, commit=log.committed
             )
         )
-        pr.sent_commit = max(pr.sent_commit, log.committed)
+        # What the follower will take: the commit, up to the last entry this append leaves it.
+        pr.sent_commit = max(pr.sent_commit, min(log.committed, prev + len(entries)))
         if entries:
             pr.sent(entries[-1].index)
         elif pr.state == PROBE:

@@ -12,6 +12,7 @@ replicas must never differ because one saw a tuple and the other a list.
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,7 @@ __all__ = [
     "check_kind",
     "decode_transaction",
     "encode_transaction",
+    "new_txn_id",
 ]
 
 KINDS = ("cluster", "network", "node", "service", "task")
@@ -178,6 +180,15 @@ _OP_FIELDS = {
     "update": frozenset(("op", "kind", "id", "spec", "status", "expected_version")),
     "delete": frozenset(("op", "kind", "id", "expected_version")),
 }
+
+
+def new_txn_id(rng: random.Random) -> str:
+    """A new transaction id: 128 random bits in hex, from ``rng``.
+
+    A proposer passes its own generator: uuid4() would read os.urandom on every proposal, a
+    system call that hands the GIL to another thread in the middle of the commit path.
+    """
+    return f"{rng.getrandbits(128):032x}"
 
 
 def encode_transaction(txn: Transaction) -> bytes:

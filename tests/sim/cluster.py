@@ -999,8 +999,16 @@ class Simulation:
         unsent = node.core.commit_unsent()
         if unsent:
             self.counts["lazy commits flushed"] += 1
-        self.trace(f"broadcast_commit at {node.id}{' (a commit unsent)' if unsent else ''}")
-        node.core.broadcast_commit()
+        peers = sorted(p for p in node.core.prs if p != node.id)
+        if peers and self.rng.random() < 0.5:
+            # The driver's other call: a follower that forwarded a write waits for its commit.
+            peer, index = self.rng.choice(peers), self.rng.randint(1, max(1, node.core.log.last_index))
+            self.counts["commits wanted"] += 1
+            self.trace(f"send_commit_when_held at {node.id}: {peer} waits for {index}")
+            node.core.send_commit_when_held(peer, index)
+        else:
+            self.trace(f"broadcast_commit at {node.id}{' (a commit unsent)' if unsent else ''}")
+            node.core.broadcast_commit()
         self._after_event(node)
 
     def _campaign(self) -> None:

@@ -296,3 +296,41 @@ def test_without_lazy_commit_the_commit_goes_out_at_once():
     net.propose("a", b"x")
     assert net.applied_data("b") == net.applied_data("c") == [b"x"]
     assert [m.to for m in _empty_appends(net, mark)] == ["b", "c"] and not net.core("a").commit_unsent()
+
+
+def _commit_round_to_c_held_back(net: Net) -> tuple[RaftCore, int, list[RaftMessage]]:
+    """a proposes x; b's answer commits it; c's answer is held back. Return a's core, x's index, c's answer."""
+    net.elect("a")
+    net.stabilize()
+    leader = net.core("a")
+    index = leader.propose(b"x")
+    net.process("a")
+    net.deliver()
+    net.process("b")
+    net.process("c")
+    late = [m for m in net.queue if m.frm == "c"]
+    net.queue = [m for m in net.queue if m.frm != "c"]
+    net.deliver()
+    net.process("a")
+    assert leader.status().commit == index
+    return leader, index, late
+
+
+def test_a_follower_waiting_on_a_forwarded_write_learns_its_commit_as_soon_as_it_holds_it():
+    """c forwarded x and waits to apply it; its answer came after b's had committed x."""
+    net = Net("a", "b", "c", lazy_commit=True)
+    leader, index, late = _commit_round_to_c_held_back(net)
+    leader.send_commit_when_held("c", index)
+    assert not [m for m in net.process("a") if m.to == "c"]  # c does not hold x yet, as far as a knows
+    net.queue = late
+    net.deliver()
+    sent = [m for m in net.process("a") if m.to == "c"]
+    assert [(m.type, m.entries, m.commit) for m in sent] == [(MSG_APP, (), index)]
+
+
+def test_a_late_answer_alone_brings_no_commit_round():
+    net = Net("a", "b", "c", lazy_commit=True)
+    _, _, late = _commit_round_to_c_held_back(net)
+    net.queue = late
+    net.deliver()
+    assert not net.process("a")  # the commit waits for the next append, heartbeat or flush
