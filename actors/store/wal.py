@@ -532,8 +532,8 @@ class WriteAheadLog:
             if self._unsynced:
                 with contextlib.suppress(OSError):  # best effort: the next open cuts a torn tail
                     os.fdatasync(self._fd)
-            if self._allocated > self._size:
-                with contextlib.suppress(OSError):  # best effort: the next open keeps zeros as they are
+            with contextlib.suppress(OSError):  # best effort: the next open keeps zeros as they are
+                if os.fstat(self._fd).st_size > self._size:
                     os.ftruncate(self._fd, self._size)
             os.close(self._fd)
             self._fd = None
@@ -612,15 +612,25 @@ class WriteAheadLog:
         fsynced and its preallocated zeros cut off.
         """
         assert self._fd is not None
+        path = self._segments[-1].path
         try:
-            if self._allocated > self._size:
+            # The file's own length, not _allocated: a failed fallocate may have grown it partly.
+            if os.fstat(self._fd).st_size > self._size:
                 os.ftruncate(self._fd, self._size)
                 self._allocated = self._size
                 self._unsynced = True
-            if self._unsynced:
-                os.fdatasync(self._fd)
         except OSError as exc:
-            raise _write_error(self._segments[-1].path, exc) from None
+            raise _write_error(path, exc) from None
+        if self._unsynced:
+            try:
+                os.fdatasync(self._fd)
+            except OSError as exc:
+                # After a failed fsync the kernel may have dropped the pages: retrying could lie.
+                self._broken = (
+                    f"syncing {path} failed ({exc.strerror}); restart the node so that it recovers "
+                    "from what the disk holds"
+                )
+                raise WalWriteError(self._broken) from exc
         self._unsynced = False
 
     def _preallocate(self, needed: int) -> None:
@@ -628,7 +638,10 @@ class WriteAheadLog:
         assert self._fd is not None
         if not self._can_preallocate:
             return
-        target = max(needed, min(self._allocated + PREALLOCATE_BYTES, self._segment_max_bytes))
+        # Up to the segment's maximum; past it (one batch bigger than that, or a segment that grows
+        # on after a truncation reached back), still a step at a time.
+        limit = self._segment_max_bytes if needed <= self._segment_max_bytes else needed + PREALLOCATE_BYTES
+        target = max(needed, min(self._allocated + PREALLOCATE_BYTES, limit))
         try:
             _os_fallocate(self._fd, self._allocated, target - self._allocated)
         except OSError as exc:

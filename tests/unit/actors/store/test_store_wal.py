@@ -40,11 +40,13 @@ def reopen(directory: Path, **kwargs: int) -> Recovered:
 
 
 def record_offsets(path: Path) -> list[tuple[int, int]]:
-    """Return (offset, total length) of every record in a segment."""
+    """Return (offset, total length) of every record in a segment, up to a zero length (no record)."""
     data = path.read_bytes()
     out, offset = [], 0
-    while offset < len(data):
+    while offset + HEADER.size <= len(data):
         length, _ = HEADER.unpack_from(data, offset)
+        if length == 0:
+            break
         out.append((offset, HEADER.size + length))
         offset += HEADER.size + length
     return out
@@ -503,6 +505,31 @@ def test_disk_full_in_a_new_segment(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     wal.close()
     recovered = reopen(tmp_path)
     assert recovered.entries == entries(1, 6) and recovered.hard_state == HardState(1, "", 1)
+
+
+def test_a_failed_sync_when_a_segment_ends_breaks_the_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    wal, _ = WriteAheadLog.open(tmp_path, segment_max_bytes=100)
+    wal.append(entries(1, 4))
+    wal.append([], HardState(1, "", 4), sync=False)  # unsynced: the segment must be synced before it ends
+
+    def failing_sync(fd: int) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(wal_module.os, "fdatasync", failing_sync)
+    with pytest.raises(WalWriteError, match="restart the node"):
+        wal.append(entries(5, 6))  # starts a new segment
+    monkeypatch.undo()
+    with pytest.raises(WalWriteError, match="restart the node"):  # no retry: the pages may be gone
+        wal.append(entries(5, 6))
+    wal.close()
+
+
+def test_a_segment_grown_past_its_maximum_is_still_preallocated_a_step_at_a_time(tmp_path: Path) -> None:
+    big = 1 << 20
+    wal, _ = WriteAheadLog.open(tmp_path, segment_max_bytes=2 * big)
+    wal.append(entries(1, 3, size=big))  # one batch past the maximum: written whole in one segment
+    assert segment(wal).stat().st_size == PREALLOCATE_BYTES  # room left after it, not its exact length
+    wal.close()
 
 
 def test_an_io_error_breaks_the_log_until_restart(log: WriteAheadLog, monkeypatch: pytest.MonkeyPatch) -> None:
