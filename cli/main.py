@@ -68,8 +68,9 @@ advertise_option = click.option(
     "--advertise-addr",
     default="",
     callback=lambda ctx, param, value: normalize_listen(value) if value else "",
-    help="Address other nodes reach this node at (default: the --listen address; a wildcard host there "
-    "becomes this machine's address on the route to the manager joined, or its host name's address).",
+    help="Address other nodes reach this node at (default: the --listen address, where a wildcard host "
+    "becomes this machine's address on its route to the manager joined or, founding a swarm, on its "
+    "default route; 0.0.0.0 takes IPv4 routes only, :: prefers IPv4). Needed where there is no such route.",
 )
 state_dir_option = click.option(
     "--state-dir",

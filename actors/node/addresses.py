@@ -2,16 +2,40 @@
 
 A node may listen on a wildcard (``0.0.0.0:2377``, the default), but other nodes cannot dial
 a wildcard: the swarm must learn a real address of this machine. Founding and joining a swarm
-both ask this module, so that they pick it by one rule.
+both ask this module, so that they pick it by one rule: the local address of a route.
+
+- Joining, the route to the manager joined: that manager, and the swarm behind it, reach this
+  node that way. (Docker's manager learns the same address: the source of the joiner's connection.)
+- Founding, with no manager to aim at, the default route: the route to a documentation address
+  (192.0.2.1, or 2001:db8::1), which a datagram connect looks up without sending anything. With
+  no such route the node asks for ``--advertise-addr``. (``docker swarm init`` takes the machine's
+  only address instead, and refuses when it has several.)
+
+The host name's address stands in for neither: Debian maps the host name to 127.0.1.1, which no
+other node can reach.
+
+The route is looked up in an address family the node listens on: ``0.0.0.0`` takes IPv4 only,
+``::`` takes both, since zmq maps IPv4 onto IPv6 listeners. A joiner looks in the family the
+transport dials the manager in: IPv6 for an IPv6 literal, IPv4 for anything else, host names
+included (``tcp_endpoint`` brackets only IPv6 literals, and zmq.IPV6 is set only for those), so
+a name with both A and AAAA records gives the IPv4 route, the one the join itself takes. A joiner
+on ``0.0.0.0`` whose manager is at an IPv6 address has no such route, and says so. A founder on
+``::`` prefers the IPv4 default route, as Docker prefers IPv4 addresses.
 """
 
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 __all__ = ["AdvertiseAddressError", "advertise_address"]
 
-_WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
+_IPV4_WILDCARDS = frozenset({"0.0.0.0", ""})
+_IPV6_WILDCARD = "::"
+# Documentation addresses (RFC 5737, RFC 3849): reserved, so normally only the default route leads there.
+_DEFAULT_ROUTE_PROBES = {socket.AF_INET: "192.0.2.1", socket.AF_INET6: "2001:db8::1"}
+_PROBE_PORT = 9  # any port does: a datagram connect sends nothing
+_FAMILY_NAMES = {socket.AF_INET: "IPv4", socket.AF_INET6: "IPv6"}
 
 
 class AdvertiseAddressError(ValueError):
@@ -21,41 +45,64 @@ class AdvertiseAddressError(ValueError):
 def advertise_address(address: str, *, towards: str = "") -> str:
     """Return ``address`` (HOST:PORT) with a wildcard host replaced by one other nodes can reach.
 
-    Docker's rule: a joining node advertises the local address of its route to the manager it
-    joins (``towards``), since that manager, and the swarm behind it, reach it that way. Without
-    a manager to aim at (founding), the address the host name resolves to stands in.
+    ``towards`` is the manager being joined (HOST:PORT); without it (founding) the default route
+    stands in. The rule and its reasons are at the top of this module.
     """
     host, _, port = address.rpartition(":")
-    if host.strip("[]") not in _WILDCARD_HOSTS:
+    host = host.strip("[]")
+    if host in _IPV4_WILDCARDS:
+        families: tuple[socket.AddressFamily, ...] = (socket.AF_INET,)
+    elif host == _IPV6_WILDCARD:
+        families = (socket.AF_INET, socket.AF_INET6)  # zmq maps IPv4 onto an IPv6 listener
+    else:
         return address
-    local = _local_address_towards(towards) if towards else _host_name_address(port)
+    if towards:
+        local = _local_address_towards(towards, families, address, port)
+    else:
+        local = _default_route_address(families, address, port)
     return f"[{local}]:{port}" if ":" in local else f"{local}:{port}"
 
 
-def _local_address_towards(remote: str) -> str:
-    """Return this machine's source address on the route to ``remote`` (HOST:PORT)."""
-    host, _, port = remote.rpartition(":")
+def _local_address_towards(remote: str, families: tuple[socket.AddressFamily, ...], address: str, port: str) -> str:
+    """Return this machine's source address on the route to ``remote`` (HOST:PORT), as the transport dials it."""
+    host, _, remote_port = remote.rpartition(":")
+    host = host.strip("[]")
+    # As tcp_endpoint: an IPv6 literal is dialled over IPv6, anything else (host names too) over IPv4.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    if family not in families:
+        raise AdvertiseAddressError(
+            f"cannot advertise {address}: a node listening there takes IPv4 only, but the manager {remote} "
+            f"is dialled over IPv6; pass --advertise-addr HOST:{port} with an address the swarm reaches "
+            f"this node at, or listen on [::]:{port}"
+        )
     try:
-        family, kind, proto, _, where = socket.getaddrinfo(host.strip("[]"), int(port), type=socket.SOCK_DGRAM)[0]
-        with socket.socket(family, kind, proto) as probe:
-            probe.connect(where)  # a datagram connect sends nothing: the kernel only picks the route
-            local: str = probe.getsockname()[0]
+        where = socket.getaddrinfo(host, int(remote_port), family, socket.SOCK_DGRAM)[0][4]
+        return _source_address(family, where)
     except (OSError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise AdvertiseAddressError(
-            f"cannot find a local address on the route to {remote} ({reason}); "
-            "pass --advertise-addr HOST:PORT with an address the swarm reaches this node at"
+            f"cannot advertise {address}: no local address on the {_FAMILY_NAMES[family]} route to {remote} "
+            f"({reason}); pass --advertise-addr HOST:{port} with an address the swarm reaches this node at"
         ) from None
+
+
+def _default_route_address(families: tuple[socket.AddressFamily, ...], address: str, port: str) -> str:
+    """Return this machine's source address on the default route of the first family that has one."""
+    reasons = []
+    for family in families:
+        try:
+            return _source_address(family, (_DEFAULT_ROUTE_PROBES[family], _PROBE_PORT))
+        except OSError as exc:
+            reasons.append(f"{_FAMILY_NAMES[family]}: {exc.strerror or exc}")
+    raise AdvertiseAddressError(
+        f"cannot advertise {address}: this machine has no default route to take an address from "
+        f"({'; '.join(reasons)}); pass --advertise-addr HOST:{port} with an address the swarm reaches this node at"
+    )
+
+
+def _source_address(family: socket.AddressFamily, where: tuple[Any, ...]) -> str:
+    """Return the source address the kernel picks to reach ``where``; OSError when no route leads there."""
+    with socket.socket(family, socket.SOCK_DGRAM) as probe:
+        probe.connect(where)  # a datagram connect sends nothing: the kernel only picks the route
+        local: str = probe.getsockname()[0]
     return local.partition("%")[0]  # an IPv6 scope (fe80::1%eth0) means nothing to another node
-
-
-def _host_name_address(port: str) -> str:
-    """Return the address this machine's host name resolves to."""
-    name = socket.gethostname()
-    try:
-        return socket.gethostbyname(name)
-    except OSError as exc:
-        raise AdvertiseAddressError(
-            f"cannot advertise a wildcard listen address: the host name {name!r} does not resolve "
-            f"({exc.strerror or exc}); pass --advertise-addr HOST:{port}"
-        ) from None

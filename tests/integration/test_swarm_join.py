@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 
 import pytest
 
-from swarmnode.cli.local import free_port_pair
 from tests.support import wait_until
+from tests.support.netns import NetLab, network_lab
 from tests.support.nodes import Swarm, run_cli
 
 HEARTBEAT_S = 1.0
@@ -147,9 +148,24 @@ def test_joining_twice_is_refused(swarm):
     assert "this node is already part of a swarm" in again.stderr
 
 
-def test_a_node_that_listens_on_a_wildcard_advertises_its_address_on_the_route_to_the_manager(swarm, nodes):
-    port = free_port_pair("0.0.0.0")
-    worker = nodes("w1", role="worker", listen=f"0.0.0.0:{port}")
+@pytest.fixture
+def lab() -> Iterator[NetLab]:
+    with network_lab("test_swarm_join_wildcard", 2) as lab:
+        yield lab
+
+
+def test_a_node_that_listens_on_a_wildcard_advertises_its_address_on_the_route_to_the_manager(lab, nodes):
+    # The manager and the worker are hosts of their own on one bridge (``lab`` comes before
+    # ``nodes``: it is removed after the nodes are stopped). The worker's host name resolves to
+    # loopback there, as on this machine: only its route to the manager gives its bridge address.
+    port = 4500  # each node has a namespace of its own: the port is free in both
+    manager_host, worker_host = lab.hosts
+    swarm = Swarm(
+        lambda name, **kwargs: nodes(
+            name, **{**kwargs, "listen": f"{manager_host.ip}:{port}", "netns": manager_host.netns}
+        ),
+        heartbeat=f"{HEARTBEAT_S:g}s",
+    )
+    worker = nodes("w1", role="worker", listen=f"0.0.0.0:{port}", netns=worker_host.netns)
     worker.join(swarm.manager_addr, swarm.token())
-    # The manager listens on loopback, so loopback is this node's route to it.
-    assert swarm.nodes()[worker.node_id].addr == f"127.0.0.1:{port}"
+    assert swarm.nodes()[worker.node_id].addr == f"{worker_host.ip}:{port}"

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from swarmnode.actors.node.addresses import AdvertiseAddressError, advertise_address
+
+# What a lookup of a host name's address answers in these tests: not any address of this machine.
+ELSEWHERE = "203.0.113.9"
+
+
+@pytest.fixture
+def host_name_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the host name resolve to ELSEWHERE, so that a rule that took its address fails.
+
+    Here it resolves to 127.0.0.1, the very address the route rule finds on loopback; on Debian
+    it resolves to 127.0.1.1, which no other node reaches.
+    """
+    monkeypatch.setattr(socket, "gethostbyname", lambda name: ELSEWHERE)
 
 
 def _has_ipv6_loopback() -> bool:
@@ -18,31 +37,109 @@ def _has_ipv6_loopback() -> bool:
     return True
 
 
+def _in_namespaces(code: str, tmp_path: Path, hosts: str = "") -> str:
+    """Run Python ``code`` in a network namespace of its own (loopback only, no route out); return its output.
+
+    With ``hosts``, that text is /etc/hosts in a mount namespace of its own. The namespaces end
+    with the process: nothing is left to remove.
+    """
+    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
+        pytest.skip("needs root, unshare and ip (iproute2) to make namespaces")
+    setup = "ip link set lo up"
+    flags = ["--net"]
+    if hosts:
+        (tmp_path / "hosts").write_text(hosts)
+        setup = f"mount --bind {tmp_path / 'hosts'} /etc/hosts && {setup}"
+        flags.append("--mount")
+    script = f'{setup} && exec "$0" -c "$1"'
+    result = subprocess.run(
+        ["unshare", *flags, "sh", "-c", script, sys.executable, code],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _default_route_source() -> str:
+    """Return the source address `ip route get` reports towards a documentation address, or skip."""
+    if not shutil.which("ip"):
+        pytest.skip("needs ip (iproute2)")
+    result = subprocess.run(["ip", "-j", "route", "get", "192.0.2.1"], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        pytest.skip(f"no IPv4 default route on this machine: {result.stderr.strip()}")
+    source: str = json.loads(result.stdout)[0]["prefsrc"]
+    return source
+
+
 @pytest.mark.parametrize("address", ["192.0.2.7:2377", "node1.example:4000", "[2001:db8::1]:2377"])
 def test_an_address_that_names_a_host_is_advertised_as_it_is(address: str) -> None:
     assert advertise_address(address, towards="127.0.0.1:2377") == address
 
 
-@pytest.mark.parametrize("wildcard", ["0.0.0.0:4000", ":4000", "[::]:4000"])
+@pytest.mark.usefixtures("host_name_elsewhere")
+@pytest.mark.parametrize("wildcard", ["0.0.0.0:4000", ":4000", "[::]:4000", ":::4000"])
 def test_a_wildcard_becomes_the_local_address_of_the_route_to_the_manager(wildcard: str) -> None:
-    # The loopback route's source address is 127.0.0.1; the listen port is kept.
+    # The loopback route's source address is 127.0.0.1; the listen port is kept. A node on ::
+    # takes IPv4 too (zmq maps it), and the manager is dialled over IPv4.
     assert advertise_address(wildcard, towards="127.0.0.1:2377") == "127.0.0.1:4000"
 
 
+@pytest.mark.usefixtures("host_name_elsewhere")
 @pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback on this machine")
-def test_an_ipv6_route_gives_a_bracketed_ipv6_address() -> None:
-    assert advertise_address("0.0.0.0:4000", towards="[::1]:2377") == "[::1]:4000"
+@pytest.mark.parametrize("manager", ["[::1]:2377", "::1:2377"])
+def test_a_node_on_the_ipv6_wildcard_gives_a_bracketed_ipv6_address_towards_an_ipv6_manager(manager: str) -> None:
+    assert advertise_address("[::]:4000", towards=manager) == "[::1]:4000"
 
 
-def test_without_a_manager_a_wildcard_becomes_the_host_names_address() -> None:
-    # Founding a swarm has no manager to aim at.
-    host = socket.gethostbyname(socket.gethostname())
-    assert advertise_address("0.0.0.0:4000") == f"{host}:4000"
+def test_a_node_on_the_ipv4_wildcard_cannot_advertise_itself_to_a_manager_dialled_over_ipv6() -> None:
+    # It takes no IPv6 connection, so its IPv6 route address would be a dead end.
+    with pytest.raises(AdvertiseAddressError) as caught:
+        advertise_address("0.0.0.0:4000", towards="[::1]:2377")
+    text = str(caught.value)
+    assert "0.0.0.0:4000" in text and "[::1]:2377" in text and "--advertise-addr HOST:4000" in text
 
 
-def test_no_route_to_the_manager_names_the_manager_and_the_option_to_pass() -> None:
+def test_a_manager_name_with_ipv6_and_ipv4_addresses_is_aimed_at_over_ipv4_as_the_transport_dials_it(
+    tmp_path: Path,
+) -> None:
+    code = (
+        "import socket\n"
+        "from swarmnode.actors.node.addresses import advertise_address\n"
+        "print(socket.getaddrinfo('manager.test', 2377, type=socket.SOCK_DGRAM)[0][4][0])\n"
+        "for wildcard in ('0.0.0.0:4000', '[::]:4000'):\n"
+        "    print(advertise_address(wildcard, towards='manager.test:2377'))\n"
+    )
+    first, *advertised = _in_namespaces(code, tmp_path, hosts="::1 manager.test\n127.0.0.1 manager.test\n").split()
+    assert first == "::1"  # the resolver's first answer is IPv6: a family-blind lookup would take it
+    assert advertised == ["127.0.0.1:4000", "127.0.0.1:4000"]
+
+
+@pytest.mark.usefixtures("host_name_elsewhere")
+@pytest.mark.parametrize("wildcard", ["0.0.0.0:4000", "[::]:4000"])
+def test_without_a_manager_a_wildcard_becomes_the_local_address_of_the_default_route(wildcard: str) -> None:
+    # Founding a swarm has no manager to aim at. A node on :: prefers IPv4 too.
+    assert advertise_address(wildcard) == f"{_default_route_source()}:4000"
+
+
+def test_without_a_default_route_a_founder_on_a_wildcard_is_asked_for_an_advertise_address(tmp_path: Path) -> None:
+    code = (
+        "from swarmnode.actors.node.addresses import AdvertiseAddressError, advertise_address\n"
+        "try:\n"
+        "    print(advertise_address('[::]:4000'))\n"
+        "except AdvertiseAddressError as exc:\n"
+        "    print(exc)\n"
+    )
+    text = _in_namespaces(code, tmp_path)
+    assert "no default route" in text and "--advertise-addr HOST:4000" in text, text
+    assert "IPv4: Network is unreachable" in text and "IPv6" in text, text
+
+
+def test_no_route_to_the_manager_names_both_addresses_and_the_option_to_pass() -> None:
     # Linux refuses a datagram connect to the broadcast address without SO_BROADCAST.
     with pytest.raises(AdvertiseAddressError) as caught:
         advertise_address("0.0.0.0:4000", towards="255.255.255.255:2377")
     text = str(caught.value)
-    assert "route to 255.255.255.255:2377" in text and "--advertise-addr" in text
+    assert "0.0.0.0:4000" in text and "route to 255.255.255.255:2377" in text and "--advertise-addr" in text
