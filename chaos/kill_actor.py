@@ -26,23 +26,25 @@ from swarmnode.transport import RemoteError, RequestTimeout
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.support import wait_until
-from tests.support.nodes import NodeProcess
+from tests.support.nodes import NodeProcess, actor_rows
 
 
-def actor_row(reply: StatusReply | None, name: str) -> ActorRow | None:
-    """The row of actor ``name`` (the last part of its path) in a status reply, if there is one."""
-    if reply is None:
-        return None  # the transport or control actor may be restarting right now
-    return next((row for row in reply.actors if row.path.rsplit("/", 1)[-1] == name), None)
+def rows_by_name(reply: StatusReply | None) -> dict[str, ActorRow]:
+    """Map each actor's name (the last part of its path) to its status row.
+
+    Empty without a reply: the transport or control actor may be restarting right now.
+    """
+    return {path.rsplit("/", 1)[-1]: row for path, row in actor_rows(reply).items()}
 
 
 def kill_once(node: NodeProcess, name: str, deadline_s: float) -> float:
     before = node.try_status()
     if before is None:
         raise SystemExit(f"kill_actor: no node answers on {node.control_path}")
-    row = actor_row(before, name)
+    rows = rows_by_name(before)
+    row = rows.get(name)
     if row is None:
-        names = ", ".join(r.path.rsplit("/", 1)[-1] for r in before.actors)
+        names = ", ".join(rows)
         raise SystemExit(f"kill_actor: node {before.node_id} has no actor {name!r}; it has {names}")
     restarts_before = row.restarts
     started = time.monotonic()
@@ -55,7 +57,7 @@ def kill_once(node: NodeProcess, name: str, deadline_s: float) -> float:
         pass  # an actor that carries the control socket (transport) may die before its reply leaves
 
     def restarted() -> ActorRow | None:
-        now = actor_row(node.try_status(), name)
+        now = rows_by_name(node.try_status()).get(name)
         return now if now is not None and now.state == "running" and now.restarts > restarts_before else None
 
     try:

@@ -22,6 +22,7 @@ import pytest
 
 from swarmnode.actors.ca import RootCA, create_root_ca
 
+from .ci import skip_unless_ci
 from .waiting import wait_until
 
 CFSSL = shutil.which("cfssl")
@@ -67,9 +68,10 @@ def _accepts_connections(port: int) -> bool:
 def cfssl_server(cluster_id: str) -> Iterator[CfsslServer]:
     """Run cfssl serve with a fresh root CA for ``cluster_id``; stop it and remove its files after."""
     if CFSSL is None:
-        if os.environ.get("CI"):
-            pytest.fail("cfssl is not installed, and CI must run the external CA tests (.ci/run installs it)")
-        pytest.skip("cfssl is not installed (Debian/Ubuntu: apt-get install -y golang-cfssl)")
+        skip_unless_ci(
+            "cfssl is not installed (Debian/Ubuntu: apt-get install -y golang-cfssl)",
+            "CI must run the external CA tests (.ci/run installs cfssl)",
+        )
     root = create_root_ca(cluster_id, datetime.now(UTC))
     assert root.key_pem is not None
     workdir = Path(tempfile.mkdtemp(prefix="sn-cfssl-"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,11 @@ REPLY_WAIT_MS = 1500
 
 def run_cli(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
     return subprocess.run(swarm_node_command(*args), capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def actor_rows(status: Any) -> dict[str, Any]:
+    """Map each actor's path to its row in a StatusReply; none when there is no reply (the node did not answer)."""
+    return {} if status is None else {row.path: row for row in status.actors}
 
 
 class NodeProcess:
@@ -104,8 +110,7 @@ class NodeProcess:
 
     def actors(self) -> dict[str, Any]:
         """Map each actor's path to its status row."""
-        reply = wait_until(self.try_status, 10.0, "status")
-        return {row.path: row for row in reply.actors}
+        return actor_rows(wait_until(self.try_status, 10.0, "status"))
 
     @property
     def address(self) -> str:
@@ -157,8 +162,15 @@ class NodeFactory:
         return node
 
     def stop_all(self) -> None:
+        """Stop every node, newest first, even after one failed to stop; then raise the first error."""
+        first: BaseException | None = None
         for node in reversed(self.made):
-            node.stop()
+            try:
+                node.stop()
+            except BaseException as exc:  # also an interrupt (SIGTERM): the other nodes still stop
+                first = first or exc
+        if first is not None:
+            raise first
 
 
 class Swarm:
@@ -241,9 +253,9 @@ class Managers(Swarm):
     def alive(self) -> list[NodeProcess]:
         return [n for n in self.all if n.proc is not None and n.proc.poll() is None]
 
-    def leader_node(self) -> NodeProcess | None:
-        """The manager that says it leads (and that another live manager agrees on), or None."""
-        for node in self.alive():
+    def leader_node(self, among: Iterable[NodeProcess] | None = None) -> NodeProcess | None:
+        """The manager of ``among`` (by default, every live one) that says it leads, or None."""
+        for node in self.alive() if among is None else among:
             status = self.cluster_status(node)
             if status is not None and status.leader and status.leader == status.node_id:
                 return node
