@@ -47,18 +47,18 @@ def fail(text: str) -> NoReturn:
 
 
 def normalize_listen(value: str) -> str:
-    """Check ``HOST:PORT`` (or ``HOST``, or ``:PORT``) and return it with both parts."""
-    host, sep, port_text = value.rpartition(":")
-    if not sep:
-        host, port_text = value, str(DEFAULT_PORT)
-    host = host.strip("[]") or "0.0.0.0"
+    """Check ``HOST:PORT`` (or ``HOST``, ``:PORT``, ``[V6]:PORT``) and return it with both parts.
+
+    It is read as the transport reads addresses (one parser); an IPv6 host keeps its brackets.
+    """
+    from swarmnode.transport import TransportError, join_host_port, split_host_port
+
+    text = f"0.0.0.0{value}" if value.startswith(":") and value.count(":") == 1 else value
     try:
-        port = int(port_text)
-    except ValueError:
-        raise click.BadParameter(f"{value!r}: the port {port_text!r} is not a number (use HOST:PORT)") from None
-    if not 0 <= port <= 65535:
-        raise click.BadParameter(f"{value!r}: port {port} is out of range 0-65535")
-    return f"{host}:{port}"
+        host, port = split_host_port(text)
+    except TransportError as exc:
+        raise click.BadParameter(str(exc).replace(repr(text), repr(value))) from None
+    return join_host_port(host, port)
 
 
 def parse_duration(text: str) -> float:

@@ -6,7 +6,7 @@ answered by the admission hook), one DEALER per peer node, and the local control
 
 from ._control import ControlClient
 from ._direct import DirectSender
-from ._endpoints import DEFAULT_PORT, bootstrap_address
+from ._endpoints import DEFAULT_PORT, bootstrap_address, join_host_port, split_host_port
 from ._errors import RemoteError, RequestTimeout, TransportError
 from ._future import ReplyFuture, ReplyStream
 from ._keys import generate_keypair
@@ -30,4 +30,6 @@ __all__ = [
     "TransportStatistics",
     "bootstrap_address",
     "generate_keypair",
+    "join_host_port",
+    "split_host_port",
 ]

@@ -163,7 +163,7 @@ def test_bad_flag_is_refused_with_usage(short_tmp):
     assert "'king' is not one of 'manager', 'worker'" in result.stderr
     bad_listen = run_cli("start", "--listen", "127.0.0.1:http", "--state-dir", str(short_tmp / "s"))
     assert bad_listen.returncode == 2
-    assert "the port 'http' is not a number" in bad_listen.stderr
+    assert "'127.0.0.1:http': the port must be a number from 0 to 65535" in bad_listen.stderr
 
 
 def test_status_without_a_node_says_so(short_tmp):

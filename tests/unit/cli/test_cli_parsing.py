@@ -15,14 +15,23 @@ from swarmnode.cli.main import cli, normalize_listen
         ("127.0.0.1:2377", "127.0.0.1:2377"),
         ("10.0.0.5", "10.0.0.5:2377"),
         (":4000", "0.0.0.0:4000"),
-        ("[::1]:2377", "::1:2377"),
+        ("[::1]:2377", "[::1]:2377"),  # brackets kept: the transport reads "::1:2377" as a host
+        ("::1", "[::1]:2377"),
+        ("[::]:4000", "[::]:4000"),
     ],
 )
 def test_listen_addresses_are_normalized(given, expected):
     assert normalize_listen(given) == expected
 
 
-@pytest.mark.parametrize(("given", "needle"), [("h:x", "'x' is not a number"), ("h:70000", "out of range")])
+@pytest.mark.parametrize(
+    ("given", "needle"),
+    [
+        ("h:x", "'h:x': the port must be a number from 0 to 65535"),
+        ("h:70000", "'h:70000': the port must be a number from 0 to 65535"),
+        ("[::1", "'\\[::1': missing '\\]' after an IPv6 host"),
+    ],
+)
 def test_bad_listen_addresses_are_named(given, needle):
     with pytest.raises(click.BadParameter, match=needle):
         normalize_listen(given)
