@@ -888,8 +888,7 @@ class Simulation:
         up = self._up_nodes()
         if not up:
             return
-        node = self._pick_leader() if self.rng.random() < 0.9 else None
-        node = node or self.rng.choice(up)
+        node = self._mostly_a_leader(up)
         assert node.core is not None
         value = f"v{self._next_value}".encode()
         self._next_value += 1
@@ -985,6 +984,11 @@ class Simulation:
         leader.core.transfer_leadership(target)
         self._after_event(leader)
 
+    def _mostly_a_leader(self, up: list[SimNode]) -> SimNode:
+        """A node that believes it leads, nine times in ten when there is one; else any up node."""
+        node = self._pick_leader() if self.rng.random() < 0.9 else None
+        return node or self.rng.choice(up)
+
     def _flush_commit(self) -> None:
         """The driver's timer: call broadcast_commit() at a node (a no-op unless it leads).
 
@@ -993,8 +997,7 @@ class Simulation:
         up = self._up_nodes()
         if not up:
             return
-        node = self._pick_leader() if self.rng.random() < 0.9 else None
-        node = node or self.rng.choice(up)
+        node = self._mostly_a_leader(up)
         assert node.core is not None
         unsent = node.core.commit_unsent()
         if unsent:

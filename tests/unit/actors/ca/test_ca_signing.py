@@ -12,6 +12,7 @@ import zmq
 from swarmnode.actors.ca import CertificateError, ExternalCAError, create_root_ca, make_csr, new_node_key
 from swarmnode.actors.ca.signing import sign_member_certificate
 from swarmnode.actors.store.objects import ClusterView
+from tests.support.clusters import cluster_with_new_root
 
 NOW = datetime.now(UTC)
 EXPIRY_S = 3600.0
@@ -19,21 +20,7 @@ EXPIRY_S = 3600.0
 
 @pytest.fixture(scope="module")
 def cluster() -> ClusterView:
-    root = create_root_ca("c1", NOW - timedelta(days=1))
-    return ClusterView(
-        cluster_id="c1",
-        cert_expiry_s=EXPIRY_S,
-        heartbeat_period_s=5.0,
-        external_ca=None,
-        root_cert=root.cert_pem,
-        root_key=root.key_pem,
-        root_intermediates=b"",
-        trust_pem=root.cert_pem,
-        rotation="",
-        worker_secret="00" * 16,
-        manager_secret="11" * 16,
-        revoked={},
-    )
+    return cluster_with_new_root("c1", NOW - timedelta(days=1), cert_expiry_s=EXPIRY_S)
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from swarmnode.actors.ca import create_root_ca
 from swarmnode.actors.ca.core import trust_digest
 from swarmnode.actors.ca.messages import ManagerInfo
 from swarmnode.actors.ca.pki import ca_digest
@@ -16,6 +15,7 @@ from swarmnode.actors.dispatcher import core
 from swarmnode.actors.dispatcher.core import ReplyFacts
 from swarmnode.actors.store.core import Action, Event, StoredObject
 from swarmnode.actors.store.objects import CLUSTER_ID, ClusterView
+from tests.support.clusters import cluster_with_new_root
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 MANAGERS = (ManagerInfo(node_id="m1", addr="10.0.0.1:4242", curve_key="k1"),)
@@ -32,21 +32,7 @@ def node_event(action: Action, index: int = 7) -> Event:
 
 def cluster_event(index: int) -> Event:
     """An update of the cluster object to a root (and trust bundle) of its own, as a rotation writes."""
-    root = create_root_ca("c1", NOW)
-    view = ClusterView(
-        cluster_id="c1",
-        cert_expiry_s=3600.0,
-        heartbeat_period_s=5.0,
-        external_ca=None,
-        root_cert=root.cert_pem,
-        root_key=root.key_pem,
-        root_intermediates=b"",
-        trust_pem=root.cert_pem,
-        rotation="",
-        worker_secret="00" * 16,
-        manager_secret="11" * 16,
-        revoked={},
-    )
+    view = cluster_with_new_root("c1", NOW)
     return Event(index, "update", stored("cluster", CLUSTER_ID, view.spec(), view.status(), index), previous=None)
 
 
