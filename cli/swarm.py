@@ -237,6 +237,10 @@ def cluster_status(settings: Settings) -> None:
     click.echo(f"Term:          {reply.term}")
     click.echo(f"Commit index:  {reply.commit}    Applied: {reply.applied}")
     click.echo("")
+    if reply.members_seen_by != reply.node_id:
+        click.echo(f"Members as the leader ({reply.members_seen_by}) sees them:")
+    elif reply.role != "leader":
+        click.echo("Members as this manager sees them (the leader did not answer: how far each got is unknown):")
     rows = [
         (
             m.node_id + (" *" if m.node_id == reply.node_id else ""),
@@ -244,7 +248,7 @@ def cluster_status(settings: Settings) -> None:
             m.suffrage,
             "leader" if m.node_id == reply.leader else m.state,
             m.match if m.match >= 0 else "?",
-            m.lag if m.lag >= 0 else "? (ask the leader)",
+            m.lag if m.lag >= 0 else "?",
         )
         for m in reply.members
     ]

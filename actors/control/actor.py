@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, cast
 
 from swarmnode.actors.ca.core import join_tokens, new_secret
+from swarmnode.actors.messages import Address
 from swarmnode.actors.runtime import MANAGERS, STOP_NODE_KEY, NodeActor, NodeContext, Refused, handles
 from swarmnode.actors.runtime.addressable import Request
 from swarmnode.actors.store.client import NOT_A_MANAGER, STORE_ACTOR, propose, read_store, update_object
@@ -19,6 +21,7 @@ from swarmnode.actors.store.core import StoreCore, StoredObject
 from swarmnode.actors.store.objects import AVAILABILITIES, CLUSTER_ID, ClusterView, NodeView, cluster_of, nodes_of
 from swarmnode.actors.store.transactions import Delete, Update
 from swarmnode.actors.supervision import GetStatistics, Link, SupervisorStatistics, describe
+from swarmnode.transport import TransportError
 
 from .messages import (
     ActorRow,
@@ -48,6 +51,7 @@ __all__ = ["ControlActor"]
 
 ROOT_NAME = "node"
 STATISTICS_TIMEOUT_S = 3.0
+LEADER_TIMEOUT_S = 2.0  # a follower's wait for the leader's view of the Raft group
 
 
 def _cluster(core: StoreCore) -> ClusterView:
@@ -126,7 +130,33 @@ class ControlActor(NodeActor):
             raise Refused("unavailable", f"the raft member did not answer: {describe(exc)}") from exc
 
     @handles(ClusterStatusRequest, roles=MANAGERS)
-    def cluster_status(self, msg: ClusterStatusRequest, request: Request) -> ClusterStatusReply:
+    def cluster_status(self, msg: ClusterStatusRequest, request: Request) -> ClusterStatusReply | None:
+        own = self._own_cluster_status()
+        if own.role == "leader" or not own.leader or request.role != "local":
+            return own  # a manager that asks wants this manager's own view: no relaying on
+        # Only the leader knows how far each member got: ask it, and answer with its rows.
+        try:
+            future = self.context.transport.request(
+                Address(own.leader, self.name), ClusterStatusRequest(), src_actor=self.name, timeout_s=LEADER_TIMEOUT_S
+            )
+        except TransportError:
+            return own
+
+        def relay(f: Any) -> None:  # on the transport's thread: no state of this actor is touched
+            try:
+                leader_view = f.result(0)
+            except Exception:  # the leader did not answer: this manager's rows, lags unknown
+                request.reply(own)
+                return
+            if not isinstance(leader_view, ClusterStatusReply):
+                request.reply(own)
+                return
+            request.reply(replace(own, members=leader_view.members, members_seen_by=leader_view.node_id))
+
+        future.add_done_callback(relay)
+        return None
+
+    def _own_cluster_status(self) -> ClusterStatusReply:
         status = self._raft_status()
         nodes = {n.node_id: n for n in self._read(nodes_of)}
         rows = []
@@ -154,6 +184,7 @@ class ControlActor(NodeActor):
             commit=status.commit,
             applied=status.applied,
             members=tuple(rows),
+            members_seen_by=status.id,
         )
 
     @handles(NodeListRequest, roles=MANAGERS)

@@ -209,6 +209,13 @@ class MemberRow(Message):
 
 @message
 class ClusterStatusReply(Message):
+    """The Raft group as ``node_id`` sees it; ``members`` as ``members_seen_by`` sees them.
+
+    Only a leader knows each member's progress: a follower asked by the CLI relays the question
+    and shows the leader's rows (``members_seen_by`` names the leader), or its own rows, whose
+    lags are unknown (-1), when the leader does not answer.
+    """
+
     KIND = "ClusterStatusReply"
     node_id: str
     role: str
@@ -217,6 +224,7 @@ class ClusterStatusReply(Message):
     commit: int
     applied: int
     members: tuple[MemberRow, ...]
+    members_seen_by: str
 
 
 @message

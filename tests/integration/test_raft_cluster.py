@@ -138,6 +138,22 @@ def test_cluster_status_shows_members_leader_term_and_lag(nodes):
     assert result.returncode == 0, result.stderr
     assert "Leader:" in result.stdout and leader.node_id in result.stdout
     assert result.stdout.count("voter") == 3
+    # Only the leader knows how far each member got: a follower shows the leader's rows.
+    follower = next(n for n in managers.all if n is not leader)
+    status = managers.cluster_status(follower)
+    assert status.node_id == follower.node_id and status.members_seen_by == leader.node_id
+    assert all(m.lag >= 0 for m in status.members), status.members
+    result = run_cli("--state-dir", str(follower.state_dir), "cluster", "status")
+    assert result.returncode == 0, result.stderr
+    assert f"Members as the leader ({leader.node_id}) sees them:" in result.stdout
+    # A leader that does not answer: the follower's own rows, lags unknown (or, once a new
+    # leader is elected, that one's rows: never the dead leader's).
+    dead = leader.node_id
+    leader.kill()
+    result = run_cli("--state-dir", str(follower.state_dir), "cluster", "status")
+    assert result.returncode == 0, result.stderr
+    assert f"Members as the leader ({dead})" not in result.stdout, result.stdout
+    assert "voter" in result.stdout
 
 
 def test_force_new_cluster_recovers_a_lone_survivor_with_its_data(nodes):
