@@ -357,6 +357,8 @@ class RaftCore:
         return peer != self.id and not pr.is_paused() and pr.sent_commit < min(pr.match, self.log.committed)
 
     def _send_wanted_commits(self) -> None:
+        if not self._commit_wanted:
+            return
         committed = self.log.committed
         for peer, index in list(self._commit_wanted.items()):
             pr = self.prs.get(peer)
@@ -798,7 +800,7 @@ class RaftCore:
             pr.free_le(m.index)
         self._sends.setdefault(m.frm, False)
         self._maybe_commit()
-        self._send_wanted_commits()
+        self._send_wanted_commits()  # a follower's late answer: the commit moved without it
         if m.frm == self._lead_transferee and pr.match == log.last_index:
             self._send(RaftMessage(MSG_TIMEOUT_NOW, m.frm, self.id, self.term))
 
@@ -816,6 +818,7 @@ class RaftCore:
         log.commit_to(index)
         if not self._cfg.lazy_commit:
             self._bcast = _BCAST_COMMIT
+        self._send_wanted_commits()  # the commit may move here by the leader's own write (persisted())
         if self._pending_reads:
             pending, self._pending_reads = self._pending_reads, []
             for context, frm in pending:
