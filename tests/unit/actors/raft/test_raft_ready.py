@@ -13,6 +13,7 @@ from swarmnode.actors.raft import (
     RaftConfig,
     RaftCore,
     RaftMessage,
+    Ready,
     Restored,
     SoftState,
 )
@@ -51,14 +52,20 @@ def test_the_leader_sends_entries_in_the_same_ready_that_persists_them():
     assert a.status().progress["a"][0] == 2
 
 
-def test_a_leader_writing_in_the_background_commits_on_its_followers_alone_and_counts_itself_once_persisted():
-    """Thesis 10.2.1: the leader's write runs beside its followers'; what commits is durable on a majority."""
+def _writing_in_the_background(data: bytes) -> tuple[RaftCore, int, Ready]:
+    """Leader a of a, b, c proposed ``data`` and handed its Ready out; its own write is still going on."""
     net = Net("a", "b", "c")
     net.elect("a")
     a = net.core("a")
-    index = a.propose(b"x")
+    index = a.propose(data)
     rd = a.ready()
-    a.advance(rd, entries_persisted=False)  # the leader's own write is still going on
+    a.advance(rd, entries_persisted=False)
+    return a, index, rd
+
+
+def test_a_leader_writing_in_the_background_commits_on_its_followers_alone_and_counts_itself_once_persisted():
+    """Thesis 10.2.1: the leader's write runs beside its followers'; what commits is durable on a majority."""
+    a, index, rd = _writing_in_the_background(b"x")
     assert not a.has_ready()  # the entries are not handed out a second time
     assert a.status().progress["a"][0] == index - 1
     term = a.status().term
@@ -74,12 +81,7 @@ def test_a_leader_writing_in_the_background_commits_on_its_followers_alone_and_c
 
 
 def test_a_leader_counts_its_background_write_toward_commit_once_it_is_persisted():
-    net = Net("a", "b", "c")
-    net.elect("a")
-    a = net.core("a")
-    index = a.propose(b"y")
-    rd = a.ready()
-    a.advance(rd, entries_persisted=False)
+    a, index, _ = _writing_in_the_background(b"y")
     term = a.status().term
     a.step(RaftMessage(MSG_APP_RESP, "a", "b", term, index=index))
     assert a.status().commit == index - 1
@@ -90,11 +92,7 @@ def test_a_leader_counts_its_background_write_toward_commit_once_it_is_persisted
 
 def test_a_background_write_the_log_no_longer_holds_is_not_counted():
     """An old write finishing after the log changed at that index says nothing about the new entry."""
-    net = Net("a", "b", "c")
-    net.elect("a")
-    a = net.core("a")
-    index = a.propose(b"z")
-    a.advance(a.ready(), entries_persisted=False)
+    a, index, _ = _writing_in_the_background(b"z")
     old_term = a.status().term
     a.persisted(index, old_term + 1)  # a write of another term at that index
     assert a.status().progress["a"][0] == index - 1
