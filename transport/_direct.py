@@ -15,7 +15,6 @@ peer exactly as what comes through the transport: same CURVE key, same admission
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 
@@ -24,13 +23,9 @@ import zmq
 from swarmnode.actors.messages import Address, Message
 
 from ._errors import TransportError
-from ._transport import REOPEN_AFTER_S, Transport
+from ._transport import LOG_INTERVAL_S, REOPEN_AFTER_S, Transport, _RateLimitedLog
 
 __all__ = ["DirectSender"]
-
-log = logging.getLogger("swarmnode.transport")
-
-_WARN_INTERVAL_S = 5.0
 
 
 @dataclass(slots=True)
@@ -47,9 +42,8 @@ class DirectSender:
         self._transport = transport
         self._context: zmq.Context[zmq.Socket[bytes]] | None = None
         self._sockets: dict[str, _Held] = {}
-        self._warned: dict[str, float] = {}
+        self._warn = _RateLimitedLog(LOG_INTERVAL_S)
         self.sent = 0
-        self.dropped = 0
 
     def send(self, dst: Address, body: Message, *, src_actor: str) -> None:
         """Send ``body`` to ``dst`` now; TransportError when the node is not connected or it is too big.
@@ -68,12 +62,8 @@ class DirectSender:
         try:
             held.socket.send(payload, zmq.NOBLOCK)
         except zmq.ZMQError as exc:
-            self.dropped += 1
-            now = time.monotonic()
-            if now - self._warned.get(dst.node, -_WARN_INTERVAL_S) >= _WARN_INTERVAL_S:
-                self._warned[dst.node] = now
-                log.warning("one-way message to node %s dropped: %s", dst.node, exc)
-            if now - held.opened_at >= REOPEN_AFTER_S:
+            self._warn.warning(f"direct:{dst.node}", "one-way message to node %s dropped: %s", dst.node, exc)
+            if time.monotonic() - held.opened_at >= REOPEN_AFTER_S:
                 self._open(dst.node, target)  # a refused handshake leaves the socket dead for good
             return
         self.sent += 1

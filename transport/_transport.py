@@ -778,6 +778,10 @@ class Transport:
         assert self._context is not None
         dealer = self.open_peer_dealer(self._context, endpoint, server_key)
         self._peers[node_id] = _Peer(node_id, endpoint, server_key, dealer)
+        self._adopt(node_id, dealer)
+
+    def _adopt(self, node_id: str, dealer: zmq.Socket[bytes]) -> None:
+        """Read ``dealer``'s replies as ``node_id``'s."""
         self._dealer_nodes[dealer] = node_id
         self._poller.register(dealer, zmq.POLLIN)
 
@@ -795,25 +799,24 @@ class Transport:
         except TransportError as exc:
             log.warning("cannot reopen the connection to node %s: %s", peer.node_id, exc)
             return
-        for pending in [p for p in self._pending.values() if p.node == peer.node_id]:
-            del self._pending[pending.request_id]
-            pending.fail(TransportError(f"{pending.kind} to {pending.dst}: the connection to the node was reopened"))
-        self._poller.unregister(peer.socket)
-        self._dealer_nodes.pop(peer.socket, None)
-        peer.socket.close(LINGER_MS)
+        self._fail_requests_to(peer.node_id, "the connection to the node was reopened")
+        self._close_peer(peer)
         peer.socket = fresh
         peer.opened_at = now
-        self._dealer_nodes[fresh] = peer.node_id
-        self._poller.register(fresh, zmq.POLLIN)
+        self._adopt(peer.node_id, fresh)
         log.info("reopened the connection to node %s after a failed send", peer.node_id)
 
     def _disconnect_now(self, node_id: str) -> None:
         peer = self._peers.pop(node_id, None)
         if peer is not None:
             self._close_peer(peer)
+        self._fail_requests_to(node_id, f"node {node_id!r} was disconnected")
+
+    def _fail_requests_to(self, node_id: str, why: str) -> None:
+        """Fail the requests in flight to ``node_id``: their replies cannot come any more."""
         for pending in [p for p in self._pending.values() if p.node == node_id]:
             del self._pending[pending.request_id]
-            pending.fail(TransportError(f"{pending.kind} to {pending.dst}: node {node_id!r} was disconnected"))
+            pending.fail(TransportError(f"{pending.kind} to {pending.dst}: {why}"))
 
     def _close_peer(self, peer: _Peer) -> None:
         self._poller.unregister(peer.socket)
