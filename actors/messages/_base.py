@@ -291,7 +291,7 @@ def _validator_for(tp: Any) -> Validator:  # noqa: C901, PLR0912, PLR0915 - one 
 _PLAIN_SCALARS = frozenset((type(None), bool, int, float, str, bytes))
 
 
-def _check_plain_value(v: Any, where: str, depth: int = 0) -> Any:
+def _check_plain_value(v: Any, where: str) -> Any:
     """Accept any msgpack value made of nil, bool, int, float, str, bytes, arrays and str-keyed maps.
 
     Return it with tuples turned into lists and maps copied. The path to a bad value (``where``
@@ -300,15 +300,17 @@ def _check_plain_value(v: Any, where: str, depth: int = 0) -> Any:
     """
     if type(v) in _PLAIN_SCALARS:
         return v
-    return _check_plain_container(v, where, (), depth)
+    return _check_plain_container(v, where, (), 0)
 
 
 def _check_plain_container(v: Any, where: str, path: tuple[Any, ...], depth: int) -> Any:
     scalars = _PLAIN_SCALARS
     t = type(v)
+    if t is not dict and t is not list and t is not tuple:
+        raise CodecError(f"{_at(where, path)}: unsupported value of type {t.__name__}")
+    if depth >= _MAX_PLAIN_DEPTH:
+        raise CodecError(f"{_at(where, path)}: arrays and maps nested deeper than {_MAX_PLAIN_DEPTH} levels")
     if t is dict:
-        if depth >= _MAX_PLAIN_DEPTH:
-            raise CodecError(f"{_at(where, path)}: arrays and maps nested deeper than {_MAX_PLAIN_DEPTH} levels")
         for k in v:
             if type(k) is not str:
                 _expect(False, k, f"{_at(where, path)} key", "str")
@@ -316,14 +318,9 @@ def _check_plain_container(v: Any, where: str, path: tuple[Any, ...], depth: int
             k: x if type(x) in scalars else _check_plain_container(x, where, (*path, k), depth + 1)
             for k, x in v.items()
         }
-    if t is list or t is tuple:
-        if depth >= _MAX_PLAIN_DEPTH:
-            raise CodecError(f"{_at(where, path)}: arrays and maps nested deeper than {_MAX_PLAIN_DEPTH} levels")
-        return [
-            x if type(x) in scalars else _check_plain_container(x, where, (*path, i), depth + 1)
-            for i, x in enumerate(v)
-        ]
-    raise CodecError(f"{_at(where, path)}: unsupported value of type {t.__name__}")
+    return [
+        x if type(x) in scalars else _check_plain_container(x, where, (*path, i), depth + 1) for i, x in enumerate(v)
+    ]
 
 
 def _at(where: str, path: tuple[Any, ...]) -> str:
