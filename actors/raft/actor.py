@@ -362,9 +362,9 @@ class RaftMember(NodeActor):
         self.watchers = Watchers()
         self.subscribers: dict[str, pykka.ActorRef[Any]] = {}
         self.pending: dict[int, _Pending] = {}  # log index -> a proposal made here, not yet applied
-        self.forwarded_to_leader: list[Outcome] = []  # proposals handed to the leader, not yet answered
+        self.forwarded_to_leader: set[Outcome] = set()  # proposals handed to the leader, not yet answered
         # Forwarded proposals the leader applied, until this manager's Store has them: (index, ...)
-        self.awaiting_apply: list[tuple[int, Outcome, ApplyResult]] = []
+        self.awaiting_apply: list[tuple[Outcome, ApplyResult]] = []
         self.leader = ""
         self.is_leader = False
         self.since_snapshot = 0
@@ -429,7 +429,7 @@ class RaftMember(NodeActor):
         for waiting in self.pending.values():
             waiting.outcome.fail(error)
         self.pending.clear()
-        for _, outcome, result in self.awaiting_apply:
+        for outcome, result in self.awaiting_apply:
             outcome.set(result)  # the leader's word stands; this Store is going away
         self.awaiting_apply = []
         for outcome in self.forwarded_to_leader:
@@ -437,7 +437,7 @@ class RaftMember(NodeActor):
             outcome.fail(
                 Refused("unavailable", "this manager's store stopped; the leader may have committed the write")
             )
-        self.forwarded_to_leader = []
+        self.forwarded_to_leader = set()
         try:
             if self.sender is not None:
                 self.sender.close()
@@ -563,16 +563,14 @@ class RaftMember(NodeActor):
 
     def _propose(self, ops: tuple[Op, ...], outcome: Outcome) -> None:
         txn = Transaction(ops=ops, now=self.clock(), txn_id=new_txn_id(self.rng))
-        self._propose_txn(txn, outcome)
+        self._propose_txn(txn, outcome, encode_transaction(txn))
 
-    def _propose_txn(self, txn: Transaction, outcome: Outcome, data: bytes | None = None) -> int | None:
-        """Propose ``txn`` (``data`` its encoding, when the caller has it already), or forward it.
+    def _propose_txn(self, txn: Transaction, outcome: Outcome, data: bytes) -> int | None:
+        """Propose ``txn`` (``data`` its encoding), or forward it.
 
         Return its log index when proposed here, None when forwarded or failed.
         """
         assert self.core is not None
-        if data is None:
-            data = encode_transaction(txn)
         try:
             index = self.core.propose(data)
         except NotLeader as exc:
@@ -596,8 +594,8 @@ class RaftMember(NodeActor):
             outcome.fail(Refused("unavailable", f"cannot reach the leader {leader}: {describe(exc)}"))
             return
 
-        self.forwarded_to_leader = [o for o in self.forwarded_to_leader if not o.settled]
-        self.forwarded_to_leader.append(outcome)
+        self.forwarded_to_leader = {o for o in self.forwarded_to_leader if not o.settled}
+        self.forwarded_to_leader.add(outcome)
         ref = self.actor_ref
 
         def done(f: Any) -> None:
@@ -678,7 +676,6 @@ class RaftMember(NodeActor):
             self.store = StoreCore.restore(ready.snapshot.data)
             wal.truncate_suffix(meta.index + 1)
             self._refresh_membership()
-            self.members_dirty = True
             self._settle_applied()
             log.info("raft: installed a snapshot at index %d from the leader", meta.index)
 
@@ -791,8 +788,8 @@ class RaftMember(NodeActor):
             assert self.core is not None
             self.core.persisted(message.index, message.term)
             return
-        self.forwarded_to_leader = [o for o in self.forwarded_to_leader if o is not message.outcome]
-        self.awaiting_apply.append((message.result.index, message.outcome, message.result))
+        self.forwarded_to_leader.discard(message.outcome)
+        self.awaiting_apply.append((message.outcome, message.result))
         self._settle_applied()
 
     def _settle_applied(self) -> None:
@@ -801,11 +798,11 @@ class RaftMember(NodeActor):
             return
         last = self.store.last_index
         waiting = []
-        for index, outcome, result in self.awaiting_apply:
-            if index <= last:
+        for outcome, result in self.awaiting_apply:
+            if result.index <= last:
                 outcome.set(result)
             else:
-                waiting.append((index, outcome, result))
+                waiting.append((outcome, result))
         self.awaiting_apply = waiting
 
     def _snapshot(self) -> None:
@@ -828,7 +825,6 @@ class RaftMember(NodeActor):
     def _publish(self, events: list[Event]) -> None:
         if any(e.object.kind in ("node", "cluster") for e in events):
             self._refresh_membership()
-            self.members_dirty = True
         for subscriber_id, routed in self.watchers.route(events).items():
             ref = self.subscribers.get(subscriber_id)
             if ref is None:
@@ -843,6 +839,7 @@ class RaftMember(NodeActor):
         """Admit the managers the Store (and the join reply) knows, and connect to them."""
         self.context.set_membership(membership_of(self.store, self.context.get_shared(MANAGERS_KEY, ())))
         self._connect_peers()
+        self.members_dirty = True  # the Raft membership may have to follow
 
     def _leadership(self, leader: str) -> None:
         is_leader = leader == self.context.node_id
@@ -856,7 +853,7 @@ class RaftMember(NodeActor):
         for outcome in self.forwarded_to_leader:
             if not outcome.answered:  # an answered one is committed: its _ForwardAnswered is on its way
                 outcome.fail(Refused("unavailable", "the leader changed before answering; try again"))
-        self.forwarded_to_leader = [o for o in self.forwarded_to_leader if o.answered and not o.settled]
+        self.forwarded_to_leader = {o for o in self.forwarded_to_leader if o.answered and not o.settled}
         if not is_leader:
             # Proposals this manager accepted as leader may now never commit here.
             for index, waiting in list(self.pending.items()):

@@ -366,7 +366,7 @@ class RaftCore:
                 del self._commit_wanted[peer]
             elif pr.match >= index and committed >= index:
                 del self._commit_wanted[peer]
-                if pr.sent_commit < min(pr.match, committed):
+                if self._owes_commit(peer, pr):
                     self._sends[peer] = True
 
     def transfer_leadership(self, to: str) -> None:

@@ -67,6 +67,10 @@ def test_background_writes_reach_the_disk_in_order(member: tuple[RaftMember, Wri
         raft._write_in_background(ready(first, first + 2, first - 1), wal)
     raft._wait_for_writes()
     assert wal.last_index == 9
+    wal.close()
+    again, recovered = WriteAheadLog.open(wal.directory)
+    again.close()
+    assert [index for index, _, _ in recovered.entries] == list(range(1, 10))
 
 
 def test_a_failed_background_write_stops_the_ones_behind_it_and_is_raised(

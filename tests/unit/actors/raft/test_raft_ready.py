@@ -76,7 +76,7 @@ def test_a_leader_writing_in_the_background_commits_on_its_followers_alone_and_c
     rd = a.ready()
     assert [e.data for e in rd.committed] == [b"x"] and rd.entries == ()
     a.advance(rd)
-    a.persisted(index, rd.hard_state.term if rd.hard_state else term)
+    a.persisted(index, term)
     assert a.status().progress["a"][0] == index
 
 
