@@ -27,13 +27,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import select
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import msgpack
@@ -41,17 +40,17 @@ import zmq
 
 from swarmnode.actors.messages import Address, Envelope, Ping, Pong, encode_envelope
 from swarmnode.actors.raft.actor import ProposeCreate, ProposeCreateReply
-from swarmnode.transport import ControlClient, Transport, generate_keypair
+from swarmnode.transport import ControlClient, Transport
 
 # Run as `python bench/raft.py`: the cluster helpers are the tests' (tests/support), at the root
 # of the repository, which is not on the path of a script run from its own folder.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.support.nodes import Managers, NodeFactory, NodeProcess
+from tests.support.pong import pong_process
 
 DEADLINE_S = 60.0
 CLIENTS = 64
-PONG_NODE = Path(__file__).resolve().parent.parent / "tests" / "integration" / "transport_pong_node.py"
 PEER = Address("peer", "ponger")
 ROUND_S = 0.25
 FLOOR_SAMPLES = 40
@@ -104,27 +103,6 @@ def one_client(
         os.close(fd)
         path.unlink()
     return len(writes) / sum(writes), writes, pings, hops, fsyncs
-
-
-def start_transport_peer(procs: list[subprocess.Popen[bytes]]) -> Transport:
-    """Start a process whose Transport answers Ping, and return a started client Transport connected to it."""
-    public, secret = generate_keypair()
-    proc = subprocess.Popen(
-        [sys.executable, str(PONG_NODE), "peer", public.decode(), secret.decode()],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        start_new_session=True,
-    )
-    procs.append(proc)
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], DEADLINE_S)
-    line = proc.stdout.readline().decode() if ready else ""
-    if not line.startswith("READY "):
-        raise RuntimeError(f"the transport peer did not start (said {line!r})")
-    client = Transport.outbound_only("bench", *generate_keypair())
-    client.start()
-    client.connect(PEER.node, line.split()[1], public)
-    return client
 
 
 def many_clients(path: Path, seconds: float, clients: int, *, writes: bool = True) -> float:
@@ -183,8 +161,7 @@ def main() -> int:
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="sn-bench-raft-"))
     make = NodeFactory(root)
-    procs: list[subprocess.Popen[bytes]] = []  # the transport peer
-    peer: Transport | None = None
+    stack = ExitStack()  # the transport peer
     try:
         try:
             # heartbeat=None: every manager runs with the CLI's default settings.
@@ -193,21 +170,14 @@ def main() -> int:
             print_logs(make.made)
             raise
         control = leader / "control.sock"
-        peer = start_transport_peer(procs)
+        peer = stack.enter_context(pong_process(PEER.node)).client
         rate_1, latencies, pings, hops, fsyncs = one_client(control, leader, peer, args.seconds)
         rate_64 = many_clients(control, args.seconds, CLIENTS)
         pings_64 = many_clients(control, args.seconds, CLIENTS, writes=False)
     except AssertionError as exc:  # a wait of tests/support ran out: say what, without a traceback
         raise SystemExit(f"raft bench: {exc}") from None
     finally:
-        if peer is not None:
-            peer.stop()
-        for proc in procs:
-            proc.kill()
-            proc.wait(timeout=30)
-            for stream in (proc.stdin, proc.stdout):
-                if stream is not None:
-                    stream.close()
+        stack.close()
         make.stop_all()  # also those of a cluster that failed to come up
         shutil.rmtree(root, ignore_errors=True)
     latencies.sort()

@@ -26,7 +26,7 @@ from swarmnode.transport import RemoteError, RequestTimeout
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.support import wait_until
-from tests.support.nodes import NodeProcess, actor_rows
+from tests.support.nodes import NodeProcess
 
 
 def rows_by_name(reply: StatusReply | None) -> dict[str, ActorRow]:
@@ -34,7 +34,7 @@ def rows_by_name(reply: StatusReply | None) -> dict[str, ActorRow]:
 
     Empty without a reply: the transport or control actor may be restarting right now.
     """
-    return {path.rsplit("/", 1)[-1]: row for path, row in actor_rows(reply).items()}
+    return {row.path.rsplit("/", 1)[-1]: row for row in (reply.actors if reply is not None else ())}
 
 
 def kill_once(node: NodeProcess, name: str, deadline_s: float) -> float:

@@ -37,21 +37,13 @@ def a_follower(managers: Managers, leader: NodeProcess) -> NodeProcess:
     return next(node for node in managers.alive() if node is not leader)
 
 
-def labels_or_none(node: NodeProcess, target: str) -> dict[str, str] | None:
-    try:
-        return labels_on(node, target, timeout_s=2.0)
-    except TransportError:
-        return None  # restarting, or no leader to read through yet
-
-
 def missing_on(node: NodeProcess, target: str, acknowledged: list[str]) -> list[str]:
-    labels = labels_or_none(node, target) or {}
+    """The acknowledged writes that ``node`` does not show; all of them when it cannot answer."""
+    try:
+        labels = labels_on(node, target, timeout_s=2.0)
+    except TransportError:
+        labels = {}  # restarting, or no leader to read through yet
     return [key for key in acknowledged if key not in labels]
-
-
-def caught_up(node: NodeProcess, target: str, writer: LabelWriter) -> bool:
-    labels = labels_or_none(node, target)
-    return labels is not None and all(key in labels for key in writer.acknowledged[:-5])
 
 
 def run(managers: Managers, times: int) -> int:
@@ -78,7 +70,9 @@ def run(managers: Managers, times: int) -> int:
             failovers.append(resumed - killed)
             print(f"round {round_}: killed leader {name}; writes resumed after {resumed - killed:.3f} s")
             leader.start()
-            wait_until(lambda n=leader: caught_up(n, target, writer), DEADLINE_S, f"{name} to catch up")
+            wait_until(
+                lambda n=leader: not missing_on(n, target, writer.acknowledged[:-5]), DEADLINE_S, f"{name} to catch up"
+            )
     acknowledged = writer.acknowledged
     lost = 0
     for node in managers.all:

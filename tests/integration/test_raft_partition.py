@@ -9,24 +9,18 @@ disturb the majority, then catch up once the table is deleted.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 
 from swarmnode.actors.store.client import STORE_TIMEOUT_S
 from swarmnode.transport import RemoteError
 from tests.support import wait_until
-from tests.support.netns import NetLab, network_lab
+from tests.support.netns import NetLab, in_hosts, network_lab
 from tests.support.nodes import Managers, NodeProcess
-from tests.support.writers import labels_on, write_label
+from tests.support.writers import MINORITY_REFUSALS, labels_on, write_label
 
-PORT = 4500  # each manager has a namespace of its own: the same port is free in every one
 ELECTION_TIMEOUT_S = 10.0
 CATCH_UP_TIMEOUT_S = 15.0
-MINORITY_REFUSALS = (
-    "leadership changed before the write committed",  # it stepped down (check-quorum) with the write pending
-    "may or may not be committed",  # the store's deadline came first
-)
 
 
 @pytest.fixture
@@ -41,14 +35,7 @@ def managers(lab: NetLab, nodes: Callable[..., NodeProcess]) -> Managers:
 
     ``lab`` comes before ``nodes``: it is removed after the nodes are stopped.
     """
-    hosts = iter(lab.hosts)
-
-    def make(name: str, **kwargs: Any) -> NodeProcess:
-        host = next(hosts)
-        # Managers picks free loopback ports; in its own namespace a node listens on its host's address.
-        return nodes(name, **{**kwargs, "listen": f"{host.ip}:{PORT}", "netns": host.netns})
-
-    return Managers(make, 3)
+    return Managers(in_hosts(nodes, lab.hosts), 3)
 
 
 def one_agreed_leader(managers: Managers) -> str:
@@ -92,11 +79,8 @@ def test_a_manager_cut_off_by_nftables_cannot_commit_and_catches_up_after_the_he
         CATCH_UP_TIMEOUT_S,
         "the cut-off manager to catch up with the majority's writes",
     )
-    leader_id = wait_until(lambda: one_agreed_leader(managers), ELECTION_TIMEOUT_S, "one leader all three agree on")
-    # While its log lacked the majority's entries the old leader could not win a vote; once caught up
-    # it could, but pre-vote and leader stickiness (the other two still hear their leader) make a
-    # flip back to it unlikely here, not impossible.
-    assert leader_id != old_id
+    # Which manager leads now is not fixed: once caught up, the old leader may win a later election.
+    wait_until(lambda: one_agreed_leader(managers), ELECTION_TIMEOUT_S, "one leader all three agree on")
     # Its uncommitted entry was replaced by the new leader's log: no store holds it.
     for node in managers.all:
         assert labels_on(node, old_id).get("minority") is None, f"the minority's write is on {node.state_dir.name}"

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support import wait_until
-from tests.support.netns import NetLab, network_lab
+from tests.support.netns import LAB_PORT, NetLab, in_hosts, network_lab
 from tests.support.nodes import Swarm, run_cli
 
 HEARTBEAT_S = 1.0
@@ -158,14 +158,8 @@ def test_a_node_that_listens_on_a_wildcard_advertises_its_address_on_the_route_t
     # The manager and the worker are hosts of their own on one bridge (``lab`` comes before
     # ``nodes``: it is removed after the nodes are stopped). The worker's host name resolves to
     # loopback there, as on this machine: only its route to the manager gives its bridge address.
-    port = 4500  # each node has a namespace of its own: the port is free in both
     manager_host, worker_host = lab.hosts
-    swarm = Swarm(
-        lambda name, **kwargs: nodes(
-            name, **{**kwargs, "listen": f"{manager_host.ip}:{port}", "netns": manager_host.netns}
-        ),
-        heartbeat=f"{HEARTBEAT_S:g}s",
-    )
-    worker = nodes("w1", role="worker", listen=f"0.0.0.0:{port}", netns=worker_host.netns)
+    swarm = Swarm(in_hosts(nodes, [manager_host]), heartbeat=f"{HEARTBEAT_S:g}s")
+    worker = nodes("w1", role="worker", listen=f"0.0.0.0:{LAB_PORT}", netns=worker_host.netns)
     worker.join(swarm.manager_addr, swarm.token())
-    assert swarm.nodes()[worker.node_id].addr == f"{worker_host.ip}:{port}"
+    assert swarm.nodes()[worker.node_id].addr == f"{worker_host.ip}:{LAB_PORT}"

@@ -25,15 +25,18 @@ import re
 import shutil
 import signal
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from typing import Any
 
 from .ci import skip_unless_ci
+from .nodes import NodeProcess
 
 SUBNET_PREFIX = "10.213.0."  # a /24 that exists only inside the lab's namespaces
 COMMAND_TIMEOUT_S = 10.0
 BRIDGE = "br0"
+LAB_PORT = 4500  # each host is a namespace of its own: the same port is free in every one
 _SERIAL = itertools.count()  # two labs of one test run never share a name
 
 
@@ -193,6 +196,23 @@ class NetLab:
             raise interrupt
         if errors:
             raise RuntimeError(f"lab {self.table} was not fully removed: " + "; ".join(errors))
+
+
+def in_hosts(make: Callable[..., NodeProcess], hosts: Iterable[Host]) -> Callable[..., NodeProcess]:
+    """Wrap the node maker ``make`` so that its n-th node runs in the n-th of ``hosts``.
+
+    Each listens on its host's address and LAB_PORT, whatever address its caller picked (Swarm and
+    Managers pick free loopback ports, which mean nothing inside a namespace).
+    """
+    remaining = iter(hosts)
+
+    def make_in_host(name: str, **kwargs: Any) -> NodeProcess:
+        host = next(remaining, None)
+        if host is None:
+            raise AssertionError(f"no lab host left for node {name!r}: make the lab with a host for each node")
+        return make(name, **{**kwargs, "listen": f"{host.ip}:{LAB_PORT}", "netns": host.netns})
+
+    return make_in_host
 
 
 @functools.cache

@@ -23,11 +23,6 @@ def run_cli(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[st
     return subprocess.run(swarm_node_command(*args), capture_output=True, text=True, timeout=timeout, check=False)
 
 
-def actor_rows(status: Any) -> dict[str, Any]:
-    """Map each actor's path to its row in a StatusReply; none when there is no reply (the node did not answer)."""
-    return {} if status is None else {row.path: row for row in status.actors}
-
-
 class NodeProcess:
     """One node process with its own state directory."""
 
@@ -110,7 +105,8 @@ class NodeProcess:
 
     def actors(self) -> dict[str, Any]:
         """Map each actor's path to its status row."""
-        return actor_rows(wait_until(self.try_status, 10.0, "status"))
+        reply = wait_until(self.try_status, 10.0, "status")
+        return {row.path: row for row in reply.actors}
 
     @property
     def address(self) -> str:

@@ -17,6 +17,11 @@ from swarmnode.transport import ControlClient, TransportError
 from .nodes import NodeProcess
 
 JOIN_TIMEOUT_S = 15.0
+# What a leader without a quorum answers a write (RemoteError.text contains one of these).
+MINORITY_REFUSALS = (
+    "leadership changed before the write committed",  # it stepped down (check-quorum) with the write pending
+    "may or may not be committed",  # the store's deadline came first
+)
 
 
 def add_label(node_ref: str, key: str) -> NodeUpdateRequest:
