@@ -145,10 +145,9 @@ class ControlActor(NodeActor):
         def relay(f: Any) -> None:  # on the transport's thread: no state of this actor is touched
             try:
                 leader_view = f.result(0)
-            except Exception:  # the leader did not answer: this manager's rows, lags unknown
-                request.reply(own)
-                return
-            if not isinstance(leader_view, ClusterStatusReply):
+            except Exception:
+                leader_view = None
+            if not isinstance(leader_view, ClusterStatusReply):  # no answer: this manager's rows, lags unknown
                 request.reply(own)
                 return
             request.reply(replace(own, members=leader_view.members, members_seen_by=leader_view.node_id))

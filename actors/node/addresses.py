@@ -28,6 +28,8 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+from swarmnode.transport import TransportError, join_host_port, split_host_port
+
 __all__ = ["AdvertiseAddressError", "advertise_address"]
 
 _IPV4_WILDCARDS = frozenset({"0.0.0.0", ""})
@@ -60,13 +62,15 @@ def advertise_address(address: str, *, towards: str = "") -> str:
         local = _local_address_towards(towards, families, address, port)
     else:
         local = _default_route_address(families, address, port)
-    return f"[{local}]:{port}" if ":" in local else f"{local}:{port}"
+    return join_host_port(local, int(port))
 
 
 def _local_address_towards(remote: str, families: tuple[socket.AddressFamily, ...], address: str, port: str) -> str:
     """Return this machine's source address on the route to ``remote`` (HOST:PORT), as the transport dials it."""
-    host, _, remote_port = remote.rpartition(":")
-    host = host.strip("[]")
+    try:
+        host, remote_port = split_host_port(remote)  # the transport's own reading of the address
+    except TransportError as exc:
+        raise AdvertiseAddressError(f"cannot advertise {address}: {exc}") from None
     # As tcp_endpoint: an IPv6 literal is dialled over IPv6, anything else (host names too) over IPv4.
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     if family not in families:
@@ -76,7 +80,7 @@ def _local_address_towards(remote: str, families: tuple[socket.AddressFamily, ..
             f"this node at, or listen on [::]:{port}"
         )
     try:
-        where = socket.getaddrinfo(host, int(remote_port), family, socket.SOCK_DGRAM)[0][4]
+        where = socket.getaddrinfo(host, remote_port, family, socket.SOCK_DGRAM)[0][4]
         return _source_address(family, where)
     except (OSError, ValueError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)

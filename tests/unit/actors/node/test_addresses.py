@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from swarmnode.actors.node.addresses import AdvertiseAddressError, advertise_address
+from tests.support.ci import skip_unless_ci
 
 # What a lookup of a host name's address answers in these tests: not any address of this machine.
 ELSEWHERE = "203.0.113.9"
@@ -44,7 +45,7 @@ def _in_namespaces(code: str, tmp_path: Path, hosts: str = "") -> str:
     with the process: nothing is left to remove.
     """
     if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("ip"):
-        pytest.skip("needs root, unshare and ip (iproute2) to make namespaces")
+        skip_unless_ci("needs root, unshare and ip (iproute2) to make namespaces", "CI runs as root with iproute2")
     setup = "ip link set lo up"
     flags = ["--net"]
     if hosts:
@@ -66,7 +67,7 @@ def _in_namespaces(code: str, tmp_path: Path, hosts: str = "") -> str:
 def _default_route_source() -> str:
     """Return the source address `ip route get` reports towards a documentation address, or skip."""
     if not shutil.which("ip"):
-        pytest.skip("needs ip (iproute2)")
+        skip_unless_ci("needs ip (iproute2)", "CI installs iproute2")
     result = subprocess.run(["ip", "-j", "route", "get", "192.0.2.1"], capture_output=True, text=True, check=False)
     if result.returncode != 0:
         pytest.skip(f"no IPv4 default route on this machine: {result.stderr.strip()}")
@@ -89,7 +90,7 @@ def test_a_wildcard_becomes_the_local_address_of_the_route_to_the_manager(wildca
 
 @pytest.mark.usefixtures("host_name_elsewhere")
 @pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback on this machine")
-@pytest.mark.parametrize("manager", ["[::1]:2377", "::1:2377"])
+@pytest.mark.parametrize("manager", ["[::1]:2377", "::1"])
 def test_a_node_on_the_ipv6_wildcard_gives_a_bracketed_ipv6_address_towards_an_ipv6_manager(manager: str) -> None:
     assert advertise_address("[::]:4000", towards=manager) == "[::1]:4000"
 
