@@ -14,7 +14,6 @@ Store changes that alter them, so that a period does not cost time in the square
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from swarmnode.actors.ca.core import trust_digest
@@ -108,8 +107,9 @@ class ReplyFacts:
 
     def __init__(self) -> None:
         self._managers: tuple[ManagerInfo, ...] | None = None
-        self._cluster: ClusterView | None = None
-        self._digests: dict[str, str] = {}
+        self._cluster: ClusterView | None = None  # the view the two digests belong to
+        self._trust: str | None = None
+        self._root: str | None = None
 
     def follow(self, event: Event) -> None:
         """Forget the managers when ``event`` changed a node."""
@@ -126,16 +126,19 @@ class ReplyFacts:
 
     def trust_digest(self, cluster: ClusterView) -> str:
         """The digest of ``cluster``'s trust bundle, which a node's heartbeat names when its roots agree."""
-        return self._digest(cluster, "trust", lambda: trust_digest(cluster.trust_pem))
+        self._follow_view(cluster)
+        if self._trust is None:
+            self._trust = trust_digest(cluster.trust_pem)
+        return self._trust
 
     def root_digest(self, cluster: ClusterView) -> str:
         """The digest of ``cluster``'s root certificate, the issuer of every renewed certificate."""
-        return self._digest(cluster, "root", lambda: ca_digest(cluster.root_cert))
+        self._follow_view(cluster)
+        if self._root is None:
+            self._root = ca_digest(cluster.root_cert)
+        return self._root
 
-    def _digest(self, cluster: ClusterView, name: str, compute: Callable[[], str]) -> str:
+    def _follow_view(self, cluster: ClusterView) -> None:
         # By identity: every cluster event makes a new view, and a view is immutable.
         if cluster is not self._cluster:
-            self._cluster, self._digests = cluster, {}
-        if name not in self._digests:
-            self._digests[name] = compute()
-        return self._digests[name]
+            self._cluster, self._trust, self._root = cluster, None, None
