@@ -177,9 +177,11 @@ def main() -> int:
     except AssertionError as exc:  # a wait of tests/support ran out: say what, without a traceback
         raise SystemExit(f"raft bench: {exc}") from None
     finally:
-        stack.close()
-        make.stop_all()  # also those of a cluster that failed to come up
-        shutil.rmtree(root, ignore_errors=True)
+        try:
+            stack.close()
+        finally:
+            make.stop_all()  # also those of a cluster that failed to come up
+            shutil.rmtree(root, ignore_errors=True)
     latencies.sort()
     p50 = latencies[len(latencies) // 2]
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
