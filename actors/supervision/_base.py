@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import queue
 import sys
 import threading
 from collections.abc import Callable
@@ -93,6 +94,12 @@ class SupervisedActor(pykka.ThreadingActor):
     # A hung actor must not keep the node process alive after shutdown gave up on it.
     use_daemon_thread = True
     DEFAULT_NAME: ClassVar[str] = ""
+
+    @staticmethod
+    def _create_actor_inbox() -> Any:
+        # queue.SimpleQueue (C) rather than pykka's queue.Queue (Python locks and a Condition):
+        # the inbox is on every message's path, and the actor loop needs only put, get and empty.
+        return queue.SimpleQueue()
 
     def __init__(self, link: Link | None = None) -> None:
         super().__init__()
