@@ -14,14 +14,12 @@ fsynced, renamed) and the log before it compacted; a follower too far behind get
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -223,15 +221,6 @@ class _FlushCommit:
 
 
 @dataclass(frozen=True, slots=True)
-class _Written:
-    """Told by the log writer: the leader's entries up to (index, term) are durable, or the write failed."""
-
-    index: int
-    term: int
-    error: BaseException | None
-
-
-@dataclass(frozen=True, slots=True)
 class _ForwardAnswered:
     """Told by the transport: the leader applied a forwarded proposal (``result.index``)."""
 
@@ -370,10 +359,6 @@ class RaftMember(NodeActor):
         self.since_snapshot = 0
         self.peers: dict[str, tuple[str, str]] = {}  # node id -> (addr, curve key) connected
         self.sender: DirectSender | None = None  # made, used and closed on this actor's thread
-        self.writer: ThreadPoolExecutor | None = None  # writes a leader's log in the background
-        self.writing: Future[None] | None = None  # the last write handed to it
-        self.write_failed: BaseException | None = None  # the writer's first failure: final
-        self.written: tuple[int, int] | None = None  # (index, term) of its last durable entry
         self.commit_flush_armed = False  # a _FlushCommit timer is pending
         # The membership may have to follow the Store: a node or the Raft conf changed, leadership
         # came, or a change was refused. Learners are looked at on every tick (they catch up).
@@ -444,13 +429,6 @@ class RaftMember(NodeActor):
                 self.sender = None
         finally:
             # The log is released whatever else failed: a restart must be able to open it.
-            if self.writing is not None:
-                with contextlib.suppress(Exception):  # what failed was logged by the crash it caused
-                    self.writing.result()
-                self.writing = None
-            if self.writer is not None:
-                self.writer.shutdown(wait=True)
-                self.writer = None
             if self.wal is not None:
                 self.wal.close()
                 self.wal = None
@@ -477,8 +455,10 @@ class RaftMember(NodeActor):
                 self._reconcile_members()
             self.timers.start("tick", TICK_S, _Tick())
             return None
-        if isinstance(message, _Written | _ForwardAnswered):
-            self._finished_elsewhere(message)
+        if isinstance(message, _ForwardAnswered):
+            self.forwarded_to_leader.discard(message.outcome)
+            self.awaiting_apply.append((message.outcome, message.result))
+            self._settle_applied()
             return None
         if isinstance(message, _FlushCommit):
             assert self.core is not None
@@ -638,29 +618,25 @@ class RaftMember(NodeActor):
             ready = core.ready()
             leading = ready.soft_state.role == "leader" if ready.soft_state is not None else self.is_leader
             if leading and ready.snapshot is None and (ready.entries or not ready.must_sync):
-                # A leader writes its own log in the background (Raft thesis 10.2.1): its appends
-                # leave first, the core counts it toward commit only once the write is durable
-                # (_Written), and meanwhile this thread steps its followers' answers, commits
-                # what a majority of them has, applies and answers. What it applies is durable
-                # on a majority. With no entries to send, the answers go before the messages,
-                # which then only carry the commit index.
+                # A leader sends before it writes its own log (Raft thesis 10.2.1): its appends
+                # travel while it fsyncs, and the core counts it toward a commit only at
+                # advance(), after the write. What it applies is durable on a majority already,
+                # so it answers before its fsync; with no entries to send, the answers go before
+                # the messages too, which then only carry the commit index.
                 if ready.entries:
                     self._send(ready.messages)
                     self._apply(ready)
                 else:
                     self._apply(ready)
                     self._send(ready.messages)
-                self._write_in_background(ready, wal)
-                core.advance(ready, entries_persisted=False)
+                self._write_log(ready, wal)
             else:
-                # A follower's answers promise that its entries and vote are on disk: fsync first
-                # (after whatever it still wrote in the background as leader, in order).
-                self._wait_for_writes()
+                # A follower's answers promise that its entries and vote are on disk: fsync first.
                 self._persist_snapshot(ready, wal)
                 self._write_log(ready, wal)
                 self._send(ready.messages)
                 self._apply(ready)
-                core.advance(ready)
+            core.advance(ready)
             if self.since_snapshot >= self.context.settings.snapshot_every_entries:
                 self._snapshot()  # after advance: the core compacts only what it knows is applied
             if ready.soft_state is not None:
@@ -681,7 +657,7 @@ class RaftMember(NodeActor):
 
     @staticmethod
     def _write_log(ready: Ready, wal: WriteAheadLog) -> None:
-        """Write the Ready's entries and hard state (runs on this thread or on the log writer's)."""
+        """Write the Ready's entries and hard state (fsynced unless only the commit index moved)."""
         hs = ready.hard_state
         wal_hs = WalHardState(hs.term, hs.vote, hs.commit) if hs is not None else None
         if ready.entries:
@@ -691,54 +667,6 @@ class RaftMember(NodeActor):
             wal.append([(e.index, e.term, encode_entry(e)) for e in ready.entries], hard_state=wal_hs)
         elif wal_hs is not None:
             wal.append([], hard_state=wal_hs, sync=ready.must_sync)  # a commit index alone needs no fsync
-
-    def _write_in_background(self, ready: Ready, wal: WriteAheadLog) -> None:
-        """Have the log writer thread persist ``ready``; it tells this actor _Written when done.
-
-        A failed write is final: the writes queued behind it do not happen (a later one that
-        succeeded would mark the failed entries durable too), and this actor crashes on the
-        _Written that reports it, or at the next wait for the writer, whichever comes first.
-        """
-        if not ready.entries and ready.hard_state is None:
-            return  # nothing to write (a round of messages only)
-        if self.writer is None:
-            self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{self.name}-wal")
-        last = ready.entries[-1] if ready.entries else None
-
-        def write() -> None:  # on the writer thread
-            if self.write_failed is not None:
-                raise self.write_failed
-            try:
-                self._write_log(ready, wal)
-            except BaseException as exc:
-                self.write_failed = exc
-                raise
-            if last is not None:
-                self.written = (last.index, last.term)
-
-        future = self.writer.submit(write)
-        ref = self.actor_ref
-
-        def done(f: Future[None]) -> None:
-            error = f.exception()
-            if last is None and error is None:
-                return  # a commit index only: nothing for the core to count
-            with contextlib.suppress(pykka.ActorDeadError):
-                ref.tell(_Written(last.index if last else 0, last.term if last else 0, error))
-
-        future.add_done_callback(done)
-        self.writing = future
-
-    def _wait_for_writes(self) -> None:
-        """Wait for the log writer to finish; a failed write (a failed fsync) crashes this actor."""
-        if self.writing is not None:
-            future, self.writing = self.writing, None
-            future.result()
-        if self.write_failed is not None:
-            raise self.write_failed
-        if self.written is not None and self.core is not None:
-            self.core.persisted(*self.written)  # before a compaction can drop what it names
-            self.written = None
 
     def _send(self, messages: tuple[RaftMessage, ...]) -> None:
         if not messages:
@@ -780,18 +708,6 @@ class RaftMember(NodeActor):
             self.members_dirty = True
         self._settle_applied()
 
-    def _finished_elsewhere(self, message: _Written | _ForwardAnswered) -> None:
-        """The log writer finished a write, or the leader answered a forwarded proposal."""
-        if isinstance(message, _Written):
-            if message.error is not None:
-                raise message.error  # this leader cannot write its log: restart and recover from disk
-            assert self.core is not None
-            self.core.persisted(message.index, message.term)
-            return
-        self.forwarded_to_leader.discard(message.outcome)
-        self.awaiting_apply.append((message.outcome, message.result))
-        self._settle_applied()
-
     def _settle_applied(self) -> None:
         """Answer the forwarded writes the leader applied that this manager's Store now holds too."""
         if not self.awaiting_apply:
@@ -808,7 +724,6 @@ class RaftMember(NodeActor):
     def _snapshot(self) -> None:
         core, wal = self.core, self.wal
         assert core is not None and wal is not None
-        self._wait_for_writes()  # compaction rewrites the log: the writer must be done with it
         # The Store reflects every applied entry (no-ops and membership changes leave it as it
         # is), so it is a snapshot at the core's applied index; the core answers with the term
         # and membership of that index, not the current ones.
@@ -870,13 +785,12 @@ class RaftMember(NodeActor):
 
     def _connect_peers(self) -> None:
         """Keep a connection to every other manager the Store knows."""
-        transport = self.context.transport
         for node in nodes_of(self.store):
             if node.cert_role != "manager" or node.node_id == self.context.node_id or not node.addr:
                 continue
             target = (node.addr, node.curve_key)
             if self.peers.get(node.node_id) != target:
-                transport.connect(node.node_id, node.addr, node.curve_key.encode())
+                self.context.transport.connect(node.node_id, node.addr, node.curve_key.encode())
                 self.peers[node.node_id] = target
 
     # -- membership ------------------------------------------------------------------------------

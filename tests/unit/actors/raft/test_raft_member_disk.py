@@ -1,0 +1,107 @@
+"""RaftMember and its log on a real disk: a write that fails is never acknowledged, nor lost after.
+
+The actor is built but not started: the test's thread plays the actor's, calling on_start and
+the Ready round itself, on a one-voter swarm (which commits on its own write alone).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from swarmnode.actors.raft.actor import Outcome, RaftMember, initial_snapshot, raft_dir
+from swarmnode.actors.runtime import NodeContext
+from swarmnode.actors.runtime.context import CurveKeys
+from swarmnode.actors.store import WalWriteError
+from swarmnode.actors.store import wal as wal_module
+from swarmnode.actors.store.core import StoreCore
+from swarmnode.actors.store.transactions import Create
+
+NODE = "n1"
+
+
+def context(state_dir: Path) -> NodeContext:
+    return NodeContext(
+        node_id=NODE, role="manager", state_dir=state_dir, listen="127.0.0.1:0", keys=CurveKeys(b"p" * 40, b"s" * 40)
+    )
+
+
+@pytest.fixture
+def state_dir(tmp_path: Path) -> Path:
+    directory = raft_dir(tmp_path)
+    directory.mkdir(parents=True)
+    wal_module.write_snapshot(directory, 1, initial_snapshot(StoreCore(), NODE))
+    return tmp_path
+
+
+def started(state_dir: Path) -> RaftMember:
+    member = RaftMember(None, context(state_dir))
+    member.on_start()  # the lone voter campaigns and commits its term's no-op
+    return member
+
+
+@pytest.fixture
+def members(state_dir: Path) -> Iterator[list[RaftMember]]:
+    made: list[RaftMember] = []
+    yield made
+    for member in made:
+        member.timers.close()
+        member._close(RuntimeError("test over"))
+
+
+def failing_once(code: int) -> Callable[[int, object], int]:
+    calls = [0]
+
+    def write(fd: int, data: object) -> int:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise OSError(code, os.strerror(code))
+        return os.write(fd, data)  # type: ignore[arg-type]
+
+    return write
+
+
+def propose(member: RaftMember, object_id: str) -> Outcome:
+    outcome = Outcome()
+    member._propose((Create("task", object_id, {"n": 1}),), outcome)
+    member._process()
+    return outcome
+
+
+def test_a_write_is_acknowledged_once_durable_and_read_back_after_a_restart(
+    state_dir: Path, members: list[RaftMember]
+) -> None:
+    member = started(state_dir)
+    members.append(member)
+    outcome = propose(member, "t1")
+    assert outcome.wait(0).ok
+    member.timers.close()
+    member._close(RuntimeError("restart"))
+    members.remove(member)
+    again = started(state_dir)
+    members.append(again)
+    assert again.store.get("task", "t1") is not None
+
+
+def test_a_write_the_disk_refuses_crashes_the_member_unacknowledged_and_is_not_committed(
+    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    member = started(state_dir)
+    members.append(member)
+    assert member.core is not None
+    commit_before = member.core.status().commit
+    monkeypatch.setattr(wal_module, "_os_write", failing_once(errno.ENOSPC))  # a full disk, freed at once
+    with pytest.raises(WalWriteError, match="disk full"):
+        propose(member, "lost")  # on the actor's thread this is a crash: its supervisor restarts it
+    assert member.core.status().commit == commit_before, "the core counted a write that never reached the disk"
+    member.timers.close()
+    member._close(RuntimeError("crashed"))
+    members.remove(member)
+    again = started(state_dir)  # the restart recovers from the disk
+    members.append(again)
+    assert again.store.get("task", "lost") is None
+    assert propose(again, "t2").wait(0).ok, "the member does not write again after the disk has room"
