@@ -655,34 +655,42 @@ class Transport:
             self._shutdown()
 
     def _loop(self, router: zmq.Socket[bytes], zap: zmq.Socket[bytes]) -> None:
-        poller, control, wake_fd, bootstrap = self._poller, self._control, self._wake_fd, self._bootstrap
-        commands = self._commands
+        poller, commands = self._poller, self._commands
         while not self._stopping:
             events = poller.poll(self._poll_timeout_ms())
+            if commands:
+                # Replies first: an actor has finished that work, and a caller waits on it; what
+                # the sockets hold waits the few microseconds a reply takes to send.
+                self._run_commands()
             for source, _ in events:
                 try:
-                    if source is router:
-                        self._read_router(router)
-                    elif source == wake_fd:
-                        with contextlib.suppress(BlockingIOError):
-                            os.eventfd_read(wake_fd)
-                        self._wake_pending = False
-                    elif source is zap:
-                        self._serve_zap(zap)
-                    elif source is control and control is not None:
-                        self._read_plain(control, self._local_identity, _CONTROL)
-                    elif source is bootstrap and bootstrap is not None:
-                        self._read_plain(bootstrap, self._bootstrap_identity, _BOOTSTRAP)
-                    else:
-                        node = self._dealer_nodes.get(source)
-                        if node is not None:
-                            self._read_dealer(source, node)
+                    self._read_ready(source, router, zap)
                 except Exception:  # a bug on one socket must not stop the others
                     log.exception("transport of node %s: error while reading", self.node_id)
             if commands:
                 self._run_commands()
             if self._deadlines:
                 self._expire(time.monotonic())
+
+    def _read_ready(self, source: Any, router: zmq.Socket[bytes], zap: zmq.Socket[bytes]) -> None:
+        """Read what ``source`` (a socket or the wake-up fd that poll found ready) holds."""
+        control, bootstrap = self._control, self._bootstrap
+        if source is router:
+            self._read_router(router)
+        elif source == self._wake_fd:
+            with contextlib.suppress(BlockingIOError):
+                os.eventfd_read(self._wake_fd)
+            self._wake_pending = False
+        elif source is zap:
+            self._serve_zap(zap)
+        elif source is control and control is not None:
+            self._read_plain(control, self._local_identity, _CONTROL)
+        elif source is bootstrap and bootstrap is not None:
+            self._read_plain(bootstrap, self._bootstrap_identity, _BOOTSTRAP)
+        else:
+            node = self._dealer_nodes.get(source)
+            if node is not None:
+                self._read_dealer(source, node)
 
     def _poll_timeout_ms(self) -> int:
         if self._commands:
