@@ -529,12 +529,9 @@ class WriteAheadLog:
         The preallocated zeros are cut off: a closed log's files end where their data ends.
         """
         if self._fd is not None:
-            if self._unsynced:
-                with contextlib.suppress(OSError):  # best effort: the next open cuts a torn tail
-                    os.fdatasync(self._fd)
-            with contextlib.suppress(OSError):  # best effort: the next open keeps zeros as they are
-                if os.fstat(self._fd).st_size > self._size:
-                    os.ftruncate(self._fd, self._size)
+            # Best effort: the next open cuts a torn tail, and keeps trailing zeros as they are.
+            with contextlib.suppress(WalError):
+                self._seal_active()
             os.close(self._fd)
             self._fd = None
         if self._lock_fd is not None:
