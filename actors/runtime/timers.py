@@ -14,6 +14,7 @@ import functools
 import heapq
 import itertools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -62,6 +63,8 @@ class Scheduler:
         entry = _Entry(self._clock() + max(0.0, delay_s), fire)
         with self._changed:
             heapq.heappush(self._heap, (entry.due, next(self._order), entry))
+            if self._closed:
+                return entry  # kept: a later add after close() finished starts the thread again
             if self._threaded and (self._thread is None or not self._thread.is_alive()):
                 self._thread = threading.Thread(target=self._run, name="timers", daemon=True)
                 self._thread.start()
@@ -122,26 +125,33 @@ class Scheduler:
             log.exception("a timer failed")
 
     def close(self, timeout_s: float = 5.0) -> None:
-        """Stop the thread (what is still pending never fires); a later ``add`` starts it again."""
+        """Stop the thread; what is pending fires only if a later ``add`` starts it again."""
         with self._changed:
             self._closed = True
             thread, self._thread = self._thread, None
             self._changed.notify()
         if thread is not None:
             thread.join(timeout_s)
+            if thread.is_alive():
+                log.warning("the timer thread did not stop within %g s", timeout_s)
+                return  # still closed: a second thread must not start beside it
         with self._changed:
             self._closed = False
 
     def _run(self) -> None:
         while True:
-            with self._changed:
-                entry = self._pop_due_locked()
-                while entry is None:
-                    if self._closed:
-                        return
-                    wait_s = self._heap[0][0] - self._clock() if self._heap else None
-                    self._changed.wait(wait_s)
+            try:
+                with self._changed:
                     entry = self._pop_due_locked()
+                    while entry is None:
+                        if self._closed:
+                            return
+                        wait_s = self._heap[0][0] - self._clock() if self._heap else None
+                        self._changed.wait(None if wait_s is None else min(wait_s, threading.TIMEOUT_MAX))
+                        entry = self._pop_due_locked()
+            except Exception:  # the one thread of every actor's timers must not end on a bug
+                log.exception("the timer thread failed; it goes on")
+                continue
             self._fire(entry)
 
 
@@ -156,6 +166,15 @@ def default_scheduler() -> Scheduler:
         if _Default.scheduler is None:
             _Default.scheduler = Scheduler()
         return _Default.scheduler
+
+
+def _forget_after_fork() -> None:
+    # A forked child has no timer thread, and its locks may have been held at the fork.
+    _Default.lock = threading.Lock()
+    _Default.scheduler = None
+
+
+os.register_at_fork(after_in_child=_forget_after_fork)
 
 
 class Timers:

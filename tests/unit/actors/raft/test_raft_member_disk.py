@@ -65,8 +65,8 @@ def failing_once(code: int) -> Callable[[int, object], int]:
     return write
 
 
-def propose(member: RaftMember, object_id: str) -> Outcome:
-    outcome = Outcome()
+def propose(member: RaftMember, object_id: str, outcome: Outcome | None = None) -> Outcome:
+    outcome = outcome or Outcome()
     member._propose((Create("task", object_id, {"n": 1}),), outcome)
     member._process()
     return outcome
@@ -95,11 +95,15 @@ def test_a_write_the_disk_refuses_crashes_the_member_unacknowledged_and_is_not_c
     assert member.core is not None
     commit_before = member.core.status().commit
     monkeypatch.setattr(wal_module, "_os_write", failing_once(errno.ENOSPC))  # a full disk, freed at once
+    refused = Outcome()
     with pytest.raises(WalWriteError, match="disk full"):
-        propose(member, "lost")  # on the actor's thread this is a crash: its supervisor restarts it
+        propose(member, "lost", refused)  # on the actor's thread this is a crash: its supervisor restarts it
     assert member.core.status().commit == commit_before, "the core counted a write that never reached the disk"
+    assert not refused.settled, "a write the disk refused was answered"
     member.timers.close()
     member._close(RuntimeError("crashed"))
+    with pytest.raises(RuntimeError, match="crashed"):
+        refused.wait(0)  # the crash tells its caller it failed
     members.remove(member)
     again = started(state_dir)  # the restart recovers from the disk
     members.append(again)
