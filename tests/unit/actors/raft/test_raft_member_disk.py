@@ -1,7 +1,8 @@
-"""RaftMember and its log on a real disk: a write that fails is never acknowledged, nor lost after.
+"""RaftMember and its log on a real disk: nothing acknowledged before it is durable, nothing lost after.
 
 The actor is built but not started: the test's thread plays the actor's, calling on_start and
-the Ready round itself, on a one-voter swarm (which commits on its own write alone).
+the Ready round itself: on a one-voter swarm (which commits on its own write alone), or as the
+follower of a leader the test plays.
 """
 
 from __future__ import annotations
@@ -13,15 +14,27 @@ from pathlib import Path
 
 import pytest
 
-from swarmnode.actors.raft.actor import Outcome, RaftMember, initial_snapshot, raft_dir
+from swarmnode.actors.raft.actor import Outcome, RaftMember, encode_snapshot, initial_snapshot, raft_dir
+from swarmnode.actors.raft.messages import (
+    ENTRY_NORMAL,
+    MSG_APP,
+    ConfState,
+    RaftEntry,
+    RaftMessage,
+    RaftSnapshot,
+    SnapshotMeta,
+)
 from swarmnode.actors.runtime import NodeContext
+from swarmnode.actors.runtime.addressable import Request
 from swarmnode.actors.runtime.context import CurveKeys
 from swarmnode.actors.store import WalWriteError
 from swarmnode.actors.store import wal as wal_module
 from swarmnode.actors.store.core import StoreCore
 from swarmnode.actors.store.transactions import Create
+from swarmnode.transport import Identity
 
 NODE = "n1"
+LEADER = "l1"
 
 
 def context(state_dir: Path) -> NodeContext:
@@ -109,3 +122,47 @@ def test_a_write_the_disk_refuses_crashes_the_member_unacknowledged_and_is_not_c
     members.append(again)
     assert again.store.get("task", "lost") is None
     assert propose(again, "t2").wait(0).ok, "the member does not write again after the disk has room"
+
+
+class RecordingSender:
+    """Stands in for the DirectSender: notes each message sent, in order with the fsyncs."""
+
+    def __init__(self, events: list[str]) -> None:
+        self.events = events
+
+    def send(self, dst: object, body: RaftMessage, *, src_actor: str) -> None:
+        self.events.append(f"send {body.type}")
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_follower_acknowledges_entries_only_after_its_fsync(
+    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    directory = raft_dir(state_dir)
+    for stale in directory.glob("snapshot-*"):
+        stale.unlink()
+    conf = ConfState(voters=(LEADER, NODE), learners=())
+    meta = SnapshotMeta(index=1, term=1, conf=conf)
+    wal_module.write_snapshot(directory, 1, encode_snapshot(RaftSnapshot(meta=meta, data=StoreCore().snapshot())))
+    keys = CurveKeys(b"p" * 40, b"s" * 40)
+    context = NodeContext(node_id=NODE, role="manager", state_dir=state_dir, listen="127.0.0.1:0", keys=keys)
+    member = RaftMember(None, context)
+    member.on_start()  # one of two voters: it waits for the leader
+    members.append(member)
+    events: list[str] = []
+    member.sender = RecordingSender(events)  # type: ignore[assignment]
+    real_fdatasync = os.fdatasync
+
+    def fdatasync(fd: int) -> None:
+        real_fdatasync(fd)
+        events.append("fsync")
+
+    monkeypatch.setattr(os, "fdatasync", fdatasync)
+    entries = (RaftEntry(index=2, term=2, kind=ENTRY_NORMAL, data=b""),)  # the leader's no-op of term 2
+    append = RaftMessage(type=MSG_APP, to=NODE, frm=LEADER, term=2, log_term=1, index=1, entries=entries, commit=1)
+    member.step(append, Request(peer=Identity(LEADER, "manager")))
+    member._process()
+    assert "send app_resp" in events, f"the follower did not answer the append: {events}"
+    assert "fsync" in events[: events.index("send app_resp")], f"acknowledged before its fsync: {events}"
