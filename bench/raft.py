@@ -7,7 +7,10 @@ Prints, in one run:
    beside them, 64 Pings in flight to the leader's control actor on the same socket (the
    request path without Raft), measured in the same run;
 2. p50/p99 commit latency with 1 client;
-3. the floor beside them (the issue's "one fdatasync + one transport round trip"): one fdatasync
+3. the CPU time each manager process spends per committed write (user + system, from
+   /proc/PID/stat, only while the writes run): less noisy than the times on this VM, and what
+   to compare when a change is meant to save work;
+4. the floor beside them (the issue's "one fdatasync + one transport round trip"): one fdatasync
    of a small write into preallocated space in the leader's directory (the cheapest durable
    write, as the WAL makes them), plus one round trip over the cluster transport between two
    processes (CurveZMQ over TCP: the hop a commit makes from the leader to a follower); and the
@@ -32,7 +35,8 @@ import statistics
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import msgpack
@@ -50,14 +54,37 @@ from tests.support.nodes import Managers, NodeFactory, NodeProcess
 from tests.support.pong import pong_process
 
 DEADLINE_S = 60.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 CLIENTS = 64
 PEER = Address("peer", "ponger")
 ROUND_S = 0.25
 FLOOR_SAMPLES = 40
 
 
+class CpuMeter:
+    """CPU seconds (user + system) that processes spend while ``measuring`` blocks run."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.spent = [0.0] * len(pids)
+
+    @staticmethod
+    def _cpu(pid: int) -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+    @contextmanager
+    def measuring(self) -> Iterator[None]:
+        before = [self._cpu(pid) for pid in self.pids]
+        try:
+            yield
+        finally:
+            for i, pid in enumerate(self.pids):
+                self.spent[i] += self._cpu(pid) - before[i]
+
+
 def one_client(
-    control: Path, directory: Path, peer: Transport, seconds: float
+    control: Path, directory: Path, peer: Transport, seconds: float, cpu: CpuMeter
 ) -> tuple[float, list[float], list[float], list[float], list[float]]:
     """Sequential writes, interleaved with the floors' parts so that all of them see the same machine.
 
@@ -81,10 +108,11 @@ def one_client(
             end = time.perf_counter() + seconds
             while time.perf_counter() < end:
                 round_end = time.perf_counter() + ROUND_S
-                while time.perf_counter() < round_end:
-                    started = time.perf_counter()
-                    client.request("raft", ProposeCreate(kind="task", id=f"s{next(ids)}", spec={"n": 1}))
-                    writes.append(time.perf_counter() - started)
+                with cpu.measuring():
+                    while time.perf_counter() < round_end:
+                        started = time.perf_counter()
+                        client.request("raft", ProposeCreate(kind="task", id=f"s{next(ids)}", spec={"n": 1}))
+                        writes.append(time.perf_counter() - started)
                 for _ in range(FLOOR_SAMPLES):
                     started = time.perf_counter()
                     client.request("control", Ping(payload=b"x"))
@@ -165,14 +193,19 @@ def main() -> int:
     try:
         try:
             # heartbeat=None: every manager runs with the CLI's default settings.
-            leader = Managers(make, 3, heartbeat=None).wait_leader(DEADLINE_S).state_dir
+            leader_node = Managers(make, 3, heartbeat=None).wait_leader(DEADLINE_S)
         except BaseException:
             print_logs(make.made)
             raise
+        leader = leader_node.state_dir
+        managers = [leader_node, *(n for n in make.made if n is not leader_node)]
+        pids = [n.proc.pid for n in managers if n.proc is not None]
         control = leader / "control.sock"
         peer = stack.enter_context(pong_process(PEER.node)).client
-        rate_1, latencies, pings, hops, fsyncs = one_client(control, leader, peer, args.seconds)
-        rate_64 = many_clients(control, args.seconds, CLIENTS)
+        cpu_1, cpu_64 = CpuMeter(pids), CpuMeter(pids)
+        rate_1, latencies, pings, hops, fsyncs = one_client(control, leader, peer, args.seconds, cpu_1)
+        with cpu_64.measuring():
+            rate_64 = many_clients(control, args.seconds, CLIENTS)
         pings_64 = many_clients(control, args.seconds, CLIENTS, writes=False)
     except AssertionError as exc:  # a wait of tests/support ran out: say what, without a traceback
         raise SystemExit(f"raft bench: {exc}") from None
@@ -209,7 +242,16 @@ def main() -> int:
         f" floor {floor * 1e3:5.2f} ms (fdatasync {fsync_s * 1e3:.2f} + {rtt_s * 1e3:.2f})"
         f"   p50/floor {p50 / floor:.2f}"
     )
+    print(
+        f"3. CPU per committed write, 1 client:   {cpu_line(cpu_1, len(latencies))}\n"
+        f"   CPU per committed write, {CLIENTS} clients: {cpu_line(cpu_64, rate_64 * args.seconds)}"
+    )
     return 0
+
+
+def cpu_line(cpu: CpuMeter, writes: float) -> str:
+    leader, *followers = (spent / max(writes, 1) * 1e3 for spent in cpu.spent)
+    return f"leader {leader:.3f} ms, followers " + " / ".join(f"{f:.3f}" for f in followers) + " ms"
 
 
 if __name__ == "__main__":
