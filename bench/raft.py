@@ -6,7 +6,10 @@ Prints, in one run:
    fsyncs, commit, apply, answer);
    beside them, 64 Pings in flight to the leader's control actor on the same socket (the
    request path without Raft), measured in the same run;
-2. p50/p99 commit latency with 1 client;
+2. p50/p99 commit latency with 1 client, as the client sees it (with its own round trip to the
+   leader's control socket) and inside the leader (from the proposal reaching RaftMember to its
+   apply: replication to the followers, their fsyncs, commit; the path the floor is the least
+   of);
 3. the CPU time each manager process spends per committed write (user + system, from
    /proc/PID/stat, only while the writes run): less noisy than the times on this VM, and what
    to compare when a change is meant to save work;
@@ -85,16 +88,18 @@ class CpuMeter:
 
 def one_client(
     control: Path, directory: Path, peer: Transport, seconds: float, cpu: CpuMeter
-) -> tuple[float, list[float], list[float], list[float], list[float]]:
+) -> tuple[float, list[float], list[float], list[float], list[float], list[float]]:
     """Sequential writes, interleaved with the floors' parts so that all of them see the same machine.
 
     These VMs change speed from one second to the next (thread wake-ups by 3x), so the run is cut
     into rounds of ROUND_S: in each, writes one at a time, then round trips (a Ping to the
     leader's control actor over the same socket), then transport round trips between two
     processes (CurveZMQ over TCP, as from the leader to a follower), then fdatasyncs of small
-    writes into preallocated space in the leader's directory. Return writes/s and each sample (s) of the four.
+    writes into preallocated space in the leader's directory. Return writes/s and each sample (s)
+    of the four, and the leader's own time for each write (proposal to apply).
     """
     writes: list[float] = []
+    commits: list[float] = []
     pings: list[float] = []
     hops: list[float] = []
     fsyncs: list[float] = []
@@ -111,8 +116,10 @@ def one_client(
                 with cpu.measuring():
                     while time.perf_counter() < round_end:
                         started = time.perf_counter()
-                        client.request("raft", ProposeCreate(kind="task", id=f"s{next(ids)}", spec={"n": 1}))
+                        reply = client.request("raft", ProposeCreate(kind="task", id=f"s{next(ids)}", spec={"n": 1}))
                         writes.append(time.perf_counter() - started)
+                        assert isinstance(reply, ProposeCreateReply)
+                        commits.append(reply.commit_us / 1e6)
                 for _ in range(FLOOR_SAMPLES):
                     started = time.perf_counter()
                     client.request("control", Ping(payload=b"x"))
@@ -130,7 +137,7 @@ def one_client(
     finally:
         os.close(fd)
         path.unlink()
-    return len(writes) / sum(writes), writes, pings, hops, fsyncs
+    return len(writes) / sum(writes), writes, pings, hops, fsyncs, commits
 
 
 def many_clients(path: Path, seconds: float, clients: int, *, writes: bool = True) -> float:
@@ -203,7 +210,7 @@ def main() -> int:
         control = leader / "control.sock"
         peer = stack.enter_context(pong_process(PEER.node)).client
         cpu_1, cpu_64 = CpuMeter(pids), CpuMeter(pids)
-        rate_1, latencies, pings, hops, fsyncs = one_client(control, leader, peer, args.seconds, cpu_1)
+        rate_1, latencies, pings, hops, fsyncs, commits = one_client(control, leader, peer, args.seconds, cpu_1)
         with cpu_64.measuring():
             rate_64 = many_clients(control, args.seconds, CLIENTS)
         pings_64 = many_clients(control, args.seconds, CLIENTS, writes=False)
@@ -215,9 +222,8 @@ def main() -> int:
         finally:
             make.stop_all()  # also those of a cluster that failed to come up
             shutil.rmtree(root, ignore_errors=True)
-    latencies.sort()
-    p50 = latencies[len(latencies) // 2]
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    p50, p99 = percentile(latencies, 0.5), percentile(latencies, 0.99)
+    in_leader_p50, in_leader_p99 = percentile(commits, 0.5), percentile(commits, 0.99)
     fsync_s = statistics.median(fsyncs)
     rtt_s = statistics.median(pings)
     hop_s = statistics.median(hops)
@@ -243,10 +249,19 @@ def main() -> int:
         f"   p50/floor {p50 / floor:.2f}"
     )
     print(
+        f"   inside the leader (proposal to apply, without the client's hops): p50 {in_leader_p50 * 1e3:6.2f} ms"
+        f"  p99 {in_leader_p99 * 1e3:6.2f} ms   p50/floor {in_leader_p50 / floor_hop:.2f}"
+    )
+    print(
         f"3. CPU per committed write, 1 client:   {cpu_line(cpu_1, len(latencies))}\n"
         f"   CPU per committed write, {CLIENTS} clients: {cpu_line(cpu_64, rate_64 * args.seconds)}"
     )
     return 0
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
 def cpu_line(cpu: CpuMeter, writes: float) -> str:

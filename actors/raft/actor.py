@@ -272,8 +272,12 @@ class ProposeCreate(Message):
 
 @message
 class ProposeCreateReply(Message):
+    """``commit_us``: how long the leader took from the proposal to its apply (microseconds), the
+    commit path without the client's hops to and from the leader (bench/raft.py prints both)."""
+
     KIND = "RaftProposeCreateReply"
     index: int
+    commit_us: int = 0
 
 
 # -- encoding of log entries and snapshots -----------------------------------------------------
@@ -500,6 +504,8 @@ class RaftMember(NodeActor):
 
     @handles(ProposeCreate, roles=LOCAL_ONLY)
     def propose_create(self, msg: ProposeCreate, request: Request) -> None:
+        started = time.perf_counter()
+
         def answer(outcome: Outcome) -> None:
             try:
                 result: ApplyResult = outcome.wait(0)
@@ -510,7 +516,8 @@ class RaftMember(NodeActor):
                 request.reply(ErrorReply(code="unavailable", text=describe(exc)))
                 return
             if result.ok:
-                request.reply(ProposeCreateReply(index=result.index))
+                commit_us = round((time.perf_counter() - started) * 1e6)
+                request.reply(ProposeCreateReply(index=result.index, commit_us=commit_us))
             else:
                 request.reply(ErrorReply(code="conflict", text=result.error or "refused"))
 
