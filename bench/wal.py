@@ -59,7 +59,9 @@ def bench_wal(directory: Path, batch: int, seconds: float) -> list[float]:
 
 def bench_baseline(directory: Path, batch: int, seconds: float) -> list[float]:
     data = os.urandom(ENTRY_BYTES)
-    body = b"".join(_record(1, 1_000_000 + i, ENTRY_TERM, data) for i in range(batch))  # the bytes an append writes
+    body = b"".join(
+        _record(1, 1_000_000 + i, ENTRY_TERM, data, 1 << 20) for i in range(batch)
+    )  # the bytes an append writes
     fd = os.open(directory / f"baseline-{batch}.bin", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
     def step() -> None:

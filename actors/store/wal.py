@@ -5,10 +5,12 @@ Layout and rules:
 * A directory of segment files ``wal-<16 hex digits>.log``; the digits are the index of the
   first entry written to the segment, and segments are read in that order. A segment is a
   sequence of records: 4-byte little-endian payload length, 4-byte little-endian CRC-32 of the
-  payload (``zlib.crc32``), payload. A payload is the msgpack array ``[type, index, term, data]``:
-  ``ENTRY`` (a log entry), ``HARD_STATE`` (index and term 0; data is msgpack
-  ``{term, vote, commit}``) or ``TRUNCATE`` (index ``i``; entries from ``i`` on written before it
-  are void).
+  payload (``zlib.crc32``), payload. A payload is the msgpack array
+  ``[type, index, term, data, synced_to]``: ``ENTRY`` (a log entry), ``HARD_STATE`` (index and
+  term 0; data is msgpack ``{term, vote, commit}``) or ``TRUNCATE`` (index ``i``; entries from
+  ``i`` on written before it are void). ``synced_to`` is how far the segment was known durable
+  (fdatasync returned) when the record was written; records of an older version have no
+  ``synced_to`` (an array of 4).
 * The log is append-only: :meth:`WriteAheadLog.truncate_suffix` writes a ``TRUNCATE`` record
   rather than cutting files, so that no crash can leave the log half cut or lose the hard state
   that followed the cut. Later hard state records replace earlier ones. A new segment starts
@@ -34,9 +36,12 @@ Layout and rules:
   CRC that does not match) is a write that a crash interrupted, which nobody was told had
   succeeded: it is cut off and reported in :attr:`Recovered.cut_bytes` (zeros that end it cannot
   be told from preallocated space and are not counted); a tail of zeros alone is preallocated
-  space and is kept. Damage anywhere else (in an earlier segment, followed by a valid record, a
-  valid record with impossible contents, a gap between indexes) is corruption of acknowledged
-  data and raises :class:`WalCorruption`.
+  space and is kept. A write that spans pages may also reach the disk in part, a later page
+  without an earlier one (power loss, pages written back out of order): damage followed only by
+  valid records whose ``synced_to`` does not reach the damage was never known durable, and is
+  cut off as a torn tail too. Damage anywhere else (in an earlier segment, followed by a record
+  written after the damaged bytes were synced, a valid record with impossible contents, a gap
+  between indexes) is corruption of acknowledged data and raises :class:`WalCorruption`.
 
 Snapshots are separate files ``snapshot-<16 hex digits>.snap``, written beside the log by
 :func:`write_snapshot` (temporary file, fsync, rename, fsync of the directory).
@@ -91,7 +96,8 @@ _SEGMENT_NAME = re.compile(r"wal-([0-9a-f]{16})\.log")
 _SNAPSHOT_NAME = re.compile(r"snapshot-([0-9a-f]{16})\.snap")
 _LOCK_NAME = "wal.lock"
 _MAX_INDEX = 2**63 - 1
-_PAYLOAD_START = 0x94  # a msgpack array of 4: how every payload begins
+# How every payload begins: a msgpack array of 5 (or 4, from an older version), then the record type.
+_PAYLOAD_START = re.compile(rb"[\x94\x95][\x01-\x03]")
 _WHAT_TO_DO = (
     "The node cannot start safely from this log: restore the state directory from a backup "
     "(a manager in a swarm can instead leave the swarm, clear its state and rejoin)."
@@ -161,6 +167,7 @@ class _Record:
     index: int
     term: int
     data: bytes
+    synced_to: int | None  # None in a record of an older version
 
 
 class _Sequence:
@@ -199,25 +206,25 @@ class _Sequence:
 # ------------------------------------------------------------------------------------ records
 
 
-def _record(type: int, index: int, term: int, data: bytes) -> bytes:
-    payload = msgpack.packb([type, index, term, data], use_bin_type=True)
+def _record(type: int, index: int, term: int, data: bytes, synced_to: int) -> bytes:
+    payload = msgpack.packb([type, index, term, data, synced_to], use_bin_type=True)
     return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
 
 
-def _entry_records(entries: Sequence[Entry], packer: msgpack.Packer) -> list[bytes]:
+def _entry_records(entries: Sequence[Entry], packer: msgpack.Packer, synced_to: int) -> list[bytes]:
     """Return the headers and payloads of ``entries``, for one join: appends spend their CPU here."""
     parts: list[bytes] = []
     pack, header, crc32 = packer.pack, _HEADER.pack, zlib.crc32
     for index, term, data in entries:
-        payload = pack([ENTRY, index, term, data])
+        payload = pack([ENTRY, index, term, data, synced_to])
         parts.append(header(len(payload), crc32(payload)))
         parts.append(payload)
     return parts
 
 
-def _hard_state_record(hs: HardState) -> bytes:
+def _hard_state_record(hs: HardState, synced_to: int) -> bytes:
     data = msgpack.packb({"term": hs.term, "vote": hs.vote, "commit": hs.commit}, use_bin_type=True)
-    return _record(HARD_STATE, 0, 0, data)
+    return _record(HARD_STATE, 0, 0, data, synced_to)
 
 
 def _frame_problem(data: bytes, offset: int) -> tuple[str | None, int]:
@@ -238,15 +245,18 @@ def _frame_problem(data: bytes, offset: int) -> tuple[str | None, int]:
     return None, length
 
 
-def _decode_payload(payload: bytes) -> tuple[int, int, int, bytes] | str:
-    """Return ``(type, index, term, data)``, or what is wrong with a payload that passed its CRC."""
+def _decode_payload(payload: bytes) -> tuple[int, int, int, bytes, int | None] | str:
+    """Return ``(type, index, term, data, synced_to)``, or what is wrong with a payload that passed its CRC."""
     try:
         raw = msgpack.unpackb(payload, raw=False, use_list=True)
     except Exception as exc:  # msgpack raises several unrelated types for bad bytes
         return f"a record that is not msgpack ({type(exc).__name__})"
-    if type(raw) is not list or len(raw) != 4:
-        return "a record that is not [type, index, term, data]"
-    kind, index, term, data = raw
+    if type(raw) is not list or len(raw) not in (4, 5):
+        return "a record that is not [type, index, term, data, synced_to]"
+    kind, index, term, data = raw[:4]
+    synced_to = raw[4] if len(raw) == 5 else None
+    if synced_to is not None and (type(synced_to) is not int or not 0 <= synced_to <= _MAX_INDEX):
+        return f"a record whose synced_to is {synced_to!r}"
     if kind not in (ENTRY, HARD_STATE, TRUNCATE) or type(kind) is not int:
         return f"a record of unknown type {kind!r}"
     if type(index) is not int or type(term) is not int or type(data) is not bytes:
@@ -255,7 +265,7 @@ def _decode_payload(payload: bytes) -> tuple[int, int, int, bytes] | str:
         return f"a record with index {index} and term {term} out of range"
     if (kind == HARD_STATE) != (index == 0):
         return f"a record of type {kind} with index {index}"
-    return kind, index, term, data
+    return kind, index, term, data, synced_to
 
 
 def _decode_hard_state(data: bytes) -> HardState | None:
@@ -290,16 +300,39 @@ def _valid_record_after(data: bytes, start: int) -> int | None:
     """
     find_from = start + 1 + _HEADER.size
     while True:
-        payload_at = data.find(_PAYLOAD_START, find_from)
-        if payload_at < 0 or payload_at + 1 >= len(data):
+        found = _PAYLOAD_START.search(data, find_from)
+        if found is None:
             return None
+        payload_at = found.start()
         find_from = payload_at + 1
-        if data[payload_at + 1] not in (ENTRY, HARD_STATE, TRUNCATE):
-            continue
         offset = payload_at - _HEADER.size
         problem, length = _frame_problem(data, offset)
         if problem is None and not isinstance(_decode_payload(data[payload_at : payload_at + length]), str):
             return offset
+
+
+def _never_synced_before(data: bytes, start: int, damage_at: int) -> bool:
+    """Whether every valid record from ``start`` on was written before ``damage_at`` was known durable.
+
+    Then the damage lies in bytes that no fdatasync had covered when the last record was
+    written: the tail of one interrupted write (or of unsynced ones), whatever of it reached the
+    disk. A record whose ``synced_to`` is past the damage (or unknown) was written after the
+    damaged bytes were durable, so they were acknowledged.
+    """
+    offset = start
+    while offset < len(data):
+        problem, length = _frame_problem(data, offset)
+        if problem is not None:
+            later = _valid_record_after(data, offset)
+            if later is None:
+                return True
+            offset = later
+            continue
+        decoded = _decode_payload(data[offset + _HEADER.size : offset + _HEADER.size + length])
+        if isinstance(decoded, str) or decoded[4] is None or decoded[4] > damage_at:
+            return False
+        offset += _HEADER.size + length
+    return True
 
 
 def _damage(path: Path, offset: int, what: str) -> WalCorruption:
@@ -316,9 +349,9 @@ def _read_segment(path: Path, data: bytes, is_last: bool) -> tuple[list[_Record]
             if not is_last:
                 raise _damage(path, offset, f"{problem}, in a segment that is not the last one")
             later = _valid_record_after(data, offset)
-            if later is not None:
+            if later is not None and not _never_synced_before(data, later, offset):
                 raise _damage(path, offset, f"{problem}, followed by a valid record at byte {later}")
-            return records, offset  # a torn tail
+            return records, offset  # a torn tail (a torn write may leave later pages of itself behind)
         start = offset + _HEADER.size
         decoded = _decode_payload(data[start : start + length])
         if isinstance(decoded, str):
@@ -353,15 +386,16 @@ class WriteAheadLog:
         self._hard_state = hard_state
         self._fd: int | None = None
         self._size = 0  # where the active segment's data ends: the next write goes there
+        self._synced_size = 0  # how much of the active segment is durable (each record says it)
         self._allocated = 0  # the active segment's length on disk, data and preallocated zeros
         self._can_preallocate = True  # False on a filesystem that cannot: appends grow the file
         self._broken: str | None = None
         self._packer = msgpack.Packer(use_bin_type=True)  # reused: building one costs more than packing
         self._pending_prefix = b""  # the hard state that opens a new segment, written with its first record
-        # Bytes of the active segment may not be durable: an append with sync=False, or what a
-        # process that crashed wrote before this one opened the log. Fsynced before the segment
-        # stops being the last one, where a damaged tail is corruption, not a torn write.
-        self._unsynced = True
+        # Bytes of the active segment may not be durable (an append with sync=False). Fsynced
+        # before the segment stops being the last one, where a damaged tail is corruption, not a
+        # torn write. (_open_active syncs what a process before this one left.)
+        self._unsynced = False
         if segments:
             self._open_active(segments[-1].path, active_end)
 
@@ -469,14 +503,14 @@ class WriteAheadLog:
             raise ValueError(f"hard state must hold a term >= 0, a vote string and a commit >= 0, got {hard_state!r}")
         if not entries and hard_state is None:
             return
-        parts = _entry_records(entries, self._packer)
-        if hard_state is not None:
-            parts.append(_hard_state_record(hard_state))
-        body = b"".join(parts)
+        synced_to = self._synced_size
+        body = self._records(entries, hard_state, synced_to)
         if entries:
             self._rotate_if_needed(entries[0][0], len(body))
         elif self._fd is None:
             self._new_segment(self._sequence.expected or 1)
+        if self._synced_size != synced_to:  # a new segment began: nothing of it is durable yet
+            body = self._records(entries, hard_state, self._synced_size)
         self._write(body, sync)
         if entries:
             self._sequence.add(entries[0][0])
@@ -485,6 +519,12 @@ class WriteAheadLog:
             active.max_entry = max(active.max_entry or 0, entries[-1][0])
         if hard_state is not None:
             self._hard_state = hard_state
+
+    def _records(self, entries: Sequence[Entry], hard_state: HardState | None, synced_to: int) -> bytes:
+        parts = _entry_records(entries, self._packer, synced_to)
+        if hard_state is not None:
+            parts.append(_hard_state_record(hard_state, synced_to))
+        return b"".join(parts)
 
     def truncate_suffix(self, from_index: int) -> None:
         """Drop the entries from ``from_index`` on; the next append continues at ``from_index``.
@@ -502,7 +542,7 @@ class WriteAheadLog:
             return
         if self._fd is None:
             self._new_segment(from_index)
-        self._write(_record(TRUNCATE, from_index, 0, b""))
+        self._write(_record(TRUNCATE, from_index, 0, b"", self._synced_size))
         self._sequence.truncate(from_index)
 
     def compact(self, upto_index: int) -> int:
@@ -596,11 +636,11 @@ class WriteAheadLog:
             raise _write_error(path, exc) from None
         if self._fd is not None:
             os.close(self._fd)
-        self._fd, self._size, self._allocated = fd, 0, 0
+        self._fd, self._size, self._allocated, self._synced_size = fd, 0, 0, 0
         self._segments.append(_Segment(first_index, path, None))
         if self._hard_state is not None:
             # Written with the first append, in the same write: it needs no fsync of its own.
-            self._pending_prefix = _hard_state_record(self._hard_state)
+            self._pending_prefix = _hard_state_record(self._hard_state, 0)
 
     def _seal_active(self) -> None:
         """Make the active segment end durably where its data ends, before a newer one is created.
@@ -629,6 +669,7 @@ class WriteAheadLog:
                 )
                 raise WalWriteError(self._broken) from exc
         self._unsynced = False
+        self._synced_size = self._size
 
     def _preallocate(self, needed: int) -> None:
         """Allocate the active segment to at least ``needed`` bytes, a step of PREALLOCATE_BYTES at a time."""
@@ -663,6 +704,7 @@ class WriteAheadLog:
                 written += _os_write(self._fd, view[written:])
             if sync:
                 os.fdatasync(self._fd)
+                self._synced_size = start + len(data)
             self._unsynced = not sync
         except OSError as exc:
             self._undo(path, start, exc)
@@ -695,6 +737,16 @@ class WriteAheadLog:
 
     def _open_active(self, path: Path, data_end: int) -> None:
         self._fd = os.open(path, os.O_WRONLY)
+        try:
+            # What the process before wrote may not be durable (an append with sync=False): it is
+            # made so, and the records written from now on say so.
+            os.fdatasync(self._fd)
+        except OSError as exc:
+            os.close(self._fd)
+            self._fd = None
+            raise _write_error(path, exc) from None
+        self._unsynced = False
+        self._synced_size = data_end
         self._allocated = os.fstat(self._fd).st_size
         self._size = os.lseek(self._fd, data_end, os.SEEK_SET)
 

@@ -369,6 +369,104 @@ def test_appends_after_a_cut_continue_the_log(ten: Path) -> None:
     assert reopen(ten.parent).entries == entries(1, 11)
 
 
+PAGE = 4096
+
+
+@pytest.fixture
+def two_appends(tmp_path: Path) -> tuple[Path, int, int]:
+    """A log of one small synced append (entries 1-9) and one of several pages (entries 10-109).
+
+    Returns its segment and the byte range [start, end) of the second append.
+    """
+    wal, _ = WriteAheadLog.open(tmp_path, segment_max_bytes=1 << 20)
+    wal.append(entries(1, 9), HardState(1, "n", 8))
+    path = segment(wal)
+    start = record_offsets(path)[-1][0] + record_offsets(path)[-1][1]
+    wal.append(entries(10, 109, size=200))
+    wal.close()
+    offsets = record_offsets(path)
+    end = offsets[-1][0] + offsets[-1][1]
+    assert end - start > 3 * PAGE
+    return path, start, end
+
+
+def test_a_write_torn_across_pages_is_cut_even_when_its_later_pages_reached_the_disk(
+    two_appends: tuple[Path, int, int],
+) -> None:
+    """Power lost while the last append was being written back: its second page never reached the
+    disk, its later pages did. Nothing of that append was acknowledged (its fdatasync never
+    returned): the log keeps its whole records before the hole and cuts the rest."""
+    path, start, end = two_appends
+    whole = path.read_bytes()
+    hole = (start // PAGE + 2) * PAGE  # a page boundary inside the second append
+    assert start < hole and hole + PAGE < end
+    path.write_bytes(whole[:hole] + bytes(PAGE) + whole[hole + PAGE :])
+    recovered = reopen(path.parent)
+    kept = [r for r in record_offsets(path) if r[0] + r[1] <= hole]  # whole records before the hole
+    second = len(kept) - 10  # the first append: 9 entries and a hard state
+    assert second > 0
+    assert recovered.entries == entries(1, 9) + entries(10, 9 + second, size=200)
+    assert recovered.cut_file == path and recovered.cut_bytes > 0
+    assert path.stat().st_size == kept[-1][0] + kept[-1][1]
+
+
+def test_a_torn_first_append_of_a_new_segment_is_cut(tmp_path: Path) -> None:
+    """The append that opens a segment says nothing of the new file was durable yet, though the
+    segment before it was: a hole in it is a torn write too."""
+    wal, _ = WriteAheadLog.open(tmp_path, segment_max_bytes=20_000)
+    wal.append(entries(1, 40, size=200), HardState(1, "n", 39))  # durable up to byte ~9,000 of its segment
+    wal.append(entries(41, 100, size=200))  # over the segment size: a new segment
+    path = segment(wal)
+    wal.close()
+    assert path.name == f"wal-{41:016x}.log" and path.stat().st_size > 3 * PAGE
+    whole = path.read_bytes()
+    path.write_bytes(whole[:PAGE] + bytes(PAGE) + whole[2 * PAGE :])  # below where the old segment was durable
+    recovered = reopen(tmp_path)
+    assert recovered.entries[:40] == entries(1, 40, size=200) and recovered.cut_file == path
+    assert 41 <= recovered.entries[-1][0] < 100
+
+
+def test_a_hole_in_an_append_synced_before_a_later_one_is_corruption(two_appends: tuple[Path, int, int]) -> None:
+    """The same hole in the first append: the second append's records say the first was durable
+    before they were written, so the hole is damage to acknowledged data."""
+    path, _, _ = two_appends
+    whole = bytearray(path.read_bytes())
+    first = record_offsets(path)[2]  # an entry of the first append
+    whole[first[0] : first[0] + first[1]] = bytes(first[1])
+    path.write_bytes(bytes(whole))
+    with pytest.raises(WalCorruption, match="followed by a valid record"):
+        reopen(path.parent)
+
+
+def test_records_of_the_older_format_are_read_and_their_damage_is_corruption(tmp_path: Path) -> None:
+    """Records without synced_to (a log of an older version) come back; damage before one of them
+    cannot be shown to be a torn write, so it stays corruption."""
+    path = tmp_path / f"wal-{1:016x}.log"
+    old = [raw_record(msgpack.packb([1, i, 1, b"old entry %d" % i])) for i in range(1, 6)]
+    path.write_bytes(b"".join(old))
+    assert [index for index, _, _ in reopen(tmp_path).entries] == [1, 2, 3, 4, 5]
+    damaged = bytearray(path.read_bytes())
+    damaged[len(old[0]) + 9] ^= 0x41  # in the payload of entry 2
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(WalCorruption, match="followed by a valid record"):
+        reopen(tmp_path)
+
+
+def test_a_reopened_log_says_its_recovered_records_are_durable(two_appends: tuple[Path, int, int]) -> None:
+    """What a process before wrote is fsynced at open: damage in it, then a record appended
+    after the reopening, is corruption."""
+    path, _, _ = two_appends
+    wal, _ = WriteAheadLog.open(path.parent)
+    wal.append(entries(110, 110))
+    wal.close()
+    whole = bytearray(path.read_bytes())
+    inside = record_offsets(path)[-3]  # an entry of the second append, before the reopening
+    whole[inside[0] + 9] ^= 0x41
+    path.write_bytes(bytes(whole))
+    with pytest.raises(WalCorruption, match="followed by a valid record"):
+        reopen(path.parent)
+
+
 # ------------------------------------------------------------------------------- corruption
 
 
