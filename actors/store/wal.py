@@ -37,11 +37,14 @@ Layout and rules:
   succeeded: it is cut off and reported in :attr:`Recovered.cut_bytes` (zeros that end it cannot
   be told from preallocated space and are not counted); a tail of zeros alone is preallocated
   space and is kept. A write that spans pages may also reach the disk in part, a later page
-  without an earlier one (power loss, pages written back out of order): damage followed only by
-  valid records whose ``synced_to`` does not reach the damage was never known durable, and is
-  cut off as a torn tail too. Damage anywhere else (in an earlier segment, followed by a record
-  written after the damaged bytes were synced, a valid record with impossible contents, a gap
-  between indexes) is corruption of acknowledged data and raises :class:`WalCorruption`.
+  without an earlier one (power loss, pages written back out of order): damage that shows an
+  unwritten sector (zeros) and is followed only by valid records whose ``synced_to`` does not
+  reach it was never known durable, and is cut off as a torn tail too. Damage anywhere else (in
+  an earlier segment, garbage or a flipped bit, damage followed by a record written after the
+  damaged bytes were synced, a valid record with impossible contents, a gap between indexes) is
+  corruption and raises :class:`WalCorruption`. (The last record, and a last append's sectors
+  that read as zeros, cannot be told from a torn write: damage there is cut, not reported.)
+  The format is one-way: a version before ``synced_to`` refuses these records.
 
 Snapshots are separate files ``snapshot-<16 hex digits>.snap``, written beside the log by
 :func:`write_snapshot` (temporary file, fsync, rename, fsync of the directory).
@@ -96,6 +99,7 @@ _SEGMENT_NAME = re.compile(r"wal-([0-9a-f]{16})\.log")
 _SNAPSHOT_NAME = re.compile(r"snapshot-([0-9a-f]{16})\.snap")
 _LOCK_NAME = "wal.lock"
 _MAX_INDEX = 2**63 - 1
+_SECTOR = 512  # the smallest unit a disk writes whole (or not at all)
 # How every payload begins: a msgpack array of 5 (or 4, from an older version), then the record type.
 _PAYLOAD_START = re.compile(rb"[\x94\x95][\x01-\x03]")
 _WHAT_TO_DO = (
@@ -311,6 +315,25 @@ def _valid_record_after(data: bytes, start: int) -> int | None:
             return offset
 
 
+def _unwritten_sector(data: bytes, damage_at: int, later: int) -> bool:
+    """Whether the damage up to ``later`` shows a disk sector that was never written.
+
+    Unwritten sectors of the preallocated (or cut) space read as zeros: a whole 512-byte
+    sector of zeros between the damage and the next valid record, or zeros from the damage to
+    the end of its sector (the write began inside a sector that never reached the disk).
+    Garbage or a flipped bit is not that: damage of that kind is corruption wherever it is.
+    """
+    end_of_first = min(-(-(damage_at + 1) // _SECTOR) * _SECTOR, later)
+    if not any(data[damage_at:end_of_first]):
+        return True
+    sector = end_of_first
+    while sector + _SECTOR <= later:
+        if not any(data[sector : sector + _SECTOR]):
+            return True
+        sector += _SECTOR
+    return False
+
+
 def _never_synced_before(data: bytes, start: int, damage_at: int) -> bool:
     """Whether every valid record from ``start`` on was written before ``damage_at`` was known durable.
 
@@ -349,7 +372,9 @@ def _read_segment(path: Path, data: bytes, is_last: bool) -> tuple[list[_Record]
             if not is_last:
                 raise _damage(path, offset, f"{problem}, in a segment that is not the last one")
             later = _valid_record_after(data, offset)
-            if later is not None and not _never_synced_before(data, later, offset):
+            if later is not None and not (
+                _unwritten_sector(data, offset, later) and _never_synced_before(data, later, offset)
+            ):
                 raise _damage(path, offset, f"{problem}, followed by a valid record at byte {later}")
             return records, offset  # a torn tail (a torn write may leave later pages of itself behind)
         start = offset + _HEADER.size

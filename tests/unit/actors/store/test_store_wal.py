@@ -438,6 +438,21 @@ def test_a_hole_in_an_append_synced_before_a_later_one_is_corruption(two_appends
         reopen(path.parent)
 
 
+def test_a_flipped_bit_in_the_last_synced_append_is_corruption(tmp_path: Path) -> None:
+    """Damage that is no unwritten sector (a flipped bit, not zeros) is corruption even in the last
+    append, whose records cannot say it was durable: its fdatasync returned, its vote was cast."""
+    wal, _ = WriteAheadLog.open(tmp_path)
+    wal.append(entries(1, 9), HardState(5, "me", 8))
+    path = segment(wal)
+    wal.close()
+    damaged = bytearray(path.read_bytes())
+    second = record_offsets(path)[1]
+    damaged[second[0] + 12] ^= 0x41
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(WalCorruption, match="followed by a valid record"):
+        reopen(tmp_path)
+
+
 def test_records_of_the_older_format_are_read_and_their_damage_is_corruption(tmp_path: Path) -> None:
     """Records without synced_to (a log of an older version) come back; damage before one of them
     cannot be shown to be a torn write, so it stays corruption."""
