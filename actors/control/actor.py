@@ -84,8 +84,11 @@ class ControlActor(NodeActor):
         super().__init__(link)
         self.context = context
 
-    def _read(self, fn: Callable[[StoreCore], Any]) -> Any:
-        return read_store(self.context, fn)
+    def _read(self, fn: Callable[[StoreCore], Any], *, linearizable: bool = True) -> Any:
+        """Read the Store for an operator: by default only once it holds every committed write
+        (read-index), so that any manager answers what the leader would; refused without a
+        leader, as Docker's managers refuse their API then."""
+        return read_store(self.context, fn, linearizable=linearizable)
 
     @handles(StatusRequest, roles=MANAGERS)
     def status(self, msg: StatusRequest, request: Request) -> StatusReply:
@@ -157,7 +160,8 @@ class ControlActor(NodeActor):
 
     def _own_cluster_status(self) -> ClusterStatusReply:
         status = self._raft_status()
-        nodes = {n.node_id: n for n in self._read(nodes_of)}
+        # This manager's own view: cluster status must answer also when there is no leader.
+        nodes = {n.node_id: n for n in self._read(nodes_of, linearizable=False)}
         rows = []
         for suffrage, ids in (("voter", status.conf.voters), ("learner", status.conf.learners)):
             for node_id in ids:
@@ -233,7 +237,8 @@ class ControlActor(NodeActor):
     def node_update(self, msg: NodeUpdateRequest, request: Request) -> NodeUpdateReply:
         if msg.availability and msg.availability not in AVAILABILITIES:
             raise Refused("invalid", f"availability {msg.availability!r} is not one of {', '.join(AVAILABILITIES)}")
-        obj = self._read(lambda core: find_node(core, msg.node, self.context.node_id))
+        # A read-modify-write: the version check at commit catches a stale read, so the local one does.
+        obj = self._read(lambda core: find_node(core, msg.node, self.context.node_id), linearizable=False)
 
         def change(current: StoredObject) -> tuple[dict[str, Any], None]:
             spec = dict(current.spec)

@@ -99,6 +99,10 @@ COMMIT_FLUSH_S = 0.005
 # A learner this close to the commit index votes from now on: under a steady stream of writes it
 # may never hold *everything* committed at the moment the leader looks.
 PROMOTE_LAG_ENTRIES = 64
+NO_LEADER = "the swarm has no leader right now (an election may be under way, or too few managers are up)"
+# A linearizable read not confirmed by then fails: no leader all that time, or its request or
+# answer was lost.
+READ_INDEX_TIMEOUT_S = 5.0
 # A follower passes these on to the leader with the asker's name in ``frm`` (as etcd does); any
 # other message must come from the manager it names.
 RELAYED_TYPES = frozenset({MSG_READ_INDEX, MSG_TRANSFER_LEADER})
@@ -173,9 +177,16 @@ class Propose:
 
 @dataclass(frozen=True, slots=True)
 class Read:
-    """Run ``fn`` on this manager's Store and reply with its result (served from memory)."""
+    """Run ``fn`` on this manager's Store and reply with its result (served from memory).
+
+    With ``outcome``, a linearizable read (Raft's read-index): ``fn`` runs once this manager's
+    Store holds every write committed before the ask, as the leader confirms with a quorum, and
+    ``outcome`` gets the ReadOutcome (the ask itself returns None at once). Refused without a
+    leader, as Docker's managers refuse their API then.
+    """
 
     fn: Callable[[StoreCore], Any]
+    outcome: Outcome | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -358,6 +369,11 @@ class RaftMember(NodeActor):
         self.forwarded_to_leader: set[Outcome] = set()  # proposals handed to the leader, not yet answered
         # Forwarded proposals the leader applied, until this manager's Store has them: (index, ...)
         self.awaiting_apply: list[tuple[Outcome, ApplyResult]] = []
+        # Linearizable reads: asked, by read-index context -> (fn, outcome, deadline); then
+        # confirmed by the leader at a commit index, until this manager has applied it.
+        self.reads_asked: dict[bytes, tuple[Callable[[StoreCore], Any], Outcome, float]] = {}
+        self.reads_confirmed: list[tuple[int, Callable[[StoreCore], Any], Outcome]] = []
+        self.applied = 0  # the index of the last entry applied (of any kind), or of the snapshot
         self.leader = ""
         self.is_leader = False
         self.since_snapshot = 0
@@ -379,6 +395,7 @@ class RaftMember(NodeActor):
         if latest is not None:
             snapshot, self.store = latest
             snap_meta, conf = snapshot.meta, snapshot.meta.conf
+            self.applied = snap_meta.index
         self.wal, recovered = WriteAheadLog.open(directory, segment_max_bytes=self.context.settings.store_segment_bytes)
         if recovered.cut_bytes:
             log.warning("raft: cut %d bytes of torn tail from %s", recovered.cut_bytes, recovered.cut_file)
@@ -427,6 +444,10 @@ class RaftMember(NodeActor):
                 Refused("unavailable", "this manager's store stopped; the leader may have committed the write")
             )
         self.forwarded_to_leader = set()
+        self._fail_reads_asked("this manager's store stopped; try again")
+        for _, _, outcome in self.reads_confirmed:
+            outcome.fail(Refused("unavailable", "this manager's store stopped; try again"))
+        self.reads_confirmed = []
         try:
             if self.sender is not None:
                 self.sender.close()
@@ -452,6 +473,9 @@ class RaftMember(NodeActor):
     def _receive(self, message: Any) -> Any:
         if isinstance(message, _Tick):
             assert self.core is not None
+            if self.reads_asked:
+                why = "the leader did not confirm the read in time; try again" if self.leader else NO_LEADER
+                self._fail_reads_asked(why, expired_only=True)
             self.core.tick()
             self._process()
             if self.is_leader and (self.members_dirty or self.core.conf.learners):
@@ -476,10 +500,10 @@ class RaftMember(NodeActor):
             assert self.core is not None
             return self.core.status()
         if isinstance(message, Read):
-            try:
-                return ReadOutcome(value=message.fn(self.store), error=None)
-            except Exception as exc:  # a bug in a reader's function is the reader's crash
-                return ReadOutcome(value=None, error=exc)
+            if message.outcome is not None:
+                self._read_index(message.fn, message.outcome)
+                return None
+            return self._run_read(message.fn)
         if isinstance(message, Subscribe):
             # A restarted subscriber subscribes again under its name: the newest one wins.
             self.watchers.unregister(message.subscriber_id)
@@ -501,6 +525,43 @@ class RaftMember(NodeActor):
             return None
         self.core.step(msg)  # on_receive runs the Ready round once the burst is over
         return None
+
+    def _run_read(self, fn: Callable[[StoreCore], Any]) -> ReadOutcome:
+        try:
+            return ReadOutcome(value=fn(self.store), error=None)
+        except Exception as exc:  # a bug in a reader's function is the reader's crash
+            return ReadOutcome(value=None, error=exc)
+
+    def _read_index(self, fn: Callable[[StoreCore], Any], outcome: Outcome) -> None:
+        assert self.core is not None
+        context = self.rng.getrandbits(64).to_bytes(8, "big")
+        self.reads_asked[context] = (fn, outcome, time.monotonic() + READ_INDEX_TIMEOUT_S)
+        if self.leader:
+            self.core.read_index(context)  # on_receive runs the Ready round: the leader confirms
+        # else asked of the next leader (_leadership), or failed at its deadline (_Tick)
+
+    def _confirm_reads(self, ready: Ready) -> None:
+        """Note the reads the leader confirmed in ``ready``, and serve those this Store has applied."""
+        for state in ready.read_states:
+            asked = self.reads_asked.pop(state.context, None)
+            if asked is not None:
+                self.reads_confirmed.append((state.index, asked[0], asked[1]))
+        if not self.reads_confirmed:
+            return
+        waiting = []
+        for index, fn, outcome in self.reads_confirmed:
+            if index <= self.applied:
+                outcome.set(self._run_read(fn))
+            else:
+                waiting.append((index, fn, outcome))
+        self.reads_confirmed = waiting
+
+    def _fail_reads_asked(self, text: str, *, expired_only: bool = False) -> None:
+        now = time.monotonic()
+        for context, (_, outcome, deadline) in list(self.reads_asked.items()):
+            if not expired_only or now >= deadline:
+                outcome.fail(Refused("unavailable", text))
+                del self.reads_asked[context]
 
     @handles(ProposeCreate, roles=LOCAL_ONLY)
     def propose_create(self, msg: ProposeCreate, request: Request) -> None:
@@ -568,7 +629,7 @@ class RaftMember(NodeActor):
 
     def _forward(self, txn: Transaction, data: bytes, outcome: Outcome, leader: str) -> None:
         if not leader or leader == self.context.node_id:
-            outcome.fail(Refused("unavailable", "the swarm has no leader right now (an election may be under way)"))
+            outcome.fail(Refused("unavailable", NO_LEADER))
             return
         try:
             future = self.context.transport.request(
@@ -644,6 +705,7 @@ class RaftMember(NodeActor):
                 self._send(ready.messages)
                 self._apply(ready)
             core.advance(ready)
+            self._confirm_reads(ready)
             if self.since_snapshot >= self.context.settings.snapshot_every_entries:
                 self._snapshot()  # after advance: the core compacts only what it knows is applied
             if ready.soft_state is not None:
@@ -657,6 +719,7 @@ class RaftMember(NodeActor):
             meta = ready.snapshot.meta
             write_snapshot(wal.directory, meta.index, encode_snapshot(ready.snapshot))
             self.store = StoreCore.restore(ready.snapshot.data)
+            self.applied = meta.index
             wal.truncate_suffix(meta.index + 1)
             self._refresh_membership()
             self._settle_applied()
@@ -692,6 +755,8 @@ class RaftMember(NodeActor):
     def _apply(self, ready: Ready) -> None:
         events: list[Event] = []
         touched_members = False
+        if ready.committed:
+            self.applied = ready.committed[-1].index
         for entry in ready.committed:
             if entry.kind != ENTRY_NORMAL or not entry.data:
                 touched_members = touched_members or entry.kind != ENTRY_NORMAL
@@ -775,6 +840,12 @@ class RaftMember(NodeActor):
         for outcome in self.forwarded_to_leader:
             if not outcome.answered:  # an answered one is committed: its _ForwardAnswered is on its way
                 outcome.fail(Refused("unavailable", "the leader changed before answering; try again"))
+        if leader:
+            # Asked again of this leader: the one before may never answer. A late answer of the
+            # one before is still right (it confirmed its commit index with a quorum after the ask).
+            assert self.core is not None
+            for context in self.reads_asked:
+                self.core.read_index(context)
         self.forwarded_to_leader = {o for o in self.forwarded_to_leader if o.answered and not o.settled}
         if not is_leader:
             # Proposals this manager accepted as leader may now never commit here.

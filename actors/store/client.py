@@ -60,17 +60,31 @@ def propose(context: NodeContext, *ops: Op, timeout_s: float = STORE_TIMEOUT_S) 
     return result
 
 
-def read_store(context: NodeContext, fn: Callable[[StoreCore], T], timeout_s: float = STORE_TIMEOUT_S) -> T:
-    """Run ``fn`` on this manager's committed Store (on the store's thread) and return its result."""
-    from swarmnode.actors.raft.actor import Read, ReadOutcome
+def read_store(
+    context: NodeContext,
+    fn: Callable[[StoreCore], T],
+    timeout_s: float = STORE_TIMEOUT_S,
+    *,
+    linearizable: bool = False,
+) -> T:
+    """Run ``fn`` on this manager's committed Store (on the store's thread) and return its result.
 
+    ``linearizable``: only once the Store holds every write committed anywhere before the call
+    (Raft read-index: the leader confirms its commit index with a quorum); refused without a
+    leader. For what an operator asks; the actors' own reads take the Store as it is.
+    """
+    from swarmnode.actors.raft.actor import Outcome, Read, ReadOutcome
+
+    later = Outcome() if linearizable else None
     try:
-        outcome = cast(ReadOutcome, _store(context).ask(Read(fn), timeout=timeout_s))
+        outcome = _store(context).ask(Read(fn, later), timeout=timeout_s)
+        if later is not None:
+            outcome = later.wait(timeout_s)
     except pykka.ActorDeadError:
         raise Refused("unavailable", "the store stopped before answering; try again") from None
-    except pykka.Timeout:
+    except (pykka.Timeout, TimeoutError):
         raise Refused("unavailable", f"the store did not answer within {timeout_s:g} s") from None
-    return cast(T, outcome.unwrap())
+    return cast(T, cast(ReadOutcome, outcome).unwrap())
 
 
 def update_object(context: NodeContext, kind: str, object_id: str, change: Change) -> ApplyResult:

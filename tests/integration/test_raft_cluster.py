@@ -56,6 +56,23 @@ def test_a_follower_reads_its_own_writes_at_once(nodes):
             assert f"k{i}" in labels, f"write {i} answered, but the follower's read does not show it: {labels}"
 
 
+def test_a_follower_reads_what_the_leader_acknowledged_a_moment_before(nodes):
+    """Reads for an operator are linearizable (read-index): a write answered by the leader is in
+    what any manager answers next, though a follower learns the commit only with the next append
+    or heartbeat (lazy commit). Without read-index its store could still lack it."""
+    managers = Managers(nodes, 3)
+    leader = managers.wait_leader()
+    follower = next(n for n in managers.all if n is not leader)
+    with (
+        ControlClient(str(leader.control_path), timeout_s=5) as writer,
+        ControlClient(str(follower.control_path), timeout_s=5) as reader,
+    ):
+        for i in range(50):
+            writer.request("control", add_label("self", f"r{i}"))
+            labels = reader.request("control", NodeInspectRequest(node=leader.node_id)).node["spec"]["labels"]
+            assert f"r{i}" in labels, f"write {i} acknowledged by the leader, but the follower reads {labels}"
+
+
 def test_kill_9_of_the_leader_elects_a_new_one_within_2_s_and_loses_no_acknowledged_write(nodes):
     managers = Managers(nodes, 3)
     leader = managers.wait_leader()

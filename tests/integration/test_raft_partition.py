@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from swarmnode.actors.raft.actor import READ_INDEX_TIMEOUT_S
 from swarmnode.actors.store.client import STORE_TIMEOUT_S
 from swarmnode.transport import RemoteError
 from tests.support import wait_until
@@ -71,7 +72,11 @@ def test_a_manager_cut_off_by_nftables_cannot_commit_and_catches_up_after_the_he
         assert labels_on(node, old_id).get("minority") is None, f"the minority's write is on {node.state_dir.name}"
         for writer in majority:
             assert labels_on(node, writer.node_id).get("majority") == "v"
-    assert labels_on(old, new.node_id).get("majority") is None, "the cut let the majority's write through"
+    # (c) Cut off, the old leader has no leader to confirm a read with: it refuses to answer
+    # rather than answer what may be stale (its store has not got the majority's write).
+    with pytest.raises(RemoteError) as unread:
+        labels_on(old, new.node_id, timeout_s=READ_INDEX_TIMEOUT_S + 5)
+    assert unread.value.code == "unavailable", f"unexpected refusal: {unread.value}"
 
     lab.heal()
     wait_until(

@@ -1,4 +1,5 @@
-"""RaftMember and its log on a real disk: nothing acknowledged before it is durable, nothing lost after.
+"""RaftMember on a real disk: nothing acknowledged before it is durable, nothing lost after; and
+its linearizable reads (read-index).
 
 The actor is built but not started: the test's thread plays the actor's, calling on_start and
 the Ready round itself: on a one-voter swarm (which commits on its own write alone), or as the
@@ -14,7 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from swarmnode.actors.raft.actor import Outcome, RaftMember, encode_snapshot, initial_snapshot, raft_dir
+from swarmnode.actors.raft import actor as actor_module
+from swarmnode.actors.raft.actor import (
+    NO_LEADER,
+    Outcome,
+    RaftMember,
+    Read,
+    ReadOutcome,
+    encode_snapshot,
+    initial_snapshot,
+    raft_dir,
+)
 from swarmnode.actors.raft.messages import (
     ENTRY_NORMAL,
     MSG_APP,
@@ -24,7 +35,7 @@ from swarmnode.actors.raft.messages import (
     RaftSnapshot,
     SnapshotMeta,
 )
-from swarmnode.actors.runtime import NodeContext
+from swarmnode.actors.runtime import NodeContext, Refused
 from swarmnode.actors.runtime.addressable import Request
 from swarmnode.actors.runtime.context import CurveKeys
 from swarmnode.actors.store import WalWriteError
@@ -137,22 +148,34 @@ class RecordingSender:
         pass
 
 
-def test_a_follower_acknowledges_entries_only_after_its_fsync(
-    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def follower(state_dir: Path, members: list[RaftMember]) -> tuple[RaftMember, list[str]]:
+    """A member that is one of two voters, the other (LEADER) played by the test; no leader yet."""
     directory = raft_dir(state_dir)
     for stale in directory.glob("snapshot-*"):
         stale.unlink()
     conf = ConfState(voters=(LEADER, NODE), learners=())
     meta = SnapshotMeta(index=1, term=1, conf=conf)
     wal_module.write_snapshot(directory, 1, encode_snapshot(RaftSnapshot(meta=meta, data=StoreCore().snapshot())))
-    keys = CurveKeys(b"p" * 40, b"s" * 40)
-    context = NodeContext(node_id=NODE, role="manager", state_dir=state_dir, listen="127.0.0.1:0", keys=keys)
-    member = RaftMember(None, context)
+    member = RaftMember(None, context(state_dir))
     member.on_start()  # one of two voters: it waits for the leader
     members.append(member)
     events: list[str] = []
     member.sender = RecordingSender(events)  # type: ignore[assignment]
+    return member, events
+
+
+def leader_append(index: int) -> RaftMessage:
+    """LEADER's append of its term-2 no-op at ``index`` (after entries of term 1)."""
+    entries = (RaftEntry(index=index, term=2, kind=ENTRY_NORMAL, data=b""),)
+    return RaftMessage(
+        type=MSG_APP, to=NODE, frm=LEADER, term=2, log_term=1, index=index - 1, entries=entries, commit=1
+    )
+
+
+def test_a_follower_acknowledges_entries_only_after_its_fsync(
+    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    member, events = follower(state_dir, members)
     real_fdatasync = os.fdatasync
 
     def fdatasync(fd: int) -> None:
@@ -160,9 +183,53 @@ def test_a_follower_acknowledges_entries_only_after_its_fsync(
         events.append("fsync")
 
     monkeypatch.setattr(os, "fdatasync", fdatasync)
-    entries = (RaftEntry(index=2, term=2, kind=ENTRY_NORMAL, data=b""),)  # the leader's no-op of term 2
-    append = RaftMessage(type=MSG_APP, to=NODE, frm=LEADER, term=2, log_term=1, index=1, entries=entries, commit=1)
-    member.step(append, Request(peer=Identity(LEADER, "manager")))
+    member.step(leader_append(2), Request(peer=Identity(LEADER, "manager")))
     member._process()
     assert "send app_resp" in events, f"the follower did not answer the append: {events}"
     assert "fsync" in events[: events.index("send app_resp")], f"acknowledged before its fsync: {events}"
+
+
+# ------------------------------------------------------------------------------- reads
+
+
+def tasks(core: StoreCore) -> list[str]:
+    return sorted(obj.id for obj in core.list("task"))
+
+
+def test_a_linearizable_read_is_served_once_the_leader_confirmed_it(state_dir: Path, members: list[RaftMember]) -> None:
+    member = started(state_dir)
+    members.append(member)
+    assert propose(member, "t1").wait(0).ok
+    outcome = Outcome()
+    assert member._receive(Read(tasks, outcome)) is None  # answered later, through the outcome
+    assert not outcome.settled, "served before the read-index round"
+    member._process()
+    result = outcome.wait(0)
+    assert isinstance(result, ReadOutcome) and result.unwrap() == ["t1"]
+
+
+def test_a_read_asked_without_a_leader_is_asked_of_the_leader_once_one_is_known(
+    state_dir: Path, members: list[RaftMember]
+) -> None:
+    member, events = follower(state_dir, members)
+    outcome = Outcome()
+    member._receive(Read(tasks, outcome))
+    member._process()
+    assert "send read_index" not in events and not outcome.settled
+    member.step(leader_append(2), Request(peer=Identity(LEADER, "manager")))
+    member._process()  # LEADER is known now: the read goes to it
+    assert "send read_index" in events, f"the read was not asked of the new leader: {events}"
+    assert not outcome.settled, "served without the leader's confirmation"
+
+
+def test_a_read_without_a_leader_fails_at_its_deadline(
+    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    member, _ = follower(state_dir, members)
+    monkeypatch.setattr(actor_module, "READ_INDEX_TIMEOUT_S", 0.0)
+    outcome = Outcome()
+    member._receive(Read(tasks, outcome))
+    member._receive(actor_module._Tick())
+    with pytest.raises(Refused, match="no leader"):
+        outcome.wait(0)
+    assert NO_LEADER in str(outcome._error)
