@@ -103,6 +103,9 @@ NO_LEADER = "the swarm has no leader right now (an election may be under way, or
 # A linearizable read not confirmed by then fails: no leader all that time, or its request or
 # answer was lost.
 READ_INDEX_TIMEOUT_S = 5.0
+# A read not confirmed this long after it was asked is asked again: the request or its answer
+# may have been lost, or the leader started a new term and dropped it.
+READ_RESEND_S = 0.5
 # A follower passes these on to the leader with the asker's name in ``frm`` (as etcd does); any
 # other message must come from the manager it names.
 RELAYED_TYPES = frozenset({MSG_READ_INDEX, MSG_TRANSFER_LEADER})
@@ -229,6 +232,18 @@ class _Tick:
 @dataclass(frozen=True, slots=True)
 class _FlushCommit:
     """Timer: tell the followers a commit that no append carried (COMMIT_FLUSH_S after it)."""
+
+
+@dataclass(slots=True)
+class _PendingRead:
+    """A linearizable read: last asked of the leader at ``asked_at`` (0: never, no leader yet),
+    then confirmed at ``index``; served once this manager has applied that index."""
+
+    fn: Callable[[StoreCore], Any]
+    outcome: Outcome
+    deadline: float
+    asked_at: float = 0.0
+    index: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,8 +386,8 @@ class RaftMember(NodeActor):
         self.awaiting_apply: list[tuple[Outcome, ApplyResult]] = []
         # Linearizable reads: asked, by read-index context -> (fn, outcome, deadline); then
         # confirmed by the leader at a commit index, until this manager has applied it.
-        self.reads_asked: dict[bytes, tuple[Callable[[StoreCore], Any], Outcome, float]] = {}
-        self.reads_confirmed: list[tuple[int, Callable[[StoreCore], Any], Outcome]] = []
+        self.reads_asked: dict[bytes, _PendingRead] = {}
+        self.reads_confirmed: list[_PendingRead] = []
         self.applied = 0  # the index of the last entry applied (of any kind), or of the snapshot
         self.leader = ""
         self.is_leader = False
@@ -444,10 +459,9 @@ class RaftMember(NodeActor):
                 Refused("unavailable", "this manager's store stopped; the leader may have committed the write")
             )
         self.forwarded_to_leader = set()
-        self._fail_reads_asked("this manager's store stopped; try again")
-        for _, _, outcome in self.reads_confirmed:
-            outcome.fail(Refused("unavailable", "this manager's store stopped; try again"))
-        self.reads_confirmed = []
+        for read in [*self.reads_asked.values(), *self.reads_confirmed]:
+            read.outcome.fail(Refused("unavailable", "this manager's store stopped; try again"))
+        self.reads_asked, self.reads_confirmed = {}, []
         try:
             if self.sender is not None:
                 self.sender.close()
@@ -473,9 +487,8 @@ class RaftMember(NodeActor):
     def _receive(self, message: Any) -> Any:
         if isinstance(message, _Tick):
             assert self.core is not None
-            if self.reads_asked:
-                why = "the leader did not confirm the read in time; try again" if self.leader else NO_LEADER
-                self._fail_reads_asked(why, expired_only=True)
+            if self.reads_asked or self.reads_confirmed:
+                self._tend_reads()
             self.core.tick()
             self._process()
             if self.is_leader and (self.members_dirty or self.core.conf.learners):
@@ -535,33 +548,50 @@ class RaftMember(NodeActor):
     def _read_index(self, fn: Callable[[StoreCore], Any], outcome: Outcome) -> None:
         assert self.core is not None
         context = self.rng.getrandbits(64).to_bytes(8, "big")
-        self.reads_asked[context] = (fn, outcome, time.monotonic() + READ_INDEX_TIMEOUT_S)
+        read = _PendingRead(fn, outcome, time.monotonic() + READ_INDEX_TIMEOUT_S)
+        self.reads_asked[context] = read
         if self.leader:
+            read.asked_at = time.monotonic()
             self.core.read_index(context)  # on_receive runs the Ready round: the leader confirms
-        # else asked of the next leader (_leadership), or failed at its deadline (_Tick)
+        # else asked of the next leader (_leadership, _tend_reads), or failed at its deadline
 
     def _confirm_reads(self, ready: Ready) -> None:
         """Note the reads the leader confirmed in ``ready``, and serve those this Store has applied."""
         for state in ready.read_states:
-            asked = self.reads_asked.pop(state.context, None)
-            if asked is not None:
-                self.reads_confirmed.append((state.index, asked[0], asked[1]))
+            read = self.reads_asked.pop(state.context, None)
+            if read is not None:
+                read.index = state.index
+                self.reads_confirmed.append(read)
         if not self.reads_confirmed:
             return
         waiting = []
-        for index, fn, outcome in self.reads_confirmed:
-            if index <= self.applied:
-                outcome.set(self._run_read(fn))
+        for read in self.reads_confirmed:
+            if read.index <= self.applied:
+                read.outcome.set(self._run_read(read.fn))
             else:
-                waiting.append((index, fn, outcome))
+                waiting.append(read)
         self.reads_confirmed = waiting
 
-    def _fail_reads_asked(self, text: str, *, expired_only: bool = False) -> None:
+    def _tend_reads(self) -> None:
+        """On a tick: ask again what the leader did not confirm, and fail what is past its deadline."""
+        assert self.core is not None
         now = time.monotonic()
-        for context, (_, outcome, deadline) in list(self.reads_asked.items()):
-            if not expired_only or now >= deadline:
-                outcome.fail(Refused("unavailable", text))
+        for context, read in list(self.reads_asked.items()):
+            if now >= read.deadline:
+                why = "the leader did not confirm the read in time; try again" if self.leader else NO_LEADER
+                read.outcome.fail(Refused("unavailable", why))
                 del self.reads_asked[context]
+            elif self.leader and now - read.asked_at >= READ_RESEND_S:
+                read.asked_at = now  # lost, or dropped by a leader that began a new term (it ignores a repeat)
+                self.core.read_index(context)
+        waiting = []
+        for read in self.reads_confirmed:
+            if now >= read.deadline:
+                text = "this manager has not caught up with the leader in time; try again"
+                read.outcome.fail(Refused("unavailable", text))
+            else:
+                waiting.append(read)
+        self.reads_confirmed = waiting
 
     @handles(ProposeCreate, roles=LOCAL_ONLY)
     def propose_create(self, msg: ProposeCreate, request: Request) -> None:
@@ -755,8 +785,6 @@ class RaftMember(NodeActor):
     def _apply(self, ready: Ready) -> None:
         events: list[Event] = []
         touched_members = False
-        if ready.committed:
-            self.applied = ready.committed[-1].index
         for entry in ready.committed:
             if entry.kind != ENTRY_NORMAL or not entry.data:
                 touched_members = touched_members or entry.kind != ENTRY_NORMAL
@@ -773,6 +801,8 @@ class RaftMember(NodeActor):
                 else:  # another leader's entry replaced ours at this index: ours was never committed
                     waiting.outcome.fail(Refused("unavailable", "the write was lost in a leader change; try again"))
             self.since_snapshot += 1
+        if ready.committed:
+            self.applied = ready.committed[-1].index
         if events:
             self._publish(events)
         if touched_members:
@@ -844,7 +874,9 @@ class RaftMember(NodeActor):
             # Asked again of this leader: the one before may never answer. A late answer of the
             # one before is still right (it confirmed its commit index with a quorum after the ask).
             assert self.core is not None
-            for context in self.reads_asked:
+            now = time.monotonic()
+            for context, read in self.reads_asked.items():
+                read.asked_at = now
                 self.core.read_index(context)
         self.forwarded_to_leader = {o for o in self.forwarded_to_leader if o.answered and not o.settled}
         if not is_leader:

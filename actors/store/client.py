@@ -7,6 +7,7 @@ RaftMember's thread, so they see one committed state of this manager's Store.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -76,10 +77,11 @@ def read_store(
     from swarmnode.actors.raft.actor import Outcome, Read, ReadOutcome
 
     later = Outcome() if linearizable else None
+    deadline = time.monotonic() + timeout_s
     try:
         outcome = _store(context).ask(Read(fn, later), timeout=timeout_s)
         if later is not None:
-            outcome = later.wait(timeout_s)
+            outcome = later.wait(max(0.0, deadline - time.monotonic()))
     except pykka.ActorDeadError:
         raise Refused("unavailable", "the store stopped before answering; try again") from None
     except (pykka.Timeout, TimeoutError):

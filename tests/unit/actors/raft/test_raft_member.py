@@ -29,6 +29,7 @@ from swarmnode.actors.raft.actor import (
 from swarmnode.actors.raft.messages import (
     ENTRY_NORMAL,
     MSG_APP,
+    MSG_READ_INDEX_RESP,
     ConfState,
     RaftEntry,
     RaftMessage,
@@ -233,3 +234,45 @@ def test_a_read_without_a_leader_fails_at_its_deadline(
     with pytest.raises(Refused, match="no leader"):
         outcome.wait(0)
     assert NO_LEADER in str(outcome._error)
+
+
+def known_leader(state_dir: Path, members: list[RaftMember]) -> tuple[RaftMember, list[str]]:
+    member, events = follower(state_dir, members)
+    member.step(leader_append(2), Request(peer=Identity(LEADER, "manager")))
+    member._process()
+    assert member.leader == LEADER
+    return member, events
+
+
+def test_a_read_the_leader_does_not_confirm_is_asked_again(
+    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its request or answer may be lost, or the leader began a new term and dropped it."""
+    member, events = known_leader(state_dir, members)
+    outcome = Outcome()
+    member._receive(Read(tasks, outcome))
+    member._process()
+    assert events.count("send read_index") == 1
+    monkeypatch.setattr(actor_module, "READ_RESEND_S", 0.0)
+    member._receive(actor_module._Tick())
+    assert events.count("send read_index") == 2, f"the read was not asked again: {events}"
+    assert not outcome.settled
+
+
+def test_a_confirmed_read_this_manager_cannot_catch_up_with_fails_at_its_deadline(
+    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    member, _ = known_leader(state_dir, members)
+    monkeypatch.setattr(actor_module, "READ_INDEX_TIMEOUT_S", 0.0)
+    outcome = Outcome()
+    member._receive(Read(tasks, outcome))
+    member._process()
+    (context,) = member.reads_asked
+    answer = RaftMessage(type=MSG_READ_INDEX_RESP, to=NODE, frm=LEADER, term=2, index=50, context=context)
+    member.step(answer, Request(peer=Identity(LEADER, "manager")))
+    member._process()
+    assert member.reads_confirmed and not outcome.settled, "served before this manager applied index 50"
+    member._receive(actor_module._Tick())
+    with pytest.raises(Refused, match="not caught up"):
+        outcome.wait(0)
+    assert member.reads_confirmed == []
