@@ -388,7 +388,6 @@ class RaftMember(NodeActor):
         # confirmed by the leader at a commit index, until this manager has applied it.
         self.reads_asked: dict[bytes, _PendingRead] = {}
         self.reads_confirmed: list[_PendingRead] = []
-        self.applied = 0  # the index of the last entry applied (of any kind), or of the snapshot
         self.leader = ""
         self.is_leader = False
         self.since_snapshot = 0
@@ -410,7 +409,6 @@ class RaftMember(NodeActor):
         if latest is not None:
             snapshot, self.store = latest
             snap_meta, conf = snapshot.meta, snapshot.meta.conf
-            self.applied = snap_meta.index
         self.wal, recovered = WriteAheadLog.open(directory, segment_max_bytes=self.context.settings.store_segment_bytes)
         if recovered.cut_bytes:
             log.warning("raft: cut %d bytes of torn tail from %s", recovered.cut_bytes, recovered.cut_file)
@@ -551,12 +549,20 @@ class RaftMember(NodeActor):
         read = _PendingRead(fn, outcome, time.monotonic() + READ_INDEX_TIMEOUT_S)
         self.reads_asked[context] = read
         if self.leader:
-            read.asked_at = time.monotonic()
-            self.core.read_index(context)  # on_receive runs the Ready round: the leader confirms
+            self._ask_leader(context, read)  # on_receive runs the Ready round: the leader confirms
         # else asked of the next leader (_leadership, _tend_reads), or failed at its deadline
 
+    def _ask_leader(self, context: bytes, read: _PendingRead) -> None:
+        assert self.core is not None
+        read.asked_at = time.monotonic()
+        self.core.read_index(context)  # the leader ignores a context it already holds
+
     def _confirm_reads(self, ready: Ready) -> None:
-        """Note the reads the leader confirmed in ``ready``, and serve those this Store has applied."""
+        """Note the reads the leader confirmed in ``ready``, and serve those this Store has applied.
+
+        Runs after advance(), so the core's applied index is this Store's.
+        """
+        assert self.core is not None
         for state in ready.read_states:
             read = self.reads_asked.pop(state.context, None)
             if read is not None:
@@ -566,7 +572,7 @@ class RaftMember(NodeActor):
             return
         waiting = []
         for read in self.reads_confirmed:
-            if read.index <= self.applied:
+            if read.index <= self.core.applied:
                 read.outcome.set(self._run_read(read.fn))
             else:
                 waiting.append(read)
@@ -574,7 +580,6 @@ class RaftMember(NodeActor):
 
     def _tend_reads(self) -> None:
         """On a tick: ask again what the leader did not confirm, and fail what is past its deadline."""
-        assert self.core is not None
         now = time.monotonic()
         for context, read in list(self.reads_asked.items()):
             if now >= read.deadline:
@@ -582,8 +587,7 @@ class RaftMember(NodeActor):
                 read.outcome.fail(Refused("unavailable", why))
                 del self.reads_asked[context]
             elif self.leader and now - read.asked_at >= READ_RESEND_S:
-                read.asked_at = now  # lost, or dropped by a leader that began a new term (it ignores a repeat)
-                self.core.read_index(context)
+                self._ask_leader(context, read)  # lost, or dropped by a leader that began a new term
         waiting = []
         for read in self.reads_confirmed:
             if now >= read.deadline:
@@ -749,7 +753,6 @@ class RaftMember(NodeActor):
             meta = ready.snapshot.meta
             write_snapshot(wal.directory, meta.index, encode_snapshot(ready.snapshot))
             self.store = StoreCore.restore(ready.snapshot.data)
-            self.applied = meta.index
             wal.truncate_suffix(meta.index + 1)
             self._refresh_membership()
             self._settle_applied()
@@ -801,8 +804,6 @@ class RaftMember(NodeActor):
                 else:  # another leader's entry replaced ours at this index: ours was never committed
                     waiting.outcome.fail(Refused("unavailable", "the write was lost in a leader change; try again"))
             self.since_snapshot += 1
-        if ready.committed:
-            self.applied = ready.committed[-1].index
         if events:
             self._publish(events)
         if touched_members:
@@ -829,7 +830,7 @@ class RaftMember(NodeActor):
         # The Store reflects every applied entry (no-ops and membership changes leave it as it
         # is), so it is a snapshot at the core's applied index; the core answers with the term
         # and membership of that index, not the current ones.
-        index = core.status().applied
+        index = core.applied
         data = self.store.snapshot()
         meta = core.compact(index, data)
         write_snapshot(wal.directory, index, encode_snapshot(RaftSnapshot(meta=meta, data=data)))
@@ -870,15 +871,12 @@ class RaftMember(NodeActor):
         for outcome in self.forwarded_to_leader:
             if not outcome.answered:  # an answered one is committed: its _ForwardAnswered is on its way
                 outcome.fail(Refused("unavailable", "the leader changed before answering; try again"))
+        self.forwarded_to_leader = {o for o in self.forwarded_to_leader if o.answered and not o.settled}
         if leader:
             # Asked again of this leader: the one before may never answer. A late answer of the
             # one before is still right (it confirmed its commit index with a quorum after the ask).
-            assert self.core is not None
-            now = time.monotonic()
             for context, read in self.reads_asked.items():
-                read.asked_at = now
-                self.core.read_index(context)
-        self.forwarded_to_leader = {o for o in self.forwarded_to_leader if o.answered and not o.settled}
+                self._ask_leader(context, read)
         if not is_leader:
             # Proposals this manager accepted as leader may now never commit here.
             for index, waiting in list(self.pending.items()):

@@ -493,6 +493,11 @@ class RaftCore:
         )
 
     @property
+    def applied(self) -> int:
+        """The index the driver last said it applied (advance), or the snapshot's."""
+        return self.log.applied
+
+    @property
     def conf(self) -> ConfState:
         """The membership in effect: the latest one appended to this node's log."""
         return self._conf_history[-1][1] if self._conf_history else self._conf_base

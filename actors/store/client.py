@@ -7,7 +7,6 @@ RaftMember's thread, so they see one committed state of this manager's Store.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -76,12 +75,13 @@ def read_store(
     """
     from swarmnode.actors.raft.actor import Outcome, Read, ReadOutcome
 
-    later = Outcome() if linearizable else None
-    deadline = time.monotonic() + timeout_s
     try:
-        outcome = _store(context).ask(Read(fn, later), timeout=timeout_s)
-        if later is not None:
-            outcome = later.wait(max(0.0, deadline - time.monotonic()))
+        if linearizable:
+            later = Outcome()
+            _store(context).tell(Read(fn, later))  # answered through ``later`` once the leader confirms
+            outcome = later.wait(timeout_s)
+        else:
+            outcome = _store(context).ask(Read(fn), timeout=timeout_s)
     except pykka.ActorDeadError:
         raise Refused("unavailable", "the store stopped before answering; try again") from None
     except (pykka.Timeout, TimeoutError):

@@ -197,12 +197,18 @@ def tasks(core: StoreCore) -> list[str]:
     return sorted(obj.id for obj in core.list("task"))
 
 
+def read_tasks(member: RaftMember) -> Outcome:
+    """Ask ``member`` for a linearizable read of the task ids; it answers through the outcome."""
+    outcome = Outcome()
+    assert member._receive(Read(tasks, outcome)) is None
+    return outcome
+
+
 def test_a_linearizable_read_is_served_once_the_leader_confirmed_it(state_dir: Path, members: list[RaftMember]) -> None:
     member = started(state_dir)
     members.append(member)
     assert propose(member, "t1").wait(0).ok
-    outcome = Outcome()
-    assert member._receive(Read(tasks, outcome)) is None  # answered later, through the outcome
+    outcome = read_tasks(member)  # answered later, through the outcome
     assert not outcome.settled, "served before the read-index round"
     member._process()
     result = outcome.wait(0)
@@ -213,8 +219,7 @@ def test_a_read_asked_without_a_leader_is_asked_of_the_leader_once_one_is_known(
     state_dir: Path, members: list[RaftMember]
 ) -> None:
     member, events = follower(state_dir, members)
-    outcome = Outcome()
-    member._receive(Read(tasks, outcome))
+    outcome = read_tasks(member)
     member._process()
     assert "send read_index" not in events and not outcome.settled
     member.step(leader_append(2), Request(peer=Identity(LEADER, "manager")))
@@ -228,8 +233,7 @@ def test_a_read_without_a_leader_fails_at_its_deadline(
 ) -> None:
     member, _ = follower(state_dir, members)
     monkeypatch.setattr(actor_module, "READ_INDEX_TIMEOUT_S", 0.0)
-    outcome = Outcome()
-    member._receive(Read(tasks, outcome))
+    outcome = read_tasks(member)
     member._receive(actor_module._Tick())
     with pytest.raises(Refused, match="no leader"):
         outcome.wait(0)
@@ -249,8 +253,7 @@ def test_a_read_the_leader_does_not_confirm_is_asked_again(
 ) -> None:
     """Its request or answer may be lost, or the leader began a new term and dropped it."""
     member, events = known_leader(state_dir, members)
-    outcome = Outcome()
-    member._receive(Read(tasks, outcome))
+    outcome = read_tasks(member)
     member._process()
     assert events.count("send read_index") == 1
     monkeypatch.setattr(actor_module, "READ_RESEND_S", 0.0)
@@ -264,8 +267,7 @@ def test_a_confirmed_read_this_manager_cannot_catch_up_with_fails_at_its_deadlin
 ) -> None:
     member, _ = known_leader(state_dir, members)
     monkeypatch.setattr(actor_module, "READ_INDEX_TIMEOUT_S", 0.0)
-    outcome = Outcome()
-    member._receive(Read(tasks, outcome))
+    outcome = read_tasks(member)
     member._process()
     (context,) = member.reads_asked
     answer = RaftMessage(type=MSG_READ_INDEX_RESP, to=NODE, frm=LEADER, term=2, index=50, context=context)
