@@ -95,6 +95,8 @@ ELECTION_TICKS = 8
 FORWARD_TIMEOUT_S = 10.0
 # A commit that no append carried goes to the followers this long after it (lazy_commit): under
 # a stream of writes the next append carries it; a lone write's followers learn it this late.
+# The time counts from the oldest commit still untold, so that a stream of writes, whose appends
+# carry each commit a moment later, sends no extra round of empty appends every 5 ms.
 COMMIT_FLUSH_S = 0.005
 # A learner this close to the commit index votes from now on: under a steady stream of writes it
 # may never hold *everything* committed at the moment the leader looks.
@@ -394,6 +396,7 @@ class RaftMember(NodeActor):
         self.peers: dict[str, tuple[str, str]] = {}  # node id -> (addr, curve key) connected
         self.sender: DirectSender | None = None  # made, used and closed on this actor's thread
         self.commit_flush_armed = False  # a _FlushCommit timer is pending
+        self.commit_untold_since: float | None = None  # when (monotonic) followers began to owe a commit
         # The membership may have to follow the Store: a node or the Raft conf changed, leadership
         # came, or a change was refused. Learners are looked at on every tick (they catch up).
         self.members_dirty = True
@@ -502,7 +505,10 @@ class RaftMember(NodeActor):
         if isinstance(message, _FlushCommit):
             assert self.core is not None
             self.commit_flush_armed = False
-            self.core.broadcast_commit()
+            since = self.commit_untold_since
+            if since is None or time.monotonic() - since >= COMMIT_FLUSH_S:
+                self.core.broadcast_commit()
+            # else appends carried the commit it was armed for; _process arms it again for a later one
             return None
         if isinstance(message, Propose):
             self._propose(message.ops, message.outcome)
@@ -744,9 +750,15 @@ class RaftMember(NodeActor):
                 self._snapshot()  # after advance: the core compacts only what it knows is applied
             if ready.soft_state is not None:
                 self._leadership(ready.soft_state.leader)
-        if not self.commit_flush_armed and core.commit_unsent():
-            self.commit_flush_armed = True
-            self.timers.start("commit", COMMIT_FLUSH_S, _FlushCommit())
+        if not core.commit_unsent():
+            self.commit_untold_since = None
+        else:
+            now = time.monotonic()
+            if self.commit_untold_since is None:
+                self.commit_untold_since = now
+            if not self.commit_flush_armed:
+                self.commit_flush_armed = True
+                self.timers.start("commit", self.commit_untold_since + COMMIT_FLUSH_S - now, _FlushCommit())
 
     def _persist_snapshot(self, ready: Ready, wal: WriteAheadLog) -> None:
         if ready.snapshot is not None:

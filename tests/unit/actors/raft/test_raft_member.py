@@ -29,6 +29,7 @@ from swarmnode.actors.raft.actor import (
 from swarmnode.actors.raft.messages import (
     ENTRY_NORMAL,
     MSG_APP,
+    MSG_APP_RESP,
     MSG_READ_INDEX_RESP,
     ConfState,
     RaftEntry,
@@ -141,9 +142,11 @@ class RecordingSender:
 
     def __init__(self, events: list[str]) -> None:
         self.events = events
+        self.sent: list[RaftMessage] = []
 
     def send(self, dst: object, body: RaftMessage, *, src_actor: str) -> None:
         self.events.append(f"send {body.type}")
+        self.sent.append(body)
 
     def close(self) -> None:
         pass
@@ -188,6 +191,60 @@ def test_a_follower_acknowledges_entries_only_after_its_fsync(
     member._process()
     assert "send app_resp" in events, f"the follower did not answer the append: {events}"
     assert "fsync" in events[: events.index("send app_resp")], f"acknowledged before its fsync: {events}"
+
+
+# ------------------------------------------------------------------------------- lazy commit
+
+LEARNER = "r1"
+
+
+def leader_with_learner(state_dir: Path, members: list[RaftMember]) -> tuple[RaftMember, RecordingSender]:
+    """The lone voter, leading, with a learner (LEARNER, played by the test) that holds its log."""
+    directory = raft_dir(state_dir)
+    for stale in directory.glob("snapshot-*"):
+        stale.unlink()
+    meta = SnapshotMeta(index=1, term=1, conf=ConfState(voters=(NODE,), learners=(LEARNER,)))
+    wal_module.write_snapshot(directory, 1, encode_snapshot(RaftSnapshot(meta=meta, data=StoreCore().snapshot())))
+    member = RaftMember(None, context(state_dir))
+    sender = RecordingSender([])
+    member.sender = sender  # type: ignore[assignment]
+    member.on_start()
+    members.append(member)
+    answer_appends(member, sender)
+    return member, sender
+
+
+def answer_appends(member: RaftMember, sender: RecordingSender) -> None:
+    """LEARNER takes every append sent so far."""
+    for msg in [m for m in sender.sent if m.type == MSG_APP]:
+        last = msg.entries[-1].index if msg.entries else msg.index
+        member.step(
+            RaftMessage(type=MSG_APP_RESP, to=NODE, frm=LEARNER, term=msg.term, index=last),
+            Request(peer=Identity(LEARNER, "manager")),
+        )
+    sender.sent.clear()
+    member._process()
+
+
+def test_a_commit_no_append_carried_goes_to_the_followers_once_it_is_commit_flush_s_old(
+    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a stream of writes the next append carries each commit: the flush timer, armed for
+    an earlier commit, must not send a round of empty appends for one that is still young."""
+    member, sender = leader_with_learner(state_dir, members)
+    monkeypatch.setattr(actor_module, "COMMIT_FLUSH_S", 3600.0)
+    assert propose(member, "t1").wait(0).ok
+    answer_appends(member, sender)  # the learner holds t1; t1 is committed, and it was not told
+    assert member.core is not None and member.core.commit_unsent()
+    member._receive(actor_module._FlushCommit())  # a timer armed for an earlier commit
+    member._process()
+    assert sender.sent == [], f"a commit not {actor_module.COMMIT_FLUSH_S} s old was flushed: {sender.sent}"
+    monkeypatch.setattr(actor_module, "COMMIT_FLUSH_S", 0.0)
+    member._receive(actor_module._FlushCommit())
+    member._process()
+    (flush,) = sender.sent
+    assert flush.type == MSG_APP and flush.entries == () and flush.commit == member.core.applied
+    assert not member.core.commit_unsent()
 
 
 # ------------------------------------------------------------------------------- reads
