@@ -27,7 +27,10 @@ __all__ = [
     "to_body",
 ]
 
-Validator = Callable[[Any, str], Any]
+# Where a value sits in a message, for an error: the kind's name, or (parent, separator, part).
+# The path is a tuple, formatted only when a value is refused: a good message builds no strings.
+Where = str | tuple[Any, str, Any]
+Validator = Callable[[Any, Where], Any]
 M = TypeVar("M", bound="type[Message]")
 
 _REGISTRY: dict[str, type[Message]] = {}
@@ -137,20 +140,35 @@ def from_body(kind: str, body: Any) -> Message:
     return _build(cls, body, kind)
 
 
-def _build(cls: type[Message], body: Any, where: str) -> Message:
-    if not isinstance(body, dict):
-        raise CodecError(f"{where}: body must be a map, not {type(body).__name__}")
+def _build(cls: type[Message], body: Any, where: Where) -> Message:
+    if type(body) is not dict:
+        raise CodecError(f"{_text(where)}: body must be a map, not {type(body).__name__}")
     validators = _VALIDATORS[cls]
-    if len(body) > len(validators) or any(k not in validators for k in body):
+    if not body.keys() <= validators.keys():
         unknown = [k for k in body if k not in validators]
-        raise CodecError(f"{where}: unknown field(s) {', '.join(map(repr, sorted(map(str, unknown))))}")
+        raise CodecError(f"{_text(where)}: unknown field(s) {', '.join(map(repr, sorted(map(str, unknown))))}")
     values: dict[str, Any] = {}
     for name, validate, required in _FIELD_PLAN[cls]:
         if name in body:
-            values[name] = validate(body[name], f"{where}.{name}")
+            values[name] = validate(body[name], (where, ".", name))
         elif required:
-            raise CodecError(f"{where}: missing field {name!r}")
+            raise CodecError(f"{_text(where)}: missing field {name!r}")
     return cls(**values)
+
+
+def _text(where: Where) -> str:
+    """Return ``where`` as the error texts name it: ``Kind.field[3]['key']``."""
+    parts: list[str] = []
+    while type(where) is tuple:
+        where, sep, part = where
+        if sep == ".":
+            parts.append(f".{part}")
+        elif sep == "[":
+            parts.append(f"[{part!r}]")
+        else:  # " key": a map's key
+            parts.append(sep)
+    assert isinstance(where, str)
+    return where + "".join(reversed(parts))
 
 
 def _plain(value: Any) -> Any:
@@ -179,9 +197,8 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _expect(ok: bool, value: Any, where: str, wanted: str) -> None:
-    if not ok:
-        raise CodecError(f"{where}: expected {wanted}, got {type(value).__name__} {_describe(value)}")
+def _refuse(value: Any, where: Where, wanted: str) -> CodecError:
+    return CodecError(f"{_text(where)}: expected {wanted}, got {type(value).__name__} {_describe(value)}")
 
 
 def _validator_for(tp: Any) -> Validator:  # noqa: C901, PLR0912, PLR0915 - one branch per supported type
@@ -191,43 +208,49 @@ def _validator_for(tp: Any) -> Validator:  # noqa: C901, PLR0912, PLR0915 - one 
         return _check_plain_value
     if tp is bool:
 
-        def check_bool(v: Any, where: str) -> bool:
-            _expect(type(v) is bool, v, where, "bool")
-            return typing.cast(bool, v)
+        def check_bool(v: Any, where: Where) -> bool:
+            if type(v) is not bool:
+                raise _refuse(v, where, "bool")
+            return v
 
         return check_bool
     if tp is int:
 
-        def check_int(v: Any, where: str) -> int:
-            _expect(type(v) is int, v, where, "int")
-            return typing.cast(int, v)
+        def check_int(v: Any, where: Where) -> int:
+            if type(v) is not int:
+                raise _refuse(v, where, "int")
+            return v
 
         return check_int
     if tp is float:
 
-        def check_float(v: Any, where: str) -> float:
-            _expect(type(v) in (float, int), v, where, "float")
+        def check_float(v: Any, where: Where) -> float:
+            if type(v) is not float and type(v) is not int:
+                raise _refuse(v, where, "float")
             return float(v)
 
         return check_float
     if tp is str:
 
-        def check_str(v: Any, where: str) -> str:
-            _expect(type(v) is str, v, where, "str")
-            return typing.cast(str, v)
+        def check_str(v: Any, where: Where) -> str:
+            if type(v) is not str:
+                raise _refuse(v, where, "str")
+            return v
 
         return check_str
     if tp is bytes:
 
-        def check_bytes(v: Any, where: str) -> bytes:
-            _expect(type(v) is bytes, v, where, "bytes")
-            return typing.cast(bytes, v)
+        def check_bytes(v: Any, where: Where) -> bytes:
+            if type(v) is not bytes:
+                raise _refuse(v, where, "bytes")
+            return v
 
         return check_bytes
     if tp is type(None):
 
-        def check_none(v: Any, where: str) -> None:
-            _expect(v is None, v, where, "nil")
+        def check_none(v: Any, where: Where) -> None:
+            if v is not None:
+                raise _refuse(v, where, "nil")
 
         return check_none
     if isinstance(tp, type) and issubclass(tp, enum.Enum):
@@ -236,11 +259,11 @@ def _validator_for(tp: Any) -> Validator:  # noqa: C901, PLR0912, PLR0915 - one 
         members = {(type(m.value), m.value): m for m in tp}
         allowed = ", ".join(repr(m.value) for m in tp)
 
-        def check_enum(v: Any, where: str) -> Any:
+        def check_enum(v: Any, where: Where) -> Any:
             try:
                 return members[(type(v), v)]
             except (KeyError, TypeError):
-                raise CodecError(f"{where}: expected one of {allowed}, got {_describe(v)}") from None
+                raise CodecError(f"{_text(where)}: expected one of {allowed}, got {_describe(v)}") from None
 
         return check_enum
     if isinstance(tp, type) and issubclass(tp, Message):
@@ -248,40 +271,46 @@ def _validator_for(tp: Any) -> Validator:  # noqa: C901, PLR0912, PLR0915 - one 
             raise TypeError(f"message field type {tp!r} is not a registered message; decorate it with @message")
         nested = tp
 
-        def check_nested(v: Any, where: str) -> Message:
+        def check_nested(v: Any, where: Where) -> Message:
             return _build(nested, v, where)
 
         return check_nested
     if origin in (typing.Union, types.UnionType):
         options = [_validator_for(a) for a in args]
         names = " | ".join(_type_name(a) for a in args)
+        optional = type(None) in args
 
-        def check_union(v: Any, where: str) -> Any:
+        def check_union(v: Any, where: Where) -> Any:
+            if v is None and optional:
+                return None  # the common case of an optional field, without trying the others first
             for option in options:
                 try:
                     return option(v, where)
                 except CodecError:
                     continue
-            raise CodecError(f"{where}: expected {names}, got {type(v).__name__} {_describe(v)}")
+            raise CodecError(f"{_text(where)}: expected {names}, got {type(v).__name__} {_describe(v)}")
 
         return check_union
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         item = _validator_for(args[0])
 
-        def check_tuple(v: Any, where: str) -> tuple[Any, ...]:
-            _expect(type(v) in (list, tuple), v, where, "array")
-            return tuple(item(x, f"{where}[{i}]") for i, x in enumerate(v))
+        def check_tuple(v: Any, where: Where) -> tuple[Any, ...]:
+            if type(v) is not list and type(v) is not tuple:
+                raise _refuse(v, where, "array")
+            return tuple([item(x, (where, "[", i)) for i, x in enumerate(v)])
 
         return check_tuple
     if origin in (dict, Mapping) and args and args[0] is str:
         value_check = _validator_for(args[1])
 
-        def check_map(v: Any, where: str) -> dict[str, Any]:
-            _expect(type(v) is dict, v, where, "map")
+        def check_map(v: Any, where: Where) -> dict[str, Any]:
+            if type(v) is not dict:
+                raise _refuse(v, where, "map")
             out: dict[str, Any] = {}
             for k, x in v.items():
-                _expect(type(k) is str, k, f"{where} key", "str")
-                out[k] = value_check(x, f"{where}[{k!r}]")
+                if type(k) is not str:
+                    raise _refuse(k, (where, " key", None), "str")
+                out[k] = value_check(x, (where, "[", k))
             return out
 
         return check_map
@@ -291,7 +320,7 @@ def _validator_for(tp: Any) -> Validator:  # noqa: C901, PLR0912, PLR0915 - one 
 _PLAIN_SCALARS = frozenset((type(None), bool, int, float, str, bytes))
 
 
-def _check_plain_value(v: Any, where: str) -> Any:
+def _check_plain_value(v: Any, where: Where) -> Any:
     """Accept any msgpack value made of nil, bool, int, float, str, bytes, arrays and str-keyed maps.
 
     Return it with tuples turned into lists and maps copied. The path to a bad value (``where``
@@ -303,7 +332,7 @@ def _check_plain_value(v: Any, where: str) -> Any:
     return _check_plain_container(v, where, (), 0)
 
 
-def _check_plain_container(v: Any, where: str, path: tuple[Any, ...], depth: int) -> Any:
+def _check_plain_container(v: Any, where: Where, path: tuple[Any, ...], depth: int) -> Any:
     scalars = _PLAIN_SCALARS
     t = type(v)
     if t is not dict and t is not list and t is not tuple:
@@ -313,7 +342,7 @@ def _check_plain_container(v: Any, where: str, path: tuple[Any, ...], depth: int
     if t is dict:
         for k in v:
             if type(k) is not str:
-                _expect(False, k, f"{_at(where, path)} key", "str")
+                raise CodecError(f"{_at(where, path)} key: expected str, got {type(k).__name__} {_describe(k)}")
         return {
             k: x if type(x) in scalars else _check_plain_container(x, where, (*path, k), depth + 1)
             for k, x in v.items()
@@ -323,8 +352,8 @@ def _check_plain_container(v: Any, where: str, path: tuple[Any, ...], depth: int
     ]
 
 
-def _at(where: str, path: tuple[Any, ...]) -> str:
-    return where + "".join(f"[{p!r}]" for p in path)
+def _at(where: Where, path: tuple[Any, ...]) -> str:
+    return _text(where) + "".join(f"[{p!r}]" for p in path)
 
 
 def _type_name(tp: Any) -> str:

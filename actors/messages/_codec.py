@@ -88,8 +88,8 @@ def decode_envelope(data: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> Envelope
         reply_id, reply_src = _header_for_errors(raw)
         return CodecError(text, envelope_id=reply_id, src=reply_src)
 
-    keys = set(raw)
-    if keys != _FIELDS:
+    if raw.keys() != _FIELDS:
+        keys = set(raw)
         missing = sorted(_FIELDS - keys)
         unknown = sorted(str(k) for k in keys - _FIELDS)
         parts = []
