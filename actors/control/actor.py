@@ -6,14 +6,16 @@ and a worker answers it with Docker's explanation instead.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable
-from dataclasses import replace
-from typing import Any, cast
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar, cast
 
 from swarmnode.actors.ca.core import join_tokens, new_secret
-from swarmnode.actors.messages import Address
+from swarmnode.actors.messages import Address, ErrorReply, Message
 from swarmnode.actors.runtime import MANAGERS, STOP_NODE_KEY, NodeActor, NodeContext, Refused, handles
 from swarmnode.actors.runtime.addressable import Request
 from swarmnode.actors.store.client import NOT_A_MANAGER, STORE_ACTOR, propose, read_store, update_object
@@ -52,6 +54,37 @@ __all__ = ["ControlActor"]
 ROOT_NAME = "node"
 STATISTICS_TIMEOUT_S = 3.0
 LEADER_TIMEOUT_S = 2.0  # a follower's wait for the leader's view of the Raft group
+# Requests that wait on Raft run on this many threads beside the actor's (see waits_on_raft).
+WAITING_THREADS = 4
+
+H = TypeVar("H", bound=Callable[..., Any])
+
+
+def waits_on_raft(handler: H) -> H:
+    """Run a handler that may wait on Raft on one of the actor's waiting threads.
+
+    A linearizable read or a write waits for the leader; without one that is seconds
+    (READ_INDEX_TIMEOUT_S, FORWARD_TIMEOUT_S). Meanwhile the actor answers the rest, above all
+    `cluster status`, which must answer during a quorum loss (Docker's API serves each request
+    on its own goroutine). The handler reads only the node's context, which is safe from any
+    thread. A local ask (no transport to answer through later) runs it on the actor's thread.
+    """
+
+    @functools.wraps(handler)
+    def aside(self: ControlActor, msg: Message, request: Request) -> Message | None:
+        if request.delivery is None:
+            return cast(Message | None, handler(self, msg, request))
+        self._run_aside(functools.partial(handler, self, msg), request)
+        return None
+
+    return cast(H, aside)
+
+
+@dataclass(frozen=True, slots=True)
+class _WaiterFailed:
+    """A handler on a waiting thread failed with a bug: the actor crashes with it, on its own thread."""
+
+    error: Exception
 
 
 def _cluster(core: StoreCore) -> ClusterView:
@@ -83,6 +116,43 @@ class ControlActor(NodeActor):
     def __init__(self, link: Link | None, context: NodeContext) -> None:
         super().__init__(link)
         self.context = context
+        self.waiting: ThreadPoolExecutor | None = None  # made on first use
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, _WaiterFailed):
+            raise message.error  # a crash like any handler's: the supervisor restarts this actor
+        return super().on_receive(message)
+
+    def on_stop(self) -> None:
+        self._stop_waiting()
+
+    def on_crash(self, exc: BaseException) -> None:
+        self._stop_waiting()
+
+    def _stop_waiting(self) -> None:
+        # Requests still waiting finish on their own (each has a deadline) and answer; queued ones are dropped.
+        if self.waiting is not None:
+            self.waiting.shutdown(wait=False, cancel_futures=True)
+            self.waiting = None
+
+    def _run_aside(self, work: Callable[[Request], Message | None], request: Request) -> None:
+        if self.waiting is None:
+            self.waiting = ThreadPoolExecutor(WAITING_THREADS, thread_name_prefix=f"{self.name}-waiting")
+        self.waiting.submit(self._answer, work, request)
+
+    def _answer(self, work: Callable[[Request], Message | None], request: Request) -> None:
+        """On a waiting thread: run ``work`` and answer ``request`` as the actor's own handlers are."""
+        try:
+            answer = work(request)
+        except Refused as exc:
+            request.reply(ErrorReply(code=exc.code, text=exc.text))
+            return
+        except Exception as exc:
+            request.reply(ErrorReply(code="crashed", text=f"actor {self.name!r} crashed: {describe(exc)}"))
+            self.actor_ref.tell(_WaiterFailed(exc))
+            return
+        if answer is not None:
+            request.reply(answer)
 
     def _read(self, fn: Callable[[StoreCore], Any], *, linearizable: bool = True) -> Any:
         """Read the Store for an operator: by default only once it holds every committed write
@@ -191,6 +261,7 @@ class ControlActor(NodeActor):
         )
 
     @handles(NodeListRequest, roles=MANAGERS)
+    @waits_on_raft
     def node_list(self, msg: NodeListRequest, request: Request) -> NodeListReply:
         nodes = self._read(nodes_of)
         leader = self._raft_status().leader
@@ -220,6 +291,7 @@ class ControlActor(NodeActor):
         return NodeListReply(nodes=tuple(rows))
 
     @handles(NodeInspectRequest, roles=MANAGERS)
+    @waits_on_raft
     def node_inspect(self, msg: NodeInspectRequest, request: Request) -> NodeInspectReply:
         obj = self._read(lambda core: find_node(core, msg.node, self.context.node_id))
         return NodeInspectReply(
@@ -234,6 +306,7 @@ class ControlActor(NodeActor):
         )
 
     @handles(NodeUpdateRequest, roles=MANAGERS)
+    @waits_on_raft
     def node_update(self, msg: NodeUpdateRequest, request: Request) -> NodeUpdateReply:
         if msg.availability and msg.availability not in AVAILABILITIES:
             raise Refused("invalid", f"availability {msg.availability!r} is not one of {', '.join(AVAILABILITIES)}")
@@ -256,6 +329,7 @@ class ControlActor(NodeActor):
         return NodeUpdateReply(node_id=obj.id, version=result.index)
 
     @handles(NodeRoleRequest, roles=MANAGERS)
+    @waits_on_raft
     def node_role(self, msg: NodeRoleRequest, request: Request) -> NodeRoleReply:
         """Change a node's desired role; its next certificate carries it, and Raft follows.
 
@@ -288,6 +362,7 @@ class ControlActor(NodeActor):
             )
 
     @handles(NodeRemoveRequest, roles=MANAGERS)
+    @waits_on_raft
     def node_remove(self, msg: NodeRemoveRequest, request: Request) -> NodeRemoveReply:
         obj, cluster = self._read(lambda core: (find_node(core, msg.node, self.context.node_id), _cluster(core)))
         node = NodeView.of(obj)
@@ -315,6 +390,7 @@ class ControlActor(NodeActor):
         return NodeRemoveReply(node_id=node.node_id)
 
     @handles(JoinTokenRequest, roles=MANAGERS)
+    @waits_on_raft
     def join_token(self, msg: JoinTokenRequest, request: Request) -> JoinTokenReply:
         if msg.role not in ("worker", "manager"):
             raise Refused("invalid", f"role {msg.role!r} has no join token; use worker or manager")

@@ -7,8 +7,15 @@ import signal
 import time
 
 import pytest
+import zmq
 
-from swarmnode.actors.control.messages import NodeInspectRequest
+from swarmnode.actors.control.messages import (
+    ClusterStatusReply,
+    ClusterStatusRequest,
+    NodeInspectRequest,
+    NodeListRequest,
+)
+from swarmnode.actors.messages import Address, Envelope, ErrorReply, decode_envelope, encode_envelope
 from swarmnode.transport import ControlClient, RemoteError, RequestTimeout
 from tests.support import wait_until
 from tests.support.nodes import Managers, run_cli
@@ -194,3 +201,31 @@ def test_force_new_cluster_recovers_a_lone_survivor_with_its_data(nodes):
     assert labels_on(survivor, leader_id)["before"] == "v"
     write_label(survivor, "after")
     assert any("forced a new cluster" in r["msg"] for r in survivor.log_records())
+
+
+def test_cluster_status_answers_while_a_read_waits_for_a_leader(nodes):
+    """Without a leader, `node ls` waits (READ_INDEX_TIMEOUT_S) and is refused; `cluster status`,
+    asked after it on the same socket, is answered meanwhile rather than behind it."""
+    managers = Managers(nodes, 3)
+    leader = managers.wait_leader()
+    survivor = next(n for n in managers.all if n is not leader)
+    for node in managers.all:
+        if node is not survivor:
+            node.kill()
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    sock = context.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    try:
+        sock.connect(f"ipc://{survivor.control_path}")
+        for request_id, body in ((1, NodeListRequest()), (2, ClusterStatusRequest())):
+            sock.send(encode_envelope(Envelope(request_id, 0, Address("", "test"), Address("", "control"), body)))
+        assert sock.poll(3000), "no answer to cluster status within 3 s: it waits behind node ls"
+        first = decode_envelope(sock.recv())
+        assert first.reply_to == 2 and isinstance(first.body, ClusterStatusReply), first
+        assert sock.poll(15_000), "node ls was never answered"
+        second = decode_envelope(sock.recv())
+        assert second.reply_to == 1 and isinstance(second.body, ErrorReply), second
+        assert "no leader" in second.body.text, second.body.text
+    finally:
+        sock.close(0)
+        context.term()
