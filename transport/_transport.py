@@ -57,6 +57,7 @@ from ._endpoints import (
 )
 from ._errors import RemoteError, RequestTimeout, TransportError
 from ._future import ReplyFuture, ReplyStream
+from ._poll import SocketPoll
 from ._types import Admission, Identity, Inbound, TransportStatistics
 from ._zap import ZAP_ENDPOINT, parse_zap_request, zap_reply
 
@@ -245,7 +246,7 @@ class Transport:
         self._control: zmq.Socket[bytes] | None = None
         self._bootstrap: zmq.Socket[bytes] | None = None
         self._zap: zmq.Socket[bytes] | None = None
-        self._poller = zmq.Poller()
+        self._poll = SocketPoll()
         self._peers: dict[str, _Peer] = {}
         self._dealer_nodes: dict[zmq.Socket[bytes], str] = {}
         self._pending: dict[int, _Pending] = {}
@@ -639,14 +640,14 @@ class Transport:
     def _run(self) -> None:
         router, zap = self._router, self._zap
         assert router is not None and zap is not None
-        poller = self._poller
-        poller.register(router, zmq.POLLIN)
-        poller.register(zap, zmq.POLLIN)
-        poller.register(self._wake_fd, zmq.POLLIN)
+        poll = self._poll
+        poll.add_socket(router)
+        poll.add_socket(zap)
+        poll.add_fd(self._wake_fd)
         if self._control is not None:
-            poller.register(self._control, zmq.POLLIN)
+            poll.add_socket(self._control)
         if self._bootstrap is not None:
-            poller.register(self._bootstrap, zmq.POLLIN)
+            poll.add_socket(self._bootstrap)
         try:
             self._loop(router, zap)
         except Exception:
@@ -655,14 +656,14 @@ class Transport:
             self._shutdown()
 
     def _loop(self, router: zmq.Socket[bytes], zap: zmq.Socket[bytes]) -> None:
-        poller, commands = self._poller, self._commands
+        poll, commands = self._poll, self._commands
         while not self._stopping:
-            events = poller.poll(self._poll_timeout_ms())
+            ready = poll.wait(self._poll_timeout_ms())
             if commands:
                 # Replies first: an actor has finished that work, and a caller waits on it; what
                 # the sockets hold waits the few microseconds a reply takes to send.
                 self._run_commands()
-            for source, _ in events:
+            for source in ready:
                 try:
                     self._read_ready(source, router, zap)
                 except Exception:  # a bug on one socket must not stop the others
@@ -675,22 +676,26 @@ class Transport:
     def _read_ready(self, source: Any, router: zmq.Socket[bytes], zap: zmq.Socket[bytes]) -> None:
         """Read what ``source`` (a socket or the wake-up fd that poll found ready) holds."""
         control, bootstrap = self._control, self._bootstrap
-        if source is router:
-            self._read_router(router)
-        elif source == self._wake_fd:
+        if source == self._wake_fd:
             with contextlib.suppress(BlockingIOError):
                 os.eventfd_read(self._wake_fd)
             self._wake_pending = False
-        elif source is zap:
-            self._serve_zap(zap)
-        elif source is control and control is not None:
-            self._read_plain(control, self._local_identity, _CONTROL)
-        elif source is bootstrap and bootstrap is not None:
-            self._read_plain(bootstrap, self._bootstrap_identity, _BOOTSTRAP)
-        else:
-            node = self._dealer_nodes.get(source)
-            if node is not None:
-                self._read_dealer(source, node)
+            return
+        try:
+            if source is router:
+                self._read_router(router)
+            elif source is zap:
+                self._serve_zap(zap)
+            elif source is control and control is not None:
+                self._read_plain(control, self._local_identity, _CONTROL)
+            elif source is bootstrap and bootstrap is not None:
+                self._read_plain(bootstrap, self._bootstrap_identity, _BOOTSTRAP)
+            else:
+                node = self._dealer_nodes.get(source)
+                if node is not None:
+                    self._read_dealer(source, node)
+        finally:
+            self._poll.touched(source)  # more may wait (a full batch), or the reads took the signal
 
     def _poll_timeout_ms(self) -> int:
         if self._commands:
@@ -727,6 +732,7 @@ class Transport:
             if peer is None:
                 log.info("one-way message to disconnected node %s dropped", command[1])
                 return
+            self._poll.touched(peer.socket)
             try:
                 peer.socket.send(command[2], zmq.NOBLOCK)
                 self._sent += 1
@@ -763,6 +769,7 @@ class Transport:
                 TransportError(f"cannot send {pending.kind} to {pending.dst}: node {pending.node!r} is not connected")
             )
             return
+        self._poll.touched(peer.socket)
         try:
             peer.socket.send(payload, zmq.NOBLOCK)
         except zmq.Again:
@@ -791,7 +798,7 @@ class Transport:
     def _adopt(self, node_id: str, dealer: zmq.Socket[bytes]) -> None:
         """Read ``dealer``'s replies as ``node_id``'s."""
         self._dealer_nodes[dealer] = node_id
-        self._poller.register(dealer, zmq.POLLIN)
+        self._poll.add_socket(dealer)
 
     def _reopen_if_stuck(self, peer: _Peer) -> None:
         """A send to ``peer`` failed: reopen its DEALER (see REOPEN_AFTER_S).
@@ -827,7 +834,7 @@ class Transport:
             pending.fail(TransportError(f"{pending.kind} to {pending.dst}: {why}"))
 
     def _close_peer(self, peer: _Peer) -> None:
-        self._poller.unregister(peer.socket)
+        self._poll.remove_socket(peer.socket)
         self._dealer_nodes.pop(peer.socket, None)
         peer.socket.close(LINGER_MS)
 
@@ -952,6 +959,7 @@ class Transport:
         sock = (self._router, self._control, None, self._bootstrap)[origin.channel]
         if sock is None:
             return
+        self._poll.touched(sock)
         try:
             sock.send_multipart((origin.routing_id, payload), zmq.NOBLOCK)
             self._sent += 1

@@ -1,0 +1,104 @@
+"""SocketPoll: one poll() of the descriptors, and ZMQ_EVENTS read again after each operation.
+
+Real zmq sockets over inproc; the case that matters is a socket whose signal an operation took
+while a message waited: a wait must still report it rather than sleep.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+import zmq
+
+from swarmnode.transport._poll import SocketPoll
+
+DEADLINE_S = 5.0
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[zmq.Socket[bytes], zmq.Socket[bytes]]]:
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    router, dealer = context.socket(zmq.ROUTER), context.socket(zmq.DEALER)
+    router.bind("inproc://poll-test")
+    dealer.connect("inproc://poll-test")
+    try:
+        yield router, dealer
+    finally:
+        router.close(0)
+        dealer.close(0)
+        context.term()
+
+
+def wait_for(poll: SocketPoll, wanted: object) -> list[object]:
+    deadline = time.monotonic() + DEADLINE_S
+    while time.monotonic() < deadline:
+        ready = poll.wait(100)
+        if wanted in ready:
+            return ready
+    raise AssertionError(f"{wanted!r} never reported")
+
+
+def test_a_message_that_waits_while_a_send_took_the_signal_is_reported(
+    pair: tuple[zmq.Socket[bytes], zmq.Socket[bytes]],
+) -> None:
+    router, dealer = pair
+    poll = SocketPoll()
+    poll.add_socket(dealer)
+    assert poll.wait(0) == []
+    dealer.send(b"hello")
+    poll.touched(dealer)
+    routing_id, _ = router.recv_multipart()
+    router.send_multipart((routing_id, b"answer"))
+    assert wait_for(poll, dealer) == [dealer]
+    assert dealer.recv() == b"answer"
+    poll.touched(dealer)
+    # The answer to a second request arrives; then a send on the dealer takes the signal of it.
+    dealer.send(b"again")
+    routing_id, _ = router.recv_multipart()
+    router.send_multipart((routing_id, b"second"))
+    deadline = time.monotonic() + DEADLINE_S
+    while not dealer.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # let it arrive (this also takes the signal)
+        assert time.monotonic() < deadline, "the answer never arrived"
+        time.sleep(0.001)
+    dealer.send(b"third")
+    poll.touched(dealer)
+    started = time.monotonic()
+    assert poll.wait(2000) == [dealer]
+    assert time.monotonic() - started < 1.0, "the wait slept although a message was waiting"
+
+
+def test_messages_queued_before_the_socket_is_added_are_reported(
+    pair: tuple[zmq.Socket[bytes], zmq.Socket[bytes]],
+) -> None:
+    router, dealer = pair
+    dealer.send(b"early")
+    deadline = time.monotonic() + DEADLINE_S
+    while not router.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        assert time.monotonic() < deadline, "the message never arrived"
+        time.sleep(0.001)
+    poll = SocketPoll()
+    poll.add_socket(router)
+    assert poll.wait(2000) == [router]
+
+
+def test_a_plain_descriptor_and_a_removed_socket() -> None:
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    sock = context.socket(zmq.PULL)
+    wake = os.eventfd(0, os.EFD_NONBLOCK)
+    try:
+        poll = SocketPoll()
+        poll.add_socket(sock)
+        poll.add_fd(wake)
+        assert poll.wait(0) == []
+        os.eventfd_write(wake, 1)
+        assert poll.wait(1000) == [wake]
+        poll.remove_socket(sock)
+        os.eventfd_read(wake)
+        assert poll.wait(0) == []
+    finally:
+        os.close(wake)
+        sock.close(0)
+        context.term()

@@ -1,0 +1,86 @@
+"""Wait for zmq sockets and plain file descriptors with one ``poll()`` of their descriptors.
+
+``zmq.Poller`` (zmq_poll) reads ZMQ_EVENTS of every socket before and after each wait: with the
+six sockets of a manager's I/O thread that is a dozen system calls and a pass over every socket
+per wake-up, on the path of each message. A socket's ZMQ_FD only says that its state may have
+changed, and any operation on the socket (a send, a receive, a read of ZMQ_EVENTS) may consume
+that signal while messages wait. So the rule (zmq_getsockopt(3), ZMQ_FD) is: read ZMQ_EVENTS of
+a socket when its descriptor fires and after every operation on it, and wait only when none of
+those has input. :class:`SocketPoll` keeps the set of sockets to read again: the owner calls
+:meth:`touched` after it sends or receives on one.
+"""
+
+from __future__ import annotations
+
+import select
+from typing import Any
+
+import zmq
+
+__all__ = ["SocketPoll"]
+
+_EVENTS = zmq.EVENTS
+_POLLIN = int(zmq.POLLIN)
+
+
+class SocketPoll:
+    """The sockets and descriptors one thread waits on; not thread-safe (one owner)."""
+
+    def __init__(self) -> None:
+        self._poll = select.poll()
+        self._sockets: dict[int, zmq.Socket[bytes]] = {}  # ZMQ_FD -> socket
+        self._touched: dict[zmq.Socket[bytes], None] = {}  # an ordered set: ZMQ_EVENTS to read
+
+    def add_socket(self, sock: zmq.Socket[bytes]) -> None:
+        fd = _fd(sock)
+        self._sockets[fd] = sock
+        self._poll.register(fd, select.POLLIN)
+        self._touched[sock] = None  # messages may be waiting already
+
+    def remove_socket(self, sock: zmq.Socket[bytes]) -> None:
+        """Forget ``sock``; call it before closing the socket (its descriptor may be reused)."""
+        fd = _fd(sock)
+        if self._sockets.pop(fd, None) is not None:
+            self._poll.unregister(fd)
+        self._touched.pop(sock, None)
+
+    def add_fd(self, fd: int) -> None:
+        self._poll.register(fd, select.POLLIN)
+
+    def touched(self, sock: zmq.Socket[bytes]) -> None:
+        """Say that ``sock`` was sent or received on: its ZMQ_EVENTS is read before the next wait."""
+        self._touched[sock] = None
+
+    def wait(self, timeout_ms: int) -> list[Any]:
+        """Return the sockets with input and the plain descriptors that are readable.
+
+        Waits up to ``timeout_ms`` only when no touched socket has input already. The owner
+        reads each socket returned and then calls :meth:`touched` for it: a socket is reported
+        once, and again only after it was touched or its descriptor fired.
+        """
+        ready = self._with_input()
+        if ready:
+            return ready  # a readable plain descriptor stays readable: the next wait reports it
+        found: list[Any] = []
+        sockets = self._sockets
+        for fd, _ in self._poll.poll(timeout_ms):
+            sock = sockets.get(fd)
+            if sock is None:
+                found.append(fd)
+            else:
+                self._touched[sock] = None
+        return self._with_input() + found
+
+    def _with_input(self) -> list[Any]:
+        touched = self._touched
+        if not touched:
+            return []
+        ready = [sock for sock in touched if sock.getsockopt(_EVENTS) & _POLLIN]  # type: ignore[operator]
+        touched.clear()
+        return ready
+
+
+def _fd(sock: zmq.Socket[bytes]) -> int:
+    fd = sock.getsockopt(zmq.FD)
+    assert isinstance(fd, int)
+    return fd
