@@ -1,9 +1,9 @@
 """The in-memory Raft log: a list of entries after the last snapshot, with an offset.
 
 Index ``i`` lives at ``entries[i - snap_index - 1]``, so a lookup is one subtraction and a
-list access. Entries up to ``stable`` are durable (the driver persisted them and advanced, or
-said so with ``persisted``); entries up to ``in_progress`` were handed out in ``Ready.entries``
-and are being written; entries after it are handed out once in the next Ready. Terms never decrease along the log,
+list access. Entries up to ``stable`` are durable (the driver persisted them and advanced);
+entries up to ``in_progress`` were handed out in ``Ready.entries`` and are being written;
+entries after it are handed out once in the next Ready. Terms never decrease along the log,
 which lets a conflict search by term bisect instead of walking back entry by entry.
 """
 

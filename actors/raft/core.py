@@ -421,14 +421,12 @@ class RaftCore:
         self._prev_hard = hard
         return rd
 
-    def advance(self, ready: Ready, *, entries_persisted: bool = True) -> None:
+    def advance(self, ready: Ready) -> None:
         """Record that everything in ``ready`` was persisted (and its committed entries applied).
 
-        A leader's driver may still be writing ``ready.entries`` (and its hard state) when it
-        advances: it passes ``entries_persisted=False`` and calls :meth:`persisted` once they
-        are durable. Until then the leader does not count itself toward committing them, and
-        the next Ready does not hand them out again. (Raft thesis 10.2.1: the leader's own write
-        runs in parallel with its followers'; what commits is durable on a majority.)
+        A leader counts itself toward committing ``ready.entries`` only here, once they are
+        durable; its appends to its followers may have gone out before its own write (Raft
+        thesis 10.2.1): what commits is durable on a majority.
         """
         log = self.log
         if ready.snapshot is not None and ready.snapshot is log.pending_snapshot:
@@ -436,18 +434,13 @@ class RaftCore:
             log.applied = max(log.applied, ready.snapshot.meta.index)
         if ready.committed:
             log.applied = min(log.committed, max(log.applied, ready.committed[-1].index))
-        if ready.entries and entries_persisted:
+        if ready.entries:
             last = ready.entries[-1]
-            self.persisted(last.index, last.term)
-
-    def persisted(self, index: int, term: int) -> None:
-        """Record that the entries up to (index, term) are durable (unless the log changed meanwhile)."""
-        log = self.log
-        log.stable_to(index, term)
-        if self.role == ROLE_LEADER:
-            pr = self.prs.get(self.id)
-            if pr is not None and pr.maybe_update(log.stable):
-                self._maybe_commit()
+            log.stable_to(last.index, last.term)
+            if self.role == ROLE_LEADER:
+                pr = self.prs.get(self.id)
+                if pr is not None and pr.maybe_update(log.stable):
+                    self._maybe_commit()
 
     def compact(self, index: int, data: bytes) -> SnapshotMeta:
         """Keep the application's snapshot ``data`` taken at applied ``index``; drop entries up to it.
@@ -823,7 +816,7 @@ class RaftCore:
         log.commit_to(index)
         if not self._cfg.lazy_commit:
             self._bcast = _BCAST_COMMIT
-        self._send_wanted_commits()  # the commit may move here by the leader's own write (persisted())
+        self._send_wanted_commits()  # a waiting follower may hold what just committed
         if self._pending_reads:
             pending, self._pending_reads = self._pending_reads, []
             for context, frm in pending:

@@ -27,7 +27,7 @@ import random
 import traceback
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from swarmnode.actors.raft import (
     ENTRY_CONF_CHANGE,
@@ -250,9 +250,6 @@ class SimNode:
     stop_at: int | None = None
     term: int = 0  # the core's term at the last look, for a new leader's check
     commit_seen: int = 0  # the core's commit at the last look, within this incarnation
-    # A leader's Readies still being written in the background (RaftMember's log writer), in
-    # order, with the core's term when each was handed out; a crash loses them.
-    writes: list[tuple[Ready, int]] = field(default_factory=list)
 
     @property
     def up(self) -> bool:
@@ -283,8 +280,6 @@ class Params:
     p_conf_change: float
     p_transfer: float
     p_campaign: float
-    p_background_write: float  # a leader writes a Ready in the background (advance before durable)
-    p_write_done: float  # a step finishes the oldest background write of a node
     # As RaftMember: a commit no append carries waits for the next append or heartbeat, or for
     # the driver's broadcast_commit(); False is etcd's way (a round of empty appends per commit).
     lazy_commit: bool
@@ -325,8 +320,6 @@ class Params:
             p_conf_change=rng.choice([0.0, 0.005, 0.02]),
             p_transfer=rng.choice([0.0, 0.002, 0.01]),
             p_campaign=rng.choice([0.0, 0.001]),
-            p_background_write=rng.choice([0.0, 0.5, 1.0]),
-            p_write_done=rng.choice([0.05, 0.3]),
             lazy_commit=lazy_commit,
             p_flush_commit=rng.choice([0.005, 0.02, 0.05]) if lazy_commit else 0.0,
         )
@@ -341,7 +334,6 @@ class Params:
             f"p_tick={self.p_tick} p_ready_now={self.p_ready_now} propose={self.p_propose} "
             f"read={self.p_read} crash={self.p_crash}/{self.p_crash_in_ready} "
             f"partition={self.p_partition} conf={self.p_conf_change} transfer={self.p_transfer} "
-            f"background_write={self.p_background_write}/{self.p_write_done} "
             f"lazy_commit={self.lazy_commit}/{self.p_flush_commit}"
         )
 
@@ -439,7 +431,6 @@ class Simulation:
             (self.params.p_conf_change, self._conf_change),
             (self.params.p_transfer, self._transfer),
             (self.params.p_campaign, self._campaign),
-            (self.params.p_write_done, self._finish_a_write),
             (self.params.p_flush_commit, self._flush_commit),
         ]
 
@@ -558,10 +549,6 @@ class Simulation:
         node.core = None
         self.crashes += 1
         self.counts["crashes in Ready" if "Ready" in why else "crashes"] += 1
-        if node.writes:
-            self.trace(f"crash of {node.id} loses {len(node.writes)} background writes")
-            self.counts["background writes lost"] += len(node.writes)
-            node.writes.clear()
         storage = node.storage
         if storage.hard_state != storage.synced_hard_state and self.rng.random() < 0.5:
             # The commit index written without an fsync did not reach the disk.
@@ -576,7 +563,6 @@ class Simulation:
     def _stop(self, node: SimNode) -> None:
         """Stop a removed node for good; its clients' pending writes get no answer."""
         node.core = None
-        node.writes.clear()
         node.stop_at = None
         self._pending.pop((node.id, node.incarnation), None)
         self.trace(f"stop {node.id} (removed)")
@@ -637,25 +623,6 @@ class Simulation:
                 node.core.tick()
         self._drain_readies()
 
-    def _finish_a_write(self) -> None:
-        """The log writer of one node finishes its oldest background write."""
-        nodes = [n for n in self._up_nodes() if n.writes]
-        if nodes:
-            self._finish_writes(self.rng.choice(nodes), 1)
-
-    def _finish_writes(self, node: SimNode, count: int | None = None) -> None:
-        """Persist ``count`` (default all) of the node's background writes, oldest first, and tell its core."""
-        done = 0
-        while node.writes and (count is None or done < count):
-            rd, term = node.writes.pop(0)
-            done += 1
-            self._persist(node, rd, term)
-            self.trace(f"written {node.id} {describe_ready(rd)}")
-            if rd.entries and node.core is not None:
-                node.core.persisted(rd.entries[-1].index, rd.entries[-1].term)
-        if done and count is not None:
-            self._after_event(node)
-
     def _drain_readies(self) -> None:
         for _ in range(20):
             busy = [n for n in self._up_nodes() if n.core is not None and n.core.has_ready()]
@@ -682,20 +649,7 @@ class Simulation:
             return
         st = core.status()
         node.term = st.term
-        # As RaftMember: a leader may hand a Ready without a snapshot or a new term or vote to
-        # its log writer, send and apply at once, and count itself once the write is done.
-        background = (
-            st.role == "leader"
-            and rd.snapshot is None
-            and (bool(rd.entries) or not rd.must_sync)
-            and self.rng.random() < self.params.p_background_write
-        )
-        if background:
-            node.writes.append((rd, st.term))
-            self.counts["background writes"] += 1
-        else:
-            self._finish_writes(node)  # the writer's queue is written first, in order
-            self._persist(node, rd, st.term)
+        self._persist(node, rd, st.term)
         if st.role == "leader" and not self.checker.leader_checked(node.id, st.term):
             self.checker.on_leader(node.id, st.term)
             self.checker.on_new_leader_log(node.id, st.term, node.storage)
@@ -727,8 +681,8 @@ class Simulation:
         if crash_point == "before applying":
             self._crash(node, "in Ready, after sending, before applying")
             return
-        self._apply(node, rd, st.term, st.commit if background or node.writes else 0)
-        core.advance(rd, entries_persisted=not background)
+        self._apply(node, rd, st.term)
+        core.advance(rd)
         self._maybe_compact(node)
 
     def _persist(self, node: SimNode, rd: Ready, term: int) -> None:
@@ -809,11 +763,11 @@ class Simulation:
         k = bisect.bisect_right(self._conf_history, index, key=lambda h: h[0])
         return self._conf_history[k - 1][1]
 
-    def _apply(self, node: SimNode, rd: Ready, term: int, unwritten_commit: int = 0) -> None:
-        """Apply ``rd.committed``; ``unwritten_commit`` is the leader's commit while its writes are pending."""
+    def _apply(self, node: SimNode, rd: Ready, term: int) -> None:
+        """Apply ``rd.committed`` and record ``rd.read_states``."""
         storage = node.storage
         for e in rd.committed:
-            if e.index > max(storage.commit(), unwritten_commit):
+            if e.index > storage.commit():
                 raise InvariantViolation(
                     f"Ready contract: {node.id} applies index {e.index} beyond its persisted commit {storage.commit()}"
                 )
@@ -864,7 +818,6 @@ class Simulation:
         index = node.sm.applied_index
         if index - storage.snapshot_index() < self.params.snapshot_every:
             return
-        self._finish_writes(node)  # as RaftMember: compaction waits for the log writer
         term = storage.term_at(index)
         if term is None:
             raise InvariantViolation(
@@ -1115,8 +1068,6 @@ class Simulation:
                 f"liveness: more than {MAX_DELIVERIES_PER_TICK} messages delivered within one tick of a "
                 f"healed network (a message storm)"
             )
-        for node in self._up_nodes():
-            self._finish_writes(node)
         self._tick()
         self._drain_readies()
         self._check_step()

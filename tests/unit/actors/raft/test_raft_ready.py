@@ -13,7 +13,6 @@ from swarmnode.actors.raft import (
     RaftConfig,
     RaftCore,
     RaftMessage,
-    Ready,
     Restored,
     SoftState,
 )
@@ -50,52 +49,6 @@ def test_the_leader_sends_entries_in_the_same_ready_that_persists_them():
     assert a.status().progress["a"][0] == 1  # not counted before advance
     a.advance(rd)
     assert a.status().progress["a"][0] == 2
-
-
-def _writing_in_the_background(data: bytes) -> tuple[RaftCore, int, Ready]:
-    """Leader a of a, b, c proposed ``data`` and handed its Ready out; its own write is still going on."""
-    net = Net("a", "b", "c")
-    net.elect("a")
-    a = net.core("a")
-    index = a.propose(data)
-    rd = a.ready()
-    a.advance(rd, entries_persisted=False)
-    return a, index, rd
-
-
-def test_a_leader_writing_in_the_background_commits_on_its_followers_alone_and_counts_itself_once_persisted():
-    """Thesis 10.2.1: the leader's write runs beside its followers'; what commits is durable on a majority."""
-    a, index, rd = _writing_in_the_background(b"x")
-    assert not a.has_ready()  # the entries are not handed out a second time
-    assert a.status().progress["a"][0] == index - 1
-    term = a.status().term
-    a.step(RaftMessage(MSG_APP_RESP, "a", "b", term, index=index))
-    assert a.status().commit == index - 1  # one follower alone is no majority of three
-    a.step(RaftMessage(MSG_APP_RESP, "a", "c", term, index=index))
-    assert a.status().commit == index  # both followers: a majority without the leader
-    rd = a.ready()
-    assert [e.data for e in rd.committed] == [b"x"] and rd.entries == ()
-    a.advance(rd)
-    a.persisted(index, term)
-    assert a.status().progress["a"][0] == index
-
-
-def test_a_leader_counts_its_background_write_toward_commit_once_it_is_persisted():
-    a, index, _ = _writing_in_the_background(b"y")
-    term = a.status().term
-    a.step(RaftMessage(MSG_APP_RESP, "a", "b", term, index=index))
-    assert a.status().commit == index - 1
-    a.persisted(index, term)  # the leader's write is durable: it and b are a majority
-    assert a.status().commit == index
-    assert [e.data for e in a.ready().committed] == [b"y"]
-
-
-def test_a_background_write_the_log_no_longer_holds_is_not_counted():
-    """An old write finishing after the log changed at that index says nothing about the new entry."""
-    a, index, _ = _writing_in_the_background(b"z")
-    old_term = a.status().term
-    a.persisted(index, old_term + 1)  # a write of another term at that index
-    assert a.status().progress["a"][0] == index - 1
 
 
 def test_proposals_between_two_readys_travel_as_one_append():

@@ -336,25 +336,19 @@ def test_a_late_answer_alone_brings_no_commit_round():
     assert not net.process("a")  # the commit waits for the next append, heartbeat or flush
 
 
-def test_a_waiting_follower_learns_a_commit_that_the_leaders_own_write_completes():
-    """c answered (b's answer is late) before the leader's own write was durable: persisted() commits x."""
-    net = Net("a", "b", "c", lazy_commit=True)
+def test_a_waiting_learner_learns_a_commit_that_the_leaders_own_write_makes():
+    """a is the only voter: its write commits x at advance(), before c, a waiting learner, holds x."""
+    net = Net("a", "c", learners=("c",), lazy_commit=True)
     net.elect("a")
     net.stabilize()
     leader = net.core("a")
     index = leader.propose(b"x")
-    rd = leader.ready()
-    net.nodes["a"].persist(rd)  # the write happens; the core hears of it only with persisted()
-    net.queue.extend(rd.messages)
-    leader.advance(rd, entries_persisted=False)  # its write still under way (RaftMember's writer)
     leader.send_commit_when_held("c", index)
-    net.deliver()
-    net.process("b")
-    net.process("c")
-    net.queue = [m for m in net.queue if m.frm == "c"]  # b's answer is late
-    net.deliver()
-    assert leader.status().commit < index  # c and a store x, but a counts only once durable
-    leader.persisted(index, rd.entries[-1].term)
+    net.process("a")  # persist, send x to c, advance: the leader's own write commits x
     assert leader.status().commit == index
+    net.deliver()
+    net.process("c")
+    assert net.applied_data("c") == []  # the append that brought x was built before the commit
+    net.deliver()  # c's answer: it holds x
     sent = [m for m in net.process("a") if m.to == "c"]
     assert [(m.type, m.entries, m.commit) for m in sent] == [(MSG_APP, (), index)]
