@@ -10,7 +10,9 @@ committed entries and snapshots them every few entries. A crash throws the core 
 machine away and builds them again from the storage (``Restored`` and the snapshot's data).
 A crash may also strike inside a Ready, before ``advance``: before its writes are durable
 (they are lost and nothing is sent), after persisting but before sending, or after sending but
-before applying.
+before applying. A leader handles its Ready in RaftMember's order (it sends its appends and
+applies what is committed before it writes its own log), so its crash after sending loses its
+own write of entries its followers may hold.
 
 Each step is one event (a delivered message, a tick of every clock, a proposal, a crash, a
 partition, a membership change...), and the invariants are checked after every step; see
@@ -34,6 +36,7 @@ from swarmnode.actors.raft import (
     MSG_HEARTBEAT,
     MSG_READ_INDEX,
     MSG_TRANSFER_LEADER,
+    ROLE_LEADER,
     ConfChange,
     ConfChangeInProgress,
     ConfState,
@@ -549,6 +552,8 @@ class Simulation:
         node.core = None
         self.crashes += 1
         self.counts["crashes in Ready" if "Ready" in why else "crashes"] += 1
+        if "after sending" in why and "leader's Ready" in why:
+            self.counts["leader crashes after sending, before persisting"] += 1
         storage = node.storage
         if storage.hard_state != storage.synced_hard_state and self.rng.random() < 0.5:
             # The commit index written without an fsync did not reach the disk.
@@ -644,20 +649,63 @@ class Simulation:
         crash_point = ""
         if self.params.p_crash_in_ready and self.rng.random() < self.params.p_crash_in_ready and not node.removed:
             crash_point = self.rng.choice(["before persisting", "before sending", "before applying"])
-        if crash_point == "before persisting":
-            self._crash(node, "in Ready, before persisting: its writes are lost")
-            return
         st = core.status()
         node.term = st.term
-        self._persist(node, rd, st.term)
-        if st.role == "leader" and not self.checker.leader_checked(node.id, st.term):
-            self.checker.on_leader(node.id, st.term)
-            self.checker.on_new_leader_log(node.id, st.term, node.storage)
-            self.counts["leaders"] += 1
-            self.trace(f"leader {node.id} term {st.term} log checked")
+        if st.role == ROLE_LEADER and rd.snapshot is None and (rd.entries or not rd.must_sync):
+            if not self._handle_leader_ready(node, rd, st.term, crash_point):
+                return  # it crashed
+        else:
+            if crash_point == "before persisting":
+                self._crash(node, "in Ready, before persisting: its writes are lost")
+                return
+            self._persist(node, rd, st.term)
+            self._check_new_leader(node, st.role, st.term)
+            if crash_point == "before sending":
+                self._crash(node, "in Ready, after persisting, before sending")
+                return
+            self._send(node, rd)
+            if crash_point == "before applying":
+                self._crash(node, "in Ready, after sending, before applying")
+                return
+            self._apply(node, rd, st.term)
+        core.advance(rd)
+        self._maybe_compact(node)
+
+    def _handle_leader_ready(self, node: SimNode, rd: Ready, term: int, crash_point: str) -> bool:
+        """A leader's Ready in RaftMember's order: its appends leave before its own write (Raft
+        thesis 10.2.1), and it applies (answers clients) what a majority holds already, also
+        before that write; with no entries it applies first and then sends the commit. A crash
+        may strike before anything, after sending (its own write of the entries is lost while
+        its followers may hold them), or after sending and applying, before persisting. Return
+        False when it crashed."""
+        self._check_new_leader(node, ROLE_LEADER, term)
         if crash_point == "before sending":
-            self._crash(node, "in Ready, after persisting, before sending")
-            return
+            self._crash(node, "in a leader's Ready, before sending or persisting: its writes are lost")
+            return False
+        if rd.entries:
+            self._send(node, rd)
+            if crash_point == "before applying":
+                self._crash(node, "in a leader's Ready, after sending, before applying or persisting")
+                return False
+            self._apply(node, rd, term, commit_persisted=False)
+        else:
+            self._apply(node, rd, term, commit_persisted=False)
+            self._send(node, rd)
+        if crash_point in ("before persisting", "before applying"):
+            self._crash(node, "in a leader's Ready, after sending and applying, before persisting")
+            return False
+        self._persist(node, rd, term)
+        self.counts["leader Readies sent before persisting"] += 1
+        return True
+
+    def _check_new_leader(self, node: SimNode, role: str, term: int) -> None:
+        if role == ROLE_LEADER and not self.checker.leader_checked(node.id, term):
+            self.checker.on_leader(node.id, term)
+            self.checker.on_new_leader_log(node.id, term, node.storage)
+            self.counts["leaders"] += 1
+            self.trace(f"leader {node.id} term {term} log checked")
+
+    def _send(self, node: SimNode, rd: Ready) -> None:
         for m in rd.messages:
             # A heartbeat's commit is taken as is by its receiver: it must not pass what the
             # leader knows the receiver holds (its match), or a stale tail would be committed.
@@ -678,12 +726,6 @@ class Simulation:
                 continue
             what = self.network.send(m, self.now)
             self.detail(f"{what} {describe_message(m)}")
-        if crash_point == "before applying":
-            self._crash(node, "in Ready, after sending, before applying")
-            return
-        self._apply(node, rd, st.term)
-        core.advance(rd)
-        self._maybe_compact(node)
 
     def _persist(self, node: SimNode, rd: Ready, term: int) -> None:
         """Persist what ``rd`` says; ``term`` is the core's term now, a bound for what it commits."""
@@ -763,16 +805,21 @@ class Simulation:
         k = bisect.bisect_right(self._conf_history, index, key=lambda h: h[0])
         return self._conf_history[k - 1][1]
 
-    def _apply(self, node: SimNode, rd: Ready, term: int) -> None:
-        """Apply ``rd.committed`` and record ``rd.read_states``."""
+    def _apply(self, node: SimNode, rd: Ready, term: int, *, commit_persisted: bool = True) -> None:
+        """Apply ``rd.committed`` and record ``rd.read_states``.
+
+        A leader applies before it persists the Ready's commit index (``commit_persisted``
+        False): what it applies must be on its disk already, and the checker sees that it is on
+        a majority's.
+        """
         storage = node.storage
         for e in rd.committed:
-            if e.index > storage.commit():
+            if commit_persisted and e.index > storage.commit():
                 raise InvariantViolation(
                     f"Ready contract: {node.id} applies index {e.index} beyond its persisted commit {storage.commit()}"
                 )
             stored = storage.entry(e.index)
-            if stored is not None and stored != e:
+            if (stored is None and e.index > storage.snapshot_index()) or (stored is not None and stored != e):
                 raise InvariantViolation(f"Ready contract: {node.id} applies {e} but stored {stored}")
             node.sm.apply(e)
             self.checker.on_apply(node.id, e.index, e.term, e.kind, e.data, term)

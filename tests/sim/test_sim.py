@@ -86,6 +86,8 @@ def test_the_seeds_exercise_every_fault_and_feature() -> None:
         "leaders",
         "crashes",
         "crashes in Ready",
+        "leader Readies sent before persisting",
+        "leader crashes after sending, before persisting",
         "partitions",
         "compactions",
         "snapshots installed",
