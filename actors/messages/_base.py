@@ -39,6 +39,8 @@ _SCHEMAS: dict[str, dict[str, str]] = {}
 # Per class, computed once: the hot paths of encode and decode must not call dataclasses.fields().
 _FIELD_NAMES: dict[type[Message], tuple[str, ...]] = {}
 _FIELD_PLAN: dict[type[Message], tuple[tuple[str, Validator, bool], ...]] = {}
+# Per class, made once by _make_builder: check a decoded body and build the message.
+_BUILDERS: dict[type[Message], Callable[[Any, Where], Message]] = {}
 # Arrays and maps in an ``Any`` field may nest this deep; msgpack allows 1024 levels, more
 # than Python's recursion limit, so deeper values must be refused before they overflow it.
 _MAX_PLAIN_DEPTH = 100
@@ -99,6 +101,7 @@ def message(cls: M) -> M:
         )
         for f in fields
     )
+    _BUILDERS[dc] = _make_builder(dc, fields, hints, validators)
     return typing.cast(M, dc)
 
 
@@ -141,19 +144,79 @@ def from_body(kind: str, body: Any) -> Message:
 
 
 def _build(cls: type[Message], body: Any, where: Where) -> Message:
-    if type(body) is not dict:
-        raise CodecError(f"{_text(where)}: body must be a map, not {type(body).__name__}")
-    validators = _VALIDATORS[cls]
-    if not body.keys() <= validators.keys():
-        unknown = [k for k in body if k not in validators]
-        raise CodecError(f"{_text(where)}: unknown field(s) {', '.join(map(repr, sorted(map(str, unknown))))}")
-    values: dict[str, Any] = {}
-    for name, validate, required in _FIELD_PLAN[cls]:
-        if name in body:
-            values[name] = validate(body[name], (where, ".", name))
-        elif required:
-            raise CodecError(f"{_text(where)}: missing field {name!r}")
-    return cls(**values)
+    return _BUILDERS[cls](body, where)
+
+
+# A field of one of these types is checked inline by the builder (``type(x) is T``); a value that
+# fails goes to the field's validator, which says what was wrong (or converts it: int -> float).
+_INLINE_TYPES = {int: "int", str: "str", bytes: "bytes", bool: "bool", float: "float"}
+_MISSING_FIELD = object()
+
+
+def _make_builder(
+    cls: type[Message],
+    fields: tuple[dataclasses.Field[Any], ...],
+    hints: dict[str, Any],
+    validators: dict[str, Validator],
+) -> Callable[[Any, Where], Message]:
+    """Return ``build(body, where)`` for ``cls``: the checks of its validators, in field order, as
+    one generated function (a decode of a RaftMessage is on every commit's path; a loop over
+    the fields calling a validator each took twice as long). The errors are the validators'."""
+    names = frozenset(validators)
+    env: dict[str, Any] = {
+        "cls": cls,
+        "names": names,
+        "_MISSING": _MISSING_FIELD,
+        "_not_map": _not_map,
+        "_unknown": _unknown,
+        "_missing": _missing,
+    }
+    lines = [
+        "def build(body, where):",
+        "    if type(body) is not dict:",
+        "        raise _not_map(body, where)",
+        "    if not body.keys() <= names:",
+        "        raise _unknown(body, names, where)",
+        "    get = body.get",
+    ]
+    args = []
+    for i, f in enumerate(fields):
+        if not f.init:
+            raise TypeError(f"message field {cls.__name__}.{f.name} must be an __init__ field")
+        tp = hints[f.name]
+        env[f"v{i}"] = validators[f.name]
+        lines.append(f"    x = get({f.name!r}, _MISSING)")
+        if f.default is not dataclasses.MISSING:
+            env[f"d{i}"] = f.default
+            lines.append(f"    if x is _MISSING: a{i} = d{i}")
+        elif f.default_factory is not dataclasses.MISSING:
+            env[f"d{i}"] = f.default_factory
+            lines.append(f"    if x is _MISSING: a{i} = d{i}()")
+        else:
+            lines.append(f"    if x is _MISSING: raise _missing(where, {f.name!r})")
+        inline = _INLINE_TYPES.get(tp)
+        if inline is not None:
+            lines.append(f"    elif type(x) is {inline}: a{i} = x")
+        elif typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in typing.get_args(tp):
+            lines.append(f"    elif x is None: a{i} = None")
+        lines.append(f"    else: a{i} = v{i}(x, (where, '.', {f.name!r}))")
+        args.append(f"a{i}")
+    lines.append(f"    return cls({', '.join(args)})")
+    exec("\n".join(lines), env)  # the code is made here, from the class's own field names
+    return typing.cast(Callable[[Any, Where], Message], env["build"])
+
+
+def _not_map(body: Any, where: Where) -> CodecError:
+    return CodecError(f"{_text(where)}: body must be a map, not {type(body).__name__}")
+
+
+def _unknown(body: dict[Any, Any], names: frozenset[str], where: Where) -> CodecError:
+    unknown = [k for k in body if k not in names]
+    return CodecError(f"{_text(where)}: unknown field(s) {', '.join(map(repr, sorted(map(str, unknown))))}")
+
+
+def _missing(where: Where, name: str) -> CodecError:
+    return CodecError(f"{_text(where)}: missing field {name!r}")
 
 
 def _text(where: Where) -> str:

@@ -28,6 +28,9 @@ WIRE_VERSION = 1
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 _MAX_ID = 2**63 - 1
 _FIELDS = frozenset(("v", "kind", "id", "reply_to", "src", "dst", "body"))
+# Decoded addresses, shared (an Address is frozen): the same few pairs come in every message.
+_ADDRESS_CACHE = 4096
+_ADDRESSES: dict[tuple[str, str], Address] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +85,6 @@ def decode_envelope(data: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> Envelope
         raise CodecError(f"not a msgpack message ({type(exc).__name__}: {exc})") from None
     if not isinstance(raw, dict):
         raise CodecError(f"envelope must be a map, not {type(raw).__name__}")
-
-    def fail(text: str) -> CodecError:
-        # Whatever else is wrong, a readable id and source let the receiver answer with the error.
-        reply_id, reply_src = _header_for_errors(raw)
-        return CodecError(text, envelope_id=reply_id, src=reply_src)
-
     if raw.keys() != _FIELDS:
         keys = set(raw)
         missing = sorted(_FIELDS - keys)
@@ -97,25 +94,31 @@ def decode_envelope(data: bytes, max_bytes: int = MAX_MESSAGE_BYTES) -> Envelope
             parts.append("missing " + ", ".join(missing))
         if unknown:
             parts.append("unknown " + ", ".join(map(repr, unknown)))
-        raise fail("envelope fields: " + "; ".join(parts))
+        raise _fail(raw, "envelope fields: " + "; ".join(parts))
     version = raw["v"]
     if version != WIRE_VERSION or type(version) is not int:
-        raise fail(f"wire version {_describe(version)} is not supported (this node speaks {WIRE_VERSION})")
+        raise _fail(raw, f"wire version {_describe(version)} is not supported (this node speaks {WIRE_VERSION})")
     try:
         env_id = _id(raw["id"], "id")
         reply_to = _id(raw["reply_to"], "reply_to")
         src = _address(raw["src"], "src")
         dst = _address(raw["dst"], "dst")
     except CodecError as exc:
-        raise fail(str(exc)) from None
+        raise _fail(raw, str(exc)) from None
     kind = raw["kind"]
     if type(kind) is not str:
-        raise fail(f"envelope kind must be a string, not {type(kind).__name__}")
+        raise _fail(raw, f"envelope kind must be a string, not {type(kind).__name__}")
     try:
         body = from_body(kind, raw["body"])
     except CodecError as exc:
-        raise fail(str(exc)) from None
-    return Envelope(id=env_id, reply_to=reply_to, src=src, dst=dst, body=body)
+        raise _fail(raw, str(exc)) from None
+    return Envelope(env_id, reply_to, src, dst, body)
+
+
+def _fail(raw: dict[Any, Any], text: str) -> CodecError:
+    # Whatever else is wrong, a readable id and source let the receiver answer with the error.
+    reply_id, reply_src = _header_for_errors(raw)
+    return CodecError(text, envelope_id=reply_id, src=reply_src)
 
 
 def _header_for_errors(raw: dict[Any, Any]) -> tuple[int | None, tuple[str, str] | None]:
@@ -144,4 +147,10 @@ def _address(value: Any, name: str) -> Address:
         or len(value[1]) > 128
     ):
         raise CodecError(f"envelope {name} must be [node id, actor name] strings, got {_describe(value)}")
-    return Address(value[0], value[1])
+    key = (value[0], value[1])
+    known = _ADDRESSES.get(key)
+    if known is None:
+        if len(_ADDRESSES) >= _ADDRESS_CACHE:
+            _ADDRESSES.clear()  # many peers and actors: start over rather than grow
+        known = _ADDRESSES[key] = Address(value[0], value[1])
+    return known
