@@ -264,27 +264,20 @@ def _refuse(value: Any, where: Where, wanted: str) -> CodecError:
     return CodecError(f"{_text(where)}: expected {wanted}, got {type(value).__name__} {_describe(value)}")
 
 
-def _validator_for(tp: Any) -> Validator:  # noqa: C901, PLR0912, PLR0915 - one branch per supported type
+def _validator_for(tp: Any) -> Validator:  # noqa: C901, PLR0915 - one branch per supported type
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if tp is Any:
         return _check_plain_value
-    if tp is bool:
+    if tp in (bool, int, str, bytes):
+        wanted = tp.__name__
 
-        def check_bool(v: Any, where: Where) -> bool:
-            if type(v) is not bool:
-                raise _refuse(v, where, "bool")
+        def check_exact(v: Any, where: Where) -> Any:
+            if type(v) is not tp:  # exact, not isinstance: True is not an int on the wire
+                raise _refuse(v, where, wanted)
             return v
 
-        return check_bool
-    if tp is int:
-
-        def check_int(v: Any, where: Where) -> int:
-            if type(v) is not int:
-                raise _refuse(v, where, "int")
-            return v
-
-        return check_int
+        return check_exact
     if tp is float:
 
         def check_float(v: Any, where: Where) -> float:
@@ -293,22 +286,6 @@ def _validator_for(tp: Any) -> Validator:  # noqa: C901, PLR0912, PLR0915 - one 
             return float(v)
 
         return check_float
-    if tp is str:
-
-        def check_str(v: Any, where: Where) -> str:
-            if type(v) is not str:
-                raise _refuse(v, where, "str")
-            return v
-
-        return check_str
-    if tp is bytes:
-
-        def check_bytes(v: Any, where: Where) -> bytes:
-            if type(v) is not bytes:
-                raise _refuse(v, where, "bytes")
-            return v
-
-        return check_bytes
     if tp is type(None):
 
         def check_none(v: Any, where: Where) -> None:
