@@ -29,18 +29,21 @@ class SocketPoll:
     def __init__(self) -> None:
         self._poll = select.poll()
         self._sockets: dict[int, zmq.Socket[bytes]] = {}  # ZMQ_FD -> socket
+        self._fds: dict[zmq.Socket[bytes], int] = {}  # socket -> ZMQ_FD
         self._touched: dict[zmq.Socket[bytes], None] = {}  # an ordered set: ZMQ_EVENTS to read
 
     def add_socket(self, sock: zmq.Socket[bytes]) -> None:
         fd = _fd(sock)
         self._sockets[fd] = sock
+        self._fds[sock] = fd
         self._poll.register(fd, select.POLLIN)
         self._touched[sock] = None  # messages may be waiting already
 
     def remove_socket(self, sock: zmq.Socket[bytes]) -> None:
         """Forget ``sock``; call it before closing the socket (its descriptor may be reused)."""
-        fd = _fd(sock)
-        if self._sockets.pop(fd, None) is not None:
+        fd = self._fds.pop(sock, None)
+        if fd is not None:
+            del self._sockets[fd]
             self._poll.unregister(fd)
         self._touched.pop(sock, None)
 
@@ -48,28 +51,33 @@ class SocketPoll:
         self._poll.register(fd, select.POLLIN)
 
     def touched(self, sock: zmq.Socket[bytes]) -> None:
-        """Say that ``sock`` was sent or received on: its ZMQ_EVENTS is read before the next wait."""
-        self._touched[sock] = None
+        """Say that ``sock`` was sent or received on: its ZMQ_EVENTS is read before the next wait.
+
+        A socket no longer watched (removed, and perhaps closed, by what read or sent on it) is
+        ignored.
+        """
+        if sock in self._fds:
+            self._touched[sock] = None
 
     def wait(self, timeout_ms: int) -> list[Any]:
         """Return the sockets with input and the plain descriptors that are readable.
 
-        Waits up to ``timeout_ms`` only when no touched socket has input already. The owner
-        reads each socket returned and then calls :meth:`touched` for it: a socket is reported
-        once, and again only after it was touched or its descriptor fired.
+        Waits up to ``timeout_ms`` only when no touched socket has input already; either way
+        it polls every descriptor, so that a socket that always has more input (a flood, or a
+        backlog longer than a batch) cannot hide the others. The owner reads each socket
+        returned and then calls :meth:`touched` for it: a socket is reported once, and again
+        only after it was touched or its descriptor fired.
         """
-        ready = self._with_input()
-        if ready:
-            return ready  # a readable plain descriptor stays readable: the next wait reports it
+        busy = self._with_input()
         found: list[Any] = []
-        sockets = self._sockets
-        for fd, _ in self._poll.poll(timeout_ms):
+        sockets, touched = self._sockets, self._touched
+        for fd, _ in self._poll.poll(0 if busy else timeout_ms):
             sock = sockets.get(fd)
             if sock is None:
                 found.append(fd)
-            else:
-                self._touched[sock] = None
-        return self._with_input() + found
+            elif sock not in busy:
+                touched[sock] = None
+        return busy + self._with_input() + found
 
     def _with_input(self) -> list[Any]:
         touched = self._touched

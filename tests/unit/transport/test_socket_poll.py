@@ -102,3 +102,56 @@ def test_a_plain_descriptor_and_a_removed_socket() -> None:
         os.close(wake)
         sock.close(0)
         context.term()
+
+
+def test_a_socket_that_always_has_more_does_not_hide_the_others() -> None:
+    """A flood on one socket (more than its owner reads per wait) must not starve a quiet one."""
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    busy, flood = context.socket(zmq.PULL), context.socket(zmq.PUSH)
+    quiet, knock = context.socket(zmq.PULL), context.socket(zmq.PUSH)
+    try:
+        busy.bind("inproc://busy")
+        flood.connect("inproc://busy")
+        quiet.bind("inproc://quiet")
+        knock.connect("inproc://quiet")
+        for _ in range(200):
+            flood.send(b"x")
+        poll = SocketPoll()
+        poll.add_socket(busy)
+        poll.add_socket(quiet)
+        assert wait_for(poll, busy) == [busy]
+        knock.send(b"hello")
+        waits = 0
+        ready: list[object] = []
+        while quiet not in ready:
+            assert waits < 10, f"the quiet socket was not reported in {waits} waits while the busy one had input"
+            busy.recv()  # the owner reads one message per wait: 200 keep it busy throughout
+            poll.touched(busy)
+            ready = poll.wait(1000)
+            waits += 1
+            assert busy in ready
+    finally:
+        for sock in (busy, flood, quiet, knock):
+            sock.close(0)
+        context.term()
+
+
+def test_a_socket_removed_and_closed_after_it_was_reported_is_ignored(
+    pair: tuple[zmq.Socket[bytes], zmq.Socket[bytes]],
+) -> None:
+    """What read a socket may have closed it (a peer disconnected): touching it then is no error."""
+    router, dealer = pair
+    poll = SocketPoll()
+    poll.add_socket(router)
+    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
+    spare = context.socket(zmq.DEALER)
+    try:
+        poll.add_socket(spare)
+        poll.remove_socket(spare)
+        spare.close(0)
+        poll.touched(spare)
+        dealer.send(b"ping")
+        assert wait_for(poll, router) == [router]
+    finally:
+        spare.close(0)
+        context.term()
