@@ -10,7 +10,7 @@ import functools
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar, cast
 
@@ -56,6 +56,7 @@ STATISTICS_TIMEOUT_S = 3.0
 LEADER_TIMEOUT_S = 2.0  # a follower's wait for the leader's view of the Raft group
 # Requests that wait on Raft run on this many threads beside the actor's (see waits_on_raft).
 WAITING_THREADS = 4
+STOPPED_BEFORE_IT_RAN = "the node's control actor stopped (or restarted) before it got to this request; try again"
 
 H = TypeVar("H", bound=Callable[..., Any])
 
@@ -117,6 +118,7 @@ class ControlActor(NodeActor):
         super().__init__(link)
         self.context = context
         self.waiting: ThreadPoolExecutor | None = None  # made on first use
+        self.queued: dict[Future[None], Request] = {}  # submitted to the waiting threads, not finished
 
     def on_receive(self, message: Any) -> Any:
         if isinstance(message, _WaiterFailed):
@@ -130,15 +132,25 @@ class ControlActor(NodeActor):
         self._stop_waiting()
 
     def _stop_waiting(self) -> None:
-        # Requests still waiting finish on their own (each has a deadline) and answer; queued ones are dropped.
-        if self.waiting is not None:
-            self.waiting.shutdown(wait=False, cancel_futures=True)
-            self.waiting = None
+        """Requests under way finish on their own (each has a deadline) and answer; the ones still
+        queued behind them are answered now, rather than left to their callers' timeouts."""
+        if self.waiting is None:
+            return
+        for future, request in list(self.queued.items()):
+            if future.cancel():
+                request.reply(ErrorReply(code="unavailable", text=STOPPED_BEFORE_IT_RAN))
+        self.waiting.shutdown(wait=False)
+        self.waiting = None
 
     def _run_aside(self, work: Callable[[Request], Message | None], request: Request) -> None:
         if self.waiting is None:
             self.waiting = ThreadPoolExecutor(WAITING_THREADS, thread_name_prefix=f"{self.name}-waiting")
-        self.waiting.submit(self._answer, work, request)
+        future = self.waiting.submit(self._answer, work, request)
+        self.queued[future] = request
+        future.add_done_callback(self._forget)
+
+    def _forget(self, future: Future[None]) -> None:  # on the thread that finished or cancelled it
+        self.queued.pop(future, None)
 
     def _answer(self, work: Callable[[Request], Message | None], request: Request) -> None:
         """On a waiting thread: run ``work`` and answer ``request`` as the actor's own handlers are."""

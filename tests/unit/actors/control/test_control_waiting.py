@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from swarmnode.actors.control.actor import ControlActor, _WaiterFailed
+from swarmnode.actors.control.actor import WAITING_THREADS, ControlActor, _WaiterFailed
 from swarmnode.actors.control.messages import NodeListRequest
 from swarmnode.actors.messages import Address, Envelope, ErrorReply, Message, Pong
 from swarmnode.actors.runtime import NodeContext, Refused
@@ -98,3 +98,29 @@ def test_a_waiting_handler_runs_on_the_actors_thread_for_a_local_ask(actor: Cont
     actor._raft_status = functools.partial(SimpleNamespace, leader="")  # type: ignore[method-assign]
     reply = actor.on_receive(NodeListRequest())
     assert reply.nodes == () and threads == [threading.current_thread()]
+
+
+def test_requests_queued_behind_busy_waiting_threads_are_answered_when_the_actor_stops(actor: ControlActor) -> None:
+    release = threading.Event()
+    running = threading.Semaphore(0)
+
+    def slow(request: Request) -> Message:
+        running.release()
+        assert release.wait(DEADLINE_S)
+        return Pong(b"late")
+
+    transports = [RecordingTransport() for _ in range(WAITING_THREADS + 2)]
+    for transport in transports:
+        actor._run_aside(slow, delivered(transport))
+    for _ in range(WAITING_THREADS):
+        assert running.acquire(timeout=DEADLINE_S), "the waiting threads did not start"
+    actor.on_stop()
+    queued = [t for t in transports if t.answered.is_set()]
+    assert len(queued) == 2
+    for transport in queued:
+        (reply,) = transport.replies
+        assert isinstance(reply, ErrorReply) and reply.code == "unavailable" and "try again" in reply.text
+    release.set()
+    for transport in transports:
+        assert transport.answered.wait(DEADLINE_S)
+    assert sum(t.replies == [Pong(b"late")] for t in transports) == WAITING_THREADS
