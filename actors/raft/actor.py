@@ -508,6 +508,9 @@ class RaftMember(NodeActor):
             since = self.commit_untold_since
             if since is None or time.monotonic() - since >= COMMIT_FLUSH_S:
                 self.core.broadcast_commit()
+                # A follower still owed it after this (one the core cannot send to now) is told
+                # at the next flush, COMMIT_FLUSH_S later: the clock starts again, not a busy loop.
+                self.commit_untold_since = None
             # else appends carried the commit it was armed for; _process arms it again for a later one
             return None
         if isinstance(message, Propose):

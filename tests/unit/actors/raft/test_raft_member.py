@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -245,6 +246,25 @@ def test_a_commit_no_append_carried_goes_to_the_followers_once_it_is_commit_flus
     (flush,) = sender.sent
     assert flush.type == MSG_APP and flush.entries == () and flush.commit == member.core.applied
     assert not member.core.commit_unsent()
+
+
+def test_a_commit_a_flush_could_not_carry_is_flushed_again_commit_flush_s_later_not_at_once(
+    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When the core cannot send the commit to a follower yet, the next flush waits its turn."""
+    member, sender = leader_with_learner(state_dir, members)
+    monkeypatch.setattr(actor_module, "COMMIT_FLUSH_S", 3600.0)
+    assert propose(member, "t1").wait(0).ok
+    answer_appends(member, sender)
+    assert member.core is not None and member.core.commit_unsent()
+    member.commit_untold_since = time.monotonic() - 7200.0  # untold for longer than a flush
+    monkeypatch.setattr(member.core, "broadcast_commit", lambda: None)  # the follower cannot be sent to
+    member.commit_flush_armed = False
+    member._receive(actor_module._FlushCommit())
+    member._process()
+    assert member.core.commit_unsent() and member.commit_flush_armed
+    pending = member.timers._pending["commit"]
+    assert pending.due - time.monotonic() > 3000.0, "the flush was armed again at once"
 
 
 # ------------------------------------------------------------------------------- reads
