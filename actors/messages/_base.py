@@ -34,11 +34,9 @@ Validator = Callable[[Any, Where], Any]
 M = TypeVar("M", bound="type[Message]")
 
 _REGISTRY: dict[str, type[Message]] = {}
-_VALIDATORS: dict[type[Message], dict[str, Validator]] = {}
 _SCHEMAS: dict[str, dict[str, str]] = {}
 # Per class, computed once: the hot paths of encode and decode must not call dataclasses.fields().
 _FIELD_NAMES: dict[type[Message], tuple[str, ...]] = {}
-_FIELD_PLAN: dict[type[Message], tuple[tuple[str, Validator, bool], ...]] = {}
 # Per class, made once by _make_builder: check a decoded body and build the message.
 _BUILDERS: dict[type[Message], Callable[[Any, Where], Message]] = {}
 # Arrays and maps in an ``Any`` field may nest this deep; msgpack allows 1024 levels, more
@@ -82,26 +80,12 @@ def message(cls: M) -> M:
         raise TypeError(f"message kind {kind!r} is registered twice ({cls.__name__})")
     dc = dataclasses.dataclass(frozen=True, slots=True)(cls)
     hints = typing.get_type_hints(dc)
-    validators: dict[str, Validator] = {}
-    schema: dict[str, str] = {}
-    for field in dataclasses.fields(dc):  # type: ignore[arg-type]
-        tp = hints[field.name]
-        validators[field.name] = _validator_for(tp)
-        schema[field.name] = _type_name(tp)
     fields = dataclasses.fields(dc)  # type: ignore[arg-type]
+    build = _make_builder(dc, fields, hints)  # raises TypeError for a field type the wire cannot carry
     _REGISTRY[kind] = dc
-    _VALIDATORS[dc] = validators
-    _SCHEMAS[kind] = schema
+    _SCHEMAS[kind] = {f.name: _type_name(hints[f.name]) for f in fields}
     _FIELD_NAMES[dc] = tuple(f.name for f in fields)
-    _FIELD_PLAN[dc] = tuple(
-        (
-            f.name,
-            validators[f.name],
-            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
-        )
-        for f in fields
-    )
-    _BUILDERS[dc] = _make_builder(dc, fields, hints, validators)
+    _BUILDERS[dc] = build
     return typing.cast(M, dc)
 
 
@@ -147,22 +131,20 @@ def _build(cls: type[Message], body: Any, where: Where) -> Message:
     return _BUILDERS[cls](body, where)
 
 
-# A field of one of these types is checked inline by the builder (``type(x) is T``); a value that
-# fails goes to the field's validator, which says what was wrong (or converts it: int -> float).
-_INLINE_TYPES = {int: "int", str: "str", bytes: "bytes", bool: "bool", float: "float"}
+# Types a value must have exactly (not isinstance: True is not an int on the wire). The builder
+# checks them, and float, inline (``type(x) is T``); a value that fails goes to the field's
+# validator, which says what was wrong (or converts it: an int for a float).
+_EXACT_TYPES = (bool, int, str, bytes)
 _MISSING_FIELD = object()
 
 
 def _make_builder(
-    cls: type[Message],
-    fields: tuple[dataclasses.Field[Any], ...],
-    hints: dict[str, Any],
-    validators: dict[str, Validator],
+    cls: type[Message], fields: tuple[dataclasses.Field[Any], ...], hints: dict[str, Any]
 ) -> Callable[[Any, Where], Message]:
     """Return ``build(body, where)`` for ``cls``: the checks of its validators, in field order, as
     one generated function (a decode of a RaftMessage is on every commit's path; a loop over
     the fields calling a validator each took twice as long). The errors are the validators'."""
-    names = frozenset(validators)
+    names = frozenset(f.name for f in fields)
     env: dict[str, Any] = {
         "cls": cls,
         "names": names,
@@ -184,7 +166,7 @@ def _make_builder(
         if not f.init:
             raise TypeError(f"message field {cls.__name__}.{f.name} must be an __init__ field")
         tp = hints[f.name]
-        env[f"v{i}"] = validators[f.name]
+        env[f"v{i}"] = _validator_for(tp)
         lines.append(f"    x = get({f.name!r}, _MISSING)")
         if f.default is not dataclasses.MISSING:
             env[f"d{i}"] = f.default
@@ -194,11 +176,8 @@ def _make_builder(
             lines.append(f"    if x is _MISSING: a{i} = d{i}()")
         else:
             lines.append(f"    if x is _MISSING: raise _missing(where, {f.name!r})")
-        inline = _INLINE_TYPES.get(tp)
-        if inline is not None:
-            lines.append(f"    elif type(x) is {inline}: a{i} = x")
-        elif typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in typing.get_args(tp):
-            lines.append(f"    elif x is None: a{i} = None")
+        if tp in _EXACT_TYPES or tp is float:
+            lines.append(f"    elif type(x) is {tp.__name__}: a{i} = x")
         lines.append(f"    else: a{i} = v{i}(x, (where, '.', {f.name!r}))")
         args.append(f"a{i}")
     lines.append(f"    return cls({', '.join(args)})")
@@ -269,11 +248,11 @@ def _validator_for(tp: Any) -> Validator:  # noqa: C901, PLR0915 - one branch pe
     args = typing.get_args(tp)
     if tp is Any:
         return _check_plain_value
-    if tp in (bool, int, str, bytes):
+    if tp in _EXACT_TYPES:
         wanted = tp.__name__
 
         def check_exact(v: Any, where: Where) -> Any:
-            if type(v) is not tp:  # exact, not isinstance: True is not an int on the wire
+            if type(v) is not tp:
                 raise _refuse(v, where, wanted)
             return v
 
@@ -307,7 +286,7 @@ def _validator_for(tp: Any) -> Validator:  # noqa: C901, PLR0915 - one branch pe
 
         return check_enum
     if isinstance(tp, type) and issubclass(tp, Message):
-        if tp not in _VALIDATORS:
+        if tp not in _BUILDERS:
             raise TypeError(f"message field type {tp!r} is not a registered message; decorate it with @message")
         nested = tp
 

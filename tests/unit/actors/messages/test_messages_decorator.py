@@ -33,7 +33,7 @@ def forget_made_kinds() -> Iterator[None]:
     yield
     for kind, cls in list(_base._REGISTRY.items()):
         if cls.__module__ == __name__:
-            del _base._REGISTRY[kind], _base._SCHEMAS[kind], _base._VALIDATORS[cls]
+            del _base._REGISTRY[kind], _base._SCHEMAS[kind], _base._FIELD_NAMES[cls], _base._BUILDERS[cls]
 
 
 def make(kind: str | None, annotations: dict[str, Any] | None = None, **namespace: Any) -> type[Message]:
