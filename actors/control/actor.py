@@ -145,26 +145,18 @@ class ControlActor(NodeActor):
     def _run_aside(self, work: Callable[[Request], Message | None], request: Request) -> None:
         if self.waiting is None:
             self.waiting = ThreadPoolExecutor(WAITING_THREADS, thread_name_prefix=f"{self.name}-waiting")
-        future = self.waiting.submit(self._answer, work, request)
+        future = self.waiting.submit(self._answer_aside, work, request)
         self.queued[future] = request
         future.add_done_callback(self._forget)
 
     def _forget(self, future: Future[None]) -> None:  # on the thread that finished or cancelled it
         self.queued.pop(future, None)
 
-    def _answer(self, work: Callable[[Request], Message | None], request: Request) -> None:
-        """On a waiting thread: run ``work`` and answer ``request`` as the actor's own handlers are."""
-        try:
-            answer = work(request)
-        except Refused as exc:
-            request.reply(ErrorReply(code=exc.code, text=exc.text))
-            return
-        except Exception as exc:
-            request.reply(ErrorReply(code="crashed", text=f"actor {self.name!r} crashed: {describe(exc)}"))
-            self.actor_ref.tell(_WaiterFailed(exc))
-            return
-        if answer is not None:
-            request.reply(answer)
+    def _answer_aside(self, work: Callable[[Request], Message | None], request: Request) -> None:
+        """On a waiting thread: answer ``request`` as the actor's own handlers are answered."""
+        crash = self._answer(request, functools.partial(work, request))
+        if crash is not None:
+            self.actor_ref.tell(_WaiterFailed(crash))
 
     def _read(self, fn: Callable[[StoreCore], Any], *, linearizable: bool = True) -> Any:
         """Read the Store for an operator: by default only once it holds every committed write

@@ -125,22 +125,26 @@ class Addressable:
         return super().on_receive(message)  # type: ignore[misc]
 
     def _handle_delivery(self, delivery: Delivery) -> None:
-        inbound = delivery.inbound
-        wants_reply = inbound.envelope.id != 0
-        request = Request(peer=inbound.peer, delivery=delivery)
+        request = Request(peer=delivery.inbound.peer, delivery=delivery)
+        crash = self._answer(request, lambda: self._dispatch_message(delivery.inbound.envelope.body, request))
+        if crash is not None:
+            raise crash
+
+    def _answer(self, request: Request, work: Callable[[], Message | None]) -> Exception | None:
+        """Run ``work`` and answer ``request`` with what it returns (None: it answers later
+        itself), its refusal, or "crashed"; return the exception of a crash, for the caller to
+        crash this actor with."""
         try:
-            answer = self._dispatch_message(inbound.envelope.body, request)
+            answer = work()
         except Refused as exc:
-            if wants_reply:
-                delivery.transport.reply(inbound, ErrorReply(code=exc.code, text=exc.text))
-            return
+            request.reply(ErrorReply(code=exc.code, text=exc.text))
+            return None
         except Exception as exc:
-            if wants_reply:
-                text = f"actor {self.name!r} crashed: {describe(exc)}"
-                delivery.transport.reply(inbound, ErrorReply(code="crashed", text=text))
-            raise
-        if answer is not None and wants_reply:
-            delivery.transport.reply(inbound, answer)
+            request.reply(ErrorReply(code="crashed", text=f"actor {self.name!r} crashed: {describe(exc)}"))
+            return exc
+        if answer is not None:
+            request.reply(answer)
+        return None
 
     def _dispatch_message(self, body: Message, request: Request) -> Message | None:
         entry = self._handlers.get(type(body))
