@@ -411,16 +411,16 @@ class WriteAheadLog:
         self._hard_state = hard_state
         self._fd: int | None = None
         self._size = 0  # where the active segment's data ends: the next write goes there
-        self._synced_size = 0  # how much of the active segment is durable (each record says it)
+        # How much of the active segment is durable (each record says it). What lies past it (an
+        # append with sync=False) is fsynced before the segment stops being the last one, where a
+        # damaged tail is corruption, not a torn write; _open_active syncs what a process before
+        # this one left.
+        self._synced_size = 0
         self._allocated = 0  # the active segment's length on disk, data and preallocated zeros
         self._can_preallocate = True  # False on a filesystem that cannot: appends grow the file
         self._broken: str | None = None
         self._packer = msgpack.Packer(use_bin_type=True)  # reused: building one costs more than packing
         self._pending_prefix = b""  # the hard state that opens a new segment, written with its first record
-        # Bytes of the active segment may not be durable (an append with sync=False). Fsynced
-        # before the segment stops being the last one, where a damaged tail is corruption, not a
-        # torn write. (_open_active syncs what a process before this one left.)
-        self._unsynced = False
         if segments:
             self._open_active(segments[-1].path, active_end)
 
@@ -675,15 +675,16 @@ class WriteAheadLog:
         """
         assert self._fd is not None
         path = self._segments[-1].path
+        cut = False
         try:
             # The file's own length, not _allocated: a failed fallocate may have grown it partly.
             if os.fstat(self._fd).st_size > self._size:
                 os.ftruncate(self._fd, self._size)
                 self._allocated = self._size
-                self._unsynced = True
+                cut = True
         except OSError as exc:
             raise _write_error(path, exc) from None
-        if self._unsynced:
+        if cut or self._synced_size < self._size:
             try:
                 os.fdatasync(self._fd)
             except OSError as exc:
@@ -693,7 +694,6 @@ class WriteAheadLog:
                     "from what the disk holds"
                 )
                 raise WalWriteError(self._broken) from exc
-        self._unsynced = False
         self._synced_size = self._size
 
     def _preallocate(self, needed: int) -> None:
@@ -730,7 +730,6 @@ class WriteAheadLog:
             if sync:
                 os.fdatasync(self._fd)
                 self._synced_size = start + len(data)
-            self._unsynced = not sync
         except OSError as exc:
             self._undo(path, start, exc)
         self._pending_prefix = b""
@@ -770,7 +769,6 @@ class WriteAheadLog:
             os.close(self._fd)
             self._fd = None
             raise _write_error(path, exc) from None
-        self._unsynced = False
         self._synced_size = data_end
         self._allocated = os.fstat(self._fd).st_size
         self._size = os.lseek(self._fd, data_end, os.SEEK_SET)
