@@ -17,7 +17,7 @@ from typing import Any
 
 import zmq
 
-__all__ = ["SocketPoll"]
+__all__ = ["SocketPoll", "has_input"]
 
 _EVENTS = zmq.EVENTS
 _POLLIN = int(zmq.POLLIN)
@@ -83,9 +83,14 @@ class SocketPoll:
         touched = self._touched
         if not touched:
             return []
-        ready = [sock for sock in touched if sock.getsockopt(_EVENTS) & _POLLIN]  # type: ignore[operator]
+        ready = [sock for sock in touched if has_input(sock)]
         touched.clear()
         return ready
+
+
+def has_input(sock: zmq.Socket[bytes]) -> bool:
+    """Whether a message waits on ``sock`` (its ZMQ_EVENTS; reading them takes its signal)."""
+    return bool(sock.getsockopt(_EVENTS) & _POLLIN)  # type: ignore[operator]
 
 
 def _fd(sock: zmq.Socket[bytes]) -> int:

@@ -57,7 +57,7 @@ from ._endpoints import (
 )
 from ._errors import RemoteError, RequestTimeout, TransportError
 from ._future import ReplyFuture, ReplyStream
-from ._poll import SocketPoll
+from ._poll import SocketPoll, has_input
 from ._types import Admission, Identity, Inbound, TransportStatistics
 from ._zap import ZAP_ENDPOINT, parse_zap_request, zap_reply
 
@@ -66,10 +66,12 @@ __all__ = ["Transport"]
 log = logging.getLogger("swarmnode.transport")
 
 POLL_MAX_S = 1.0  # the loop wakes at least this often even when idle, as a safety net
-_EVENTS = zmq.EVENTS
-_POLLIN = int(zmq.POLLIN)
 RECV_BATCH = 512  # messages read from one socket per poll before the others get a turn
-HAS_INPUT_CHECKS = 8  # see _has_input
+# A batch read asks whether another message waits (has_input) after each of its first this many
+# messages: most batches hold one or two, and a batch that ends in a failed receive costs an
+# exception (pyzmq builds zmq.Again with imports), several times the price of the question; a
+# longer batch reads on to zmq.Again rather than ask after every message.
+HAS_INPUT_CHECKS = 8
 LINGER_MS = 0  # unsent messages are dropped at close: a stopping node must not hang
 RECONNECT_IVL_MS = 100
 RECONNECT_IVL_MAX_MS = 5_000
@@ -1076,14 +1078,6 @@ class Transport:
                 command[1].fail(stopped)
 
 
-def _has_input(sock: zmq.Socket[bytes]) -> bool:
-    """Whether another message waits. Asked after each of the first HAS_INPUT_CHECKS messages of
-    a batch: most batches hold one or two, and a batch that ends in a failed receive costs an
-    exception (pyzmq builds zmq.Again with imports), several times the price of this question;
-    a longer batch reads on to zmq.Again rather than ask after every message."""
-    return bool(sock.getsockopt(_EVENTS) & _POLLIN)  # type: ignore[operator]
-
-
 def _receive_batch(sock: zmq.Socket[bytes], *, copy: bool) -> list[Any]:
     """Return up to RECV_BATCH waiting messages, each a list of frames, without blocking.
 
@@ -1095,7 +1089,7 @@ def _receive_batch(sock: zmq.Socket[bytes], *, copy: bool) -> list[Any]:
     try:
         for i in range(RECV_BATCH):
             append(sock.recv_multipart(zmq.NOBLOCK, copy=copy))
-            if i < HAS_INPUT_CHECKS and not _has_input(sock):
+            if i < HAS_INPUT_CHECKS and not has_input(sock):
                 break
     except zmq.Again:
         pass
@@ -1122,7 +1116,7 @@ def _receive_routed(sock: zmq.Socket[bytes]) -> list[tuple[bytes, zmq.Frame | No
                 append((routing_id, None))
             else:
                 append((routing_id, payload))
-            if i < HAS_INPUT_CHECKS and not _has_input(sock):
+            if i < HAS_INPUT_CHECKS and not has_input(sock):
                 break
     except zmq.Again:
         pass
@@ -1142,7 +1136,7 @@ def _receive_single(sock: zmq.Socket[bytes]) -> list[bytes | None]:
                 append(None)
             else:
                 append(frame.bytes)
-            if i < HAS_INPUT_CHECKS and not _has_input(sock):
+            if i < HAS_INPUT_CHECKS and not has_input(sock):
                 break
     except zmq.Again:
         pass
