@@ -153,20 +153,25 @@ class RecordingSender:
         pass
 
 
-def follower(state_dir: Path, members: list[RaftMember]) -> tuple[RaftMember, list[str]]:
-    """A member that is one of two voters, the other (LEADER) played by the test; no leader yet."""
+def started_in(state_dir: Path, members: list[RaftMember], conf: ConfState) -> tuple[RaftMember, RecordingSender]:
+    """A member started from a snapshot of membership ``conf``, its messages recorded."""
     directory = raft_dir(state_dir)
     for stale in directory.glob("snapshot-*"):
         stale.unlink()
-    conf = ConfState(voters=(LEADER, NODE), learners=())
     meta = SnapshotMeta(index=1, term=1, conf=conf)
     wal_module.write_snapshot(directory, 1, encode_snapshot(RaftSnapshot(meta=meta, data=StoreCore().snapshot())))
     member = RaftMember(None, context(state_dir))
-    member.on_start()  # one of two voters: it waits for the leader
+    sender = RecordingSender([])
+    member.sender = sender  # type: ignore[assignment]
+    member.on_start()
     members.append(member)
-    events: list[str] = []
-    member.sender = RecordingSender(events)  # type: ignore[assignment]
-    return member, events
+    return member, sender
+
+
+def follower(state_dir: Path, members: list[RaftMember]) -> tuple[RaftMember, list[str]]:
+    """A member that is one of two voters, the other (LEADER) played by the test; no leader yet."""
+    member, sender = started_in(state_dir, members, ConfState(voters=(LEADER, NODE), learners=()))
+    return member, sender.events
 
 
 def leader_append(index: int) -> RaftMessage:
@@ -199,19 +204,18 @@ def test_a_follower_acknowledges_entries_only_after_its_fsync(
 LEARNER = "r1"
 
 
-def leader_with_learner(state_dir: Path, members: list[RaftMember]) -> tuple[RaftMember, RecordingSender]:
-    """The lone voter, leading, with a learner (LEARNER, played by the test) that holds its log."""
-    directory = raft_dir(state_dir)
-    for stale in directory.glob("snapshot-*"):
-        stale.unlink()
-    meta = SnapshotMeta(index=1, term=1, conf=ConfState(voters=(NODE,), learners=(LEARNER,)))
-    wal_module.write_snapshot(directory, 1, encode_snapshot(RaftSnapshot(meta=meta, data=StoreCore().snapshot())))
-    member = RaftMember(None, context(state_dir))
-    sender = RecordingSender([])
-    member.sender = sender  # type: ignore[assignment]
-    member.on_start()
-    members.append(member)
+def with_untold_commit(
+    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
+) -> tuple[RaftMember, RecordingSender]:
+    """The lone voter, leading, with a learner (LEARNER, played by the test) that holds its log
+    up to a write committed since the last append, so not yet told of it; no flush is due for
+    an hour."""
+    member, sender = started_in(state_dir, members, ConfState(voters=(NODE,), learners=(LEARNER,)))
     answer_appends(member, sender)
+    monkeypatch.setattr(actor_module, "COMMIT_FLUSH_S", 3600.0)
+    assert propose(member, "t1").wait(0).ok
+    answer_appends(member, sender)  # the learner holds t1; t1 is committed, and it was not told
+    assert member.core is not None and member.core.commit_unsent()
     return member, sender
 
 
@@ -232,11 +236,8 @@ def test_a_commit_no_append_carried_goes_to_the_followers_once_it_is_commit_flus
 ) -> None:
     """Under a stream of writes the next append carries each commit: the flush timer, armed for
     an earlier commit, must not send a round of empty appends for one that is still young."""
-    member, sender = leader_with_learner(state_dir, members)
-    monkeypatch.setattr(actor_module, "COMMIT_FLUSH_S", 3600.0)
-    assert propose(member, "t1").wait(0).ok
-    answer_appends(member, sender)  # the learner holds t1; t1 is committed, and it was not told
-    assert member.core is not None and member.core.commit_unsent()
+    member, sender = with_untold_commit(state_dir, members, monkeypatch)
+    assert member.core is not None
     member._receive(actor_module._FlushCommit())  # a timer armed for an earlier commit
     member._process()
     assert sender.sent == [], f"a commit not {actor_module.COMMIT_FLUSH_S} s old was flushed: {sender.sent}"
@@ -252,11 +253,8 @@ def test_a_commit_a_flush_could_not_carry_is_flushed_again_commit_flush_s_later_
     state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """When the core cannot send the commit to a follower yet, the next flush waits its turn."""
-    member, sender = leader_with_learner(state_dir, members)
-    monkeypatch.setattr(actor_module, "COMMIT_FLUSH_S", 3600.0)
-    assert propose(member, "t1").wait(0).ok
-    answer_appends(member, sender)
-    assert member.core is not None and member.core.commit_unsent()
+    member, _ = with_untold_commit(state_dir, members, monkeypatch)
+    assert member.core is not None
     member.commit_untold_since = time.monotonic() - 7200.0  # untold for longer than a flush
     monkeypatch.setattr(member.core, "broadcast_commit", lambda: None)  # the follower cannot be sent to
     member.commit_flush_armed = False
