@@ -13,7 +13,8 @@ from collections.abc import Iterator
 import pytest
 import zmq
 
-from swarmnode.transport._poll import SocketPoll
+from swarmnode.transport._poll import SocketPoll, has_input
+from tests.support import wait_until
 
 DEADLINE_S = 5.0
 
@@ -59,10 +60,7 @@ def test_a_message_that_waits_while_a_send_took_the_signal_is_reported(
     dealer.send(b"again")
     routing_id, _ = router.recv_multipart()
     router.send_multipart((routing_id, b"second"))
-    deadline = time.monotonic() + DEADLINE_S
-    while not dealer.getsockopt(zmq.EVENTS) & zmq.POLLIN:  # let it arrive (this also takes the signal)
-        assert time.monotonic() < deadline, "the answer never arrived"
-        time.sleep(0.001)
+    wait_until(lambda: has_input(dealer), DEADLINE_S, "the answer")  # it arrives; asking takes its signal
     dealer.send(b"third")
     poll.touched(dealer)
     started = time.monotonic()
@@ -75,10 +73,7 @@ def test_messages_queued_before_the_socket_is_added_are_reported(
 ) -> None:
     router, dealer = pair
     dealer.send(b"early")
-    deadline = time.monotonic() + DEADLINE_S
-    while not router.getsockopt(zmq.EVENTS) & zmq.POLLIN:
-        assert time.monotonic() < deadline, "the message never arrived"
-        time.sleep(0.001)
+    wait_until(lambda: has_input(router), DEADLINE_S, "the message")
     poll = SocketPoll()
     poll.add_socket(router)
     assert poll.wait(2000) == [router]
