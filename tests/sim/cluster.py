@@ -552,8 +552,6 @@ class Simulation:
         node.core = None
         self.crashes += 1
         self.counts["crashes in Ready" if "Ready" in why else "crashes"] += 1
-        if "after sending" in why and "leader's Ready" in why:
-            self.counts["leader crashes after sending, before persisting"] += 1
         storage = node.storage
         if storage.hard_state != storage.synced_hard_state and self.rng.random() < 0.5:
             # The commit index written without an fsync did not reach the disk.
@@ -685,6 +683,7 @@ class Simulation:
         if rd.entries:
             self._send(node, rd)
             if crash_point == "before applying":
+                self.counts["leader crashes after sending, before persisting"] += 1
                 self._crash(node, "in a leader's Ready, after sending, before applying or persisting")
                 return False
             self._apply(node, rd, term, commit_persisted=False)
@@ -692,6 +691,7 @@ class Simulation:
             self._apply(node, rd, term, commit_persisted=False)
             self._send(node, rd)
         if crash_point in ("before persisting", "before applying"):
+            self.counts["leader crashes after sending, before persisting"] += 1
             self._crash(node, "in a leader's Ready, after sending and applying, before persisting")
             return False
         self._persist(node, rd, term)
