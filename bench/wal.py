@@ -59,9 +59,8 @@ def bench_wal(directory: Path, batch: int, seconds: float) -> list[float]:
 
 def bench_baseline(directory: Path, batch: int, seconds: float) -> list[float]:
     data = os.urandom(ENTRY_BYTES)
-    body = b"".join(
-        _record(1, 1_000_000 + i, ENTRY_TERM, data, 1 << 20) for i in range(batch)
-    )  # the bytes an append writes
+    # The bytes an append writes (each record says how far its segment is synced).
+    body = b"".join(_record(1, 1_000_000 + i, ENTRY_TERM, data, 1 << 20) for i in range(batch))
     fd = os.open(directory / f"baseline-{batch}.bin", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
     def step() -> None:

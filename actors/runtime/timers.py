@@ -2,9 +2,9 @@
 
 pykka has no timers. One daemon thread per process (the Scheduler) keeps every actor's timers
 in one heap and tells each message when it is due: a timer costs a heap entry, not a thread
-(RaftMember arms one per write). Each actor's Timers cancels all of its timers when the actor
-stops or crashes, so that a restarted incarnation never receives a timer of the one before (a
-late tell to a dead actor is dropped).
+(RaftMember re-arms its commit flush every few milliseconds under writes). Each actor's Timers
+cancels all of its timers when the actor stops or crashes, so that a restarted incarnation
+never receives a timer of the one before (a late tell to a dead actor is dropped).
 """
 
 from __future__ import annotations
