@@ -64,10 +64,7 @@ def kill_once(node: NodeProcess, name: str, deadline_s: float) -> float:
         after = wait_until(restarted, deadline_s, f"actor {name} to run again")
     except AssertionError:
         # The node's own account of those seconds, so that a failure says more than its timeout.
-        print("kill_actor: the node's last log records:", file=sys.stderr)
-        for record in node.log_records()[-20:]:
-            when, level, logger = record.get("time", ""), record.get("level", ""), record.get("logger", "")
-            print(f"  {when} {level} {logger}: {record.get('msg', '')}", file=sys.stderr)
+        print(node.last_words(), file=sys.stderr)
         raise SystemExit(f"kill_actor: actor {name} did not come back within {deadline_s:g} s") from None
     elapsed = time.monotonic() - started
     print(f"actor {name} restarted: restarts {restarts_before} -> {after.restarts} in {elapsed:.3f} s")

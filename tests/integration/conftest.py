@@ -6,7 +6,7 @@ import os
 import shutil
 import signal
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -38,6 +38,22 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     previous = config.stash.get(_PREVIOUS_SIGTERM, None)
     if previous is not None:
         signal.signal(signal.SIGTERM, previous)  # type: ignore[arg-type]
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Add the last words of every node a failed test started to its report.
+
+    A wait that times out says only what it waited for; the nodes' logs say where the time went.
+    That matters most for a failure seen once, on a CI machine.
+    """
+    report = yield
+    make = getattr(item, "funcargs", {}).get("nodes")
+    if report.failed and isinstance(make, NodeFactory) and make.made:
+        report.sections.append(("nodes' last words", "\n".join(node.last_words() for node in make.made)))
+    return report
 
 
 @pytest.fixture

@@ -88,6 +88,18 @@ class NodeProcess:
         path = self.state_dir / "node.log"
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
+    def last_words(self, records: int = 20, stderr_lines: int = 20) -> str:
+        """The node's last log records and stderr lines, to say where a failed wait's time went."""
+        lines = [f"node {self.state_dir.name} (pid {self.proc.pid if self.proc else '-'}), last log records:"]
+        for record in self.log_records()[-records:]:
+            when, level, logger = record.get("time", ""), record.get("level", ""), record.get("logger", "")
+            lines.append(f"  {when} {level} {logger}: {record.get('msg', '')}")
+        tail = self.stderr().splitlines()[-stderr_lines:]
+        if tail:
+            lines.append(f"node {self.state_dir.name}, last stderr lines:")
+            lines.extend(f"  {line}" for line in tail)
+        return "\n".join(lines)
+
     def request(self, actor: str, body: Any, timeout_s: float = 5.0) -> Any:
         from swarmnode.transport import ControlClient
 
