@@ -180,12 +180,18 @@ class Supervisor(SupervisedActor):
             self._registry.unregister(event.name, ref)
         if event.reason is not None:
             log.warning("supervisor %s: child %s crashed: %s", self.name, event.name, event.reason)
-        plan = self.core.exited(event.name, event.reason, self._clock())
+        plan = self.core.exited(event.name, event.reason, self._clock(), dying=self._dying())
         self._carry_out(plan)
+
+    def _dying(self) -> tuple[str, ...]:
+        """Children that have died (crashed or stopped) but whose exits have not arrived yet."""
+        return tuple(name for name, ref in self._refs.items() if not ref.is_alive())
 
     def _carry_out(self, plan: Ignore | RestartChildren | GiveUp) -> None:
         while True:
             if isinstance(plan, Ignore):
+                if plan.note:
+                    log.warning("supervisor %s: %s", self.name, plan.note)
                 return
             if isinstance(plan, GiveUp):
                 self._give_up(plan)
@@ -203,7 +209,7 @@ class Supervisor(SupervisedActor):
                 log.warning("supervisor %s restarted %s (restart %d, reason: %s)", self.name, name, restarts, reason)
             if failed is None:
                 return
-            plan = self.core.start_failed(failed[0], failed[1], self._clock())
+            plan = self.core.start_failed(failed[0], failed[1], self._clock(), dying=self._dying())
 
     def _give_up(self, plan: GiveUp) -> None:
         log.error("supervisor %s gives up: %s", self.name, plan.reason)

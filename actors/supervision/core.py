@@ -7,6 +7,13 @@ Rules, as OTP states them:
 * ``one_for_one`` restarts only the child that exited; ``one_for_all`` stops every other running
   child in reverse start order and starts all of them again in order; ``rest_for_one`` does the
   same for the exited child and the children started after it.
+* A child that exits while an earlier sibling (one whose exit restarts it: any sibling under
+  ``one_for_all``, an earlier one under ``rest_for_one``) has died but not yet been reported is
+  left for that sibling's restart. It most likely died of the sibling's death (an actor that
+  found the transport gone), and restarting it first would start it without what it needs and
+  count two restarts for one failure. OTP has no such rule because an Erlang process's exit
+  signal leaves the instant it dies; here an actor reports its exit only after cleaning up
+  (closing sockets), and a dependent sibling can die and report in between.
 * Every restart is remembered with its time. When more than ``intensity`` restarts happen within
   ``period_s`` seconds, the supervisor gives up: it stops all children in reverse order and
   exits abnormally, so that its own parent decides (escalation).
@@ -19,7 +26,7 @@ from __future__ import annotations
 
 import enum
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 __all__ = [
@@ -55,7 +62,9 @@ class ChildState(enum.Enum):
 
 @dataclass(frozen=True, slots=True)
 class Ignore:
-    """Nothing to restart."""
+    """Nothing to restart now; ``note`` says why when that is worth a log line."""
+
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +145,11 @@ class SupervisorCore:
         if c.state is not ChildState.FAILED:
             c.state = ChildState.STOPPED
 
-    def exited(self, name: str, reason: str | None, now: float) -> Plan:
-        """Decide what to do after ``name`` exited: ``reason`` None means a normal exit."""
+    def exited(self, name: str, reason: str | None, now: float, *, dying: Collection[str] = ()) -> Plan:
+        """Decide what to do after ``name`` exited: ``reason`` None means a normal exit.
+
+        ``dying`` names the children that have died but whose exits have not been reported yet.
+        """
         c = self._children[name]
         abnormal = reason is not None
         c.last_reason = reason or "exited normally"
@@ -147,6 +159,10 @@ class SupervisorCore:
             return Ignore()
         if c.restart is Restart.TRANSIENT and not abnormal:
             return Ignore()
+        sibling = next((d for d in dying if self._restarts_with(d, name)), None)
+        if sibling is not None:
+            c.state = ChildState.FAILED  # restarted, uncounted, by the dying sibling's plan
+            return Ignore(f"child {name!r} is left for the restart of {sibling!r}, which died before it")
         if self._intensity_exceeded(now):
             reason_text = (
                 f"more than {self.intensity} restart(s) in {self.period_s:g} s; last: child {name!r} {c.last_reason}"
@@ -154,9 +170,18 @@ class SupervisorCore:
             return GiveUp(stop=tuple(reversed(self.running())), reason=reason_text)
         return self._restart_plan(name)
 
-    def start_failed(self, name: str, reason: str, now: float) -> Plan:
+    def start_failed(self, name: str, reason: str, now: float, *, dying: Collection[str] = ()) -> Plan:
         """Decide what to do after ``name`` failed to start during a restart."""
-        return self.exited(name, f"failed to start: {reason}", now)
+        return self.exited(name, f"failed to start: {reason}", now, dying=dying)
+
+    def _restarts_with(self, dying: str, name: str) -> bool:
+        """Whether the exit of permanent child ``dying``, still to be reported, restarts ``name``."""
+        d = self._children.get(dying)
+        if d is None or d.restart is not Restart.PERMANENT or dying == name:
+            return False
+        if self.strategy is Strategy.ONE_FOR_ALL:
+            return True
+        return self.strategy is Strategy.REST_FOR_ONE and self._order.index(dying) < self._order.index(name)
 
     def _intensity_exceeded(self, now: float) -> bool:
         self._restart_times.append(now)

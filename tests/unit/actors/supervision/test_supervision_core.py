@@ -129,3 +129,37 @@ def test_rejects_bad_settings_with_the_value():
         SupervisorCore(Strategy.ONE_FOR_ONE, [], intensity=1, period_s=0)
     with pytest.raises(ValueError, match="unique"):
         SupervisorCore(Strategy.ONE_FOR_ONE, [("a", P), ("a", P)], intensity=1, period_s=1)
+
+
+def test_an_exit_while_an_earlier_sibling_dies_is_left_for_that_siblings_restart():
+    # rest_for_one a, b, c: b crashed (say, of a's death) while a still cleans up.
+    c = core(Strategy.REST_FOR_ONE, ("a", P), ("b", P), ("c", P), intensity=1)
+    plan = c.exited("b", "the transport is not running", now=0.0, dying=("a",))
+    assert plan == Ignore("child 'b' is left for the restart of 'a', which died before it")
+    assert c.child("b")[0] is ChildState.FAILED
+    # a's exit restarts b with it, and the pair counts as one restart: intensity 1 holds.
+    assert c.exited("a", "boom", now=0.0) == RestartChildren(stop=("c",), start=("a", "b", "c"))
+    assert [c.child(n)[1] for n in "abc"] == [1, 1, 1]
+
+
+def test_a_failed_start_while_an_earlier_sibling_dies_waits_for_it_too():
+    c = core(Strategy.REST_FOR_ONE, ("a", P), ("b", P), intensity=0)
+    assert c.start_failed("b", "no transport", now=0.0, dying=("a",)) == Ignore(
+        "child 'b' is left for the restart of 'a', which died before it"
+    )
+
+
+@pytest.mark.parametrize(
+    ("strategy", "exits", "dying", "left"),
+    [
+        (Strategy.REST_FOR_ONE, "a", ("b",), False),  # a later sibling's restart does not restart a
+        (Strategy.ONE_FOR_ONE, "b", ("a",), False),  # nor does any sibling's under one_for_one
+        (Strategy.ONE_FOR_ALL, "a", ("b",), True),  # under one_for_all every sibling's does
+        (Strategy.REST_FOR_ONE, "c", ("t",), False),  # a temporary sibling restarts nobody
+        (Strategy.REST_FOR_ONE, "c", (), False),
+    ],
+)
+def test_which_dying_siblings_an_exit_waits_for(strategy, exits, dying, left):
+    c = core(strategy, ("a", P), ("t", TMP), ("b", P), ("c", P))
+    plan = c.exited(exits, "boom", now=0.0, dying=dying)
+    assert isinstance(plan, Ignore) is left

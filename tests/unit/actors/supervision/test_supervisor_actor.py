@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pykka
@@ -31,6 +31,7 @@ class Journal:
         self._lock = threading.Lock()
         self.events: list[str] = []
         self.fail_start: set[str] = set()
+        self.during_cleanup: Callable[[], None] = lambda: None
 
     def add(self, event: str) -> None:
         with self._lock:
@@ -235,6 +236,35 @@ def test_start_failures_during_restart_count_toward_intensity(tree, journal):
     journal.fail_start.add("a")
     registry.get("a").tell("crash")
     assert given_up.wait(5), "supervisor kept restarting a child that cannot start"
+
+
+class CleansUpSlowly(Child):
+    """Crashes like Child, but its clean-up runs ``journal.during_cleanup`` first."""
+
+    def on_crash(self, exc: BaseException) -> None:
+        self.journal.during_cleanup()
+        super().on_crash(exc)
+
+
+def test_a_sibling_that_dies_while_an_earlier_one_cleans_up_is_restarted_with_it_once(tree, journal):
+    # The node's transport closes its sockets before its supervisor hears of its crash; an actor
+    # after it that meanwhile finds the transport gone and crashes must not count as a second
+    # failure, nor be restarted before the transport is.
+    children = [CleansUpSlowly.spec("a", journal, shutdown_s=2.0), *specs(journal, "b", "c")]
+    ref, registry = start_root(tree, Strategy.REST_FOR_ONE, children, intensity=1, period_s=60)
+    b = registry.get("b")
+
+    def b_dies_and_is_heard_of() -> None:
+        b.tell("crash")
+        wait_until(lambda: stats(ref).actors[1].state == "failed", what="root heard of b's crash")
+
+    journal.during_cleanup = b_dies_and_is_heard_of
+    journal.take()
+    registry.get("a").tell("crash")
+    wait_until(lambda: restarts_of(ref, "a") == 1, what="a restarted")
+    assert journal.take() == ["crash b", "crash a", "stop c", "start a", "start b", "start c"]
+    assert [restarts_of(ref, n) for n in "abc"] == [1, 1, 1]
+    assert ref.is_alive()  # one failure, one restart: intensity 1 was not exceeded
 
 
 class Stubborn(SupervisedActor):
