@@ -11,7 +11,16 @@ from .addressable import (
     Refused,
     handles,
 )
-from .context import CERTIFICATE_KEY, MANAGERS_KEY, STOP_NODE_KEY, TRUST_KEY, CurveKeys, NodeContext, NodeSettings
+from .context import (
+    CERTIFICATE_KEY,
+    MANAGERS_KEY,
+    STOP_NODE_KEY,
+    TRUST_KEY,
+    CurveKeys,
+    NodeContext,
+    NodeSettings,
+    TransportDown,
+)
 from .membership import CertAdmission, Member, Membership
 
 __all__ = [
@@ -33,5 +42,6 @@ __all__ = [
     "NodeSettings",
     "NodeSupervisor",
     "Refused",
+    "TransportDown",
     "handles",
 ]

@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from swarmnode.actors.supervision import Registry
+from swarmnode.transport import TransportError
 
+from .addressable import Refused
 from .membership import Membership
 
 if TYPE_CHECKING:
@@ -40,6 +42,19 @@ class NodeSettings:
     snapshot_every_entries: int = 10_000
 
 
+class TransportDown(Refused, TransportError):
+    """The node's transport is down, most likely restarting.
+
+    Both a refusal and a transport error, so that neither kind of reader crashes on it: a
+    request handler that reads the transport then (a status, say) answers "unavailable", and
+    code that already handles a failed send (a heartbeat, a renewal) treats it as one. The
+    actors that use the transport are restarted with it anyway.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("unavailable", "the transport of this node is not running (it may be restarting); try again")
+
+
 @dataclass(slots=True)
 class NodeContext:
     """Who this node is and how its actors reach each other and the network.
@@ -67,11 +82,11 @@ class NodeContext:
 
     @property
     def transport(self) -> Transport:
-        """The running transport; raise when it is down (it restarts under its supervisor)."""
+        """The running transport; raise :class:`TransportDown` while it restarts under its supervisor."""
         with self._lock:
             transport = self._transport
         if transport is None:
-            raise RuntimeError("the transport is not running (it may be restarting)")
+            raise TransportDown()
         return transport
 
     def set_transport(self, transport: Transport | None) -> None:

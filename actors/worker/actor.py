@@ -83,10 +83,9 @@ class Worker(NodeActor):
         return super().on_receive(message)
 
     def _adopt_managers(self, managers: Sequence[ManagerRecord]) -> None:
-        transport = self.context.transport
         for m in managers:
             if m.node_id != self.context.node_id and m.addr:
-                transport.connect(m.node_id, m.addr, m.curve_key.encode())
+                self.context.transport.connect(m.node_id, m.addr, m.curve_key.encode())
         if self.context.role != "manager":
             self.context.set_membership(worker_membership(managers))
 
