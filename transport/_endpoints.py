@@ -71,7 +71,9 @@ def bind_error(where: str, err: int, strerror: str) -> TransportError:
         errno.ENAMETOOLONG: "path too long for a unix socket",
         errno.ENOENT: "no such directory",
     }
-    return TransportError(f"cannot listen on {where}: {reasons.get(err, strerror)}")
+    error = TransportError(f"cannot listen on {where}: {reasons.get(err, strerror)}")
+    error.errno = err
+    return error
 
 
 def bootstrap_address(cluster_address: str) -> str:

@@ -8,6 +8,8 @@ __all__ = ["RemoteError", "RequestTimeout", "TransportError"]
 class TransportError(Exception):
     """The transport could not do what was asked; the text names the address or peer involved."""
 
+    errno = 0  # the OS error of a failed bind (EADDRINUSE, ...), else 0
+
 
 class RequestTimeout(TransportError):
     """No reply came before the deadline; the text names the destination, the kind and the deadline."""

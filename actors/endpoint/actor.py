@@ -8,6 +8,7 @@ actor registered under the destination name.
 
 from __future__ import annotations
 
+import errno
 import logging
 import time
 from typing import Any
@@ -17,11 +18,14 @@ import pykka
 from swarmnode.actors.messages import ErrorReply
 from swarmnode.actors.runtime import Delivery, Membership, NodeActor, NodeContext
 from swarmnode.actors.supervision import Link
-from swarmnode.transport import Admission, Identity, Inbound, Transport
+from swarmnode.transport import Admission, Identity, Inbound, Transport, TransportError
 
 __all__ = ["TransportActor"]
 
 log = logging.getLogger("swarmnode.transport")
+
+REBIND_S = 1.0  # how long a restarted transport tries again for its port while something holds it
+REBIND_PAUSE_S = 0.05
 
 
 def _current_identity(inbound: Inbound, membership: Membership) -> Inbound:
@@ -48,9 +52,31 @@ class TransportActor(NodeActor):
         self.transport: Transport | None = None
 
     def on_start(self) -> None:
-        transport = Transport(
+        # A restart listens where the first incarnation did (with port 0 the kernel chose it),
+        # since peers reach this node there.
+        listened = self.context.listened
+        deadline = time.monotonic() + REBIND_S
+        while True:
+            transport = self._transport(listened or self.context.listen)
+            try:
+                transport.start()
+                break
+            except TransportError as exc:
+                # Between the old transport's close and this bind, a connection elsewhere on
+                # this machine may have taken the port (or the one above) for a moment.
+                if not listened or exc.errno != errno.EADDRINUSE or time.monotonic() >= deadline:
+                    raise
+                log.warning("%s; trying again", exc)
+                time.sleep(REBIND_PAUSE_S)
+        self.context.listened = transport.address
+        self.transport = transport
+        self.context.set_transport(transport)
+        log.info("transport listening on %s", transport.address)
+
+    def _transport(self, listen: str) -> Transport:
+        return Transport(
             node_id=self.context.node_id,
-            listen=self.context.listen,
+            listen=listen,
             public_key=self.context.keys.public,
             secret_key=self.context.keys.secret,
             admit=self.admit,
@@ -58,10 +84,6 @@ class TransportActor(NodeActor):
             control_path=str(self.context.control_path),
             bootstrap=self.bootstrap,
         )
-        transport.start()
-        self.transport = transport
-        self.context.set_transport(transport)
-        log.info("transport listening on %s", transport.address)
 
     def _route(self, inbound: Inbound) -> bool:
         """Tell the destination actor; runs on the transport's I/O thread, so it only tells."""

@@ -75,6 +75,7 @@ class NodeContext:
     settings: NodeSettings = field(default_factory=NodeSettings)
     registry: Registry = field(default_factory=Registry)
     started_at: float = 0.0
+    listened: str = ""  # where the transport first listened; a restarted one listens there again
     _transport: Transport | None = None
     _membership: Membership = field(default_factory=Membership)
     _shared: dict[str, Any] = field(default_factory=dict)

@@ -85,9 +85,11 @@ def test_killed_actor_is_restarted_with_its_count_raised(nodes):
 
 
 def test_killing_the_transport_restarts_everything_after_it_and_the_node_keeps_serving(nodes):
-    node = nodes().start()
+    node = nodes().start()  # on port 0: the kernel chooses the port, once
+    address = node.address
     result = kill_actor(node, "transport")
     assert result.returncode == 0, result.stdout + result.stderr
+    assert node.address == address  # peers reach the restarted transport where they did before
     actors = node.actors()
     # rest_for_one at the root: everything started after the transport restarts with it; the
     # actors inside the manager and agent subtrees start afresh (their counts are the subtree's).
