@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,6 +21,7 @@ from swarmnode.actors.supervision import (
     Supervisor,
     SupervisorStatistics,
 )
+from swarmnode.actors.supervision import actor as supervisor_actor
 from swarmnode.actors.supervision.actor import GetStatistics
 from tests.support import wait_until
 
@@ -265,6 +267,39 @@ def test_a_sibling_that_dies_while_an_earlier_one_cleans_up_is_restarted_with_it
     assert journal.take() == ["crash b", "crash a", "stop c", "start a", "start b", "start c"]
     assert [restarts_of(ref, n) for n in "abc"] == [1, 1, 1]
     assert ref.is_alive()  # one failure, one restart: intensity 1 was not exceeded
+
+
+class Holdable(Supervisor):
+    """A supervisor that can be kept busy: told an Event, it waits for it."""
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, threading.Event):
+            message.wait(10)
+            return None
+        return super().on_receive(message)
+
+
+def test_busy_subtrees_cost_a_statistics_request_one_timeout_in_all(tree, journal, monkeypatch):
+    # The control actor waits 3 s for the root: with two busy subtrees asked one after the
+    # other at 2 s each, `swarm-node status` failed exactly when a node was in trouble.
+    monkeypatch.setattr(supervisor_actor, "STATISTICS_TIMEOUT_S", 1.0)
+    subtrees = [
+        Holdable.supervisor_spec(name, strategy=Strategy.ONE_FOR_ONE, children=specs(journal, f"{name}-child"))
+        for name in ("left", "right")
+    ]
+    ref, registry = start_root(tree, Strategy.ONE_FOR_ONE, subtrees)
+    held = threading.Event()
+    try:
+        for name in ("left", "right"):
+            registry.get(name).tell(held)
+        started = time.monotonic()
+        rows = {a.path: a for a in stats(ref).actors}
+        elapsed = time.monotonic() - started
+    finally:
+        held.set()
+    assert elapsed < 1.9, f"statistics took {elapsed:.2f} s: the busy subtrees were waited for one by one"
+    assert rows["left"].last_reason.startswith("statistics unavailable")
+    assert rows["right"].last_reason.startswith("statistics unavailable")
 
 
 class Stubborn(SupervisedActor):
