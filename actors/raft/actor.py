@@ -380,8 +380,7 @@ class RaftMember(NodeActor):
         self.store = StoreCore()
         self.wal: WriteAheadLog | None = None
         self.core: RaftCore | None = None
-        self.watchers = Watchers()
-        self.subscribers: dict[str, pykka.ActorRef[Any]] = {}
+        self.watchers: Watchers[pykka.ActorRef[Any]] = Watchers()
         self.pending: dict[int, _Pending] = {}  # log index -> a proposal made here, not yet applied
         self.forwarded_to_leader: set[Outcome] = set()  # proposals handed to the leader, not yet answered
         # Forwarded proposals the leader applied, until this manager's Store has them: (index, ...)
@@ -527,13 +526,11 @@ class RaftMember(NodeActor):
         if isinstance(message, Subscribe):
             # A restarted subscriber subscribes again under its name: the newest one wins.
             self.watchers.unregister(message.subscriber_id)
-            self.watchers.register(message.subscriber_id, message.kinds)
-            self.subscribers[message.subscriber_id] = message.ref
+            self.watchers.register(message.subscriber_id, message.kinds, target=message.ref)
             message.ref.tell(LeadershipChanged(self.leader, self.is_leader))
             return self.store.last_index
         if isinstance(message, Unsubscribe):
             self.watchers.unregister(message.subscriber_id)
-            self.subscribers.pop(message.subscriber_id, None)
             return None
         return super().on_receive(message)
 
@@ -859,14 +856,13 @@ class RaftMember(NodeActor):
         if any(e.object.kind in ("node", "cluster") for e in events):
             self._refresh_membership()
         for subscriber_id, routed in self.watchers.route(events).items():
-            ref = self.subscribers.get(subscriber_id)
+            ref = self.watchers.target(subscriber_id)
             if ref is None:
                 continue
             try:
                 ref.tell(StoreEvents(tuple(routed)))
             except pykka.ActorDeadError:
                 self.watchers.unregister(subscriber_id)
-                del self.subscribers[subscriber_id]
 
     def _refresh_membership(self) -> None:
         """Admit the managers the Store (and the join reply) knows, and connect to them."""
@@ -900,7 +896,7 @@ class RaftMember(NodeActor):
                         Refused("unavailable", "leadership changed before the write committed; try again")
                     )
                     del self.pending[index]
-        for ref in list(self.subscribers.values()):
+        for ref in self.watchers.targets():
             try:
                 ref.tell(LeadershipChanged(leader, is_leader))
             except pykka.ActorDeadError:

@@ -28,7 +28,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import msgpack
 
@@ -36,6 +36,8 @@ from swarmnode.actors.messages import CodecError
 from swarmnode.actors.messages._base import _check_plain_value, _describe
 
 from .transactions import KINDS, MAX_ID_CHARS, Create, Delete, StoreError, Transaction, Update, check_kind
+
+T = TypeVar("T")
 
 __all__ = [
     "SNAPSHOT_FORMAT",
@@ -278,27 +280,42 @@ def _restore_object(i: int, item: Any, last_index: int) -> StoredObject:
     return StoredObject(kind, id, spec, status, version, created_at, updated_at)
 
 
-class Watchers:
-    """Who watches which kinds, and which events each of them gets, in apply order."""
+class Watchers(Generic[T]):
+    """Who watches which kinds, and which events each of them gets, in apply order.
+
+    Each subscriber may come with a ``target`` (for RaftMember, the actor to tell).
+    """
 
     def __init__(self) -> None:
         self._kinds: dict[str, frozenset[str]] = {}
+        self._targets: dict[str, T] = {}
 
     @property
     def subscribers(self) -> tuple[str, ...]:
         """Every subscriber, in registration order."""
         return tuple(self._kinds)
 
-    def register(self, subscriber_id: str, kinds: Iterable[str] | None = None) -> None:
+    def register(self, subscriber_id: str, kinds: Iterable[str] | None = None, target: T | None = None) -> None:
         """Send ``subscriber_id`` the events of ``kinds`` (every kind when None)."""
         if subscriber_id in self._kinds:
             raise StoreError(f"watcher {subscriber_id!r} is already registered; unregister it first")
         wanted = frozenset(KINDS) if kinds is None else frozenset(check_kind(k) for k in kinds)
         self._kinds[subscriber_id] = wanted
+        if target is not None:
+            self._targets[subscriber_id] = target
 
     def unregister(self, subscriber_id: str) -> None:
         """Stop sending events to ``subscriber_id``; nothing happens when it is not registered."""
         self._kinds.pop(subscriber_id, None)
+        self._targets.pop(subscriber_id, None)
+
+    def target(self, subscriber_id: str) -> T | None:
+        """The target ``subscriber_id`` registered with, if any."""
+        return self._targets.get(subscriber_id)
+
+    def targets(self) -> builtins.list[T]:
+        """Every registered target, in registration order."""
+        return list(self._targets.values())
 
     def route(self, events: Iterable[Event]) -> dict[str, builtins.list[Event]]:
         """Return, for each subscriber with at least one event, its events in the order given."""

@@ -257,6 +257,19 @@ def test_watchers_route_events_by_kind_in_order() -> None:
     assert watchers.subscribers == ("scheduler", "orchestrator", "idle")
 
 
+def test_watchers_keep_each_subscribers_target_until_it_unregisters() -> None:
+    watchers: Watchers[str] = Watchers()
+    watchers.register("scheduler", ["task"], target="scheduler-ref")
+    watchers.register("orchestrator", target="orchestrator-ref")
+    watchers.register("plain")
+    assert watchers.target("scheduler") == "scheduler-ref"
+    assert watchers.target("plain") is None
+    assert watchers.targets() == ["scheduler-ref", "orchestrator-ref"]
+    watchers.unregister("scheduler")
+    assert watchers.target("scheduler") is None
+    assert watchers.targets() == ["orchestrator-ref"]
+
+
 def test_watchers_refuse_unknown_kinds_and_duplicates() -> None:
     watchers = Watchers()
     with pytest.raises(StoreError, match="unknown object kind 'tasks'"):
