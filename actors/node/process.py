@@ -175,7 +175,7 @@ def _serve(context: NodeContext, state: NodeState, happened: str, log_path: Path
             _say(f"cannot start: {exc.reason}")
             return EXIT_FAILED
         _say(
-            f"{context.role} node {state.node_id} listening on {context.transport.address}; "
+            f"{context.role} node {state.node_id} listening on {context.listened}; "
             f"control socket {context.control_path}; log {log_path}"
         )
         if happened == "founded":

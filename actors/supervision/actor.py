@@ -273,7 +273,9 @@ class Supervisor(SupervisedActor):
             if future is not None:
                 try:
                     nested = cast(SupervisorStatistics, future.get(timeout=max(0.0, deadline - time.monotonic())))
-                except Exception as exc:  # a busy or dying subtree still shows up, marked
+                except pykka.Timeout:  # a busy subtree still shows up, marked
+                    reason = f"statistics unavailable: no answer within {STATISTICS_TIMEOUT_S:g} s"
+                except Exception as exc:  # and so does a dying one
                     reason = f"statistics unavailable: {describe(exc)}"
             rows.append(
                 ActorStatistics(

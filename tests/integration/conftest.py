@@ -52,7 +52,11 @@ def pytest_runtest_makereport(
     report = yield
     make = getattr(item, "funcargs", {}).get("nodes")
     if report.failed and isinstance(make, NodeFactory) and make.made:
-        report.sections.append(("nodes' last words", "\n".join(node.last_words() for node in make.made)))
+        try:
+            words = "\n".join(node.last_words() for node in make.made)
+        except Exception as exc:  # never lose the failure itself, nor the tests after it
+            words = f"(the nodes' logs could not be read: {exc!r})"
+        report.sections.append(("nodes' last words", words))
     return report
 
 

@@ -217,8 +217,7 @@ def test_crashing_faster_than_the_intensity_stops_the_node_with_a_reason(nodes, 
     # The node supervisor allows 5 restarts in 10 s; the sixth crash makes it give up.
     for crashes in range(6):
         wait_until(functools.partial(exited_or_restarted, crashes), 10, f"{actor} to run after {crashes} crash(es)")
-        if node.proc.poll() is not None:
-            break
+        assert node.proc.poll() is None, f"the node gave up after {crashes} crash(es), not 6:\n{node.last_words()}"
         with contextlib.suppress(RemoteError, RequestTimeout, TransportError):
             node.request(actor, Crash(reason="test"), timeout_s=2)
     assert node.wait_exit() == 1

@@ -86,7 +86,13 @@ class NodeProcess:
         import json
 
         path = self.state_dir / "node.log"
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+        records = []
+        for line in path.read_text().splitlines() if path.exists() else []:
+            try:
+                records.append(json.loads(line))
+            except ValueError:  # a line being written right now, or cut short by a kill
+                continue
+        return records
 
     def last_words(self, records: int = 20, stderr_lines: int = 20) -> str:
         """The node's last log records and stderr lines, to say where a failed wait's time went."""
