@@ -97,7 +97,7 @@ def _swarm_state(config: NodeConfig, state_dir: Path) -> tuple[NodeState, str]:
     if config.role is not None and config.role != state.role:
         raise StateDirError(
             f"state dir {state_dir} holds a {state.role} node ({state.node_id}); start it without --role "
-            f"or with --role {state.role} (changing roles is `node promote`/`node demote`, not built yet)"
+            f"or with --role {state.role} (a manager changes roles: `swarm-node node promote` or `node demote`)"
         )
     return state, ""
 

@@ -182,6 +182,7 @@ def test_state_dir_of_another_role_is_refused(nodes):
     result = run_cli("start", "--role", "worker", "--listen", "127.0.0.1:0", "--state-dir", str(node.state_dir))
     assert result.returncode == 1
     assert "holds a manager node" in result.stderr
+    assert "a manager changes roles: `swarm-node node promote` or `node demote`" in result.stderr
 
 
 def test_a_worker_cannot_found_a_swarm(short_tmp):
