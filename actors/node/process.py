@@ -19,7 +19,6 @@ from types import FrameType
 from swarmnode.actors.ca.cfssl import ExternalCA, ExternalCAError
 from swarmnode.actors.raft.actor import membership_of
 from swarmnode.actors.runtime import MANAGERS_KEY, STOP_NODE_KEY, NodeContext, NodeSettings
-from swarmnode.actors.store.core import StoreCore
 from swarmnode.actors.supervision import StartFailed
 
 from .addresses import advertise_address
@@ -119,7 +118,7 @@ def _context(config: NodeConfig, state: NodeState, state_dir: Path) -> NodeConte
     if state.role == "manager":
         # Admit the managers this node knows from the moment its transport listens, before
         # RaftMember reads its Store: a peer whose handshake is refused must reopen its socket.
-        context.set_membership(membership_of(StoreCore(), state.managers))
+        context.set_membership(membership_of(None, state.managers))
     return context
 
 

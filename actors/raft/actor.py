@@ -345,8 +345,8 @@ def initial_snapshot(store: StoreCore, node_id: str) -> bytes:
     return encode_snapshot(RaftSnapshot(meta=meta, data=store.snapshot()))
 
 
-def membership_of(core: StoreCore, known_managers: Sequence[Any] = ()) -> Membership:
-    """Build a manager's admission table from the node and cluster objects.
+def membership_of(core: StoreCore | None, known_managers: Sequence[Any] = ()) -> Membership:
+    """Build a manager's admission table from the node and cluster objects (none: ``core`` None).
 
     ``known_managers`` (from the join reply) are admitted as managers until the Store knows them:
     a manager that just joined must accept the leader's Raft messages before its Store has
@@ -355,10 +355,10 @@ def membership_of(core: StoreCore, known_managers: Sequence[Any] = ()) -> Member
     by_key: dict[bytes, Member] = {
         m.curve_key.encode(): Member(m.node_id, "manager", math.inf) for m in known_managers if m.curve_key
     }
-    for node in nodes_of(core):
+    for node in nodes_of(core) if core is not None else ():
         if node.curve_key and node.cert_role:
             by_key[node.curve_key.encode()] = Member(node.node_id, node.cert_role, node.cert_expiry)
-    cluster = cluster_of(core)
+    cluster = cluster_of(core) if core is not None else None
     revoked = cluster.revoked if cluster is not None else {}
     return Membership(by_key=by_key, revoked={n: k.encode() for n, k in revoked.items()}, anonymous_allowed=True)
 
