@@ -28,7 +28,6 @@ from swarmnode.actors.supervision import (
     Strategy,
     SupervisorStatistics,
 )
-from swarmnode.actors.supervision.actor import STATISTICS_TIMEOUT_S
 
 __all__ = ["LEADER_SUPERVISOR", "LeaderGroup"]
 
@@ -77,7 +76,7 @@ class LeaderGroup(NodeActor):
                 raise LeaderSubtreeFailed(f"the leader-only actors failed: {message.reason or 'stopped'}")
             return None
         if isinstance(message, GetStatistics):
-            return self._statistics()
+            return self._statistics(message.wait_s)
         return super().on_receive(message)
 
     def _follow(self, leading: bool) -> None:
@@ -104,14 +103,14 @@ class LeaderGroup(NodeActor):
             except pykka.Timeout:
                 log.error("the leader-only actors did not stop within %g s", STOP_TIMEOUT_S)
 
-    def _statistics(self) -> SupervisorStatistics:
+    def _statistics(self, wait_s: float) -> SupervisorStatistics:
         """Look like a supervisor in `status`: the Leader supervisor's subtree, when it runs."""
 
         rows: list[ActorStatistics] = []
         ref = self.leader_ref
         if ref is not None:
             try:
-                nested = cast(SupervisorStatistics, ref.ask(GetStatistics(), timeout=STATISTICS_TIMEOUT_S))
+                nested = cast(SupervisorStatistics, ref.ask(GetStatistics(wait_s / 2), timeout=wait_s))
             except Exception:  # a stopping subtree shows up empty
                 nested = None
             if nested is not None:

@@ -66,7 +66,14 @@ class SupervisorStatistics:
 
 @dataclass(frozen=True, slots=True)
 class GetStatistics:
-    """Ask a supervisor for its :class:`SupervisorStatistics`."""
+    """Ask a supervisor for its :class:`SupervisorStatistics`.
+
+    It waits up to ``wait_s`` for its nested supervisors and gives each of them half of that
+    for theirs: a busy subtree deep down is marked where it is, and the levels above it still
+    answer in time with their other rows.
+    """
+
+    wait_s: float = STATISTICS_TIMEOUT_S
 
 
 class Supervisor(SupervisedActor):
@@ -168,7 +175,7 @@ class Supervisor(SupervisedActor):
             self._child_exited(message)
             return None
         if isinstance(message, GetStatistics):
-            return self.statistics()
+            return self.statistics(message.wait_s)
         return super().on_receive(message)
 
     def _child_exited(self, event: ChildExited) -> None:
@@ -254,16 +261,16 @@ class Supervisor(SupervisedActor):
                 timeout_s,
             )
 
-    def statistics(self) -> SupervisorStatistics:
-        """Return this supervisor's children, and theirs, depth first."""
+    def statistics(self, wait_s: float = STATISTICS_TIMEOUT_S) -> SupervisorStatistics:
+        """Return this supervisor's children, and theirs, depth first (see :class:`GetStatistics`)."""
         # Every nested supervisor is asked at once and waited for until one shared deadline, so
-        # that busy subtrees cost the asker STATISTICS_TIMEOUT_S in all, not that much each.
+        # that busy subtrees cost the asker ``wait_s`` in all, not that much each.
         asked: dict[str, pykka.Future[Any]] = {}
         for name in self.core.order:
             ref = self._refs.get(name)
             if self._specs[name].supervisor and ref is not None and self.core.child(name)[0] is ChildState.RUNNING:
-                asked[name] = ref.ask(GetStatistics(), block=False)
-        deadline = time.monotonic() + STATISTICS_TIMEOUT_S
+                asked[name] = ref.ask(GetStatistics(wait_s / 2), block=False)
+        deadline = time.monotonic() + wait_s
         rows: list[ActorStatistics] = []
         for name in self.core.order:
             state, restarts, reason = self.core.child(name)
@@ -274,7 +281,7 @@ class Supervisor(SupervisedActor):
                 try:
                     nested = cast(SupervisorStatistics, future.get(timeout=max(0.0, deadline - time.monotonic())))
                 except pykka.Timeout:  # a busy subtree still shows up, marked
-                    reason = f"statistics unavailable: no answer within {STATISTICS_TIMEOUT_S:g} s"
+                    reason = f"statistics unavailable: no answer within {wait_s:g} s"
                 except Exception as exc:  # and so does a dying one
                     reason = f"statistics unavailable: {describe(exc)}"
             rows.append(

@@ -21,7 +21,6 @@ from swarmnode.actors.supervision import (
     Supervisor,
     SupervisorStatistics,
 )
-from swarmnode.actors.supervision import actor as supervisor_actor
 from swarmnode.actors.supervision.actor import GetStatistics
 from tests.support import wait_until
 
@@ -279,10 +278,9 @@ class Holdable(Supervisor):
         return super().on_receive(message)
 
 
-def test_busy_subtrees_cost_a_statistics_request_one_timeout_in_all(tree, journal, monkeypatch):
+def test_busy_subtrees_cost_a_statistics_request_one_wait_in_all(tree, journal):
     # The control actor waits 3 s for the root: with two busy subtrees asked one after the
     # other at 2 s each, `swarm-node status` failed exactly when a node was in trouble.
-    monkeypatch.setattr(supervisor_actor, "STATISTICS_TIMEOUT_S", 1.0)
     subtrees = [
         Holdable.supervisor_spec(name, strategy=Strategy.ONE_FOR_ONE, children=specs(journal, f"{name}-child"))
         for name in ("left", "right")
@@ -293,13 +291,38 @@ def test_busy_subtrees_cost_a_statistics_request_one_timeout_in_all(tree, journa
         for name in ("left", "right"):
             registry.get(name).tell(held)
         started = time.monotonic()
-        rows = {a.path: a for a in stats(ref).actors}
+        rows = {a.path: a for a in ref.ask(GetStatistics(wait_s=1.0), timeout=5).actors}
         elapsed = time.monotonic() - started
     finally:
         held.set()
     assert elapsed < 1.9, f"statistics took {elapsed:.2f} s: the busy subtrees were waited for one by one"
     assert rows["left"].last_reason == "statistics unavailable: no answer within 1 s"
     assert rows["right"].last_reason == "statistics unavailable: no answer within 1 s"
+
+
+def test_a_busy_subtree_deep_down_hides_only_itself(tree, journal):
+    # root -> middle -> {ok, busy}: middle waits half the root's time for busy, so the root
+    # still gets middle's answer, with ok in it.
+    registry = Registry()
+    middle = Supervisor.supervisor_spec(
+        "middle",
+        strategy=Strategy.ONE_FOR_ONE,
+        registry=registry,
+        children=[
+            Supervisor.supervisor_spec("ok", strategy=Strategy.ONE_FOR_ONE, children=specs(journal, "ok-child")),
+            Holdable.supervisor_spec("busy", strategy=Strategy.ONE_FOR_ONE, children=specs(journal, "busy-child")),
+        ],
+    )
+    ref, _ = start_root(tree, Strategy.ONE_FOR_ONE, [middle], registry=registry)
+    held = threading.Event()
+    try:
+        registry.get("busy").tell(held)
+        rows = {a.path: a for a in ref.ask(GetStatistics(wait_s=1.0), timeout=5).actors}
+    finally:
+        held.set()
+    assert rows["middle"].last_reason == ""
+    assert rows["middle/ok/ok-child"].state == "running"
+    assert rows["middle/busy"].last_reason == "statistics unavailable: no answer within 0.5 s"
 
 
 class Stubborn(SupervisedActor):
