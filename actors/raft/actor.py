@@ -385,8 +385,8 @@ class RaftMember(NodeActor):
         self.forwarded_to_leader: set[Outcome] = set()  # proposals handed to the leader, not yet answered
         # Forwarded proposals the leader applied, until this manager's Store has them: (index, ...)
         self.awaiting_apply: list[tuple[Outcome, ApplyResult]] = []
-        # Linearizable reads: asked, by read-index context -> (fn, outcome, deadline); then
-        # confirmed by the leader at a commit index, until this manager has applied it.
+        # Linearizable reads: asked, by read-index context; then confirmed by the leader at a
+        # commit index, until this manager has applied it.
         self.reads_asked: dict[bytes, _PendingRead] = {}
         self.reads_confirmed: list[_PendingRead] = []
         self.leader = ""

@@ -121,6 +121,6 @@ class NodeContext:
         """The address other nodes reach this node at: the advertise address, with the real port."""
         addr = self.advertise_addr or self.listen
         host, _, port = addr.rpartition(":")
-        if port == "0" and self._transport is not None:
-            return f"{host}:{self._transport.address.rpartition(':')[2]}"
+        if port == "0" and self.listened:  # the port the kernel chose, kept across transport restarts
+            return f"{host}:{self.listened.rpartition(':')[2]}"
         return addr

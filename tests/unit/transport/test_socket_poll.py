@@ -34,12 +34,11 @@ def pair() -> Iterator[tuple[zmq.Socket[bytes], zmq.Socket[bytes]]]:
 
 
 def wait_for(poll: SocketPoll, wanted: object) -> list[object]:
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
+    def reported() -> list[object] | None:
         ready = poll.wait(100)
-        if wanted in ready:
-            return ready
-    raise AssertionError(f"{wanted!r} never reported")
+        return ready if wanted in ready else None
+
+    return wait_until(reported, DEADLINE_S, f"{wanted!r} to be reported")
 
 
 def test_a_message_that_waits_while_a_send_took_the_signal_is_reported(

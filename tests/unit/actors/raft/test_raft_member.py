@@ -303,12 +303,17 @@ def test_a_read_asked_without_a_leader_is_asked_of_the_leader_once_one_is_known(
     assert not outcome.settled, "served without the leader's confirmation"
 
 
+def read_past_its_deadline(member: RaftMember, monkeypatch: pytest.MonkeyPatch) -> Outcome:
+    """A linearizable read whose deadline has passed already: the next tick fails it unless it is served."""
+    monkeypatch.setattr(actor_module, "READ_INDEX_TIMEOUT_S", 0.0)
+    return read_tasks(member)
+
+
 def test_a_read_without_a_leader_fails_at_its_deadline(
     state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     member, _ = follower(state_dir, members)
-    monkeypatch.setattr(actor_module, "READ_INDEX_TIMEOUT_S", 0.0)
-    outcome = read_tasks(member)
+    outcome = read_past_its_deadline(member, monkeypatch)
     member._receive(actor_module._Tick())
     with pytest.raises(Refused, match="no leader"):
         outcome.wait(0)
@@ -341,8 +346,7 @@ def test_a_confirmed_read_this_manager_cannot_catch_up_with_fails_at_its_deadlin
     state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     member, _ = known_leader(state_dir, members)
-    monkeypatch.setattr(actor_module, "READ_INDEX_TIMEOUT_S", 0.0)
-    outcome = read_tasks(member)
+    outcome = read_past_its_deadline(member, monkeypatch)
     member._process()
     (context,) = member.reads_asked
     answer = RaftMessage(type=MSG_READ_INDEX_RESP, to=NODE, frm=LEADER, term=2, index=50, context=context)

@@ -59,3 +59,11 @@ def test_a_request_that_reads_the_transport_while_it_restarts_is_refused_not_cra
     crash = actor._answer(request, lambda: actor._dispatch_message(WhereRequest(), request))
     assert crash is None
     assert transport.replies == [ErrorReply(code="unavailable", text=TransportDown().text)]
+
+
+def test_a_node_on_port_0_is_reached_at_the_port_its_transport_first_listened_on(tmp_path: Path):
+    context = NodeContext("n1", "manager", tmp_path, "127.0.0.1:0", CurveKeys(b"p" * 40, b"s" * 40))
+    context.listened = "127.0.0.1:41234"
+    assert context.cluster_addr == "127.0.0.1:41234"  # also while the transport restarts
+    context.advertise_addr = "10.0.0.5:0"
+    assert context.cluster_addr == "10.0.0.5:41234"
