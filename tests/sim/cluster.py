@@ -33,9 +33,11 @@ from dataclasses import dataclass
 
 from swarmnode.actors.raft import (
     ENTRY_CONF_CHANGE,
+    MSG_APP_RESP,
     MSG_HEARTBEAT,
     MSG_READ_INDEX,
     MSG_TRANSFER_LEADER,
+    MSG_VOTE_RESP,
     ROLE_LEADER,
     ConfChange,
     ConfChangeInProgress,
@@ -707,6 +709,7 @@ class Simulation:
 
     def _send(self, node: SimNode, rd: Ready) -> None:
         for m in rd.messages:
+            self._check_promise(node, m)
             # A heartbeat's commit is taken as is by its receiver: it must not pass what the
             # leader knows the receiver holds (its match), or a stale tail would be committed.
             pr = node.core.prs.get(m.to) if m.type == MSG_HEARTBEAT and node.core is not None else None
@@ -726,6 +729,32 @@ class Simulation:
                 continue
             what = self.network.send(m, self.now)
             self.detail(f"{what} {describe_message(m)}")
+
+    @staticmethod
+    def _check_promise(node: SimNode, m: RaftMessage) -> None:
+        """An answer promises what its sender's disk holds: it must hold it when the answer leaves.
+
+        An append's acknowledgement of index i counts the sender toward committing i, and a
+        granted vote is one of a quorum that elects; either one sent before its write (a driver
+        that answers before its fsync) is a lost write or a second vote after a crash. A later
+        term on disk supersedes an answer of an earlier term in the same Ready: the core took
+        the steps in order, and once the later term is durable the node neither votes again in
+        the earlier one nor keeps entries a leader of the later term replaced.
+        """
+        storage = node.storage
+        synced = storage.synced_hard_state
+        if synced is not None and synced.term > m.term:
+            return
+        if m.type == MSG_APP_RESP and not m.reject and m.index > storage.last_index():
+            raise InvariantViolation(
+                f"durable answer: {node.id} acknowledges index {m.index} to {m.to} in term {m.term} holding only "
+                f"up to {storage.last_index()} on its disk"
+            )
+        granted = m.type == MSG_VOTE_RESP and not m.reject
+        if granted and (synced is None or (synced.term, synced.vote) != (m.term, m.to)):
+            raise InvariantViolation(
+                f"durable answer: {node.id} grants its vote in term {m.term} to {m.to} with {synced} on its disk"
+            )
 
     def _persist(self, node: SimNode, rd: Ready, term: int) -> None:
         """Persist what ``rd`` says; ``term`` is the core's term now, a bound for what it commits."""

@@ -7,12 +7,23 @@ that replays it (``python -m tests.sim --replay SEED --verbose``). docs/sim.md s
 from __future__ import annotations
 
 import random
+import types
 from collections import Counter
 
 import pytest
 
-from swarmnode.actors.raft import ConfChange, ConfState, RaftEntry, RaftMessage, ReadState
+from swarmnode.actors.raft import (
+    MSG_APP_RESP,
+    MSG_VOTE_RESP,
+    ConfChange,
+    ConfState,
+    HardState,
+    RaftEntry,
+    RaftMessage,
+    ReadState,
+)
 from tests.sim import run_seed, simulate
+from tests.sim.cluster import Simulation, Storage
 from tests.sim.invariants import Ack, Checker, InvariantViolation, apply_conf_change
 from tests.sim.network import Faults, Network
 
@@ -165,6 +176,31 @@ def test_checker_refuses_a_stale_read() -> None:
     checker.on_read_state("n1", ReadState(3, b"r1"))  # asked before the write was acknowledged
     with pytest.raises(InvariantViolation, match="stale read"):
         checker.on_read_state("n1", ReadState(3, b"r2"))
+
+
+def test_an_answer_that_promises_more_than_the_disk_holds_is_refused() -> None:
+    storage = Storage(ConfState(voters=("n1", "n2", "n3"), learners=()))
+    node = types.SimpleNamespace(id="n2", storage=storage)
+    ack = RaftMessage(MSG_APP_RESP, "n1", "n2", 3, index=1)
+    with pytest.raises(InvariantViolation, match="durable answer: n2 acknowledges index 1"):
+        Simulation._check_promise(node, ack)  # sent before its write (nothing stored yet)
+    storage.append((RaftEntry(1, 3, 0, b"v1"),))
+    Simulation._check_promise(node, ack)
+    Simulation._check_promise(node, RaftMessage(MSG_APP_RESP, "n1", "n2", 3, index=7, reject=True))
+
+    grant = RaftMessage(MSG_VOTE_RESP, "n1", "n2", 4)
+    with pytest.raises(InvariantViolation, match="durable answer: n2 grants its vote in term 4"):
+        Simulation._check_promise(node, grant)
+    storage.hard_state = HardState(4, "n1", 0)
+    with pytest.raises(InvariantViolation, match="durable answer"):
+        Simulation._check_promise(node, grant)  # written, but without an fsync
+    storage.synced_hard_state = storage.hard_state
+    Simulation._check_promise(node, grant)
+    with pytest.raises(InvariantViolation, match="durable answer"):
+        Simulation._check_promise(node, RaftMessage(MSG_VOTE_RESP, "n3", "n2", 4))  # a second vote in term 4
+    # A later term on disk supersedes answers of an earlier one taken in the same Ready.
+    Simulation._check_promise(node, RaftMessage(MSG_VOTE_RESP, "n3", "n2", 3))
+    Simulation._check_promise(node, RaftMessage(MSG_APP_RESP, "n3", "n2", 3, index=9))
 
 
 def test_membership_changes_apply_as_the_contract_says() -> None:
