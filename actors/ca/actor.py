@@ -39,7 +39,7 @@ from swarmnode.actors.runtime import (
     handles,
 )
 from swarmnode.actors.runtime.addressable import Request
-from swarmnode.actors.store.client import STORE_ACTOR, propose, read_store, update_object
+from swarmnode.actors.store.client import STORE_ACTOR, propose, raft_status, read_store, update_object
 from swarmnode.actors.store.core import StoreCore, StoredObject
 from swarmnode.actors.store.objects import CLUSTER_ID, ClusterView, NodeView, cluster_of, nodes_of
 from swarmnode.actors.store.transactions import Create
@@ -146,10 +146,7 @@ class CertAuthority(NodeActor):
         key_pem = new_node_key()
         csr = make_csr(key_pem)
         try:
-            if self.context.role == "manager" and self.context.registry.get(STORE_ACTOR) is not None:
-                chain, trust = self._renew(self.context.node_id, csr)
-            else:
-                chain, trust = self._renew_remotely(csr)
+            chain, trust = self._renew_here_or_remotely(csr)
         except (Refused, TransportError, ExternalCAError, CertificateError) as exc:
             text = exc.text if isinstance(exc, Refused) else describe(exc)
             log.warning("certificate renewal (%s) failed: %s; retrying in %g s", reason, text, RENEW_RETRY_S)
@@ -174,10 +171,27 @@ class CertAuthority(NodeActor):
         if stop is not None:
             stop(f"role changed to {role}", "restart")
 
+    def _renew_here_or_remotely(self, csr: bytes) -> tuple[bytes, bytes]:
+        """A manager signs its own certificate; one whose Store has no leader asks the other managers.
+
+        A demoted manager is such a one once its removal from Raft has committed: the leader no
+        longer talks to it, and only another manager can give it its worker's certificate.
+        """
+        if self.context.role == "manager" and self.context.registry.get(STORE_ACTOR) is not None:
+            try:
+                return self._renew(self.context.node_id, csr)
+            except Refused as exc:
+                if exc.code != "unavailable":
+                    raise
+                log.info("renewing through another manager: %s", exc.text)
+        return self._renew_remotely(csr)
+
     def _renew_remotely(self, csr: bytes) -> tuple[bytes, bytes]:
         transport = self.context.transport
         last: Exception | None = None
         for manager in self.context.get_shared(MANAGERS_KEY, ()):
+            if manager.node_id == self.context.node_id:
+                continue
             try:
                 future = transport.request(
                     Address(manager.node_id, "ca"),
@@ -279,9 +293,14 @@ class CertAuthority(NodeActor):
         if obj is None:
             raise Refused("refused", f"node {node_id} is not a member of this swarm")
         node = NodeView.of(obj)
-        # The certificate carries the role the operator wants (promote/demote take effect here).
+        # The certificate carries the role the operator wants (promote/demote take effect here),
+        # but a demoted manager keeps a manager's until its removal from Raft has committed (as
+        # swarmkit's role manager): a worker drops its Raft data, which a voter must keep.
+        role = node.role
+        if role == "worker" and node.cert_role == "manager" and self._raft_member(node_id):
+            role = "manager"
         chain, info = self._sign(
-            cluster, csr, node_id, node.role, node.curve_key.encode(), f"cannot renew the certificate of {node_id}"
+            cluster, csr, node_id, role, node.curve_key.encode(), f"cannot renew the certificate of {node_id}"
         )
         renewed = {
             "certificate": chain,
@@ -291,6 +310,11 @@ class CertAuthority(NodeActor):
         }
         update_object(self.context, "node", node_id, lambda obj: (None, obj.status | renewed))
         return chain, cluster.trust_pem
+
+    def _raft_member(self, node_id: str) -> bool:
+        """Is ``node_id`` a Raft member, in the membership in effect here or in the committed one?"""
+        status = raft_status(self.context)
+        return any(node_id in conf.voters or node_id in conf.learners for conf in (status.conf, status.committed_conf))
 
     # -- manager: root CA rotation -------------------------------------------------------------
 

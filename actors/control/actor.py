@@ -18,7 +18,7 @@ from swarmnode.actors.ca.core import join_tokens, new_secret
 from swarmnode.actors.messages import Address, ErrorReply, Message
 from swarmnode.actors.runtime import MANAGERS, STOP_NODE_KEY, NodeActor, NodeContext, Refused, handles
 from swarmnode.actors.runtime.addressable import Request
-from swarmnode.actors.store.client import NOT_A_MANAGER, STORE_ACTOR, propose, read_store, update_object
+from swarmnode.actors.store.client import propose, raft_status, read_store, update_object
 from swarmnode.actors.store.core import StoreCore, StoredObject
 from swarmnode.actors.store.objects import AVAILABILITIES, CLUSTER_ID, ClusterView, NodeView, cluster_of, nodes_of
 from swarmnode.actors.store.transactions import Delete, Update
@@ -196,15 +196,7 @@ class ControlActor(NodeActor):
         )
 
     def _raft_status(self) -> Any:
-        from swarmnode.actors.raft.actor import GetRaftStatus
-
-        ref = self.context.registry.get(STORE_ACTOR)
-        if ref is None:
-            raise Refused("not-manager", NOT_A_MANAGER)
-        try:
-            return ref.ask(GetRaftStatus(), timeout=STATISTICS_TIMEOUT_S)
-        except Exception as exc:
-            raise Refused("unavailable", f"the raft member did not answer: {describe(exc)}") from exc
+        return raft_status(self.context, STATISTICS_TIMEOUT_S)
 
     @handles(ClusterStatusRequest, roles=MANAGERS)
     def cluster_status(self, msg: ClusterStatusRequest, request: Request) -> ClusterStatusReply | None:
@@ -268,15 +260,18 @@ class ControlActor(NodeActor):
     @waits_on_raft
     def node_list(self, msg: NodeListRequest, request: Request) -> NodeListReply:
         nodes = self._read(nodes_of)
-        leader = self._raft_status().leader
+        status = self._raft_status()
+        members = set(status.conf.voters) | set(status.conf.learners)
         me = self.context.node_id
 
         def manager_status(n: NodeView) -> str:
-            if n.cert_role != "manager":
-                return ""
-            if n.node_id == leader:
+            if n.cert_role != "manager" or n.node_id not in members:
+                return ""  # as Docker's: only the managers' Raft members have one
+            if n.node_id == status.leader:
                 return "Leader"
-            return "Reachable" if n.state == "ready" else "Unreachable"
+            if status.active:  # the leader: whom it heard from within an election timeout
+                return "Reachable" if n.node_id in status.active else "Unreachable"
+            return "Reachable" if n.state == "ready" else "Unreachable"  # a follower: the heartbeats
 
         rows = [
             NodeRow(
@@ -353,11 +348,15 @@ class ControlActor(NodeActor):
 
     def _check_quorum_without(self, node_id: str) -> None:
         status = self._raft_status()
-        voters = [v for v in status.conf.voters if v != node_id]
+        nodes = {n.node_id: n for n in self._read(nodes_of)}
+        # Managers already demoted but still voters (their removal waits) are as good as gone.
+        voters = [v for v in status.conf.voters if v != node_id and not (v in nodes and nodes[v].role == "worker")]
         if not voters:
             raise Refused("refused", f"node {node_id} is the last manager; demoting it would leave no swarm")
-        nodes = {n.node_id: n for n in self._read(nodes_of)}
-        reachable = [v for v in voters if v in nodes and nodes[v].state == "ready"]
+        if status.active:  # this manager leads: the voters it heard from within an election timeout
+            reachable = [v for v in voters if v in status.active]
+        else:  # a follower goes by the heartbeats the leader records
+            reachable = [v for v in voters if v in nodes and nodes[v].state == "ready"]
         if len(reachable) * 2 <= len(voters):
             raise Refused(
                 "refused",
@@ -365,13 +364,34 @@ class ControlActor(NodeActor):
                 "reachable, and a majority is needed; bring managers back (or add some) first",
             )
 
+    def _leave_warning(self) -> str:
+        """What leaving costs, as Docker says it: the last manager's state, or the managers' majority."""
+        text = "you are attempting to leave the swarm on a node that is participating as a manager; "
+        try:
+            voters = self._raft_status().conf.voters
+        except Refused:
+            voters = ()
+        if len(voters) > 1 and self.context.node_id in voters:
+            return text + (
+                f"removing this node leaves {len(voters) - 1} of the {len(voters)} managers; without a majority of "
+                "them up the swarm is inaccessible, and the only way back is `swarm-node start --force-new-cluster` "
+                "on a survivor. Demote it first (`swarm-node node demote`), or use --force to ignore this message"
+            )
+        return text + (
+            "removing the last manager erases all current state of the swarm. Use --force to ignore this message"
+        )
+
     @handles(NodeRemoveRequest, roles=MANAGERS)
     @waits_on_raft
     def node_remove(self, msg: NodeRemoveRequest, request: Request) -> NodeRemoveReply:
         obj, cluster = self._read(lambda core: (find_node(core, msg.node, self.context.node_id), _cluster(core)))
         node = NodeView.of(obj)
         if node.node_id == self.context.node_id:
-            raise Refused("refused", "a manager cannot remove itself; use `swarm-node leave --force` on it")
+            raise Refused(
+                "refused",
+                f"node {node.node_id} is this manager and cannot remove itself; demote it first "
+                "(`swarm-node node demote`), then `swarm-node leave` on it and `node rm` it from a manager",
+            )
         if node.role == "manager":
             raise Refused("refused", f"node {node.node_id} is a manager; demote it first (`swarm-node node demote`)")
         conf = self._raft_status().conf
@@ -409,11 +429,7 @@ class ControlActor(NodeActor):
     @handles(LeaveRequest, roles=MANAGERS)
     def leave(self, msg: LeaveRequest, request: Request) -> LeaveReply:
         if self.context.role == "manager" and not msg.force:
-            raise Refused(
-                "refused",
-                "you are attempting to leave the swarm on a node that is participating as a manager; "
-                "removing the last manager erases all current state of the swarm. Use --force to ignore this message",
-            )
+            raise Refused("refused", self._leave_warning())
         stop = self.context.get_shared(STOP_NODE_KEY)
         if stop is None:
             raise Refused("unavailable", "this node process cannot be stopped from here")

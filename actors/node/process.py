@@ -12,9 +12,13 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import Any
+
+import pykka
 
 from swarmnode.actors.ca.cfssl import ExternalCA, ExternalCAError
 from swarmnode.actors.raft.actor import membership_of
@@ -26,7 +30,7 @@ from .founding import DEFAULT_CERT_EXPIRY_S, DEFAULT_HEARTBEAT_S, FoundingOption
 from .identity import StateDirError, prepare_state_dir
 from .join import JoinError, JoinOptions, join_swarm
 from .logs import configure_logging
-from .swarm_state import NodeState, forget_swarm, load_node_state
+from .swarm_state import NodeState, drop_manager_data, forget_swarm, load_node_state
 from .tree import start_node_tree
 
 __all__ = ["NodeConfig", "run_node"]
@@ -139,6 +143,13 @@ def run_node(config: NodeConfig) -> int:
     return _serve(_context(config, state, state_dir), state, happened, log_path)
 
 
+def _start_tree(context: NodeContext, state: NodeState, give_up: Callable[[str], None]) -> pykka.ActorRef[Any]:
+    log.info("starting %s node %s of cluster %s", context.role, state.node_id, state.cluster_id)
+    if context.role == "worker" and (dropped := drop_manager_data(context.state_dir)):
+        log.warning("removed the manager data of this worker (a demoted manager): %s", ", ".join(dropped))
+    return start_node_tree(context, give_up)
+
+
 def _serve(context: NodeContext, state: NodeState, happened: str, log_path: Path) -> int:
     """Run the supervision tree until a signal, a leave, or the root giving up.
 
@@ -166,9 +177,8 @@ def _serve(context: NodeContext, state: NodeState, happened: str, log_path: Path
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     while True:
-        log.info("starting %s node %s of cluster %s", context.role, state.node_id, state.cluster_id)
         try:
-            root = start_node_tree(context, give_up)
+            root = _start_tree(context, state, give_up)
         except StartFailed as exc:
             log.error("cannot start: %s", exc)
             _say(f"cannot start: {exc.reason}")

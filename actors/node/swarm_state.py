@@ -7,7 +7,11 @@ Layout (the directory is 0700; every secret is 0600 and written atomically):
     certificates/node.key      the certificate's private key (ECDSA P-256)
     certificates/node.crt      the certificate chain, leaf first
     certificates/trust.pem     the swarm's trusted root(s) (two during a root CA rotation)
+    certificates/root-ca.key   a manager's copy of the root CA key it made (founding, rotation)
     store/                     a manager's write-ahead log and snapshots
+
+A manager's data (``store/``, ``root-ca.key``) is removed when the node starts as a worker
+(``drop_manager_data``): a demoted manager keeps no copy of the swarm's state and secrets.
 
 A node without ``node.json`` is in no swarm: ``start`` on a manager founds one
 (``init_swarm``), a worker must ``join`` first.
@@ -32,6 +36,7 @@ __all__ = [
     "ManagerRecord",
     "NodeCertificate",
     "NodeState",
+    "drop_manager_data",
     "forget_swarm",
     "load_node_state",
     "read_certificate",
@@ -156,6 +161,27 @@ def read_certificate(state_dir: Path) -> NodeCertificate:
         ) from None
 
 
+MANAGER_DATA = ("store", f"{CERT_DIR}/root-ca.key")
+
+
+def drop_manager_data(state_dir: Path) -> list[str]:
+    """Remove what only a manager keeps (the Store's log and snapshots, a root CA key); return what was there.
+
+    For a node that starts as a worker: a demoted manager must not keep the swarm's state, its
+    join-token secrets and root key, nor come back later with a stale Raft log under its id
+    (its certificate said worker only once its removal from Raft had committed).
+    """
+    found = [name for name in MANAGER_DATA if (state_dir / name).exists()]
+    for name in found:
+        path = state_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+        _sync_dir(path.parent)
+    return found
+
+
 def forget_swarm(state_dir: Path) -> None:
     """Remove everything of the swarm from the state directory (after ``leave``); keep the log."""
     for name in (NODE_FILE, KEY_FILE):
@@ -164,7 +190,11 @@ def forget_swarm(state_dir: Path) -> None:
             path.unlink()
     for name in (CERT_DIR, "store"):
         shutil.rmtree(state_dir / name, ignore_errors=True)
-    fd = os.open(state_dir, os.O_RDONLY)
+    _sync_dir(state_dir)
+
+
+def _sync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:

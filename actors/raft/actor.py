@@ -46,6 +46,7 @@ from swarmnode.actors.store.transactions import (
     Op,
     StoreError,
     Transaction,
+    Update,
     decode_transaction,
     encode_transaction,
     new_txn_id,
@@ -399,6 +400,9 @@ class RaftMember(NodeActor):
         # The membership may have to follow the Store: a node or the Raft conf changed, leadership
         # came, or a change was refused. Learners are looked at on every tick (they catch up).
         self.members_dirty = True
+        self.held = ""  # the membership change that waits, and why (logged once)
+        self.dropped: set[str] = set()  # managers a forced new cluster dropped, not yet demoted
+        self.demoting_dropped = False  # their demotion is proposed
 
     # -- start and stop ----------------------------------------------------------------------
 
@@ -425,6 +429,9 @@ class RaftMember(NodeActor):
         )
         config = RaftConfig(node_id=self.context.node_id, election_ticks=ELECTION_TICKS, lazy_commit=True)
         self.core = RaftCore(config, restored, self.rng)
+        from .recovery import read_dropped  # recovery builds on this module
+
+        self.dropped = read_dropped(directory)
         if latest is not None:
             # The core sends this snapshot to followers whose next entry it no longer holds.
             self.core.compact(latest[0].meta.index, latest[0].data)
@@ -917,13 +924,69 @@ class RaftMember(NodeActor):
     def _hand_over(self, status: Any) -> None:
         """This leader is being demoted: hand leadership to the most caught-up other voter."""
         assert self.core is not None
-        others = [v for v in status.conf.voters if v != self.context.node_id and v in status.progress]
+        # Only a voter heard from lately: a dead one tied on match would be picked again and again.
+        others = [v for v in status.conf.voters if v != self.context.node_id and v in status.active]
         if not others:
+            self._hold("hand-over", "no other manager answered lately; this leader stays until one does")
             return
         target = max(others, key=lambda v: status.progress[v][0])
         log.info("raft: this manager is demoted; handing leadership to %s", target)
         self.core.transfer_leadership(target)
         self._process()
+
+    def _demote_dropped(self) -> None:
+        """Commit the demotion of the managers a forced new cluster dropped, then forget them."""
+        self.members_dirty = True  # until it is done
+        if self.demoting_dropped:
+            return
+        ops = []
+        for node_id in sorted(self.dropped):
+            obj = self.store.get("node", node_id)
+            if obj is not None and obj.spec.get("role") == "manager":
+                ops.append(Update("node", node_id, spec=obj.spec | {"role": "worker"}, expected_version=obj.version))
+        if not ops:
+            from .recovery import write_dropped
+
+            write_dropped(raft_dir(self.context.state_dir), [])
+            log.info(
+                "raft: the managers the forced new cluster dropped are demoted: %s", ", ".join(sorted(self.dropped))
+            )
+            self.dropped = set()
+            return
+
+        def done(outcome: Outcome) -> None:
+            self.demoting_dropped = False  # on this thread: it is answered at apply, or failed here
+            try:
+                outcome.wait(0)
+            except Exception as exc:
+                log.warning("raft: demoting the managers the forced new cluster dropped failed: %s", describe(exc))
+
+        self.demoting_dropped = True
+        self._propose(tuple(ops), Outcome(on_done=done))
+
+    @staticmethod
+    def _removal_unsafe(status: Any, node_id: str) -> str:
+        """Why removing voter ``node_id`` now would leave no quorum of answering voters ("" if it would not).
+
+        The check `node demote` made may be stale by now (another demotion, a manager that died).
+        """
+        voters = [v for v in status.conf.voters if v != node_id]
+        if node_id not in status.conf.voters or not voters:
+            return ""
+        answering = [v for v in voters if v in status.active]
+        if len(answering) * 2 > len(voters):
+            return ""
+        return (
+            f"only {len(answering)} of the {len(voters)} managers left would be answering; "
+            "waiting for managers to come back"
+        )
+
+    def _hold(self, what: str, why: str) -> None:
+        """Log once that a membership change waits, and why."""
+        text = f"{what}: {why}"
+        if text != self.held:
+            self.held = text
+            log.warning("raft: membership change held: %s", text)
 
     def _change_membership(self, cc: ConfChange) -> int:
         assert self.core is not None
@@ -951,7 +1014,9 @@ class RaftMember(NodeActor):
         nodes = nodes_of(self.store)
         # Raft talks to a node only with a manager certificate; the operator's word (the desired
         # role) decides who stays.
-        can_join = {n.node_id for n in nodes if n.cert_role == "manager" and n.role == "manager"}
+        can_join = {n.node_id for n in nodes if n.cert_role == "manager" and n.role == "manager"} - self.dropped
+        if self.dropped:
+            self._demote_dropped()
         wanted = {n.node_id for n in nodes if n.role == "manager"}
         members = set(status.conf.voters) | set(status.conf.learners)
         change: ConfChange | None = None
@@ -965,14 +1030,21 @@ class RaftMember(NodeActor):
             change = ConfChange(op="add_learner", node_id=joining[0])
         else:
             for learner in status.conf.learners:
-                progress = status.progress.get(learner)
-                if progress is not None and status.commit - progress[0] <= PROMOTE_LAG_ENTRIES:
+                match = status.progress[learner][0] if learner in status.progress else 0
+                # Only one that answers: a dead learner (match 0) is "close" while the log is short.
+                if match > 0 and learner in status.active and status.commit - match <= PROMOTE_LAG_ENTRIES:
                     change = ConfChange(op="promote", node_id=learner)
                     break
         if change is None and leaving:
-            change = ConfChange(op="remove", node_id=leaving[0])
+            held = self._removal_unsafe(status, leaving[0])
+            if held:
+                self.members_dirty = True  # asked again next tick
+                self._hold(f"remove {leaving[0]}", held)
+            else:
+                change = ConfChange(op="remove", node_id=leaving[0])
         if change is None:
             return
+        self.held = ""
         try:
             self._change_membership(change)
         except Refused:

@@ -163,6 +163,10 @@ class RaftStatus:
     last_index: int
     conf: ConfState
     progress: dict[str, tuple[int, int, str]]  # leader only: peer -> (match, next, state)
+    # The membership as of the commit index: what a change waits for before it is relied on.
+    committed_conf: ConfState
+    # Leader only: the members it heard from within an election timeout, itself included.
+    active: tuple[str, ...]
 
 
 def _changed_conf(conf: ConfState, cc: ConfChange) -> ConfState:
@@ -213,6 +217,7 @@ class RaftCore:
         self._votes: dict[str, bool] = {}
         self._msgs: list[RaftMessage] = []
         self._read_states: list[ReadState] = []
+        self._ticks = 0  # ticks since this core started (status: whom the leader heard from lately)
         self._read_only = ReadOnly()
         self._pending_reads: list[tuple[bytes, str]] = []  # until the leader commits in its term
         self._sends: dict[str, bool] = {}  # followers owed an append -> send even if empty
@@ -231,6 +236,7 @@ class RaftCore:
 
     def tick(self) -> None:
         """Advance the logical clock by one tick."""
+        self._ticks += 1
         if self.role == ROLE_LEADER:
             self._tick_leader()
         else:
@@ -470,9 +476,11 @@ class RaftCore:
 
     def status(self) -> RaftStatus:
         """Return this node's state as a frozen value."""
-        progress = (
-            {peer: (pr.match, pr.next, pr.state) for peer, pr in self.prs.items()} if self.role == ROLE_LEADER else {}
-        )
+        leading = self.role == ROLE_LEADER
+        progress = {peer: (pr.match, pr.next, pr.state) for peer, pr in self.prs.items()} if leading else {}
+        recent = self._ticks - self._election_timeout
+        heard = (p for p, pr in self.prs.items() if p == self.id or pr.heard_at >= recent)
+        active = tuple(sorted(heard)) if leading else ()
         return RaftStatus(
             id=self.id,
             term=self.term,
@@ -483,6 +491,8 @@ class RaftCore:
             last_index=self.log.last_index,
             conf=self.conf,
             progress=progress,
+            committed_conf=self.committed_conf,
+            active=active,
         )
 
     @property
@@ -494,6 +504,15 @@ class RaftCore:
     def conf(self) -> ConfState:
         """The membership in effect: the latest one appended to this node's log."""
         return self._conf_history[-1][1] if self._conf_history else self._conf_base
+
+    @property
+    def committed_conf(self) -> ConfState:
+        """The membership as of the commit index (the one in effect may be newer, not yet committed)."""
+        committed = self.log.committed
+        for index, conf in reversed(self._conf_history):
+            if index <= committed:
+                return conf
+        return self._conf_base
 
     # ----------------------------------------------------------------- roles
 
@@ -544,7 +563,7 @@ class RaftCore:
         if me is not None:
             me.maybe_update(log.stable)
             me.become_replicate()
-            me.recent_active = True
+            me.recent_active, me.heard_at = True, self._ticks
         # Any conf entry in the log may be uncommitted: allow the next change only after the
         # empty entry of this term commits (which commits everything before it).
         self._pending_conf_index = log.last_index
@@ -756,7 +775,7 @@ class RaftCore:
             pr = self.prs.get(m.frm)
             if pr is None:
                 return
-            pr.recent_active = True
+            pr.recent_active, pr.heard_at = True, self._ticks
             pr.probe_sent = False
             if pr.state == REPLICATE and len(pr.inflights) >= pr.max_inflight:
                 pr.inflights.popleft()  # an append may be lost: let one more through
@@ -773,7 +792,7 @@ class RaftCore:
         pr = self.prs.get(m.frm)
         if pr is None:
             return
-        pr.recent_active = True
+        pr.recent_active, pr.heard_at = True, self._ticks
         log = self.log
         if m.reject:
             next_probe = m.reject_hint
@@ -973,7 +992,8 @@ class RaftCore:
             pr = self.prs.get(peer)
             if pr is None:
                 pr = self.prs[peer] = Progress(last + 1, self._cfg.max_inflight)
-                pr.recent_active = True  # do not let check-quorum count a newcomer as silent
+                # Neither check-quorum nor status counts a newcomer as silent.
+                pr.recent_active, pr.heard_at = True, self._ticks
                 if peer == self.id:
                     pr.maybe_update(self.log.stable)
                     pr.become_replicate()

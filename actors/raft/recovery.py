@@ -2,23 +2,51 @@
 
 As Docker's ``--force-new-cluster``: the manager keeps its data (everything committed that it
 holds) and becomes the only voter of a new Raft group; the other managers are dropped from the
-group (their node objects stay, down, until the operator demotes and removes them). Done on the
-files before the node's actors start: a new snapshot of the committed Store with this manager
-as the one voter, and a log that continues after it in a new term.
+group. Done on the files before the node's actors start: a new snapshot of the committed Store
+with this manager as the one voter, and a log that continues after it in a new term.
+
+The dropped managers are demoted, so that the new group never takes them back as they were
+(with a log of the old group's, perhaps holding entries the new one replaced): the recovery
+writes their ids to ``DROPPED_FILE``, RaftMember keeps them out of the membership and, once it
+leads, commits their desired role as worker, then removes the file. A dropped manager that comes
+back renews into a worker's certificate and drops its Raft data; `node promote` brings it back
+as a new learner, and `node rm` removes it. Their node objects stay until then, as in Docker.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from swarmnode.actors.node.identity import write_private
 from swarmnode.actors.store.core import StoreCore
+from swarmnode.actors.store.objects import nodes_of
 from swarmnode.actors.store.transactions import decode_transaction
 from swarmnode.actors.store.wal import HardState, WriteAheadLog, write_snapshot
 
 from .actor import decode_entry, encode_snapshot, load_latest_snapshot, raft_dir
 from .messages import ENTRY_NORMAL, ConfState, RaftSnapshot, SnapshotMeta
 
-__all__ = ["force_new_cluster"]
+__all__ = ["DROPPED_FILE", "force_new_cluster", "read_dropped", "write_dropped"]
+
+DROPPED_FILE = "forced-new-cluster.json"  # in the raft directory: the managers left to demote
+
+
+def write_dropped(directory: Path, dropped: list[str]) -> None:
+    """Record (atomically) the managers a forced new cluster dropped; none removes the record."""
+    path = directory / DROPPED_FILE
+    if dropped:
+        write_private(path, json.dumps({"dropped": dropped}).encode())
+    elif path.exists():
+        path.unlink()
+
+
+def read_dropped(directory: Path) -> set[str]:
+    """The managers a forced new cluster dropped and has not demoted yet."""
+    try:
+        return set(json.loads((directory / DROPPED_FILE).read_bytes())["dropped"])
+    except FileNotFoundError:
+        return set()
 
 
 def force_new_cluster(state_dir: Path, node_id: str, segment_bytes: int) -> tuple[int, int]:
@@ -44,6 +72,8 @@ def force_new_cluster(state_dir: Path, node_id: str, segment_bytes: int) -> tupl
             index = max(index, i)
             term = max(term, t)
         new_term = term + 1
+        managers = (n for n in nodes_of(store) if "manager" in (n.role, n.cert_role))
+        write_dropped(directory, sorted(n.node_id for n in managers if n.node_id != node_id))
         meta = SnapshotMeta(index=index, term=term, conf=ConfState(voters=(node_id,), learners=()))
         write_snapshot(directory, index, encode_snapshot(RaftSnapshot(meta=meta, data=store.snapshot())))
         wal.truncate_suffix(index + 1)

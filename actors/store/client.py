@@ -17,7 +17,7 @@ from swarmnode.actors.runtime import NodeContext, Refused
 from .core import ApplyResult, StoreCore, StoredObject
 from .transactions import Op, Update
 
-__all__ = ["NOT_A_MANAGER", "STORE_ACTOR", "Change", "propose", "read_store", "update_object"]
+__all__ = ["NOT_A_MANAGER", "STORE_ACTOR", "Change", "propose", "raft_status", "read_store", "update_object"]
 
 T = TypeVar("T")
 STORE_ACTOR = "raft"
@@ -28,6 +28,7 @@ NOT_A_MANAGER = (
 )
 Change = Callable[[StoredObject], tuple[dict[str, Any] | None, dict[str, Any] | None]]
 UPDATE_ATTEMPTS = 5
+STATUS_TIMEOUT_S = 2.0
 
 
 def _store(context: NodeContext) -> pykka.ActorRef[Any]:
@@ -87,6 +88,18 @@ def read_store(
     except (pykka.Timeout, TimeoutError):
         raise Refused("unavailable", f"the store did not answer within {timeout_s:g} s") from None
     return cast(T, cast(ReadOutcome, outcome).unwrap())
+
+
+def raft_status(context: NodeContext, timeout_s: float = STATUS_TIMEOUT_S) -> Any:
+    """This manager's Raft state now (a ``RaftStatus``): its view of the leader, members, progress."""
+    from swarmnode.actors.raft.actor import GetRaftStatus
+
+    try:
+        return _store(context).ask(GetRaftStatus(), timeout=timeout_s)
+    except pykka.ActorDeadError:
+        raise Refused("unavailable", "the raft member stopped before answering; try again") from None
+    except (pykka.Timeout, TimeoutError):
+        raise Refused("unavailable", f"the raft member did not answer within {timeout_s:g} s") from None
 
 
 def update_object(context: NodeContext, kind: str, object_id: str, change: Change) -> ApplyResult:

@@ -9,6 +9,7 @@ import time
 import pytest
 import zmq
 
+from swarmnode.actors.control import StatusRequest
 from swarmnode.actors.control.messages import (
     ClusterStatusReply,
     ClusterStatusRequest,
@@ -16,6 +17,7 @@ from swarmnode.actors.control.messages import (
     NodeListRequest,
 )
 from swarmnode.actors.messages import Address, Envelope, ErrorReply, decode_envelope, encode_envelope
+from swarmnode.actors.raft.recovery import DROPPED_FILE
 from swarmnode.transport import ControlClient, RemoteError, RequestTimeout
 from tests.support import wait_until
 from tests.support.nodes import Managers, run_cli
@@ -155,6 +157,36 @@ def test_demoting_refuses_to_lose_quorum(nodes):
     assert "would lose quorum" in result.stderr
 
 
+@pytest.mark.parametrize("which", ["follower", "leader"])
+def test_a_demoted_manager_leaves_raft_runs_as_a_worker_and_drops_its_data(nodes, which):
+    """Its worker certificate comes once its removal committed; promoted again, it rejoins from nothing."""
+    managers = Managers(nodes, 3)
+    leader = managers.wait_leader()
+    victim = leader if which == "leader" else next(n for n in managers.all if n is not leader)
+    victim_id = victim.node_id
+    result = run_cli("--state-dir", str(victim.state_dir), "leave")
+    assert result.returncode == 1 and "removing this node leaves 2 of the 3 managers" in result.stderr
+    result = run_cli("--state-dir", str(leader.state_dir), "node", "demote", victim_id)
+    assert result.returncode == 0, result.stderr
+
+    def runs_as_worker() -> bool:
+        status = victim.try_status()
+        return status is not None and status.role == "worker"
+
+    wait_until(runs_as_worker, 30, "the demoted manager to run as a worker")
+    assert not (victim.state_dir / "store").exists()
+    others = [n for n in managers.all if n is not victim]
+    new_leader = managers.wait_leader()
+    assert new_leader in others
+    members = managers.cluster_status(new_leader).members
+    assert sorted((m.node_id, m.suffrage) for m in members) == sorted((n.node_id, "voter") for n in others)
+    write_label(new_leader, "after-demote")
+    result = run_cli("--state-dir", str(new_leader.state_dir), "node", "promote", victim_id)
+    assert result.returncode == 0, result.stderr
+    wait_until(lambda: managers.voters() == 3, 30, "the promoted node to rejoin as a voter")
+    wait_until(lambda: labels_on(victim, new_leader.node_id).get("after-demote") == "v", 10, "the write on it")
+
+
 def test_cluster_status_shows_members_leader_term_and_lag(nodes):
     managers = Managers(nodes, 3)
     leader = managers.wait_leader()
@@ -188,6 +220,7 @@ def test_force_new_cluster_recovers_a_lone_survivor_with_its_data(nodes):
     survivor_id = survivor.node_id
     wait_until(lambda: labels_on(survivor, leader.node_id).get("before") == "v", 10, "the write on the survivor")
     leader_id = leader.node_id
+    dropped = [n.node_id for n in managers.all if n is not survivor]
     for node in managers.all:
         if node is not survivor:
             node.kill()
@@ -196,11 +229,25 @@ def test_force_new_cluster_recovers_a_lone_survivor_with_its_data(nodes):
     survivor.stop()
     survivor.start("--force-new-cluster")
     wait_until(lambda: managers.leader_node() is survivor, 10, "the survivor to lead")
-    status = managers.cluster_status(survivor)
-    assert [m.node_id for m in status.members if m.suffrage == "voter"] == [survivor_id]
     assert labels_on(survivor, leader_id)["before"] == "v"
     write_label(survivor, "after")
     assert any("forced a new cluster" in r["msg"] for r in survivor.log_records())
+    # The dropped managers are demoted (desired role worker), never taken back as they were.
+
+    def desired_role(node_id: str) -> str:
+        role: str = survivor.request("control", NodeInspectRequest(node=node_id)).node["spec"]["role"]
+        return role
+
+    wait_until(lambda: all(desired_role(d) == "worker" for d in dropped), 10, "the dropped managers demoted")
+    wait_until(lambda: not (survivor.state_dir / "store" / DROPPED_FILE).exists(), 10, "the record of them removed")
+    status = managers.cluster_status(survivor)
+    assert [(m.node_id, m.suffrage) for m in status.members] == [(survivor_id, "voter")]
+    # One comes back: it renews into a worker's certificate and drops its copy of the managers' data.
+    old = leader
+    old.start(wait=False)
+    wait_until(lambda: old.try_status() is not None and not (old.state_dir / "store").exists(), 30, "it to be a worker")
+    assert old.request("control", StatusRequest()).role == "worker"
+    assert [(m.node_id, m.suffrage) for m in managers.cluster_status(survivor).members] == [(survivor_id, "voter")]
 
 
 def test_cluster_status_answers_while_a_read_waits_for_a_leader(nodes):

@@ -16,6 +16,7 @@ import pytest
 from swarmnode.actors.control.actor import WAITING_THREADS, ControlActor, _WaiterFailed
 from swarmnode.actors.control.messages import NodeListRequest
 from swarmnode.actors.messages import Address, Envelope, ErrorReply, Message, Pong
+from swarmnode.actors.raft import ConfState
 from swarmnode.actors.runtime import NodeContext, Refused
 from swarmnode.actors.runtime.addressable import Delivery, Request
 from swarmnode.actors.runtime.context import CurveKeys
@@ -95,7 +96,9 @@ def test_a_waiting_handler_runs_on_the_actors_thread_for_a_local_ask(actor: Cont
         return []
 
     actor._read = read  # type: ignore[method-assign]
-    actor._raft_status = functools.partial(SimpleNamespace, leader="")  # type: ignore[method-assign]
+    no_members = ConfState(voters=(), learners=())
+    status = functools.partial(SimpleNamespace, leader="", conf=no_members, active=())
+    actor._raft_status = status  # type: ignore[method-assign]
     reply = actor.on_receive(NodeListRequest())
     assert reply.nodes == () and threads == [threading.current_thread()]
 

@@ -176,3 +176,37 @@ def test_a_node_removed_while_it_was_away_does_not_disrupt_the_cluster():
     net.isolated.clear()
     net.tick_all(100)
     assert net.core("a").role == "leader" and net.core("a").term == 1
+
+
+def test_status_names_the_members_the_leader_heard_from_within_an_election_timeout():
+    """What `node ls`, a demotion's quorum check and a hand-over count as reachable."""
+    net = Net("a", "b", "c")
+    net.elect("a")
+    net.tick_all(1)
+    a = net.core("a")
+    assert a.status().active == ("a", "b", "c")
+    assert net.core("b").status().active == ()  # only a leader knows
+    net.isolated.add("c")
+    net.tick_all(10)
+    assert a.status().active == ("a", "b", "c")  # heard from c 10 ticks ago: not yet silent
+    net.tick_all(1)
+    assert a.status().active == ("a", "b")
+    net.isolated.clear()
+    net.tick_all(1)
+    assert a.status().active == ("a", "b", "c")
+
+
+def test_the_committed_membership_follows_the_one_in_effect_once_the_change_commits():
+    """A change takes effect when appended (4.1), and is relied on (a worker certificate) only once committed."""
+    net = Net("a", "b", "c")
+    net.elect("a")
+    a = net.core("a")
+    net.isolated.update(("b", "c"))
+    a.propose_conf_change(ConfChange("remove", "c"))
+    net.process_all()
+    status = a.status()
+    assert status.conf == ConfState(("a", "b"), ())
+    assert status.committed_conf == ConfState(("a", "b", "c"), ())
+    net.isolated.clear()
+    net.tick_all(1)
+    assert a.status().committed_conf == ConfState(("a", "b"), ()) == net.core("b").status().committed_conf
