@@ -12,6 +12,7 @@ from swarmnode.actors.node.swarm_state import (
     ManagerRecord,
     NodeCertificate,
     NodeState,
+    drop_manager_data,
     forget_swarm,
     load_node_state,
     read_certificate,
@@ -93,3 +94,16 @@ def test_leaving_forgets_the_swarm_but_keeps_the_log(tmp_path):
     assert load_node_state(tmp_path) is None
     assert not (tmp_path / "certificates").exists()
     assert (tmp_path / "node.log").read_text() == "kept"
+
+
+def test_a_worker_drops_the_data_only_a_manager_keeps(tmp_path):
+    """A demoted manager keeps neither the Store (state, join-token secrets) nor a root CA key."""
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "wal-0001.log").write_bytes(b"entries")
+    (tmp_path / "certificates").mkdir()
+    for name in ("root-ca.key", "node.key", "node.crt", "trust.pem"):
+        (tmp_path / "certificates" / name).write_bytes(b"x")
+    assert drop_manager_data(tmp_path) == ["store", "certificates/root-ca.key"]
+    assert not (tmp_path / "store").exists()
+    assert sorted(p.name for p in (tmp_path / "certificates").iterdir()) == ["node.crt", "node.key", "trust.pem"]
+    assert drop_manager_data(tmp_path) == []  # a worker's own start: nothing to drop
