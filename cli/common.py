@@ -9,6 +9,8 @@ from typing import Any, NoReturn
 
 import click
 
+from swarmnode.actors.node.addresses import DEFAULT_PORT
+
 __all__ = [
     "DEFAULT_PORT",
     "Settings",
@@ -20,7 +22,6 @@ __all__ = [
     "request",
 ]
 
-DEFAULT_PORT = 2377
 REQUEST_TIMEOUT_S = 10.0
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}

@@ -64,6 +64,13 @@ listen_option = click.option(
     callback=lambda ctx, param, value: normalize_listen(value),
     help="Address of the cluster port (HOST:PORT); a manager also serves joiners on PORT+1.",
 )
+start_listen_option = click.option(
+    "--listen",
+    default="",
+    callback=lambda ctx, param, value: normalize_listen(value) if value else "",
+    help=f"Address of the cluster port (HOST:PORT); a manager also serves joiners on PORT+1. "
+    f"Default: where the node listened before (kept in its state dir), else 0.0.0.0:{DEFAULT_PORT}.",
+)
 advertise_option = click.option(
     "--advertise-addr",
     default="",
@@ -96,7 +103,7 @@ def _duration(minimum_s: float, what: str) -> object:
 
 @cli.command()
 @click.option("--role", type=click.Choice(["manager", "worker"]), default=None, help="Check the node's role.")
-@listen_option
+@start_listen_option
 @advertise_option
 @state_dir_option
 @click.option(
@@ -175,7 +182,11 @@ def start(
 
 @cli.command()
 @click.argument("manager_addr")
-@click.option("--token", required=True, help="The join token from `swarm-node join-token worker` on a manager.")
+@click.option(
+    "--token",
+    required=True,
+    help="The join token from `swarm-node join-token worker` (or `manager`) on a manager.",
+)
 @listen_option
 @advertise_option
 @state_dir_option

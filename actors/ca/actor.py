@@ -85,9 +85,13 @@ RENEW_TIMEOUT_S = 15.0
 
 @dataclass(frozen=True, slots=True)
 class RenewNow:
-    """Renew this node's certificate now (timer, or the managers asked during a rotation)."""
+    """Renew this node's certificate now (a timer, or the managers asked: a rotation, a role change)."""
 
     reason: str
+    via: str = ""  # the manager to ask first (the leader whose heartbeat answer asked)
+    # When it was asked (monotonic; 0: a timer's). A renewal done since makes it moot: while one
+    # renewal waits, the heartbeats that ask again must not line up renewals behind it.
+    asked_at: float = 0.0
 
 
 def managers_of(core: StoreCore) -> tuple[ManagerInfo, ...]:
@@ -115,6 +119,7 @@ class CertAuthority(NodeActor):
         self.rng = rng or random.Random()
         self.cert: NodeCertificate | None = None
         self.info: NodeCertInfo | None = None
+        self.renewed_at = 0.0  # monotonic time of this incarnation's last renewal
 
     # -- own certificate ----------------------------------------------------------------------
 
@@ -138,23 +143,26 @@ class CertAuthority(NodeActor):
 
     def on_receive(self, message: object) -> object:
         if isinstance(message, RenewNow):
-            self._renew_own(message.reason)
+            if message.asked_at and message.asked_at <= self.renewed_at:
+                return None  # a renewal finished after it was asked
+            self._renew_own(message.reason, message.via)
             return None
         return super().on_receive(message)
 
-    def _renew_own(self, reason: str) -> None:
+    def _renew_own(self, reason: str, via: str = "") -> None:
         key_pem = new_node_key()
         csr = make_csr(key_pem)
         try:
-            chain, trust = self._renew_here_or_remotely(csr)
+            chain, trust = self._renew_here_or_remotely(csr, via)
         except (Refused, TransportError, ExternalCAError, CertificateError) as exc:
             text = exc.text if isinstance(exc, Refused) else describe(exc)
             log.warning("certificate renewal (%s) failed: %s; retrying in %g s", reason, text, RENEW_RETRY_S)
-            self.timers.start("renew", RENEW_RETRY_S, RenewNow(reason))
+            self.timers.start("renew", RENEW_RETRY_S, RenewNow(reason, via))
             return
         cert = NodeCertificate(key_pem=key_pem, chain_pem=chain, trust_pem=trust)
         write_certificate(self.context.state_dir, cert)
         self._adopt(cert)
+        self.renewed_at = time.monotonic()
         log.info("renewed the certificate of this node (%s)", reason)
         assert self.info is not None
         if self.info.role != self.context.role:
@@ -171,25 +179,31 @@ class CertAuthority(NodeActor):
         if stop is not None:
             stop(f"role changed to {role}", "restart")
 
-    def _renew_here_or_remotely(self, csr: bytes) -> tuple[bytes, bytes]:
-        """A manager signs its own certificate; one whose Store has no leader asks the other managers.
+    def _renew_here_or_remotely(self, csr: bytes, via: str = "") -> tuple[bytes, bytes]:
+        """A manager signs its own certificate, unless it is being demoted or its Store has no leader.
 
-        A demoted manager is such a one once its removal from Raft has committed: the leader no
-        longer talks to it, and only another manager can give it its worker's certificate.
+        A demoted manager asks the other managers: once its removal from Raft has committed, the
+        leader no longer talks to it (its own Store stops where it was), and only the leader's
+        side can tell that the removal is done and give it its worker's certificate.
         """
         if self.context.role == "manager" and self.context.registry.get(STORE_ACTOR) is not None:
+            me = self.context.node_id
             try:
-                return self._renew(self.context.node_id, csr)
+                obj = read_store(self.context, lambda core: core.get("node", me))
+                if obj is not None and NodeView.of(obj).role == "manager":
+                    return self._renew(me, csr)
+                log.info("renewing through another manager: this manager is being demoted")
             except Refused as exc:
                 if exc.code != "unavailable":
                     raise
                 log.info("renewing through another manager: %s", exc.text)
-        return self._renew_remotely(csr)
+        return self._renew_remotely(csr, via)
 
-    def _renew_remotely(self, csr: bytes) -> tuple[bytes, bytes]:
+    def _renew_remotely(self, csr: bytes, via: str = "") -> tuple[bytes, bytes]:
         transport = self.context.transport
         last: Exception | None = None
-        for manager in self.context.get_shared(MANAGERS_KEY, ()):
+        managers = sorted(self.context.get_shared(MANAGERS_KEY, ()), key=lambda m: m.node_id != via)
+        for manager in managers:
             if manager.node_id == self.context.node_id:
                 continue
             try:

@@ -109,7 +109,7 @@ def role_for_token(presented: str, cluster: ClusterView) -> str:
         raise JoinRefused("the join token is for another swarm: its CA digest does not match this swarm's root CA")
     raise JoinRefused(
         "the join token is not valid for this swarm: it is wrong or has been rotated; "
-        "get the current one with `swarm-node join-token worker` on a manager"
+        "get the current one with `swarm-node join-token worker` (or `manager`) on a manager"
     )
 
 

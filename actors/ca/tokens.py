@@ -93,7 +93,7 @@ def _base36_field(text: str, width: int, bits: int, what: str) -> int:
 def parse_join_token(text: str) -> JoinToken:
     """Read a join token; raise TokenError saying what is malformed."""
     token = text.strip()
-    hint = "; copy the whole token again from a manager (`swarm join-token worker` or `swarm join-token manager`)"
+    hint = "; copy the whole token again from a manager (`swarm-node join-token worker`, or `manager`)"
     parts = token.split("-")
     if parts[0] != TOKEN_PREFIX:
         raise TokenError(f"a join token starts with {TOKEN_PREFIX}-, got {_preview(token)}{hint}")

@@ -111,6 +111,17 @@ def find_node(core: StoreCore, ref: str, self_id: str) -> StoredObject:
     raise Refused("ambiguous", f"{ref!r} names {len(matches)} nodes; use more of the node id")
 
 
+def _manager_status(n: NodeView, status: Any) -> str:
+    """A node's MANAGER STATUS: Leader, Reachable or Unreachable for a Raft member, else ""."""
+    if n.cert_role != "manager" or (n.node_id not in status.conf.voters and n.node_id not in status.conf.learners):
+        return ""  # as Docker's: only the managers' Raft members have one
+    if n.node_id == status.leader:
+        return "Leader"
+    if status.active:  # the leader: whom it heard from within an election timeout
+        return "Reachable" if n.node_id in status.active else "Unreachable"
+    return "Reachable" if n.state == "ready" else "Unreachable"  # a follower: the heartbeats
+
+
 class ControlActor(NodeActor):
     """Serve the node's control API."""
 
@@ -261,18 +272,7 @@ class ControlActor(NodeActor):
     def node_list(self, msg: NodeListRequest, request: Request) -> NodeListReply:
         nodes = self._read(nodes_of)
         status = self._raft_status()
-        members = set(status.conf.voters) | set(status.conf.learners)
         me = self.context.node_id
-
-        def manager_status(n: NodeView) -> str:
-            if n.cert_role != "manager" or n.node_id not in members:
-                return ""  # as Docker's: only the managers' Raft members have one
-            if n.node_id == status.leader:
-                return "Leader"
-            if status.active:  # the leader: whom it heard from within an election timeout
-                return "Reachable" if n.node_id in status.active else "Unreachable"
-            return "Reachable" if n.state == "ready" else "Unreachable"  # a follower: the heartbeats
-
         rows = [
             NodeRow(
                 node_id=n.node_id,
@@ -280,7 +280,7 @@ class ControlActor(NodeActor):
                 role=n.cert_role or n.role,
                 status=n.state,
                 availability=n.availability,
-                manager_status=manager_status(n),
+                manager_status=_manager_status(n, status),
                 addr=n.addr,
                 cert_expiry=n.cert_expiry,
                 is_self=n.node_id == me,
@@ -293,16 +293,23 @@ class ControlActor(NodeActor):
     @waits_on_raft
     def node_inspect(self, msg: NodeInspectRequest, request: Request) -> NodeInspectReply:
         obj = self._read(lambda core: find_node(core, msg.node, self.context.node_id))
-        return NodeInspectReply(
-            node={
-                "id": obj.id,
-                "version": obj.version,
-                "created_at": obj.created_at,
-                "updated_at": obj.updated_at,
-                "spec": obj.spec,
-                "status": obj.status,
+        node = {
+            "id": obj.id,
+            "version": obj.version,
+            "created_at": obj.created_at,
+            "updated_at": obj.updated_at,
+            "spec": obj.spec,
+            "status": obj.status,
+        }
+        view = NodeView.of(obj)
+        manager_status = _manager_status(view, self._raft_status())
+        if manager_status:  # as Docker's ManagerStatus, for the managers' Raft members only
+            node["manager_status"] = {
+                "leader": manager_status == "Leader",
+                "reachability": "unreachable" if manager_status == "Unreachable" else "reachable",
+                "addr": view.addr,
             }
-        )
+        return NodeInspectReply(node=node)
 
     @handles(NodeUpdateRequest, roles=MANAGERS)
     @waits_on_raft

@@ -30,7 +30,10 @@ from typing import Any
 
 from swarmnode.transport import TransportError, join_host_port, split_host_port
 
-__all__ = ["AdvertiseAddressError", "advertise_address"]
+__all__ = ["DEFAULT_LISTEN", "DEFAULT_PORT", "AdvertiseAddressError", "advertise_address"]
+
+DEFAULT_PORT = 2377  # Docker swarm's cluster port
+DEFAULT_LISTEN = f"0.0.0.0:{DEFAULT_PORT}"
 
 _IPV4_WILDCARDS = frozenset({"0.0.0.0", ""})
 _IPV6_WILDCARD = "::"

@@ -9,9 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LOG_FILE", "JsonFormatter", "configure_logging"]
+__all__ = ["LOG_FILE", "SAID", "JsonFormatter", "configure_logging"]
 
 LOG_FILE = "node.log"
+# extra= of a record whose text the process also says on stderr in its own words: file only.
+SAID = {"said": True}
 _STANDARD = set(vars(logging.makeLogRecord({})))
 
 
@@ -61,6 +63,7 @@ def configure_logging(state_dir: Path, *, verbose: bool = False) -> Path:
     stderr_handler = logging.StreamHandler(sys.stderr)
     stderr_handler.setFormatter(BriefFormatter())
     stderr_handler.setLevel(logging.INFO if verbose else logging.WARNING)
+    stderr_handler.addFilter(lambda record: not getattr(record, "said", False))
     root.addHandler(file_handler)
     root.addHandler(stderr_handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)

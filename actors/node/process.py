@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -25,12 +25,12 @@ from swarmnode.actors.raft.actor import membership_of
 from swarmnode.actors.runtime import MANAGERS_KEY, STOP_NODE_KEY, NodeContext, NodeSettings
 from swarmnode.actors.supervision import StartFailed
 
-from .addresses import advertise_address
+from .addresses import DEFAULT_LISTEN, advertise_address
 from .founding import DEFAULT_CERT_EXPIRY_S, DEFAULT_HEARTBEAT_S, FoundingOptions, found_swarm
 from .identity import StateDirError, prepare_state_dir
 from .join import JoinError, JoinOptions, join_swarm
-from .logs import configure_logging
-from .swarm_state import NodeState, drop_manager_data, forget_swarm, load_node_state
+from .logs import SAID, configure_logging
+from .swarm_state import NodeState, drop_manager_data, forget_swarm, load_node_state, save_node_state
 from .tree import start_node_tree
 
 __all__ = ["NodeConfig", "run_node"]
@@ -44,7 +44,7 @@ EXIT_FAILED = 1
 
 @dataclass(frozen=True, slots=True)
 class NodeConfig:
-    listen: str
+    listen: str  # "": where the state dir says the node listened, else DEFAULT_LISTEN
     state_dir: Path
     role: str | None = None  # None: what the state dir says; manager founds a swarm on an empty one
     advertise_addr: str = ""
@@ -80,7 +80,7 @@ def _swarm_state(config: NodeConfig, state_dir: Path) -> tuple[NodeState, str]:
                 "join a swarm with `swarm-node join MANAGER_ADDR --token TOKEN`, or start a manager"
             )
         options = FoundingOptions(
-            advertise_addr=advertise_address(config.advertise_addr or config.listen),
+            advertise_addr=advertise_address(config.advertise_addr or config.listen or DEFAULT_LISTEN),
             hostname=socket.gethostname(),
             cert_expiry_s=config.cert_expiry_s,
             heartbeat_period_s=config.heartbeat_period_s,
@@ -95,7 +95,9 @@ def _swarm_state(config: NodeConfig, state_dir: Path) -> tuple[NodeState, str]:
         from swarmnode.actors.raft.recovery import force_new_cluster
 
         index, term = force_new_cluster(state_dir, state.node_id, config.settings.store_segment_bytes)
-        log.warning("forced a new cluster: this manager is the only voter, at index %d, term %d", index, term)
+        log.warning(
+            "forced a new cluster: this manager is the only voter, at index %d, term %d", index, term, extra=SAID
+        )
         _say(f"forced a new cluster: this manager is now the only voter (data kept up to index {index})")
     if config.role is not None and config.role != state.role:
         raise StateDirError(
@@ -110,7 +112,7 @@ def _context(config: NodeConfig, state: NodeState, state_dir: Path) -> NodeConte
         node_id=state.node_id,
         role=state.role,
         state_dir=state_dir,
-        listen=config.listen,
+        listen=state.listen,
         keys=state.keys,
         cluster_id=state.cluster_id,
         advertise_addr=config.advertise_addr or state.advertise_addr,
@@ -136,8 +138,12 @@ def run_node(config: NodeConfig) -> int:
     log_path = configure_logging(state_dir, verbose=config.verbose)
     try:
         state, happened = _swarm_state(config, state_dir)
+        listen = config.listen or state.listen or DEFAULT_LISTEN
+        if listen != state.listen:  # a start without --listen listens here again
+            state = replace(state, listen=listen)
+            save_node_state(state_dir, state)
     except (StateDirError, JoinError, ExternalCAError, ValueError) as exc:
-        log.error("cannot start: %s", exc)
+        log.error("cannot start: %s", exc, extra=SAID)
         _say(str(exc))
         return EXIT_FAILED
     return _serve(_context(config, state, state_dir), state, happened, log_path)
@@ -180,7 +186,7 @@ def _serve(context: NodeContext, state: NodeState, happened: str, log_path: Path
         try:
             root = _start_tree(context, state, give_up)
         except StartFailed as exc:
-            log.error("cannot start: %s", exc)
+            log.error("cannot start: %s", exc, extra=SAID)
             _say(f"cannot start: {exc.reason}")
             return EXIT_FAILED
         _say(
@@ -208,7 +214,7 @@ def _serve(context: NodeContext, state: NodeState, happened: str, log_path: Path
         forget_swarm(context.state_dir)
         log.info("left the swarm; the state dir holds no swarm any more")
     if failure:
-        log.error("node stopped: %s", failure[0])
+        log.error("node stopped: %s", failure[0], extra=SAID)
         _say(f"stopped: {failure[0]}")
         return EXIT_FAILED
     log.info("node stopped cleanly")

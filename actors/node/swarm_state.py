@@ -2,7 +2,7 @@
 
 Layout (the directory is 0700; every secret is 0600 and written atomically):
 
-    node.json                  node id, certificate role, cluster id, advertise address, managers
+    node.json                  node id, certificate role, cluster id, advertise and listen addresses, managers
     curve.key                  the node's CURVE key pair (bound into its certificate)
     certificates/node.key      the certificate's private key (ECDSA P-256)
     certificates/node.crt      the certificate chain, leaf first
@@ -73,6 +73,7 @@ class NodeState:
     hostname: str
     keys: CurveKeys
     managers: tuple[ManagerRecord, ...] = ()
+    listen: str = ""  # where it listens (HOST:PORT): a start without --listen listens there again
 
     def with_managers(self, managers: tuple[ManagerRecord, ...]) -> NodeState:
         return replace(self, managers=managers)
@@ -109,6 +110,7 @@ def load_node_state(state_dir: Path) -> NodeState | None:
             managers=tuple(
                 ManagerRecord(str(m["node_id"]), str(m["addr"]), str(m["curve_key"])) for m in node.get("managers", [])
             ),
+            listen=str(node.get("listen", "")),
         )
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise StateDirError(
@@ -129,6 +131,7 @@ def save_node_state(state_dir: Path, state: NodeState) -> None:
         "advertise_addr": state.advertise_addr,
         "hostname": state.hostname,
         "managers": [m.to_json() for m in state.managers],
+        "listen": state.listen,
     }
     write_private(state_dir / NODE_FILE, json.dumps(node, indent=2).encode())
 

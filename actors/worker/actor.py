@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from swarmnode.actors.ca.actor import RenewNow
+from swarmnode.actors.ca.actor import RenewNow, managers_of
 from swarmnode.actors.ca.core import trust_digest
 from swarmnode.actors.ca.messages import ManagerInfo
 from swarmnode.actors.dispatcher.messages import HeartbeatReply, HeartbeatRequest
@@ -33,7 +34,9 @@ from swarmnode.actors.runtime import (
     Membership,
     NodeActor,
     NodeContext,
+    Refused,
 )
+from swarmnode.actors.store.client import read_store
 from swarmnode.actors.supervision import Link, describe
 from swarmnode.transport import RemoteError, TransportError
 
@@ -42,6 +45,7 @@ __all__ = ["Worker", "worker_membership"]
 log = logging.getLogger("swarmnode.worker")
 
 FIRST_PERIOD_S = 1.0
+STORE_READ_S = 1.0  # a manager's agent reads its own Store for managers it does not know
 NOT_LEADER_RETRY_S = 0.1
 
 
@@ -107,6 +111,7 @@ class Worker(NodeActor):
         except RemoteError as exc:
             if exc.code in ("not-leader", "unknown-actor"):  # a follower runs no dispatcher: next manager, soon
                 self.current += 1
+                self._learn_managers_from_store()
                 return min(NOT_LEADER_RETRY_S, self.period_s)
             self._failed(manager, exc)
             return self.period_s
@@ -117,16 +122,34 @@ class Worker(NodeActor):
             log.info("heartbeats reach manager %s again after %d failure(s)", manager.node_id, self.failures)
         self.failures = 0
         assert isinstance(reply, HeartbeatReply)
-        self._follow(reply)
+        self._follow(reply, manager.node_id)
         return self.period_s
+
+    def _learn_managers_from_store(self) -> None:
+        """On a manager: add the managers its own Store knows and this list lacks.
+
+        A manager that was down while others joined (or a forced new cluster) may know only
+        itself and dead peers from its state dir; its Store knows who the managers are.
+        """
+        if self.context.role != "manager":
+            return
+        try:
+            infos = read_store(self.context, managers_of, timeout_s=STORE_READ_S)
+        except Refused:
+            return  # the Store is not up yet: the next beat asks again
+        known = {m.node_id for m in self.managers}
+        new = tuple(ManagerRecord(m.node_id, m.addr, m.curve_key) for m in infos if m.addr and m.node_id not in known)
+        if new:
+            self._remember_managers(self.managers + new, infos)
 
     def _failed(self, manager: ManagerRecord, exc: BaseException) -> None:
         self.failures += 1
         if self.failures == 1 or self.failures % 10 == 0:
             log.warning("heartbeat to manager %s failed (%s); trying the next manager", manager.node_id, describe(exc))
         self.current += 1
+        self._learn_managers_from_store()
 
-    def _follow(self, reply: HeartbeatReply) -> None:
+    def _follow(self, reply: HeartbeatReply, leader: str) -> None:
         self.period_s = reply.period_s
         managers = tuple(ManagerRecord(m.node_id, m.addr, m.curve_key) for m in reply.managers if m.addr)
         if managers and managers != self.managers:
@@ -138,7 +161,9 @@ class Worker(NodeActor):
         if reply.renew:
             ca = self.context.registry.get("ca")
             if ca is not None:
-                ca.tell(RenewNow("the managers are rotating the root CA"))
+                # Asked of the leader first: the one manager that answered this node just now.
+                reason = "the managers asked for a new certificate: a role change or a root CA rotation"
+                ca.tell(RenewNow(reason, via=leader, asked_at=time.monotonic()))
 
     def _remember_managers(self, managers: tuple[ManagerRecord, ...], infos: Sequence[ManagerInfo]) -> None:
         self.context.set_shared(MANAGERS_KEY, managers)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from swarmnode.actors.messages import Ping, Pong
+from swarmnode.cli.local import free_port_pair
 from tests.support import wait_until
 from tests.support.nodes import run_cli
 
@@ -148,6 +149,7 @@ def test_busy_port_exits_non_zero_with_a_readable_message(nodes):
         assert node.wait_exit() == 1
     err = node.stderr()
     assert f"cannot listen on 127.0.0.1:{port}: address already in use" in err
+    assert "swarmnode.node: cannot start" not in err  # said once, in the process's words (the log file has it)
     assert "Traceback" not in err
 
 
@@ -197,6 +199,15 @@ def test_restarted_node_keeps_its_identity(nodes):
     node.stop()
     node.start()
     assert node.try_status().node_id == first
+
+
+def test_a_restart_without_listen_listens_where_the_node_did(nodes):
+    """As Docker's daemon keeps its swarm listen address: `start` alone brings the node back as it was."""
+    node = nodes(listen=f"127.0.0.1:{free_port_pair()}").start()
+    address = node.try_status().address
+    node.stop()
+    node._run(["start", "--state-dir", str(node.state_dir)], wait=True)
+    assert node.try_status().address == address == node.listen
 
 
 @pytest.mark.parametrize("actor", ["transport"])

@@ -164,6 +164,8 @@ def test_a_demoted_manager_leaves_raft_runs_as_a_worker_and_drops_its_data(nodes
     leader = managers.wait_leader()
     victim = leader if which == "leader" else next(n for n in managers.all if n is not leader)
     victim_id = victim.node_id
+    inspected = leader.request("control", NodeInspectRequest(node=leader.node_id)).node
+    assert inspected["manager_status"] == {"leader": True, "reachability": "reachable", "addr": leader.listen}
     result = run_cli("--state-dir", str(victim.state_dir), "leave")
     assert result.returncode == 1 and "removing this node leaves 2 of the 3 managers" in result.stderr
     result = run_cli("--state-dir", str(leader.state_dir), "node", "demote", victim_id)
@@ -175,6 +177,7 @@ def test_a_demoted_manager_leaves_raft_runs_as_a_worker_and_drops_its_data(nodes
 
     wait_until(runs_as_worker, 30, "the demoted manager to run as a worker")
     assert not (victim.state_dir / "store").exists()
+    assert "manager_status" not in managers.wait_leader().request("control", NodeInspectRequest(node=victim_id)).node
     others = [n for n in managers.all if n is not victim]
     new_leader = managers.wait_leader()
     assert new_leader in others
@@ -226,6 +229,8 @@ def test_force_new_cluster_recovers_a_lone_survivor_with_its_data(nodes):
             node.kill()
     with pytest.raises((RemoteError, RequestTimeout)):
         write_label(survivor, "no-quorum", timeout_s=3)
+    result = run_cli("--state-dir", str(survivor.state_dir), "cluster", "status")
+    assert "A leader needs 2 of the 3 voters up" in result.stdout and "--force-new-cluster" in result.stdout
     survivor.stop()
     survivor.start("--force-new-cluster")
     wait_until(lambda: managers.leader_node() is survivor, 10, "the survivor to lead")
