@@ -112,7 +112,8 @@ def _set_role(settings: Settings, nodes: tuple[str, ...], role: str) -> None:
 
     for ref in nodes:
         reply = request(settings, "control", NodeRoleRequest(node=ref, role=role))
-        click.echo(f"Node {reply.node_id} {'promoted to a manager' if role == 'manager' else 'demoted to a worker'}.")
+        done = "promoted to a manager" if role == "manager" else "demoted to a worker"
+        click.echo(f"Node {reply.node_id} {done}." if reply.changed else f"Node {reply.node_id} is already a {role}.")
 
 
 @node.command("promote")

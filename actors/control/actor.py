@@ -347,7 +347,7 @@ class ControlActor(NodeActor):
         obj = self._read(lambda core: find_node(core, msg.node, self.context.node_id))
         node = NodeView.of(obj)
         if node.role == msg.role:
-            return NodeRoleReply(node_id=node.node_id, role=msg.role)
+            return NodeRoleReply(node_id=node.node_id, role=msg.role, changed=False)
         if msg.role == "worker":
             self._check_quorum_without(node.node_id)
         update_object(self.context, "node", node.node_id, lambda o: (o.spec | {"role": msg.role}, None))

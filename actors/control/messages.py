@@ -241,3 +241,4 @@ class NodeRoleReply(Message):
     KIND = "NodeRoleReply"
     node_id: str
     role: str
+    changed: bool = True  # False: the node had that role already

@@ -184,8 +184,9 @@ def test_a_demoted_manager_leaves_raft_runs_as_a_worker_and_drops_its_data(nodes
     members = managers.cluster_status(new_leader).members
     assert sorted((m.node_id, m.suffrage) for m in members) == sorted((n.node_id, "voter") for n in others)
     write_label(new_leader, "after-demote")
-    result = run_cli("--state-dir", str(new_leader.state_dir), "node", "promote", victim_id)
+    result = run_cli("--state-dir", str(new_leader.state_dir), "node", "promote", victim_id, new_leader.node_id)
     assert result.returncode == 0, result.stderr
+    assert f"Node {new_leader.node_id} is already a manager." in result.stdout
     wait_until(lambda: managers.voters() == 3, 30, "the promoted node to rejoin as a voter")
     wait_until(lambda: labels_on(victim, new_leader.node_id).get("after-demote") == "v", 10, "the write on it")
 
