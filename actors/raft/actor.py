@@ -349,16 +349,21 @@ def initial_snapshot(store: StoreCore, node_id: str) -> bytes:
 def membership_of(core: StoreCore | None, known_managers: Sequence[Any] = ()) -> Membership:
     """Build a manager's admission table from the node and cluster objects (none: ``core`` None).
 
-    ``known_managers`` (from the join reply) are admitted as managers until the Store knows them:
-    a manager that just joined must accept the leader's Raft messages before its Store has
-    caught up with the leader's.
+    ``known_managers`` (from the join reply, then the leader's heartbeat answers) are admitted as
+    managers also where the Store says otherwise: a manager that just joined, or was promoted
+    again, must accept the leader's Raft messages before its Store has caught up with the
+    leader's. A snapshot from before the leader's own promotion names it a worker; refusing it
+    left such a manager alone with the snapshot's membership, and it elected itself.
     """
+    known = {m.curve_key.encode() for m in known_managers if m.curve_key}
     by_key: dict[bytes, Member] = {
         m.curve_key.encode(): Member(m.node_id, "manager", math.inf) for m in known_managers if m.curve_key
     }
     for node in nodes_of(core) if core is not None else ():
         if node.curve_key and node.cert_role:
-            by_key[node.curve_key.encode()] = Member(node.node_id, node.cert_role, node.cert_expiry)
+            key = node.curve_key.encode()
+            role = "manager" if key in known else node.cert_role
+            by_key[key] = Member(node.node_id, role, node.cert_expiry)
     cluster = cluster_of(core) if core is not None else None
     revoked = cluster.revoked if cluster is not None else {}
     return Membership(by_key=by_key, revoked={n: k.encode() for n, k in revoked.items()}, anonymous_allowed=True)
@@ -924,8 +929,8 @@ class RaftMember(NodeActor):
     def _hand_over(self, status: Any) -> None:
         """This leader is being demoted: hand leadership to the most caught-up other voter."""
         assert self.core is not None
-        # Only a voter heard from lately: a dead one tied on match would be picked again and again.
-        others = [v for v in status.conf.voters if v != self.context.node_id and v in status.active]
+        # Only a voter that answers: a dead one tied on match would be picked again and again.
+        others = [v for v in status.conf.voters if v != self.context.node_id and v in status.answering]
         if not others:
             self._hold("hand-over", "no other manager answered lately; this leader stays until one does")
             return
@@ -968,12 +973,14 @@ class RaftMember(NodeActor):
     def _removal_unsafe(status: Any, node_id: str) -> str:
         """Why removing voter ``node_id`` now would leave no quorum of answering voters ("" if it would not).
 
-        The check `node demote` made may be stale by now (another demotion, a manager that died).
+        The check `node demote` made may be stale by now (another demotion, a manager that died),
+        and it counts a voter heard from within an election timeout, where a manager killed a
+        moment ago still counts: here only the voters that answer the heartbeats count.
         """
         voters = [v for v in status.conf.voters if v != node_id]
         if node_id not in status.conf.voters or not voters:
             return ""
-        answering = [v for v in voters if v in status.active]
+        answering = [v for v in voters if v in status.answering]
         if len(answering) * 2 > len(voters):
             return ""
         return (

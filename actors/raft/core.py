@@ -132,6 +132,8 @@ __all__ = [
 
 # A snapshot that got no answer in this many election timeouts is sent again.
 _SNAPSHOT_RETRY_ELECTIONS = 2
+# RaftStatus.answering: heard from within this many ticks (heartbeats go every heartbeat_ticks).
+ANSWERING_TICKS = 3
 # _bcast values: nothing to send to everyone; new entries; new entries or at least the commit.
 _BCAST_NONE, _BCAST_ENTRIES, _BCAST_COMMIT = 0, 1, 2
 _ENTRY_KINDS = (ENTRY_NORMAL, ENTRY_CONF_CHANGE)
@@ -167,6 +169,9 @@ class RaftStatus:
     committed_conf: ConfState
     # Leader only: the members it heard from within an election timeout, itself included.
     active: tuple[str, ...]
+    # Leader only: those it heard from within ANSWERING_TICKS (a live one answers every heartbeat):
+    # what a removal or a hand-over may count on, where a peer killed a moment ago is still "active".
+    answering: tuple[str, ...]
 
 
 def _changed_conf(conf: ConfState, cc: ConfChange) -> ConfState:
@@ -478,9 +483,8 @@ class RaftCore:
         """Return this node's state as a frozen value."""
         leading = self.role == ROLE_LEADER
         progress = {peer: (pr.match, pr.next, pr.state) for peer, pr in self.prs.items()} if leading else {}
-        recent = self._ticks - self._election_timeout
-        heard = (p for p, pr in self.prs.items() if p == self.id or pr.heard_at >= recent)
-        active = tuple(sorted(heard)) if leading else ()
+        active = self._heard_within(self._election_timeout) if leading else ()
+        answering = self._heard_within(ANSWERING_TICKS) if leading else ()
         return RaftStatus(
             id=self.id,
             term=self.term,
@@ -493,7 +497,12 @@ class RaftCore:
             progress=progress,
             committed_conf=self.committed_conf,
             active=active,
+            answering=answering,
         )
+
+    def _heard_within(self, ticks: int) -> tuple[str, ...]:
+        since = self._ticks - ticks
+        return tuple(sorted(p for p, pr in self.prs.items() if p == self.id or pr.heard_at >= since))
 
     @property
     def applied(self) -> int:

@@ -191,6 +191,60 @@ def test_a_demoted_manager_leaves_raft_runs_as_a_worker_and_drops_its_data(nodes
     wait_until(lambda: labels_on(victim, new_leader.node_id).get("after-demote") == "v", 10, "the write on it")
 
 
+def test_a_demotion_right_after_a_manager_died_leaves_the_swarm_its_leader(nodes):
+    """The check counts a manager heard from within an election timeout; the removal waits for answers."""
+    managers = Managers(nodes, 3)
+    leader = managers.wait_leader()
+    dead, other = [n for n in managers.all if n is not leader]
+    other_id, dead_id = other.node_id, dead.node_id
+    dead.kill()
+
+    def unreachable() -> bool:
+        rows = leader.request("control", NodeListRequest()).nodes
+        return any(r.node_id == dead_id and r.manager_status == "Unreachable" for r in rows)
+
+    wait_until(unreachable, 5, "the leader to see the dead manager unreachable")
+    # Asked of the other follower, which goes by heartbeats and still sees the dead one ready.
+    result = run_cli("--state-dir", str(other.state_dir), "node", "demote", other_id)
+    if result.returncode == 0:  # accepted within the election timeout: the leader holds the removal
+        held = f"membership change held: remove {other_id}"
+        wait_until(lambda: any(held in r["msg"] for r in leader.log_records()), 5, "the removal held")
+    else:
+        assert "would lose quorum" in result.stderr, result.stderr
+    write_label(leader, "still-writable")
+    voters = [m.node_id for m in managers.cluster_status(leader).members if m.suffrage == "voter"]
+    assert other_id in voters and len(voters) == 3
+
+
+def test_a_manager_promoted_again_after_a_forced_new_cluster_follows_the_leader(nodes):
+    """Its snapshot (the forced cluster's) names it the only voter and the leader a worker: the
+    leader's messages must still reach it, or it elects itself beside the leader."""
+    swarm = Managers(nodes, 1)
+    a = swarm.manager
+    a_id = a.node_id
+    b, c = swarm.join("b"), swarm.join("c")
+    b_id, c_id = b.node_id, c.node_id
+    a.stop()
+    a.start("--force-new-cluster")
+    swarm.wait_leader()
+    swarm.all = [a, b, c]
+    result = run_cli("--state-dir", str(a.state_dir), "node", "promote", b_id, c_id)
+    assert result.returncode == 0, result.stderr
+    wait_until(lambda: swarm.voters() == 3, 30, "b and c to become voters")
+    result = run_cli("--state-dir", str(a.state_dir), "node", "demote", a_id)
+    assert result.returncode == 0, result.stderr
+    wait_until(lambda: (s := a.try_status()) is not None and s.role == "worker", 30, "a to run as a worker")
+    new_leader = swarm.wait_leader()
+    result = run_cli("--state-dir", str(new_leader.state_dir), "node", "promote", a_id)
+    assert result.returncode == 0, result.stderr
+    wait_until(lambda: swarm.voters() == 3, 30, "a to rejoin as a voter")
+    write_label(new_leader, "after-rejoin")
+    wait_until(lambda: labels_on(a, new_leader.node_id).get("after-rejoin") == "v", 10, "the write on a")
+    for node in (a, b, c):
+        status = swarm.cluster_status(node)
+        assert status is not None and status.leader == new_leader.node_id, (node.state_dir.name, status)
+
+
 def test_cluster_status_shows_members_leader_term_and_lag(nodes):
     managers = Managers(nodes, 3)
     leader = managers.wait_leader()

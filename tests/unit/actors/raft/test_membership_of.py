@@ -8,6 +8,8 @@ from types import SimpleNamespace
 from swarmnode.actors.raft.actor import membership_of
 from swarmnode.actors.runtime import Member
 from swarmnode.actors.store.core import StoreCore
+from swarmnode.actors.store.objects import NodeView
+from swarmnode.actors.store.transactions import Create, Transaction
 
 
 def test_before_the_store_is_read_the_managers_of_the_join_reply_are_admitted():
@@ -16,3 +18,26 @@ def test_before_the_store_is_read_the_managers_of_the_join_reply_are_admitted():
     assert membership.by_key == {b"k1": Member("m1", "manager", math.inf)}  # m2 has no key to admit by
     assert membership.revoked == {}
     assert membership_of(StoreCore(), known).by_key == membership.by_key  # an empty Store adds nothing
+
+
+def test_a_manager_the_leader_names_is_admitted_as_one_where_a_stale_store_says_worker():
+    """A snapshot from before the leader's promotion names it a worker: its Raft messages must still pass."""
+    store = StoreCore()
+    node = NodeView(
+        node_id="m1",
+        role="worker",
+        availability="active",
+        labels={},
+        state="ready",
+        hostname="h",
+        addr="127.0.0.1:1",
+        certificate=b"",
+        cert_role="worker",
+        cert_expiry=123.0,
+        curve_key="k1",
+        issuer="",
+    )
+    store.apply(1, Transaction(ops=(Create("node", "m1", node.spec(), node.status()),), now=0.0, txn_id="t1"))
+    assert membership_of(store).by_key == {b"k1": Member("m1", "worker", 123.0)}
+    known = [SimpleNamespace(node_id="m1", curve_key="k1")]
+    assert membership_of(store, known).by_key == {b"k1": Member("m1", "manager", 123.0)}
