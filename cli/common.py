@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 
 import click
 
-from swarmnode.actors.node.addresses import DEFAULT_PORT
+from swarmnode.transport import DEFAULT_PORT
 
 __all__ = [
     "DEFAULT_PORT",

@@ -235,8 +235,8 @@ def cluster_status(settings: Settings) -> None:
         return
     click.echo(f"This manager:  {reply.node_id} ({reply.role})")
     click.echo(f"Leader:        {reply.leader or '(none: an election may be under way)'}")
-    if not reply.leader:
-        voters = sum(1 for m in reply.members if m.suffrage == "voter")
+    voters = sum(1 for m in reply.members if m.suffrage == "voter")
+    if not reply.leader and voters:
         click.echo(
             f"               A leader needs {voters // 2 + 1} of the {voters} voters up. If most managers are lost "
             "for good, `swarm-node start --force-new-cluster` on a survivor recovers the swarm with its data."

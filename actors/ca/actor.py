@@ -22,9 +22,8 @@ from swarmnode.actors.node.identity import new_node_id, write_private
 from swarmnode.actors.node.swarm_state import (
     CERT_DIR,
     NodeCertificate,
-    load_node_state,
     read_certificate,
-    save_node_state,
+    update_node_state,
     write_certificate,
 )
 from swarmnode.actors.runtime import (
@@ -39,7 +38,7 @@ from swarmnode.actors.runtime import (
     handles,
 )
 from swarmnode.actors.runtime.addressable import Request
-from swarmnode.actors.store.client import STORE_ACTOR, propose, raft_status, read_store, update_object
+from swarmnode.actors.store.client import STORE_ACTOR, is_raft_member, propose, read_store, update_object
 from swarmnode.actors.store.core import StoreCore, StoredObject
 from swarmnode.actors.store.objects import CLUSTER_ID, ClusterView, NodeView, cluster_of, nodes_of
 from swarmnode.actors.store.transactions import Create
@@ -170,10 +169,8 @@ class CertAuthority(NodeActor):
 
     def _change_role(self, role: str) -> None:
         """The new certificate makes this node a manager or a worker: restart the tree as one."""
-        state = load_node_state(self.context.state_dir)
-        if state is None:
+        if update_node_state(self.context.state_dir, lambda state: replace(state, role=role)) is None:
             return
-        save_node_state(self.context.state_dir, replace(state, role=role))
         log.warning("this node is now a %s (its new certificate says so); restarting its actors", role)
         stop = self.context.get_shared(STOP_NODE_KEY)
         if stop is not None:
@@ -192,7 +189,8 @@ class CertAuthority(NodeActor):
                 obj = read_store(self.context, lambda core: core.get("node", me))
                 if obj is not None and NodeView.of(obj).role == "manager":
                     return self._renew(me, csr)
-                log.info("renewing through another manager: this manager is being demoted")
+                why = "this manager is being demoted" if obj is not None else "its Store does not know it yet"
+                log.info("renewing through another manager: %s", why)
             except Refused as exc:
                 if exc.code != "unavailable":
                     raise
@@ -303,7 +301,8 @@ class CertAuthority(NodeActor):
     def _renew(self, node_id: str, csr: bytes) -> tuple[bytes, bytes]:
         """Sign a new certificate for member ``node_id`` and record it; return (chain, trust)."""
         cluster = self._cluster()
-        obj = read_store(self.context, lambda core: core.get("node", node_id))
+        # Linearizable: a manager that lags must not sign by a view from before a promotion.
+        obj = read_store(self.context, lambda core: core.get("node", node_id), linearizable=True)
         if obj is None:
             raise Refused("refused", f"node {node_id} is not a member of this swarm")
         node = NodeView.of(obj)
@@ -311,7 +310,7 @@ class CertAuthority(NodeActor):
         # but a demoted manager keeps a manager's until its removal from Raft has committed (as
         # swarmkit's role manager): a worker drops its Raft data, which a voter must keep.
         role = node.role
-        if role == "worker" and node.cert_role == "manager" and self._raft_member(node_id):
+        if role == "worker" and is_raft_member(self.context, node_id):
             role = "manager"
         chain, info = self._sign(
             cluster, csr, node_id, role, node.curve_key.encode(), f"cannot renew the certificate of {node_id}"
@@ -322,13 +321,16 @@ class CertAuthority(NodeActor):
             "issuer": info.issuer_digest,
             "cert_role": info.role,
         }
-        update_object(self.context, "node", node_id, lambda obj: (None, obj.status | renewed))
-        return chain, cluster.trust_pem
 
-    def _raft_member(self, node_id: str) -> bool:
-        """Is ``node_id`` a Raft member, in the membership in effect here or in the committed one?"""
-        status = raft_status(self.context)
-        return any(node_id in conf.voters or node_id in conf.learners for conf in (status.conf, status.committed_conf))
+        def record(obj: StoredObject) -> tuple[None, dict[str, object]]:
+            # Promoted again since it was signed: the worker's certificate must not be given out
+            # (the node would drop its Raft data as a member again). The renewal is tried again.
+            if info.role == "worker" and obj.spec.get("role") != "worker":
+                raise Refused("unavailable", f"node {node_id} was promoted while its renewal was signed; try again")
+            return None, obj.status | renewed
+
+        update_object(self.context, "node", node_id, record)
+        return chain, cluster.trust_pem
 
     # -- manager: root CA rotation -------------------------------------------------------------
 

@@ -302,7 +302,10 @@ class ControlActor(NodeActor):
             "status": obj.status,
         }
         view = NodeView.of(obj)
-        manager_status = _manager_status(view, self._raft_status())
+        try:
+            manager_status = _manager_status(view, self._raft_status())
+        except Refused:  # the raft member is slow or restarting: the node without it
+            manager_status = ""
         if manager_status:  # as Docker's ManagerStatus, for the managers' Raft members only
             node["manager_status"] = {
                 "leader": manager_status == "Leader",

@@ -18,7 +18,7 @@ from swarmnode.actors.ca.core import finish_rotation, rotation_progress
 from swarmnode.actors.raft.actor import StoreEvents, Subscribe, Unsubscribe
 from swarmnode.actors.runtime import NodeActor, NodeContext, Refused, handles
 from swarmnode.actors.runtime.addressable import Request
-from swarmnode.actors.store.client import STORE_ACTOR, Change, read_store, update_object
+from swarmnode.actors.store.client import STORE_ACTOR, Change, is_raft_member, read_store, update_object
 from swarmnode.actors.store.objects import CLUSTER_ID, ClusterView, NodeView, cluster_of, nodes_of
 from swarmnode.actors.supervision import Link
 
@@ -151,6 +151,10 @@ class Dispatcher(NodeActor):
             node = read_store(self.context, lambda core: core.get("node", node_id))
         view = NodeView.of(node) if node is not None else None
         role_changed = view is not None and view.role != view.cert_role
+        if role_changed and view is not None and view.role == "worker" and is_raft_member(self.context, view.node_id):
+            # A demoted manager gets a worker's certificate only once its removal from Raft
+            # committed (the CA would sign a manager's again): asking now would renew it every beat.
+            role_changed = False
         renew = rotating or role_changed
         return HeartbeatReply(
             period_s=cluster.heartbeat_period_s,

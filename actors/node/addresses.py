@@ -28,11 +28,10 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from swarmnode.transport import TransportError, join_host_port, split_host_port
+from swarmnode.transport import DEFAULT_PORT, TransportError, join_host_port, split_host_port
 
-__all__ = ["DEFAULT_LISTEN", "DEFAULT_PORT", "AdvertiseAddressError", "advertise_address"]
+__all__ = ["DEFAULT_LISTEN", "AdvertiseAddressError", "advertise_address"]
 
-DEFAULT_PORT = 2377  # Docker swarm's cluster port
 DEFAULT_LISTEN = f"0.0.0.0:{DEFAULT_PORT}"
 
 _IPV4_WILDCARDS = frozenset({"0.0.0.0", ""})

@@ -24,13 +24,14 @@ from swarmnode.actors.ca.cfssl import ExternalCA, ExternalCAError
 from swarmnode.actors.raft.actor import membership_of
 from swarmnode.actors.runtime import MANAGERS_KEY, STOP_NODE_KEY, NodeContext, NodeSettings
 from swarmnode.actors.supervision import StartFailed
+from swarmnode.transport import TransportError, join_host_port, split_host_port
 
 from .addresses import DEFAULT_LISTEN, advertise_address
 from .founding import DEFAULT_CERT_EXPIRY_S, DEFAULT_HEARTBEAT_S, FoundingOptions, found_swarm
 from .identity import StateDirError, prepare_state_dir
 from .join import JoinError, JoinOptions, join_swarm
 from .logs import SAID, configure_logging
-from .swarm_state import NodeState, drop_manager_data, forget_swarm, load_node_state, save_node_state
+from .swarm_state import NodeState, drop_manager_data, forget_swarm, load_node_state, update_node_state
 from .tree import start_node_tree
 
 __all__ = ["NodeConfig", "run_node"]
@@ -138,10 +139,9 @@ def run_node(config: NodeConfig) -> int:
     log_path = configure_logging(state_dir, verbose=config.verbose)
     try:
         state, happened = _swarm_state(config, state_dir)
-        listen = config.listen or state.listen or DEFAULT_LISTEN
+        listen = config.listen or state.listen or _listen_of_old_state(state)
         if listen != state.listen:  # a start without --listen listens here again
-            state = replace(state, listen=listen)
-            save_node_state(state_dir, state)
+            state = update_node_state(state_dir, lambda st: replace(st, listen=listen)) or state
     except (StateDirError, JoinError, ExternalCAError, ValueError) as exc:
         log.error("cannot start: %s", exc, extra=SAID)
         _say(str(exc))
@@ -149,11 +149,26 @@ def run_node(config: NodeConfig) -> int:
     return _serve(_context(config, state, state_dir), state, happened, log_path)
 
 
+def _listen_of_old_state(state: NodeState) -> str:
+    """Where a node whose node.json predates the listen address listens: its advertised port."""
+    try:
+        return join_host_port("0.0.0.0", split_host_port(state.advertise_addr)[1])
+    except (TransportError, ValueError):
+        return DEFAULT_LISTEN
+
+
 def _start_tree(context: NodeContext, state: NodeState, give_up: Callable[[str], None]) -> pykka.ActorRef[Any]:
     log.info("starting %s node %s of cluster %s", context.role, state.node_id, state.cluster_id)
-    if context.role == "worker" and (dropped := drop_manager_data(context.state_dir)):
-        log.warning("removed the manager data of this worker (a demoted manager): %s", ", ".join(dropped))
-    return start_node_tree(context, give_up)
+    if context.role == "worker":
+        try:
+            if dropped := drop_manager_data(context.state_dir):
+                log.warning("removed the manager data of this worker (a demoted manager): %s", ", ".join(dropped))
+        except OSError as exc:  # say, a manager's thread that did not stop still holds it: next start
+            log.warning("could not remove the manager data of this worker yet: %s", exc)
+    root = start_node_tree(context, give_up)
+    if context.listened:  # the port the kernel chose for a port 0 too: a start without --listen reuses it
+        update_node_state(context.state_dir, lambda st: replace(st, listen=context.listened))
+    return root
 
 
 def _serve(context: NodeContext, state: NodeState, happened: str, log_path: Path) -> int:

@@ -23,6 +23,8 @@ import json
 import os
 import shutil
 import socket
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -41,6 +43,7 @@ __all__ = [
     "load_node_state",
     "read_certificate",
     "save_node_state",
+    "update_node_state",
     "write_certificate",
 ]
 
@@ -134,6 +137,21 @@ def save_node_state(state_dir: Path, state: NodeState) -> None:
         "listen": state.listen,
     }
     write_private(state_dir / NODE_FILE, json.dumps(node, indent=2).encode())
+
+
+_UPDATE_LOCK = threading.Lock()  # one read-modify-write of node.json at a time (Worker, CA, process)
+
+
+def update_node_state(state_dir: Path, change: Callable[[NodeState], NodeState]) -> NodeState | None:
+    """Load node.json, apply ``change`` and save it, with no other update in between; None: no swarm."""
+    with _UPDATE_LOCK:
+        state = load_node_state(state_dir)
+        if state is None:
+            return None
+        new = change(state)
+        if new != state:
+            save_node_state(state_dir, new)
+        return new
 
 
 def write_certificate(state_dir: Path, cert: NodeCertificate) -> None:

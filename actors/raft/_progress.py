@@ -45,7 +45,7 @@ class Progress:
         self.pending_snapshot = 0  # snapshot state: the index of the snapshot sent
         self.snapshot_ticks = 0  # snapshot state: ticks since it was sent, to retry a lost one
         self.recent_active = False  # heard from it within the current election timeout
-        self.heard_at = 0  # the leader's tick count when it last heard from it (or became leader)
+        self.heard_at = -(1 << 30)  # the leader's tick count when it last heard from it (never: long ago)
         self.sent_commit = 0  # the highest commit index sent to it (lazy commit: who still needs one)
         self.is_learner = is_learner
         self.max_inflight = max(1, max_inflight)

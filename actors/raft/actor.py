@@ -19,7 +19,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -346,14 +346,19 @@ def initial_snapshot(store: StoreCore, node_id: str) -> bytes:
     return encode_snapshot(RaftSnapshot(meta=meta, data=store.snapshot()))
 
 
-def membership_of(core: StoreCore | None, known_managers: Sequence[Any] = ()) -> Membership:
+def membership_of(
+    core: StoreCore | None, known_managers: Sequence[Any] = (), vouched: Collection[str] = ()
+) -> Membership:
     """Build a manager's admission table from the node and cluster objects (none: ``core`` None).
 
     ``known_managers`` (from the join reply, then the leader's heartbeat answers) are admitted as
-    managers also where the Store says otherwise: a manager that just joined, or was promoted
-    again, must accept the leader's Raft messages before its Store has caught up with the
-    leader's. A snapshot from before the leader's own promotion names it a worker; refusing it
-    left such a manager alone with the snapshot's membership, and it elected itself.
+    managers until the Store knows them: a manager that just joined must accept the leader's
+    Raft messages before its Store has caught up with the leader's. Where the Store knows one as
+    a worker, it stays a manager only if Raft vouches for it here (``vouched``: this manager's
+    Raft members and the leader it follows): a manager promoted again installs the leader's
+    snapshot, which may be older than the leader's own promotion; refusing the leader left such
+    a manager alone with the snapshot's membership, and it elected itself. A demoted manager,
+    no member any more, goes by its certificate's role as soon as the Store records it.
     """
     known = {m.curve_key.encode() for m in known_managers if m.curve_key}
     by_key: dict[bytes, Member] = {
@@ -362,7 +367,7 @@ def membership_of(core: StoreCore | None, known_managers: Sequence[Any] = ()) ->
     for node in nodes_of(core) if core is not None else ():
         if node.curve_key and node.cert_role:
             key = node.curve_key.encode()
-            role = "manager" if key in known else node.cert_role
+            role = "manager" if key in known and node.node_id in vouched else node.cert_role
             by_key[key] = Member(node.node_id, role, node.cert_expiry)
     cluster = cluster_of(core) if core is not None else None
     revoked = cluster.revoked if cluster is not None else {}
@@ -436,7 +441,7 @@ class RaftMember(NodeActor):
         self.core = RaftCore(config, restored, self.rng)
         from .recovery import read_dropped  # recovery builds on this module
 
-        self.dropped = read_dropped(directory)
+        self.dropped = read_dropped(directory, hs.term if hs else 0)
         if latest is not None:
             # The core sends this snapshot to followers whose next entry it no longer holds.
             self.core.compact(latest[0].meta.index, latest[0].data)
@@ -878,7 +883,13 @@ class RaftMember(NodeActor):
 
     def _refresh_membership(self) -> None:
         """Admit the managers the Store (and the join reply) knows, and connect to them."""
-        self.context.set_membership(membership_of(self.store, self.context.get_shared(MANAGERS_KEY, ())))
+        vouched: set[str] = set()
+        if self.core is not None:
+            conf = self.core.conf
+            vouched = {*conf.voters, *conf.learners, self.core.lead}
+        self.context.set_membership(
+            membership_of(self.store, self.context.get_shared(MANAGERS_KEY, ()), vouched - {""})
+        )
         self._connect_peers()
         self.members_dirty = True  # the Raft membership may have to follow
 
@@ -887,7 +898,7 @@ class RaftMember(NodeActor):
         if leader == self.leader and is_leader == self.is_leader:
             return
         self.leader, self.is_leader = leader, is_leader
-        self.members_dirty = True
+        self._refresh_membership()  # the leader it follows is vouched for (membership_of)
         log.info("raft: leader is %s%s", leader or "unknown", " (this manager)" if is_leader else "")
         # A leader that went away will not answer what was handed to it: say so now, not at the
         # forward's deadline (the write may still commit; the caller retries, as after a timeout).
@@ -960,7 +971,9 @@ class RaftMember(NodeActor):
             return
 
         def done(outcome: Outcome) -> None:
-            self.demoting_dropped = False  # on this thread: it is answered at apply, or failed here
+            # Answered at apply on this thread, or failed on the transport's (a forward that
+            # failed): only this flag and a log line, no state the two could race on.
+            self.demoting_dropped = False
             try:
                 outcome.wait(0)
             except Exception as exc:

@@ -16,6 +16,7 @@ as a new learner, and `node rm` removes it. Their node objects stay until then, 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from swarmnode.actors.node.identity import write_private
@@ -29,24 +30,42 @@ from .messages import ENTRY_NORMAL, ConfState, RaftSnapshot, SnapshotMeta
 
 __all__ = ["DROPPED_FILE", "force_new_cluster", "read_dropped", "write_dropped"]
 
+log = logging.getLogger("swarmnode.raft")
+
 DROPPED_FILE = "forced-new-cluster.json"  # in the raft directory: the managers left to demote
 
 
-def write_dropped(directory: Path, dropped: list[str]) -> None:
-    """Record (atomically) the managers a forced new cluster dropped; none removes the record."""
+def write_dropped(directory: Path, dropped: list[str], term: int = 0) -> None:
+    """Record (atomically) the managers a forced new cluster of ``term`` dropped; none removes the record."""
     path = directory / DROPPED_FILE
     if dropped:
-        write_private(path, json.dumps({"dropped": dropped}).encode())
+        write_private(path, json.dumps({"dropped": dropped, "term": term}).encode())
     elif path.exists():
         path.unlink()
 
 
-def read_dropped(directory: Path) -> set[str]:
-    """The managers a forced new cluster dropped and has not demoted yet."""
+def read_dropped(directory: Path, term: int) -> set[str]:
+    """The managers a forced new cluster dropped and has not demoted yet.
+
+    The record is written first; ``term`` is the hard state's term: one below the record's means
+    the forced recovery did not finish (a crash, a full disk), and the record is stale: a plain
+    start of the old group must not demote its managers. A record that cannot be read is
+    reported and ignored (the operator can run the recovery again).
+    """
+    path = directory / DROPPED_FILE
     try:
-        return set(json.loads((directory / DROPPED_FILE).read_bytes())["dropped"])
+        record = json.loads(path.read_bytes())
+        dropped, forced_term = {str(n) for n in record["dropped"]}, int(record["term"])
     except FileNotFoundError:
         return set()
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("ignored %s, which cannot be read (%s): run --force-new-cluster again if it is needed", path, exc)
+        return set()
+    if term < forced_term:
+        log.warning("ignored %s: the forced new cluster of term %d did not finish", path, forced_term)
+        path.unlink()
+        return set()
+    return dropped
 
 
 def force_new_cluster(state_dir: Path, node_id: str, segment_bytes: int) -> tuple[int, int]:
@@ -73,7 +92,8 @@ def force_new_cluster(state_dir: Path, node_id: str, segment_bytes: int) -> tupl
             term = max(term, t)
         new_term = term + 1
         managers = (n for n in nodes_of(store) if "manager" in (n.role, n.cert_role))
-        write_dropped(directory, sorted(n.node_id for n in managers if n.node_id != node_id))
+        # First, naming the new term: the hard state written last says whether the rest was done.
+        write_dropped(directory, sorted(n.node_id for n in managers if n.node_id != node_id), new_term)
         meta = SnapshotMeta(index=index, term=term, conf=ConfState(voters=(node_id,), learners=()))
         write_snapshot(directory, index, encode_snapshot(RaftSnapshot(meta=meta, data=store.snapshot())))
         wal.truncate_suffix(index + 1)

@@ -17,7 +17,16 @@ from swarmnode.actors.runtime import NodeContext, Refused
 from .core import ApplyResult, StoreCore, StoredObject
 from .transactions import Op, Update
 
-__all__ = ["NOT_A_MANAGER", "STORE_ACTOR", "Change", "propose", "raft_status", "read_store", "update_object"]
+__all__ = [
+    "NOT_A_MANAGER",
+    "STORE_ACTOR",
+    "Change",
+    "is_raft_member",
+    "propose",
+    "raft_status",
+    "read_store",
+    "update_object",
+]
 
 T = TypeVar("T")
 STORE_ACTOR = "raft"
@@ -100,6 +109,16 @@ def raft_status(context: NodeContext, timeout_s: float = STATUS_TIMEOUT_S) -> An
         raise Refused("unavailable", "the raft member stopped before answering; try again") from None
     except (pykka.Timeout, TimeoutError):
         raise Refused("unavailable", f"the raft member did not answer within {timeout_s:g} s") from None
+
+
+def is_raft_member(context: NodeContext, node_id: str) -> bool:
+    """Is ``node_id`` a Raft member here, in the membership in effect or in the committed one?
+
+    A demoted manager stays one until its removal has committed: until then it must keep a
+    manager's certificate (and its Raft data).
+    """
+    status = raft_status(context)
+    return any(node_id in conf.voters or node_id in conf.learners for conf in (status.conf, status.committed_conf))
 
 
 def update_object(context: NodeContext, kind: str, object_id: str, change: Change) -> ApplyResult:

@@ -22,8 +22,7 @@ from swarmnode.actors.dispatcher.messages import HeartbeatReply, HeartbeatReques
 from swarmnode.actors.messages import Address
 from swarmnode.actors.node.swarm_state import (
     ManagerRecord,
-    load_node_state,
-    save_node_state,
+    update_node_state,
     write_trust,
 )
 from swarmnode.actors.runtime import (
@@ -168,7 +167,5 @@ class Worker(NodeActor):
     def _remember_managers(self, managers: tuple[ManagerRecord, ...], infos: Sequence[ManagerInfo]) -> None:
         self.context.set_shared(MANAGERS_KEY, managers)
         self._adopt_managers(managers)
-        state = load_node_state(self.context.state_dir)
-        if state is not None:
-            save_node_state(self.context.state_dir, state.with_managers(managers))
+        update_node_state(self.context.state_dir, lambda state: state.with_managers(managers))
         log.info("managers of the swarm: %s", ", ".join(f"{m.node_id}@{m.addr}" for m in infos))

@@ -20,7 +20,7 @@ def test_before_the_store_is_read_the_managers_of_the_join_reply_are_admitted():
     assert membership_of(StoreCore(), known).by_key == membership.by_key  # an empty Store adds nothing
 
 
-def test_a_manager_the_leader_names_is_admitted_as_one_where_a_stale_store_says_worker():
+def test_a_manager_raft_vouches_for_is_admitted_as_one_where_a_stale_store_says_worker():
     """A snapshot from before the leader's promotion names it a worker: its Raft messages must still pass."""
     store = StoreCore()
     node = NodeView(
@@ -40,4 +40,6 @@ def test_a_manager_the_leader_names_is_admitted_as_one_where_a_stale_store_says_
     store.apply(1, Transaction(ops=(Create("node", "m1", node.spec(), node.status()),), now=0.0, txn_id="t1"))
     assert membership_of(store).by_key == {b"k1": Member("m1", "worker", 123.0)}
     known = [SimpleNamespace(node_id="m1", curve_key="k1")]
-    assert membership_of(store, known).by_key == {b"k1": Member("m1", "manager", 123.0)}
+    assert membership_of(store, known, vouched={"m1"}).by_key == {b"k1": Member("m1", "manager", 123.0)}
+    # Named a manager by a stale list only (a demoted one), with no Raft to vouch: its certificate's role.
+    assert membership_of(store, known, vouched={"m2"}).by_key == {b"k1": Member("m1", "worker", 123.0)}

@@ -214,3 +214,13 @@ def test_the_committed_membership_follows_the_one_in_effect_once_the_change_comm
     net.isolated.clear()
     net.tick_all(1)
     assert a.status().committed_conf == ConfState(("a", "b"), ()) == net.core("b").status().committed_conf
+
+
+def test_a_new_leader_counts_no_peer_it_never_heard_from_as_answering():
+    """Right after it starts (its tick count near 0), a peer it never heard from is not "heard lately"."""
+    net = Net("a", "b", "c")
+    net.isolated.add("c")
+    net.elect("a")
+    status = net.core("a").status()
+    assert status.role == "leader"
+    assert status.answering == ("a", "b") and status.active == ("a", "b")

@@ -1,0 +1,27 @@
+"""The record of the managers a forced new cluster dropped: trusted only once the recovery finished."""
+
+from __future__ import annotations
+
+from swarmnode.actors.raft.recovery import DROPPED_FILE, read_dropped, write_dropped
+
+
+def test_the_record_names_the_dropped_managers_once_the_forced_term_is_on_disk(tmp_path):
+    write_dropped(tmp_path, ["m2", "m3"], term=7)
+    assert read_dropped(tmp_path, term=7) == {"m2", "m3"}
+    assert read_dropped(tmp_path, term=9) == {"m2", "m3"}  # terms only grow after it
+    write_dropped(tmp_path, [])
+    assert not (tmp_path / DROPPED_FILE).exists()
+    assert read_dropped(tmp_path, term=9) == set()
+
+
+def test_a_record_of_a_recovery_that_did_not_finish_is_ignored_and_removed(tmp_path):
+    write_dropped(tmp_path, ["m2"], term=7)
+    assert read_dropped(tmp_path, term=6) == set()  # the hard state of the new term was never written
+    assert not (tmp_path / DROPPED_FILE).exists()
+
+
+def test_an_unreadable_record_is_ignored(tmp_path):
+    (tmp_path / DROPPED_FILE).write_bytes(b"{not json")
+    assert read_dropped(tmp_path, term=1) == set()
+    (tmp_path / DROPPED_FILE).write_bytes(b'{"dropped": ["m2"]}')  # no term
+    assert read_dropped(tmp_path, term=1) == set()
