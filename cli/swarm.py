@@ -254,12 +254,13 @@ def cluster_status(settings: Settings) -> None:
             m.addr,
             m.suffrage,
             "leader" if m.node_id == reply.leader else m.state,
+            m.reachable or "?",
             m.match if m.match >= 0 else "?",
             m.lag if m.lag >= 0 else "?",
         )
         for m in reply.members
     ]
-    click.echo(table(("MEMBER", "ADDRESS", "SUFFRAGE", "STATE", "MATCH", "LAG"), rows))
+    click.echo(table(("MEMBER", "ADDRESS", "SUFFRAGE", "STATE", "REACHABILITY", "MATCH", "LAG"), rows))
 
 
 @click.group()

@@ -111,15 +111,18 @@ def find_node(core: StoreCore, ref: str, self_id: str) -> StoredObject:
     raise Refused("ambiguous", f"{ref!r} names {len(matches)} nodes; use more of the node id")
 
 
-def _manager_status(n: NodeView, status: Any) -> str:
-    """A node's MANAGER STATUS: Leader, Reachable or Unreachable for a Raft member, else ""."""
+def _manager_status(n: NodeView, status: Any, reachable: dict[str, str] | None = None) -> str:
+    """A node's MANAGER STATUS: Leader, Reachable or Unreachable for a Raft member, else "".
+
+    ``reachable``: the leader's view (``_leader_reachability``); without it, the heartbeats.
+    """
     if n.cert_role != "manager" or (n.node_id not in status.conf.voters and n.node_id not in status.conf.learners):
         return ""  # as Docker's: only the managers' Raft members have one
     if n.node_id == status.leader:
         return "Leader"
-    if status.active:  # the leader: whom it heard from within an election timeout
-        return "Reachable" if n.node_id in status.active else "Unreachable"
-    return "Reachable" if n.state == "ready" else "Unreachable"  # a follower: the heartbeats
+    if reachable is not None and n.node_id in reachable:
+        return reachable[n.node_id].capitalize()
+    return "Reachable" if n.state == "ready" else "Unreachable"  # the leader did not answer: the heartbeats
 
 
 class ControlActor(NodeActor):
@@ -216,9 +219,7 @@ class ControlActor(NodeActor):
             return own  # a manager that asks wants this manager's own view: no relaying on
         # Only the leader knows how far each member got: ask it, and answer with its rows.
         try:
-            future = self.context.transport.request(
-                Address(own.leader, self.name), ClusterStatusRequest(), src_actor=self.name, timeout_s=LEADER_TIMEOUT_S
-            )
+            future = self._ask_leader(own.leader)
         except TransportError:
             return own
 
@@ -234,6 +235,12 @@ class ControlActor(NodeActor):
 
         future.add_done_callback(relay)
         return None
+
+    def _ask_leader(self, leader: str) -> Any:
+        """Ask the leader's control actor for its view of the Raft group (a future of the reply)."""
+        return self.context.transport.request(
+            Address(leader, self.name), ClusterStatusRequest(), src_actor=self.name, timeout_s=LEADER_TIMEOUT_S
+        )
 
     def _own_cluster_status(self) -> ClusterStatusReply:
         status = self._raft_status()
@@ -254,6 +261,7 @@ class ControlActor(NodeActor):
                         match=match,
                         lag=lag,
                         state=progress[2] if progress else ("self" if node_id == status.id else "unknown"),
+                        reachable=("reachable" if node_id in status.active else "unreachable") if status.active else "",
                     )
                 )
         return ClusterStatusReply(
@@ -267,11 +275,27 @@ class ControlActor(NodeActor):
             members_seen_by=status.id,
         )
 
+    def _leader_reachability(self, status: Any) -> dict[str, str] | None:
+        """Which members the leader heard from lately: this manager's own view if it leads, else
+        the leader's (asked; a follower's heartbeat states lag by up to 3 heartbeats). None: unknown."""
+        if status.active:
+            return {m: ("reachable" if m in status.active else "unreachable") for m in status.progress}
+        if not status.leader:
+            return None
+        try:
+            reply = self._ask_leader(status.leader).result(LEADER_TIMEOUT_S + 1)
+        except (TransportError, TimeoutError):
+            return None
+        if not isinstance(reply, ClusterStatusReply) or reply.role != "leader":
+            return None
+        return {m.node_id: m.reachable for m in reply.members if m.reachable}
+
     @handles(NodeListRequest, roles=MANAGERS)
     @waits_on_raft
     def node_list(self, msg: NodeListRequest, request: Request) -> NodeListReply:
         nodes = self._read(nodes_of)
         status = self._raft_status()
+        reachable = self._leader_reachability(status)
         me = self.context.node_id
         rows = [
             NodeRow(
@@ -280,7 +304,7 @@ class ControlActor(NodeActor):
                 role=n.cert_role or n.role,
                 status=n.state,
                 availability=n.availability,
-                manager_status=_manager_status(n, status),
+                manager_status=_manager_status(n, status, reachable),
                 addr=n.addr,
                 cert_expiry=n.cert_expiry,
                 is_self=n.node_id == me,
@@ -303,7 +327,8 @@ class ControlActor(NodeActor):
         }
         view = NodeView.of(obj)
         try:
-            manager_status = _manager_status(view, self._raft_status())
+            status = self._raft_status()
+            manager_status = _manager_status(view, status, self._leader_reachability(status))
         except Refused:  # the raft member is slow or restarting: the node without it
             manager_status = ""
         if manager_status:  # as Docker's ManagerStatus, for the managers' Raft members only
@@ -363,9 +388,10 @@ class ControlActor(NodeActor):
         voters = [v for v in status.conf.voters if v != node_id and not (v in nodes and nodes[v].role == "worker")]
         if not voters:
             raise Refused("refused", f"node {node_id} is the last manager; demoting it would leave no swarm")
-        if status.active:  # this manager leads: the voters it heard from within an election timeout
-            reachable = [v for v in voters if v in status.active]
-        else:  # a follower goes by the heartbeats the leader records
+        seen = self._leader_reachability(status)  # the voters the leader heard from within an election timeout
+        if seen is not None:
+            reachable = [v for v in voters if v == status.leader or seen.get(v) == "reachable"]
+        else:  # the leader did not answer: the heartbeats it records
             reachable = [v for v in voters if v in nodes and nodes[v].state == "ready"]
         if len(reachable) * 2 <= len(voters):
             raise Refused(

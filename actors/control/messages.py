@@ -196,7 +196,9 @@ class ClusterStatusRequest(Message):
 
 @message
 class MemberRow(Message):
-    """One Raft member: ``lag`` is how many committed entries it lacks (known on the leader only, else -1)."""
+    """One Raft member: ``lag`` is how many committed entries it lacks (known on the leader only, else -1);
+    ``reachable`` is "reachable" or "unreachable" as the leader sees it (heard from within an
+    election timeout), "" where the view is not the leader's."""
 
     KIND = "MemberRow"
     node_id: str
@@ -205,6 +207,7 @@ class MemberRow(Message):
     match: int
     lag: int
     state: str
+    reachable: str = ""
 
 
 @message

@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -357,3 +358,13 @@ def test_a_confirmed_read_this_manager_cannot_catch_up_with_fails_at_its_deadlin
     with pytest.raises(Refused, match="not caught up"):
         outcome.wait(0)
     assert member.reads_confirmed == []
+
+
+def test_a_removal_waits_while_the_voters_left_that_answer_are_no_majority():
+    """The check `node demote` made may be stale (a manager died since): the leader checks again."""
+    status = SimpleNamespace(conf=ConfState(("a", "b", "c"), ()), answering=("a", "b"))
+    assert RaftMember._removal_unsafe(status, "c") == ""  # c is the silent one: a and b stay
+    assert "only 1 of the 2 managers left would be answering" in RaftMember._removal_unsafe(status, "b")
+    assert RaftMember._removal_unsafe(status, "d") == ""  # no voter: nothing to lose
+    lone = SimpleNamespace(conf=ConfState(("a",), ("l",)), answering=("a",))
+    assert RaftMember._removal_unsafe(lone, "l") == ""  # a learner
