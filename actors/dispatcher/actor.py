@@ -18,8 +18,10 @@ from swarmnode.actors.ca.core import finish_rotation, rotation_progress
 from swarmnode.actors.raft.actor import StoreEvents, Subscribe, Unsubscribe
 from swarmnode.actors.runtime import NodeActor, NodeContext, Refused, handles
 from swarmnode.actors.runtime.addressable import Request
-from swarmnode.actors.store.client import STORE_ACTOR, Change, is_raft_member, read_store, update_object
+from swarmnode.actors.store.client import STORE_ACTOR, Change, is_raft_member, propose, read_store, update_object
+from swarmnode.actors.store.core import StoredObject
 from swarmnode.actors.store.objects import CLUSTER_ID, ClusterView, NodeView, cluster_of, nodes_of
+from swarmnode.actors.store.transactions import Update
 from swarmnode.actors.supervision import Link
 
 from .core import HeartbeatCore, NodeLiveness, ReplyFacts, Transition
@@ -55,21 +57,47 @@ class Dispatcher(NodeActor):
 
     def on_start(self) -> None:
         # It runs only while this manager leads (under the Leader supervisor): it starts by
-        # giving every node the Store believes ready a full grace window, as a new leader must.
+        # marking every node the Store believes ready unknown, with a full grace window, as a
+        # new leader must (swarmkit's markNodesUnknown): ready at its first heartbeat, else down.
         # Subscribed before it reads, so that no change falls between the two (a change seen
         # by both comes again as an event, which only sets what the read set).
         store = self.context.registry.get(STORE_ACTOR)
         assert store is not None
         store.ask(Subscribe(self.name, self.actor_ref, ("node", "cluster")))
-        cluster, nodes = read_store(self.context, lambda core: (cluster_of(core), nodes_of(core)))
+        cluster, nodes, ready = read_store(
+            self.context,
+            lambda core: (
+                cluster_of(core),
+                nodes_of(core),
+                core.list("node", lambda o: o.status.get("state") == "ready"),
+            ),
+        )
         if cluster is not None:
             self.cluster = cluster
             self.core = HeartbeatCore(period_s=self.cluster.heartbeat_period_s)
             self._own_address()
         now = self.clock()
         for node in nodes:
-            self.core.track(node.node_id, NodeLiveness.READY if node.state == "ready" else NodeLiveness.DOWN, now)
+            alive = node.state in ("ready", "unknown")
+            self.core.track(node.node_id, NodeLiveness.UNKNOWN if alive else NodeLiveness.DOWN, now)
+        self._mark_unknown(ready)
         self.timers.start("expire", self.core.period_s / EXPIRE_CHECKS_PER_PERIOD, _Expire())
+
+    def _mark_unknown(self, ready: list[StoredObject]) -> None:
+        """Record the nodes a leader before this one knew ready as unknown, in one write.
+
+        A node that changed since the read (a renewal, say) makes the write fail as a whole:
+        those nodes keep their state, and their first heartbeat or their silence decides.
+        """
+        ops = [Update("node", o.id, status=o.status | {"state": "unknown"}, expected_version=o.version) for o in ready]
+        if not ops:
+            return
+        try:
+            propose(self.context, *ops)
+        except Refused as exc:
+            log.info("nodes not marked unknown for the new leader (%s): they are as they were", exc.text)
+            return
+        log.info("%d node(s) unknown until their first heartbeat to this leader", len(ops))
 
     def on_stop(self) -> None:
         store = self.context.registry.get(STORE_ACTOR)

@@ -2,9 +2,10 @@
 
 swarmkit's dispatcher rules, kept here: each node sends a heartbeat every ``period_s``; a node
 whose last heartbeat is older than ``grace_periods`` periods is down. A manager that starts (or
-becomes leader) does not know when nodes last beat, so every node it finds ready gets a full
-grace window from that moment instead of being declared down at once. Only transitions are
-reported, so that a steady cluster writes nothing to the log.
+becomes leader) does not know when nodes last beat, so every node it finds ready is unknown
+(swarmkit's markNodesUnknown) with a full grace window from that moment: ready again at its
+first heartbeat, down if none comes. Only transitions are reported, so that a steady cluster
+writes nothing to the log.
 
 Every node beats once a period, and every answer repeats the same facts: the managers, the
 digest of the trust bundle, the digest of the root. :class:`ReplyFacts` keeps them between the
@@ -30,6 +31,10 @@ DEFAULT_GRACE_PERIODS = 3
 class NodeLiveness(enum.Enum):
     READY = "ready"
     DOWN = "down"
+    UNKNOWN = "unknown"  # ready when a leader before this one last knew; not heard from since
+
+
+_WAITED_FOR = (NodeLiveness.READY, NodeLiveness.UNKNOWN)  # what silence makes down
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +67,7 @@ class HeartbeatCore:
         self.period_s = period_s
 
     def track(self, node_id: str, state: NodeLiveness, now: float) -> None:
-        """Start tracking a node as the store knows it; a ready node gets a grace window from now."""
+        """Start tracking a node as the store knows it; a ready or unknown one gets a grace window from now."""
         self._state[node_id] = state
         self._last[node_id] = now
 
@@ -79,10 +84,10 @@ class HeartbeatCore:
         return Transition(node_id, NodeLiveness.READY)
 
     def expire(self, now: float) -> list[Transition]:
-        """Return the ready nodes that have been silent for longer than the grace time, now down."""
+        """Return the ready or unknown nodes silent for longer than the grace time, now down."""
         down = []
         for node_id, state in self._state.items():
-            if state is NodeLiveness.READY and now - self._last[node_id] > self.grace_s:
+            if state in _WAITED_FOR and now - self._last[node_id] > self.grace_s:
                 down.append(node_id)
         for node_id in down:
             self._state[node_id] = NodeLiveness.DOWN
@@ -92,8 +97,8 @@ class HeartbeatCore:
         return self._state.get(node_id)
 
     def next_expiry(self) -> float | None:
-        """When the next ready node would expire if it stays silent (None when none is ready)."""
-        times = [self._last[n] + self.grace_s for n, s in self._state.items() if s is NodeLiveness.READY]
+        """When the next ready or unknown node would expire if it stays silent (None when none is)."""
+        times = [self._last[n] + self.grace_s for n, s in self._state.items() if s in _WAITED_FOR]
         return min(times) if times else None
 
 

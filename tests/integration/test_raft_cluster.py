@@ -243,6 +243,26 @@ def test_a_manager_promoted_again_after_a_forced_new_cluster_follows_the_leader(
         assert status is not None and status.leader == new_leader.node_id, (node.state_dir.name, status)
 
 
+def test_a_new_leader_shows_every_node_unknown_until_its_first_heartbeat(nodes):
+    """As swarmkit's markNodesUnknown: not the dead leader's word that a node is ready."""
+    managers = Managers(nodes, 3, heartbeat="2s")  # unknown for 6 s (3 heartbeats) at most
+    leader = managers.wait_leader()
+    worker = managers.join("w1")
+    worker_id = worker.node_id
+    managers.wait_status(worker_id, "ready", 10)
+    worker.kill()
+    leader.kill()
+    new_leader = managers.wait_leader()
+    other = next(n for n in managers.alive() if n is not new_leader)
+
+    def states() -> dict[str, str]:
+        return {r.node_id: r.status for r in new_leader.request("control", NodeListRequest()).nodes}
+
+    wait_until(lambda: states()[worker_id] == "unknown", 5, "the silent worker to be unknown")
+    wait_until(lambda: states()[other.node_id] == "ready", 10, "the live manager to be ready again")
+    wait_until(lambda: states()[worker_id] == "down", 15, "the silent worker to be down")
+
+
 def test_cluster_status_shows_members_leader_term_and_lag(nodes):
     managers = Managers(nodes, 3)
     leader = managers.wait_leader()

@@ -38,6 +38,15 @@ def test_nodes_known_ready_at_start_get_a_full_grace_window():
     assert core.expire(now=106.1) == [Transition("a", DOWN)]
 
 
+def test_a_node_unknown_to_a_new_leader_is_ready_at_its_first_beat_or_down_after_the_grace():
+    core = HeartbeatCore(period_s=2.0)
+    core.track("a", NodeLiveness.UNKNOWN, now=100.0)
+    core.track("b", NodeLiveness.UNKNOWN, now=100.0)
+    assert core.next_expiry() == 106.0
+    assert core.beat("a", now=101.0) == Transition("a", READY)
+    assert core.expire(now=106.1) == [Transition("b", DOWN)]
+
+
 def test_nodes_known_down_at_start_stay_down_silently():
     core = HeartbeatCore(period_s=1.0)
     core.track("a", DOWN, now=0.0)
