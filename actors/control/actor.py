@@ -328,7 +328,9 @@ class ControlActor(NodeActor):
         view = NodeView.of(obj)
         try:
             status = self._raft_status()
-            manager_status = _manager_status(view, status, self._leader_reachability(status))
+            member = view.node_id in status.conf.voters or view.node_id in status.conf.learners
+            asked = member and view.node_id != status.leader  # only a member's reachability is shown
+            manager_status = _manager_status(view, status, self._leader_reachability(status) if asked else None)
         except Refused:  # the raft member is slow or restarting: the node without it
             manager_status = ""
         if manager_status:  # as Docker's ManagerStatus, for the managers' Raft members only

@@ -19,7 +19,7 @@ from swarmnode.actors.raft.actor import StoreEvents, Subscribe, Unsubscribe
 from swarmnode.actors.runtime import NodeActor, NodeContext, Refused, handles
 from swarmnode.actors.runtime.addressable import Request
 from swarmnode.actors.store.client import STORE_ACTOR, Change, is_raft_member, propose, read_store, update_object
-from swarmnode.actors.store.core import StoredObject
+from swarmnode.actors.store.core import StoreCore, StoredObject
 from swarmnode.actors.store.objects import CLUSTER_ID, ClusterView, NodeView, cluster_of, nodes_of
 from swarmnode.actors.store.transactions import Update
 from swarmnode.actors.supervision import Link
@@ -44,6 +44,9 @@ def _with_state(state: str) -> Change:
     return lambda obj: (None, obj.status | {"state": state})
 
 
+MARK_CHUNK = 500  # nodes marked unknown per write (each op carries a node's status, its certificate too)
+
+
 class Dispatcher(NodeActor):
     """Track node liveness from heartbeats and tell nodes what changed."""
 
@@ -64,40 +67,43 @@ class Dispatcher(NodeActor):
         store = self.context.registry.get(STORE_ACTOR)
         assert store is not None
         store.ask(Subscribe(self.name, self.actor_ref, ("node", "cluster")))
-        cluster, nodes, ready = read_store(
-            self.context,
-            lambda core: (
-                cluster_of(core),
-                nodes_of(core),
-                core.list("node", lambda o: o.status.get("state") == "ready"),
-            ),
-        )
+        self._own_address()  # before the read: its own write must not conflict with the marking
+
+        def read(core: StoreCore) -> tuple[ClusterView | None, list[NodeView], list[StoredObject]]:
+            return cluster_of(core), nodes_of(core), core.list("node", lambda o: o.status.get("state") == "ready")
+
+        try:  # linearizable: the entries of the term before, committed by now, are in what it reads
+            cluster, nodes, ready = read_store(self.context, read, linearizable=True)
+        except Refused:
+            cluster, nodes, ready = read_store(self.context, read)
         if cluster is not None:
             self.cluster = cluster
             self.core = HeartbeatCore(period_s=self.cluster.heartbeat_period_s)
-            self._own_address()
-        now = self.clock()
+        self._mark_unknown(ready)
+        now = self.clock()  # after the write: the grace window is whole
         for node in nodes:
             alive = node.state in ("ready", "unknown")
             self.core.track(node.node_id, NodeLiveness.UNKNOWN if alive else NodeLiveness.DOWN, now)
-        self._mark_unknown(ready)
         self.timers.start("expire", self.core.period_s / EXPIRE_CHECKS_PER_PERIOD, _Expire())
 
     def _mark_unknown(self, ready: list[StoredObject]) -> None:
-        """Record the nodes a leader before this one knew ready as unknown, in one write.
+        """Record the nodes a leader before this one knew ready as unknown, MARK_CHUNK per write.
 
-        A node that changed since the read (a renewal, say) makes the write fail as a whole:
-        those nodes keep their state, and their first heartbeat or their silence decides.
+        A node that changed since the read (a renewal, say) makes its chunk's write fail as a
+        whole: those nodes keep their state, and their first heartbeat or their silence decides.
         """
         ops = [Update("node", o.id, status=o.status | {"state": "unknown"}, expected_version=o.version) for o in ready]
-        if not ops:
-            return
-        try:
-            propose(self.context, *ops)
-        except Refused as exc:
-            log.info("nodes not marked unknown for the new leader (%s): they are as they were", exc.text)
-            return
-        log.info("%d node(s) unknown until their first heartbeat to this leader", len(ops))
+        marked = 0
+        for first in range(0, len(ops), MARK_CHUNK):
+            chunk = ops[first : first + MARK_CHUNK]
+            try:
+                propose(self.context, *chunk)
+            except Refused as exc:
+                log.info("%d node(s) may not be marked unknown for the new leader: %s", len(chunk), exc.text)
+                continue
+            marked += len(chunk)
+        if marked:
+            log.info("%d node(s) unknown until their first heartbeat to this leader", marked)
 
     def on_stop(self) -> None:
         store = self.context.registry.get(STORE_ACTOR)
