@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -57,19 +59,22 @@ def cli(ctx: click.Context, state_dir: Path, output: str) -> None:
     ctx.obj = Settings(state_dir=state_dir, output=output)
 
 
-listen_option = click.option(
-    "--listen",
-    default=f"0.0.0.0:{DEFAULT_PORT}",
-    show_default=True,
-    callback=lambda ctx, param, value: normalize_listen(value),
-    help="Address of the cluster port (HOST:PORT); a manager also serves joiners on PORT+1.",
-)
-start_listen_option = click.option(
-    "--listen",
-    default="",
-    callback=lambda ctx, param, value: normalize_listen(value) if value else "",
-    help=f"Address of the cluster port (HOST:PORT); a manager also serves joiners on PORT+1. "
-    f"Default: where the node listened before (kept in its state dir), else 0.0.0.0:{DEFAULT_PORT}.",
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _listen_option(default: str, default_text: str) -> Callable[[F], F]:
+    return click.option(
+        "--listen",
+        default=default,
+        callback=lambda ctx, param, value: normalize_listen(value) if value else "",
+        help="Address of the cluster port (HOST:PORT); a manager also serves joiners on PORT+1. "
+        f"Default: {default_text}.",
+    )
+
+
+listen_option = _listen_option(f"0.0.0.0:{DEFAULT_PORT}", f"0.0.0.0:{DEFAULT_PORT}")
+start_listen_option = _listen_option(
+    "", f"where the node listened before (kept in its state dir), else 0.0.0.0:{DEFAULT_PORT}"
 )
 advertise_option = click.option(
     "--advertise-addr",

@@ -116,13 +116,20 @@ def _manager_status(n: NodeView, status: Any, reachable: dict[str, str] | None =
 
     ``reachable``: the leader's view (``_leader_reachability``); without it, the heartbeats.
     """
-    if n.cert_role != "manager" or (n.node_id not in status.conf.voters and n.node_id not in status.conf.learners):
+    if n.cert_role != "manager" or not status.conf.has(n.node_id):
         return ""  # as Docker's: only the managers' Raft members have one
     if n.node_id == status.leader:
         return "Leader"
     if reachable is not None and n.node_id in reachable:
         return reachable[n.node_id].capitalize()
     return "Reachable" if n.state == "ready" else "Unreachable"  # the leader did not answer: the heartbeats
+
+
+def _reachability(status: Any, node_id: str) -> str:
+    """As the leader sees member ``node_id``: heard from within an election timeout; "" off the leader."""
+    if not status.active:
+        return ""
+    return "reachable" if node_id in status.active else "unreachable"
 
 
 class ControlActor(NodeActor):
@@ -261,7 +268,7 @@ class ControlActor(NodeActor):
                         match=match,
                         lag=lag,
                         state=progress[2] if progress else ("self" if node_id == status.id else "unknown"),
-                        reachable=("reachable" if node_id in status.active else "unreachable") if status.active else "",
+                        reachable=_reachability(status, node_id),
                     )
                 )
         return ClusterStatusReply(
@@ -279,7 +286,7 @@ class ControlActor(NodeActor):
         """Which members the leader heard from lately: this manager's own view if it leads, else
         the leader's (asked; a follower's heartbeat states lag by up to 3 heartbeats). None: unknown."""
         if status.active:
-            return {m: ("reachable" if m in status.active else "unreachable") for m in status.progress}
+            return {m: _reachability(status, m) for m in status.progress}
         if not status.leader:
             return None
         try:
@@ -328,8 +335,7 @@ class ControlActor(NodeActor):
         view = NodeView.of(obj)
         try:
             status = self._raft_status()
-            member = view.node_id in status.conf.voters or view.node_id in status.conf.learners
-            asked = member and view.node_id != status.leader  # only a member's reachability is shown
+            asked = status.conf.has(view.node_id) and view.node_id != status.leader  # only a member's is shown
             manager_status = _manager_status(view, status, self._leader_reachability(status) if asked else None)
         except Refused:  # the raft member is slow or restarting: the node without it
             manager_status = ""
@@ -433,7 +439,7 @@ class ControlActor(NodeActor):
         if node.role == "manager":
             raise Refused("refused", f"node {node.node_id} is a manager; demote it first (`swarm-node node demote`)")
         conf = self._raft_status().conf
-        if node.node_id in conf.voters or node.node_id in conf.learners:
+        if conf.has(node.node_id):
             raise Refused("busy", f"node {node.node_id} is still leaving the managers' Raft group; try again shortly")
         if node.state == "ready" and not msg.force:
             raise Refused(

@@ -139,9 +139,8 @@ def run_node(config: NodeConfig) -> int:
     log_path = configure_logging(state_dir, verbose=config.verbose)
     try:
         state, happened = _swarm_state(config, state_dir)
-        listen = config.listen or state.listen or _listen_of_old_state(state)
-        if listen != state.listen:  # a start without --listen listens here again
-            state = update_node_state(state_dir, lambda st: replace(st, listen=listen)) or state
+        # Kept in node.json once the transport listens (_start_tree): a start without --listen listens there again.
+        state = replace(state, listen=config.listen or state.listen or _listen_of_old_state(state))
     except (StateDirError, JoinError, ExternalCAError, ValueError) as exc:
         log.error("cannot start: %s", exc, extra=SAID)
         _say(str(exc))

@@ -105,6 +105,10 @@ class ConfState(Message):
     voters: tuple[str, ...]
     learners: tuple[str, ...]
 
+    def has(self, node_id: str) -> bool:
+        """Whether ``node_id`` is a member: a voter or a learner."""
+        return node_id in self.voters or node_id in self.learners
+
 
 @message
 class SnapshotMeta(Message):

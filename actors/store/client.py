@@ -118,7 +118,7 @@ def is_raft_member(context: NodeContext, node_id: str) -> bool:
     manager's certificate (and its Raft data).
     """
     status = raft_status(context)
-    return any(node_id in conf.voters or node_id in conf.learners for conf in (status.conf, status.committed_conf))
+    return bool(status.conf.has(node_id) or status.committed_conf.has(node_id))
 
 
 def update_object(context: NodeContext, kind: str, object_id: str, change: Change) -> ApplyResult:
