@@ -38,7 +38,15 @@ from swarmnode.actors.runtime import (
     handles,
 )
 from swarmnode.actors.runtime.addressable import Request
-from swarmnode.actors.store.client import STORE_ACTOR, is_raft_member, propose, read_store, update_object
+from swarmnode.actors.store.client import (
+    STATUS_TIMEOUT_S,
+    STORE_ACTOR,
+    is_raft_member,
+    propose,
+    raft_status,
+    read_store,
+    update_object,
+)
 from swarmnode.actors.store.core import StoreCore, StoredObject
 from swarmnode.actors.store.objects import CLUSTER_ID, ClusterView, NodeView, cluster_of, nodes_of
 from swarmnode.actors.store.transactions import Create
@@ -54,6 +62,8 @@ from .core import (
     verify_member_certificate,
 )
 from .messages import (
+    GetManagersReply,
+    GetManagersRequest,
     GetRootCAReply,
     GetRootCARequest,
     IssueNodeCertificateReply,
@@ -74,7 +84,7 @@ from .pki import (
 )
 from .signing import sign_member_certificate
 
-__all__ = ["CertAuthority", "RenewNow", "managers_of"]
+__all__ = ["CertAuthority", "RenewNow", "leader_and_managers", "managers_of"]
 
 log = logging.getLogger("swarmnode.ca")
 
@@ -100,6 +110,12 @@ def managers_of(core: StoreCore) -> tuple[ManagerInfo, ...]:
         for n in nodes_of(core)
         if n.cert_role == "manager"
     )
+
+
+def leader_and_managers(context: NodeContext, timeout_s: float = STATUS_TIMEOUT_S) -> GetManagersReply:
+    """What this manager knows of the managers: the leader it follows and the Store's managers."""
+    leader = raft_status(context, timeout_s).leader
+    return GetManagersReply(leader=leader, managers=read_store(context, managers_of, timeout_s))
 
 
 class CertAuthority(NodeActor):
@@ -291,6 +307,12 @@ class CertAuthority(NodeActor):
             trust_pem=cluster.trust_pem,
             managers=managers,
         )
+
+    @handles(GetManagersRequest, roles={"manager", "worker"})
+    def get_managers(self, msg: GetManagersRequest, request: Request) -> GetManagersReply:
+        if self.context.role != "manager":
+            raise Refused("unavailable", f"node {self.context.node_id} is not a manager (any more)")
+        return leader_and_managers(self.context)
 
     @handles(RenewNodeCertificateRequest, roles={"manager", "worker"})
     def renew_member(self, msg: RenewNodeCertificateRequest, request: Request) -> RenewNodeCertificateReply:

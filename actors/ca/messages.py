@@ -5,6 +5,8 @@ from __future__ import annotations
 from swarmnode.actors.messages import Message, message
 
 __all__ = [
+    "GetManagersReply",
+    "GetManagersRequest",
     "GetRootCAReply",
     "GetRootCARequest",
     "IssueNodeCertificateReply",
@@ -87,3 +89,19 @@ class RenewNodeCertificateReply(Message):
     KIND = "RenewNodeCertificateReply"
     certificate: bytes
     trust_pem: bytes
+
+
+@message
+class GetManagersRequest(Message):
+    """A member asks a manager that does not lead (no dispatcher) whom it knows as managers."""
+
+    KIND = "GetManagersRequest"
+
+
+@message
+class GetManagersReply(Message):
+    """The managers this manager's Store knows, and the leader it follows ("" if none now)."""
+
+    KIND = "GetManagersReply"
+    leader: str
+    managers: tuple[ManagerInfo, ...]

@@ -32,11 +32,14 @@ class Member:
 
 @dataclass(frozen=True, slots=True)
 class Membership:
-    """CURVE key (z85) -> member; keys of removed nodes; whether strangers may ask to join."""
+    """CURVE key (z85) -> member; keys of removed nodes; whether strangers may ask to join, and why not."""
 
     by_key: Mapping[bytes, Member] = field(default_factory=dict)
     revoked: Mapping[str, bytes] = field(default_factory=dict)  # node id -> CURVE key
     anonymous_allowed: bool = False
+    # Why a key that is none of the above is refused where strangers may not join (a worker's
+    # table, or the empty one a node starts with): what this node knows, not more.
+    unknown_key: str = "belongs to no node this one knows yet"
     by_id: Mapping[str, Member] = field(init=False, repr=False, compare=False)
     revoked_keys: Mapping[bytes, str] = field(init=False, repr=False, compare=False)
 
@@ -81,7 +84,7 @@ class CertAdmission:
             if table.anonymous_allowed:
                 # A joiner: its only use of the connection is IssueNodeCertificate (role checks).
                 return Identity(node_id=public_key.decode(), role=ANONYMOUS)
-            log.warning("refused %s: CURVE key %s belongs to no node of this swarm", address, public_key.decode())
+            log.warning("refused %s: CURVE key %s %s", address, public_key.decode(), table.unknown_key)
             return None
         identity = Identity(node_id=member.node_id, role=member.role)
         reason = table.refusal(identity, self._clock())

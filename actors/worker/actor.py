@@ -3,8 +3,9 @@
 It sends a heartbeat to one manager every period and follows what the answer says: the
 managers to know (connections, the admission table of a worker, node.json), new trusted roots,
 and a request to renew the certificate now. When its manager does not answer it moves on to
-the next one. A manager runs a Worker too and beats to itself, so one path keeps every node's
-status, the managers' included.
+the next one; a manager that answers it runs no dispatcher (it does not lead) names the leader
+and the managers it knows, which this node learns before it beats again. A manager runs a Worker
+too and beats to itself, so one path keeps every node's status, the managers' included.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from swarmnode.actors.ca.actor import RenewNow, managers_of
+from swarmnode.actors.ca.actor import RenewNow, leader_and_managers
 from swarmnode.actors.ca.core import trust_digest
-from swarmnode.actors.ca.messages import ManagerInfo
+from swarmnode.actors.ca.messages import GetManagersReply, GetManagersRequest, ManagerInfo
 from swarmnode.actors.dispatcher.messages import HeartbeatReply, HeartbeatRequest
 from swarmnode.actors.messages import Address
 from swarmnode.actors.node.swarm_state import (
@@ -35,7 +36,6 @@ from swarmnode.actors.runtime import (
     NodeContext,
     Refused,
 )
-from swarmnode.actors.store.client import read_store
 from swarmnode.actors.supervision import Link, describe
 from swarmnode.transport import RemoteError, TransportError
 
@@ -44,7 +44,7 @@ __all__ = ["Worker", "worker_membership"]
 log = logging.getLogger("swarmnode.worker")
 
 FIRST_PERIOD_S = 1.0
-STORE_READ_S = 1.0  # a manager's agent reads its own Store for managers it does not know
+STORE_READ_S = 1.0  # a manager's agent reads its own Store (and Raft) for the managers and leader
 NOT_LEADER_RETRY_S = 0.1
 
 
@@ -58,6 +58,9 @@ def worker_membership(managers: Sequence[ManagerRecord]) -> Membership:
     return Membership(
         by_key={m.curve_key.encode(): Member(m.node_id, "manager", math.inf) for m in managers},
         anonymous_allowed=False,
+        # Often a worker's key: one whose list of managers still names this node (demoted).
+        unknown_key="is none of the managers this worker knows (a worker takes connections from managers"
+        " only; a node that still counts this one a manager learns otherwise from the leader's heartbeat answer)",
     )
 
 
@@ -108,11 +111,9 @@ class Worker(NodeActor):
             )
             reply = future.result(self.period_s + 1)
         except RemoteError as exc:
-            if exc.code in ("not-leader", "unknown-actor"):  # a follower runs no dispatcher: next manager, soon
-                self.current += 1
-                self._learn_managers_from_store()
-                return min(NOT_LEADER_RETRY_S, self.period_s)
-            self._failed(manager, exc)
+            if exc.code in ("not-leader", "unknown-actor") and self._learn_managers(manager):
+                return min(NOT_LEADER_RETRY_S, self.period_s)  # a follower runs no dispatcher: its leader, soon
+            self._failed(manager, exc)  # also one that knows no leader now (no quorum): not 10 times a second
             return self.period_s
         except (TransportError, TimeoutError) as exc:
             self._failed(manager, exc)
@@ -124,29 +125,49 @@ class Worker(NodeActor):
         self._follow(reply, manager.node_id)
         return self.period_s
 
-    def _learn_managers_from_store(self) -> None:
-        """On a manager: add the managers its own Store knows and this list lacks.
+    def _learn_managers(self, asked: ManagerRecord | None = None) -> bool:
+        """Add the managers this list lacks, and beat next to the leader, as a manager knows them.
 
-        A manager that was down while others joined (or a forced new cluster) may know only
-        itself and dead peers from its state dir; its Store knows who the managers are.
+        Return whether a leader was named (the next beat goes to it).
+
+        A manager reads its own Store: one that was down while others joined (or a forced new
+        cluster) may know only itself and dead peers from its state dir. A worker asks ``asked``,
+        a manager that runs no dispatcher: its list may lack the leader altogether (learnt from a
+        leader demoted since), and going round it would never reach a dispatcher. (swarmkit's
+        followers proxy the session to the leader; here they name it.)
         """
-        if self.context.role != "manager":
-            return
         try:
-            infos = read_store(self.context, managers_of, timeout_s=STORE_READ_S)
-        except Refused:
-            return  # the Store is not up yet: the next beat asks again
-        known = {m.node_id for m in self.managers}
-        new = tuple(ManagerRecord(m.node_id, m.addr, m.curve_key) for m in infos if m.addr and m.node_id not in known)
+            if self.context.role == "manager":
+                known = leader_and_managers(self.context, STORE_READ_S)
+            elif asked is not None and asked.node_id != self.context.node_id:
+                future = self.context.transport.request(
+                    Address(asked.node_id, "ca"), GetManagersRequest(), src_actor=self.name, timeout_s=self.period_s
+                )
+                reply = future.result(self.period_s + 1)
+                assert isinstance(reply, GetManagersReply)
+                known = reply
+            else:
+                return False
+        except (Refused, RemoteError, TransportError, TimeoutError):
+            return False  # not up yet, or not a manager any more: the next beat tries the next manager
+        ids = [m.node_id for m in self.managers]
+        new = tuple(
+            ManagerRecord(m.node_id, m.addr, m.curve_key) for m in known.managers if m.addr and m.node_id not in ids
+        )
         if new:
-            self._remember_managers(self.managers + new, infos)
+            self._remember_managers(self.managers + new, known.managers)
+            ids = [m.node_id for m in self.managers]
+        if known.leader not in ids:
+            return False
+        self.current = ids.index(known.leader)
+        return True
 
     def _failed(self, manager: ManagerRecord, exc: BaseException) -> None:
         self.failures += 1
         if self.failures == 1 or self.failures % 10 == 0:
             log.warning("heartbeat to manager %s failed (%s); trying the next manager", manager.node_id, describe(exc))
         self.current += 1
-        self._learn_managers_from_store()
+        self._learn_managers()
 
     def _follow(self, reply: HeartbeatReply, leader: str) -> None:
         self.period_s = reply.period_s

@@ -17,6 +17,7 @@ from swarmnode.actors.control.messages import (
     NodeListRequest,
 )
 from swarmnode.actors.messages import Address, Envelope, ErrorReply, decode_envelope, encode_envelope
+from swarmnode.actors.node.swarm_state import load_node_state, update_node_state
 from swarmnode.actors.raft.recovery import DROPPED_FILE
 from swarmnode.transport import ControlClient, RemoteError, RequestTimeout
 from tests.support import wait_until
@@ -261,6 +262,27 @@ def test_a_new_leader_shows_every_node_unknown_until_its_first_heartbeat(nodes):
     wait_until(lambda: states()[worker_id] == "unknown", 5, "the silent worker to be unknown")
     wait_until(lambda: states()[other.node_id] == "ready", 10, "the live manager to be ready again")
     wait_until(lambda: states()[worker_id] == "down", 15, "the silent worker to be down")
+
+
+def test_a_worker_that_knows_only_a_follower_finds_the_leader_through_it(nodes):
+    """Its list of managers can lack the leader (learnt from a leader demoted since: seen after
+    demote and promote cycles); a follower runs no dispatcher, but names the leader and managers."""
+    managers = Managers(nodes, 3)
+    leader = managers.wait_leader()
+    worker = managers.join("w1")
+    worker_id = worker.node_id
+    managers.wait_status(worker_id, "ready", 10)
+    worker.stop()
+    follower_id = next(n for n in managers.all if n is not leader).node_id
+    update_node_state(
+        worker.state_dir, lambda state: state.with_managers(tuple(m for m in state.managers if m.node_id == follower_id))
+    )
+    managers.wait_status(worker_id, "down", 15)
+    worker.start()
+    managers.wait_status(worker_id, "ready", 10)
+    state = load_node_state(worker.state_dir)
+    assert state is not None
+    assert {m.node_id for m in state.managers} == {n.node_id for n in managers.all}
 
 
 def test_cluster_status_shows_members_leader_term_and_lag(nodes):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from swarmnode.actors.node.swarm_state import ManagerRecord
 from swarmnode.actors.runtime.membership import CertAdmission, Member, Membership
+from swarmnode.actors.worker.actor import worker_membership
 from swarmnode.transport import Identity
 
 KEY_A = b"A" * 40
@@ -40,7 +42,7 @@ def test_a_removed_node_still_in_the_table_is_refused(caplog):
 def test_strangers_are_anonymous_on_managers_and_refused_on_workers(caplog):
     assert admission(Membership(anonymous_allowed=True))(KEY_X, "h") == Identity(KEY_X.decode(), "anonymous")
     assert admission(Membership(anonymous_allowed=False))(KEY_X, "h") is None
-    assert "belongs to no node of this swarm" in caplog.text
+    assert "belongs to no node this one knows yet" in caplog.text
 
 
 def test_connected_peers_are_judged_again_per_message():
@@ -49,3 +51,11 @@ def test_connected_peers_are_judged_again_per_message():
     assert "expired" in (table.refusal(Identity("a", "worker"), now=600.0) or "")
     assert table.refusal(Identity("a", "worker"), now=400.0) is None
     assert table.refusal(Identity("x", "local"), now=600.0) is None
+
+
+def test_a_worker_says_it_takes_managers_only(caplog):
+    """A worker's key dialling a demoted manager is not called a stranger to the swarm."""
+    table = worker_membership([ManagerRecord("m", "127.0.0.1:2377", KEY_A.decode())])
+    assert admission(table)(KEY_A, "h") == Identity("m", "manager")
+    assert admission(table)(KEY_X, "h") is None
+    assert "is none of the managers this worker knows (a worker takes connections from managers only" in caplog.text
