@@ -46,6 +46,7 @@ log = logging.getLogger("swarmnode.worker")
 FIRST_PERIOD_S = 1.0
 STORE_READ_S = 1.0  # a manager's agent reads its own Store (and Raft) for the managers and leader
 NOT_LEADER_RETRY_S = 0.1
+FAILED_RETRY_S = 0.1  # the first retry after a failed heartbeat; doubles while failures follow
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,11 +114,9 @@ class Worker(NodeActor):
         except RemoteError as exc:
             if exc.code in ("not-leader", "unknown-actor") and self._learn_managers(manager):
                 return min(NOT_LEADER_RETRY_S, self.period_s)  # a follower runs no dispatcher: its leader, soon
-            self._failed(manager, exc)  # also one that knows no leader now (no quorum): not 10 times a second
-            return self.period_s
+            return self._failed(manager, exc)  # also one that knows no leader now (no quorum)
         except (TransportError, TimeoutError) as exc:
-            self._failed(manager, exc)
-            return self.period_s
+            return self._failed(manager, exc)
         if self.failures:
             log.info("heartbeats reach manager %s again after %d failure(s)", manager.node_id, self.failures)
         self.failures = 0
@@ -162,12 +161,19 @@ class Worker(NodeActor):
         self.current = ids.index(known.leader)
         return True
 
-    def _failed(self, manager: ManagerRecord, exc: BaseException) -> None:
+    def _failed(self, manager: ManagerRecord, exc: BaseException) -> float:
+        """Move on to the next manager; return when to beat to it.
+
+        As swarmkit's agent after a failed session: soon (0.1 s), then backing off to the period
+        while failures follow each other, so that a dead leader costs a node one heartbeat's
+        timeout, not a period on top.
+        """
         self.failures += 1
         if self.failures == 1 or self.failures % 10 == 0:
             log.warning("heartbeat to manager %s failed (%s); trying the next manager", manager.node_id, describe(exc))
         self.current += 1
         self._learn_managers()
+        return min(self.period_s, FAILED_RETRY_S * (1 << min(self.failures - 1, 16)))
 
     def _follow(self, reply: HeartbeatReply, leader: str) -> None:
         self.period_s = reply.period_s

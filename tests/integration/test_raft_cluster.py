@@ -17,7 +17,7 @@ from swarmnode.actors.control.messages import (
     NodeListRequest,
 )
 from swarmnode.actors.messages import Address, Envelope, ErrorReply, decode_envelope, encode_envelope
-from swarmnode.actors.node.swarm_state import load_node_state, update_node_state
+from swarmnode.actors.node.swarm_state import NodeState, load_node_state, update_node_state
 from swarmnode.actors.raft.recovery import DROPPED_FILE
 from swarmnode.transport import ControlClient, RemoteError, RequestTimeout
 from tests.support import wait_until
@@ -274,15 +274,38 @@ def test_a_worker_that_knows_only_a_follower_finds_the_leader_through_it(nodes):
     managers.wait_status(worker_id, "ready", 10)
     worker.stop()
     follower_id = next(n for n in managers.all if n is not leader).node_id
-    update_node_state(
-        worker.state_dir, lambda state: state.with_managers(tuple(m for m in state.managers if m.node_id == follower_id))
-    )
+
+    def only_the_follower(state: NodeState) -> NodeState:
+        return state.with_managers(tuple(m for m in state.managers if m.node_id == follower_id))
+
+    update_node_state(worker.state_dir, only_the_follower)
     managers.wait_status(worker_id, "down", 15)
     worker.start()
     managers.wait_status(worker_id, "ready", 10)
     state = load_node_state(worker.state_dir)
     assert state is not None
     assert {m.node_id for m in state.managers} == {n.node_id for n in managers.all}
+
+
+def test_a_worker_tries_the_next_manager_at_once_when_a_heartbeat_fails(nodes):
+    """As swarmkit's agent after a failed session: 0.1 s later, not a heartbeat period (4 s here)."""
+    managers = Managers(nodes, 3, heartbeat="4s")
+    leader = managers.wait_leader()
+    worker = managers.join("w1")
+    managers.wait_status(worker.node_id, "ready", 15)
+    state = load_node_state(worker.state_dir)
+    assert state is not None and len(state.managers) == 3  # the next manager to try is a live one
+    leader_id = leader.node_id
+    killed_at = time.time()
+    leader.kill()
+    failed = wait_until(lambda: stamp(worker, f"heartbeat to manager {leader_id} failed", killed_at), 15, "a failure")
+    again = wait_until(lambda: stamp(worker, "heartbeats reach manager", killed_at), 15, "a heartbeat answered")
+    assert again - failed < 2.0
+
+
+def stamp(node: NodeProcess, text: str, since: float) -> float | None:
+    """When ``node`` last logged ``text`` after ``since`` (epoch s), or None."""
+    return next((r["ts"] for r in reversed(node.log_records()) if text in r["msg"] and r["ts"] > since), None)
 
 
 def test_cluster_status_shows_members_leader_term_and_lag(nodes):
