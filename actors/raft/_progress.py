@@ -31,7 +31,6 @@ class Progress:
         "next",
         "pending_snapshot",
         "probe_sent",
-        "recent_active",
         "sent_commit",
         "snapshot_ticks",
         "state",
@@ -44,8 +43,9 @@ class Progress:
         self.probe_sent = False  # probe state: an append is out, wait for its answer
         self.pending_snapshot = 0  # snapshot state: the index of the snapshot sent
         self.snapshot_ticks = 0  # snapshot state: ticks since it was sent, to retry a lost one
-        self.recent_active = False  # heard from it within the current election timeout
-        self.heard_at = -(1 << 30)  # the leader's tick count when it last heard from it (never: long ago)
+        # The leader's tick count when it last heard from it (never: long ago); check-quorum, the
+        # snapshot gate and the status's active/answering all read it.
+        self.heard_at = -(1 << 30)
         self.sent_commit = 0  # the highest commit index sent to it (lazy commit: who still needs one)
         self.is_learner = is_learner
         self.max_inflight = max(1, max_inflight)

@@ -223,6 +223,7 @@ class RaftCore:
         self._msgs: list[RaftMessage] = []
         self._read_states: list[ReadState] = []
         self._ticks = 0  # ticks since this core started (status: whom the leader heard from lately)
+        self._quorum_since = 0  # the tick of the last check-quorum round, or of this role's start
         self._read_only = ReadOnly()
         self._pending_reads: list[tuple[bytes, str]] = []  # until the leader commits in its term
         self._sends: dict[str, bool] = {}  # followers owed an append -> send even if empty
@@ -534,6 +535,7 @@ class RaftCore:
         self._heartbeat_elapsed = 0
         self._reset_randomized_timeout()
         self._lead_transferee = ""
+        self._quorum_since = self._ticks
         self._votes = {}
         self.prs = {}
         self._read_only = ReadOnly()
@@ -572,7 +574,7 @@ class RaftCore:
         if me is not None:
             me.maybe_update(log.stable)
             me.become_replicate()
-            me.recent_active, me.heard_at = True, self._ticks
+            me.heard_at = self._ticks
         # Any conf entry in the log may be uncommitted: allow the next change only after the
         # empty entry of this term commits (which commits everything before it).
         self._pending_conf_index = log.last_index
@@ -766,15 +768,18 @@ class RaftCore:
             self._bcast_heartbeat(self._read_only.last_context())
 
     def _quorum_active(self) -> bool:
+        """Whether a quorum of voters answered since the last check (or since this term began)."""
+        since, self._quorum_since = self._quorum_since, self._ticks
         active = 0
         for voter in self._voters:
             pr = self.prs.get(voter)
-            if voter == self.id or (pr is not None and pr.recent_active):
+            if voter == self.id or (pr is not None and pr.heard_at >= since):
                 active += 1
-        for peer, pr in self.prs.items():
-            if peer != self.id:
-                pr.recent_active = False
         return active >= self._quorum()
+
+    def _recently_active(self, pr: Progress) -> bool:
+        """Heard from since the last check-quorum round (etcd's RecentActive)."""
+        return pr.heard_at >= self._quorum_since
 
     def _step_leader(self, m: RaftMessage) -> None:
         t = m.type
@@ -784,7 +789,7 @@ class RaftCore:
             pr = self.prs.get(m.frm)
             if pr is None:
                 return
-            pr.recent_active, pr.heard_at = True, self._ticks
+            pr.heard_at = self._ticks
             pr.probe_sent = False
             if pr.state == REPLICATE and len(pr.inflights) >= pr.max_inflight:
                 pr.inflights.popleft()  # an append may be lost: let one more through
@@ -801,7 +806,7 @@ class RaftCore:
         pr = self.prs.get(m.frm)
         if pr is None:
             return
-        pr.recent_active, pr.heard_at = True, self._ticks
+        pr.heard_at = self._ticks
         log = self.log
         if m.reject:
             next_probe = m.reject_hint
@@ -932,7 +937,7 @@ class RaftCore:
 
     def _send_snapshot(self, to: str, pr: Progress) -> bool:
         snapshot = self._snapshot
-        if not pr.recent_active or snapshot is None:
+        if not self._recently_active(pr) or snapshot is None:
             return False
         pr.become_snapshot(snapshot.meta.index)
         self._send(RaftMessage(MSG_SNAP, to, self.id, self.term, snapshot=snapshot))
@@ -1002,7 +1007,7 @@ class RaftCore:
             if pr is None:
                 pr = self.prs[peer] = Progress(last + 1, self._cfg.max_inflight)
                 # Neither check-quorum nor status counts a newcomer as silent.
-                pr.recent_active, pr.heard_at = True, self._ticks
+                pr.heard_at = self._ticks
                 if peer == self.id:
                     pr.maybe_update(self.log.stable)
                     pr.become_replicate()
