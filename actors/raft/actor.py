@@ -428,6 +428,10 @@ class RaftMember(NodeActor):
         self.wal, recovered = WriteAheadLog.open(directory, segment_max_bytes=self.context.settings.store_segment_bytes)
         if recovered.cut_bytes:
             log.warning("raft: cut %d bytes of torn tail from %s", recovered.cut_bytes, recovered.cut_file)
+        if snap_meta is not None and (self.wal.last_index or 0) < snap_meta.index:
+            # A crash after a snapshot from the leader was written, before its log was restarted
+            # after it: the log must go on after the snapshot, not after its own last entry.
+            self.wal.restart_at(snap_meta.index + 1)
         hs = recovered.hard_state
         restored = Restored(
             hard_state=HardState(hs.term, hs.vote, hs.commit) if hs else None,
@@ -782,7 +786,7 @@ class RaftMember(NodeActor):
             meta = ready.snapshot.meta
             write_snapshot(wal.directory, meta.index, encode_snapshot(ready.snapshot))
             self.store = StoreCore.restore(ready.snapshot.data)
-            wal.truncate_suffix(meta.index + 1)
+            wal.restart_at(meta.index + 1)  # its log may end before the snapshot: it goes on after it
             self._refresh_membership()
             self._settle_applied()
             log.info("raft: installed a snapshot at index %d from the leader", meta.index)

@@ -570,6 +570,31 @@ class WriteAheadLog:
         self._write(_record(TRUNCATE, from_index, 0, b"", self._synced_size))
         self._sequence.truncate(from_index)
 
+    def restart_at(self, index: int) -> None:
+        """Void every live entry; the next append must be ``index``. Durable before it returns.
+
+        For Raft's install of a snapshot at ``index - 1``: the log it replaces may end well
+        before the snapshot (a follower that was down while the others compacted theirs), which
+        :meth:`truncate_suffix` cannot continue from. Written as a ``TRUNCATE`` at the first
+        live entry (nothing left) and one at ``index`` (where a log with nothing left goes on),
+        in one write: a crash keeps both or the first, or neither, and a log left behind its
+        snapshot is restarted again at the next open (RaftMember does).
+        """
+        self._check_writable()
+        if type(index) is not int or not 1 <= index <= _MAX_INDEX:
+            raise ValueError(f"restart index must be a positive integer, got {index!r}")
+        sequence = self._sequence
+        if sequence.last is None and sequence.expected == index:
+            return
+        if self._fd is None:
+            self._new_segment(index)
+        synced_to = self._synced_size
+        first = b"" if sequence.first is None else _record(TRUNCATE, sequence.first, 0, b"", synced_to)
+        self._write(first + _record(TRUNCATE, index, 0, b"", synced_to))
+        if sequence.first is not None:
+            sequence.truncate(sequence.first)
+        sequence.truncate(index)
+
     def compact(self, upto_index: int) -> int:
         """Delete the oldest segments whose entries are all at or below ``upto_index``; return how many.
 

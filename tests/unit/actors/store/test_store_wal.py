@@ -271,6 +271,31 @@ def test_an_emptied_log_continues_where_truncation_says(log: WriteAheadLog) -> N
     assert recovered.entries == entries(100, 101) and recovered.next_index == 102
 
 
+def test_restart_at_goes_on_after_a_snapshot_past_the_end_of_the_log(log: WriteAheadLog) -> None:
+    # A follower down while the others compacted: its log ends at 10, the leader's snapshot is at 50.
+    log.append(entries(1, 10), HardState(2, "a", 8))
+    with pytest.raises(ValueError, match="beyond the last entry 10"):
+        log.truncate_suffix(51)
+    log.restart_at(51)
+    assert log.last_index is None and log.next_index == 51
+    log.append(entries(51, 52, term=3))
+    log.close()
+    recovered = reopen(log.directory)
+    assert recovered.entries == entries(51, 52, term=3) and recovered.next_index == 53
+    assert recovered.hard_state == HardState(2, "a", 8)
+
+
+def test_restart_at_where_the_log_goes_on_already_writes_nothing(log: WriteAheadLog) -> None:
+    log.restart_at(7)  # an empty log: one record
+    size = segment(log).stat().st_size
+    log.restart_at(7)
+    assert segment(log).stat().st_size == size
+    with pytest.raises(ValueError, match="positive integer"):
+        log.restart_at(0)
+    log.close()
+    assert reopen(log.directory).next_index == 7
+
+
 def test_truncation_on_an_empty_log_is_durable(log: WriteAheadLog) -> None:
     log.truncate_suffix(50)
     log.close()
