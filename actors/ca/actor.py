@@ -89,6 +89,7 @@ __all__ = ["CertAuthority", "RenewNow", "leader_and_managers", "managers_of"]
 log = logging.getLogger("swarmnode.ca")
 
 RENEW_RETRY_S = 10.0
+MANAGERS_READ_S = 0.5  # GetManagersRequest: local reads, answered at once unless this manager is stuck
 RENEW_TIMEOUT_S = 15.0
 
 
@@ -310,9 +311,10 @@ class CertAuthority(NodeActor):
 
     @handles(GetManagersRequest, roles={"manager", "worker"})
     def get_managers(self, msg: GetManagersRequest, request: Request) -> GetManagersReply:
-        if self.context.role != "manager":
+        # A manager removed from Raft (demoted, not yet restarted as a worker) knows a frozen past.
+        if self.context.role != "manager" or not is_raft_member(self.context, self.context.node_id):
             raise Refused("unavailable", f"node {self.context.node_id} is not a manager (any more)")
-        return leader_and_managers(self.context)
+        return leader_and_managers(self.context, MANAGERS_READ_S)
 
     @handles(RenewNodeCertificateRequest, roles={"manager", "worker"})
     def renew_member(self, msg: RenewNodeCertificateRequest, request: Request) -> RenewNodeCertificateReply:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -74,6 +75,7 @@ class Worker(NodeActor):
         self.period_s = FIRST_PERIOD_S
         self.current = 0
         self.failures = 0
+        self.rng = random.Random()
 
     @property
     def managers(self) -> tuple[ManagerRecord, ...]:
@@ -149,14 +151,15 @@ class Worker(NodeActor):
                 return False
         except (Refused, RemoteError, TransportError, TimeoutError):
             return False  # not up yet, or not a manager any more: the next beat tries the next manager
-        ids = [m.node_id for m in self.managers]
-        new = tuple(
-            ManagerRecord(m.node_id, m.addr, m.curve_key) for m in known.managers if m.addr and m.node_id not in ids
-        )
-        if new:
-            self._remember_managers(self.managers + new, known.managers)
-            ids = [m.node_id for m in self.managers]
-        if known.leader not in ids:
+        named = {m.node_id: ManagerRecord(m.node_id, m.addr, m.curve_key) for m in known.managers if m.addr}
+        kept = tuple(named.pop(m.node_id, m) for m in self.managers)  # an address or key may have changed
+        merged = kept + tuple(named.values())
+        if merged != self.managers:
+            self._remember_managers(merged, known.managers)
+        ids = [m.node_id for m in merged]
+        # A leader named by itself answered "unknown-actor" for its dispatcher a moment ago (it is
+        # starting): that is a failed heartbeat, paced by the backoff, not a redirect every 0.1 s.
+        if known.leader not in ids or (asked is not None and known.leader == asked.node_id):
             return False
         self.current = ids.index(known.leader)
         return True
@@ -173,13 +176,17 @@ class Worker(NodeActor):
             log.warning("heartbeat to manager %s failed (%s); trying the next manager", manager.node_id, describe(exc))
         self.current += 1
         self._learn_managers()
-        return min(self.period_s, FAILED_RETRY_S * (1 << min(self.failures - 1, 16)))
+        backoff = min(self.period_s, FAILED_RETRY_S * (1 << min(self.failures - 1, 16)))
+        return backoff * self.rng.uniform(0.5, 1.0)  # nodes that failed together do not retry together
 
     def _follow(self, reply: HeartbeatReply, leader: str) -> None:
         self.period_s = reply.period_s
         managers = tuple(ManagerRecord(m.node_id, m.addr, m.curve_key) for m in reply.managers if m.addr)
         if managers and managers != self.managers:
             self._remember_managers(managers, reply.managers)
+            ids = [m.node_id for m in managers]
+            if leader in ids:
+                self.current = ids.index(leader)  # the leader's order: keep beating to the one that answered
         if reply.trust_pem:
             write_trust(self.context.state_dir, reply.trust_pem)
             self.context.set_shared(TRUST_KEY, reply.trust_pem)
