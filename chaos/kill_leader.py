@@ -6,9 +6,12 @@ It founds a cluster of --managers managers on 127.0.0.1 in a temporary directory
 failover (from the kill to the next acknowledged write), restarts the killed manager and waits
 until it has caught up. At the end it checks every acknowledged write on every manager, prints
 each failover time and the count of lost acknowledged writes, removes everything it started,
-and exits 1 if any write was lost.
+and exits 1 if any write was lost. With --workers N, N workers join too, and each round also
+prints when the new leader saw every worker's heartbeat again (its Dispatcher's "node ... is
+ready"; the nodes show unknown until then).
 
     python chaos/kill_leader.py --managers 3 --times 5
+    python chaos/kill_leader.py --times 3 --workers 2 --heartbeat 5s   # the CLI's default period
 """
 
 from __future__ import annotations
@@ -46,8 +49,32 @@ def missing_on(node: NodeProcess, target: str, acknowledged: list[str]) -> list[
     return [key for key in acknowledged if key not in labels]
 
 
-def run(managers: Managers, times: int) -> int:
+def workers_back(managers: Managers, worker_ids: list[str], killed_epoch: float) -> float:
+    """Seconds from the kill until the new leader logged every worker ready again."""
+
+    def last_ready() -> float | None:
+        leader = managers.leader_node()
+        if leader is None:
+            return None
+        records = leader.log_records()
+        stamps = []
+        for worker_id in worker_ids:
+            text = f"node {worker_id} is ready"
+            stamp = next((r["ts"] for r in records if r["msg"] == text and r["ts"] > killed_epoch), None)
+            if stamp is None:
+                return None
+            stamps.append(stamp)
+        return max(stamps)
+
+    return float(wait_until(last_ready, DEADLINE_S, "every worker ready on the new leader")) - killed_epoch
+
+
+def run(managers: Managers, times: int, workers: int) -> int:
     target = managers.manager.node_id
+    worker_ids = [managers.join(f"w{i}").node_id for i in range(workers)]
+    for worker_id in worker_ids:
+        managers.wait_status(worker_id, "ready", DEADLINE_S)
+    back: list[float] = []
     failovers: list[float] = []
     # The writer writes through the follower named here, so that no write waits on the leader
     # being killed (which would add a request timeout to the failover time).
@@ -62,13 +89,18 @@ def run(managers: Managers, times: int) -> int:
             # acknowledged writes at least one, and every write after them, went through via[0].
             acked = len(writer.acknowledged)
             wait_until(lambda n=acked: len(writer.acknowledged) >= n + 2, DEADLINE_S, "writes through a follower")
+            killed_epoch = time.time()
             leader.kill()
             killed = time.monotonic()
             resumed = wait_until(
                 lambda k=killed: writer.first_acknowledged_after(k), DEADLINE_S, "a write acknowledged after the kill"
             )
             failovers.append(resumed - killed)
-            print(f"round {round_}: killed leader {name}; writes resumed after {resumed - killed:.3f} s")
+            line = f"round {round_}: killed leader {name}; writes resumed after {resumed - killed:.3f} s"
+            if worker_ids:
+                back.append(workers_back(managers, worker_ids, killed_epoch))
+                line += f"; {len(worker_ids)} workers ready again after {back[-1]:.1f} s"
+            print(line)
             leader.start()
             wait_until(
                 lambda n=leader: not missing_on(n, target, writer.acknowledged[:-5]), DEADLINE_S, f"{name} to catch up"
@@ -89,6 +121,8 @@ def run(managers: Managers, times: int) -> int:
         + ", ".join(f"{f:.3f}" for f in failovers)
         + f" s (max {max(failovers):.3f} s); {len(acknowledged)} acknowledged writes, lost: {lost}"
     )
+    if back:
+        print("workers ready again after: " + ", ".join(f"{b:.1f}" for b in back) + " s")
     return 1 if lost else 0
 
 
@@ -96,13 +130,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--managers", type=int, default=3)
     parser.add_argument("--times", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=0, help="workers to join (default 0)")
+    parser.add_argument(
+        "--heartbeat", default="1s", help="the dispatcher's heartbeat period (default 1s; the CLI's default is 5s)"
+    )
     args = parser.parse_args()
     if args.managers < 3:
         parser.error(f"--managers {args.managers}: at least 3, so that a quorum outlives the killed leader")
     root = Path(tempfile.mkdtemp(prefix="sn-chaos-"))
     make = NodeFactory(root)
     try:
-        return run(Managers(make, args.managers), args.times)
+        return run(Managers(make, args.managers, heartbeat=args.heartbeat), args.times, args.workers)
     except AssertionError as exc:  # a wait of tests/support ran out: say what, without a traceback
         raise SystemExit(f"kill_leader: {exc}") from None
     finally:

@@ -99,6 +99,10 @@ FORWARD_TIMEOUT_S = 10.0
 # The time counts from the oldest commit still untold, so that a stream of writes, whose appends
 # carry each commit a moment later, sends no extra round of empty appends every 5 ms.
 COMMIT_FLUSH_S = 0.005
+# A snapshot also once the entries applied since the last one hold this many bytes: a restart
+# replays them, and big entries (a large spec rewritten again and again) make that slow.
+SNAPSHOT_EVERY_BYTES = 64 << 20
+RECOVER_LOG_ENTRIES = 1000  # a recovery that applies more says how long it took
 # A learner this close to the commit index votes from now on: under a steady stream of writes it
 # may never hold *everything* committed at the moment the leader looks.
 PROMOTE_LAG_ENTRIES = 64
@@ -230,6 +234,11 @@ class GetRaftStatus:
 @dataclass(frozen=True, slots=True)
 class _Tick:
     """Timer: one Raft tick."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Recover:
+    """Told by on_start to itself: apply what the log recovered holds (it may take a while)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,6 +412,7 @@ class RaftMember(NodeActor):
         self.leader = ""
         self.is_leader = False
         self.since_snapshot = 0
+        self.since_snapshot_bytes = 0
         self.peers: dict[str, tuple[str, str]] = {}  # node id -> (addr, curve key) connected
         self.sender: DirectSender | None = None  # made, used and closed on this actor's thread
         self.commit_flush_armed = False  # a _FlushCommit timer is pending
@@ -458,7 +468,9 @@ class RaftMember(NodeActor):
         )
         if self.core.status().conf.voters == (self.context.node_id,):
             self.core.campaign()  # the only voter: no one to wait for (a new swarm starts writable)
-        self._process()
+        # What the log holds is applied by the first message (a restart with a long log takes
+        # seconds, which on_start must not: the node's start waits for it, 10 s at most).
+        self.actor_ref.tell(_Recover())
         self.timers.start("tick", TICK_S, _Tick())
 
     def on_stop(self) -> None:
@@ -496,6 +508,9 @@ class RaftMember(NodeActor):
     # -- inputs --------------------------------------------------------------------------------
 
     def on_receive(self, message: Any) -> Any:
+        if isinstance(message, _Recover):
+            self._recover()
+            return None
         result = self._receive(message)
         # Group commit: whatever the message was, the last one of a burst runs the Ready round
         # (a write that finished, say, may have committed entries while a Read was queued).
@@ -504,6 +519,18 @@ class RaftMember(NodeActor):
         if self.core is not None and self.wal is not None:
             self._process_when_idle()
         return result
+
+    def _recover(self) -> None:
+        """Apply what the log recovered holds, and say how long it took when it was much."""
+        started, applied = time.monotonic(), self.store.last_index
+        self._process()
+        if self.store.last_index - applied > RECOVER_LOG_ENTRIES:
+            log.info(
+                "raft: applied the log up to %d (%d entries) in %.1f s",
+                self.store.last_index,
+                self.store.last_index - applied,
+                time.monotonic() - started,
+            )
 
     def _receive(self, message: Any) -> Any:
         if isinstance(message, _Tick):
@@ -767,7 +794,10 @@ class RaftMember(NodeActor):
                 self._apply(ready)
             core.advance(ready)
             self._confirm_reads(ready)
-            if self.since_snapshot >= self.context.settings.snapshot_every_entries:
+            if (
+                self.since_snapshot >= self.context.settings.snapshot_every_entries
+                or self.since_snapshot_bytes >= SNAPSHOT_EVERY_BYTES
+            ):
                 self._snapshot()  # after advance: the core compacts only what it knows is applied
             if ready.soft_state is not None:
                 self._leadership(ready.soft_state.leader)
@@ -837,6 +867,7 @@ class RaftMember(NodeActor):
                 else:  # another leader's entry replaced ours at this index: ours was never committed
                     waiting.outcome.fail(Refused("unavailable", "the write was lost in a leader change; try again"))
             self.since_snapshot += 1
+            self.since_snapshot_bytes += len(entry.data)
         if events:
             self._publish(events)
         if touched_members:
@@ -868,7 +899,7 @@ class RaftMember(NodeActor):
         meta = core.compact(index, data)
         write_snapshot(wal.directory, index, encode_snapshot(RaftSnapshot(meta=meta, data=data)))
         wal.compact(index)
-        self.since_snapshot = 0
+        self.since_snapshot = self.since_snapshot_bytes = 0
         log.info("raft: snapshot at index %d", index)
 
     # -- what others see -------------------------------------------------------------------------

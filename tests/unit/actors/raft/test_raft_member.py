@@ -18,12 +18,14 @@ from types import SimpleNamespace
 import pytest
 
 from swarmnode.actors.raft import actor as actor_module
+from swarmnode.actors.raft import actor as raft_actor
 from swarmnode.actors.raft.actor import (
     NO_LEADER,
     Outcome,
     RaftMember,
     Read,
     ReadOutcome,
+    _Recover,
     encode_snapshot,
     initial_snapshot,
     raft_dir,
@@ -68,7 +70,9 @@ def state_dir(tmp_path: Path) -> Path:
 
 def started(state_dir: Path) -> RaftMember:
     member = RaftMember(None, context(state_dir))
-    member.on_start()  # the lone voter campaigns and commits its term's no-op
+    member.on_start()
+    assert isinstance(member.actor_inbox.get_nowait().message, _Recover)  # told to itself, first
+    member.on_receive(_Recover())  # the lone voter campaigns and commits its term's no-op
     return member
 
 
@@ -113,6 +117,21 @@ def test_a_write_is_acknowledged_once_durable_and_read_back_after_a_restart(
     again = started(state_dir)
     members.append(again)
     assert again.store.get("task", "t1") is not None
+
+
+def test_big_entries_bring_a_snapshot_before_the_entry_count_does(
+    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restart replays what came after the last snapshot: bytes bound that too, not only entries."""
+    monkeypatch.setattr(raft_actor, "SNAPSHOT_EVERY_BYTES", 2000)
+    member = started(state_dir)
+    members.append(member)
+    snapshots = lambda: sorted(raft_dir(state_dir).glob("snapshot-*"))
+    before = snapshots()
+    for i in range(3):
+        member._propose((Create("task", f"big{i}", {"blob": "x" * 900}),), Outcome())
+        member._process()
+    assert len(snapshots()) > len(before)  # 3 entries, far below snapshot_every_entries (10,000)
 
 
 def test_a_write_the_disk_refuses_crashes_the_member_unacknowledged_and_is_not_committed(
@@ -165,6 +184,7 @@ def started_in(state_dir: Path, members: list[RaftMember], conf: ConfState) -> t
     sender = RecordingSender([])
     member.sender = sender  # type: ignore[assignment]
     member.on_start()
+    member.on_receive(_Recover())
     members.append(member)
     return member, sender
 
