@@ -114,9 +114,15 @@ def managers_of(core: StoreCore) -> tuple[ManagerInfo, ...]:
 
 
 def leader_and_managers(context: NodeContext, timeout_s: float = STATUS_TIMEOUT_S) -> GetManagersReply:
-    """What this manager knows of the managers: the leader it follows and the Store's managers."""
-    leader = raft_status(context, timeout_s).leader
-    return GetManagersReply(leader=leader, managers=read_store(context, managers_of, timeout_s))
+    """What this manager knows of the managers: the leader it follows and the Store's managers.
+
+    Refused by a manager removed from Raft (demoted, not yet restarted as a worker): what it
+    knows is a frozen past.
+    """
+    status = raft_status(context, timeout_s)
+    if not (status.conf.has(context.node_id) or status.committed_conf.has(context.node_id)):
+        raise Refused("unavailable", f"node {context.node_id} is not a manager (any more)")
+    return GetManagersReply(leader=status.leader, managers=read_store(context, managers_of, timeout_s))
 
 
 class CertAuthority(NodeActor):
@@ -311,10 +317,9 @@ class CertAuthority(NodeActor):
 
     @handles(GetManagersRequest, roles={"manager", "worker"})
     def get_managers(self, msg: GetManagersRequest, request: Request) -> GetManagersReply:
-        # A manager removed from Raft (demoted, not yet restarted as a worker) knows a frozen past.
-        if self.context.role != "manager" or not is_raft_member(self.context, self.context.node_id):
+        if self.context.role != "manager":
             raise Refused("unavailable", f"node {self.context.node_id} is not a manager (any more)")
-        return leader_and_managers(self.context, MANAGERS_READ_S)
+        return leader_and_managers(self.context, MANAGERS_READ_S)  # two local asks of 0.5 s at most
 
     @handles(RenewNodeCertificateRequest, roles={"manager", "worker"})
     def renew_member(self, msg: RenewNodeCertificateRequest, request: Request) -> RenewNodeCertificateReply:

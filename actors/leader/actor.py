@@ -54,8 +54,10 @@ class LeaderGroup(NodeActor):
     def on_start(self) -> None:
         raft = self.context.registry.get(STORE_ACTOR)
         assert raft is not None, "the leader group starts after the raft member"
-        # No Store events, only leadership: the RaftMember answers at once with who leads now.
-        raft.ask(Subscribe(self.name, self.actor_ref, kinds=()))
+        # No Store events, only leadership: the RaftMember tells who leads now. Told, not asked:
+        # a restarted RaftMember applies its log first (seconds for a long one), and the manager
+        # supervisor's start, which waits for this on_start, must not wait for that.
+        raft.tell(Subscribe(self.name, self.actor_ref, kinds=()))
 
     def on_stop(self) -> None:
         self._stop_leader()

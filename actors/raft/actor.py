@@ -326,6 +326,19 @@ def encode_entry(entry: RaftEntry) -> bytes:
     return bytes([entry.kind]) + entry.data
 
 
+def _log_behind(entries: Sequence[tuple[int, int, bytes]], last_index: int | None, snap: SnapshotMeta) -> bool:
+    """Whether a log cannot go on after snapshot ``snap``: it ends before it, or holds another term at it.
+
+    (A node's own snapshot may be at an entry whose segment was deleted since: no entry there is
+    not a conflict. One installed from the leader over entries of an older term is.)
+    """
+    if (last_index or 0) < snap.index:
+        return True
+    if not entries or not entries[0][0] <= snap.index <= entries[-1][0]:
+        return False
+    return entries[snap.index - entries[0][0]][1] != snap.term
+
+
 def decode_entry(index: int, term: int, data: bytes) -> RaftEntry:
     return RaftEntry(index=index, term=term, kind=data[0], data=data[1:])
 
@@ -438,17 +451,17 @@ class RaftMember(NodeActor):
         self.wal, recovered = WriteAheadLog.open(directory, segment_max_bytes=self.context.settings.store_segment_bytes)
         if recovered.cut_bytes:
             log.warning("raft: cut %d bytes of torn tail from %s", recovered.cut_bytes, recovered.cut_file)
-        if snap_meta is not None and (self.wal.last_index or 0) < snap_meta.index:
+        entries = recovered.entries
+        if snap_meta is not None and _log_behind(entries, self.wal.last_index, snap_meta):
             # A crash after a snapshot from the leader was written, before its log was restarted
             # after it: the log must go on after the snapshot, not after its own last entry.
             self.wal.restart_at(snap_meta.index + 1)
+            entries = []
         hs = recovered.hard_state
         restored = Restored(
             hard_state=HardState(hs.term, hs.vote, hs.commit) if hs else None,
             snapshot=snap_meta,
-            entries=tuple(
-                decode_entry(i, t, d) for i, t, d in recovered.entries if not snap_meta or i > snap_meta.index
-            ),
+            entries=tuple(decode_entry(i, t, d) for i, t, d in entries if not snap_meta or i > snap_meta.index),
             conf=conf,
         )
         config = RaftConfig(node_id=self.context.node_id, election_ticks=ELECTION_TICKS, lazy_commit=True)
@@ -817,6 +830,7 @@ class RaftMember(NodeActor):
             write_snapshot(wal.directory, meta.index, encode_snapshot(ready.snapshot))
             self.store = StoreCore.restore(ready.snapshot.data)
             wal.restart_at(meta.index + 1)  # its log may end before the snapshot: it goes on after it
+            self.since_snapshot = self.since_snapshot_bytes = 0
             self._refresh_membership()
             self._settle_applied()
             log.info("raft: installed a snapshot at index %d from the leader", meta.index)

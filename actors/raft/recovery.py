@@ -96,7 +96,7 @@ def force_new_cluster(state_dir: Path, node_id: str, segment_bytes: int) -> tupl
         write_dropped(directory, sorted(n.node_id for n in managers if n.node_id != node_id), new_term)
         meta = SnapshotMeta(index=index, term=term, conf=ConfState(voters=(node_id,), learners=()))
         write_snapshot(directory, index, encode_snapshot(RaftSnapshot(meta=meta, data=store.snapshot())))
-        wal.truncate_suffix(index + 1)
+        wal.restart_at(index + 1)  # the snapshot holds it all; the log may even end before it
         wal.append([], hard_state=HardState(term=new_term, vote=node_id, commit=index))
     finally:
         wal.close()

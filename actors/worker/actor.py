@@ -114,9 +114,16 @@ class Worker(NodeActor):
             )
             reply = future.result(self.period_s + 1)
         except RemoteError as exc:
-            if exc.code in ("not-leader", "unknown-actor") and self._learn_managers(manager):
+            if exc.code not in ("not-leader", "unknown-actor"):
+                return self._failed(manager, exc)
+            leader = self._learn_managers(manager)
+            if leader == manager.node_id:
+                # It leads, and its dispatcher is not up yet (it is starting): stay with it, paced
+                # by the backoff, rather than going round the others to be sent back to it.
+                return self._failed(manager, exc, move_on=False)
+            if leader:
                 return min(NOT_LEADER_RETRY_S, self.period_s)  # a follower runs no dispatcher: its leader, soon
-            return self._failed(manager, exc)  # also one that knows no leader now (no quorum)
+            return self._failed(manager, exc)  # one that knows no leader now (no quorum)
         except (TransportError, TimeoutError) as exc:
             return self._failed(manager, exc)
         if self.failures:
@@ -126,10 +133,10 @@ class Worker(NodeActor):
         self._follow(reply, manager.node_id)
         return self.period_s
 
-    def _learn_managers(self, asked: ManagerRecord | None = None) -> bool:
+    def _learn_managers(self, asked: ManagerRecord | None = None) -> str:
         """Add the managers this list lacks, and beat next to the leader, as a manager knows them.
 
-        Return whether a leader was named (the next beat goes to it).
+        Return the leader named ("" if none, or one this node cannot reach): the next beat goes to it.
 
         A manager reads its own Store: one that was down while others joined (or a forced new
         cluster) may know only itself and dead peers from its state dir. A worker asks ``asked``,
@@ -148,24 +155,22 @@ class Worker(NodeActor):
                 assert isinstance(reply, GetManagersReply)
                 known = reply
             else:
-                return False
+                return ""
         except (Refused, RemoteError, TransportError, TimeoutError):
-            return False  # not up yet, or not a manager any more: the next beat tries the next manager
+            return ""  # not up yet, or not a manager any more: the next beat tries the next manager
         named = {m.node_id: ManagerRecord(m.node_id, m.addr, m.curve_key) for m in known.managers if m.addr}
         kept = tuple(named.pop(m.node_id, m) for m in self.managers)  # an address or key may have changed
         merged = kept + tuple(named.values())
         if merged != self.managers:
             self._remember_managers(merged, known.managers)
         ids = [m.node_id for m in merged]
-        # A leader named by itself answered "unknown-actor" for its dispatcher a moment ago (it is
-        # starting): that is a failed heartbeat, paced by the backoff, not a redirect every 0.1 s.
-        if known.leader not in ids or (asked is not None and known.leader == asked.node_id):
-            return False
+        if known.leader not in ids:
+            return ""
         self.current = ids.index(known.leader)
-        return True
+        return known.leader
 
-    def _failed(self, manager: ManagerRecord, exc: BaseException) -> float:
-        """Move on to the next manager; return when to beat to it.
+    def _failed(self, manager: ManagerRecord, exc: BaseException, *, move_on: bool = True) -> float:
+        """Move on to the next manager (unless ``move_on`` is False); return when to beat to it.
 
         As swarmkit's agent after a failed session: soon (0.1 s), then backing off to the period
         while failures follow each other, so that a dead leader costs a node one heartbeat's
@@ -174,8 +179,9 @@ class Worker(NodeActor):
         self.failures += 1
         if self.failures == 1 or self.failures % 10 == 0:
             log.warning("heartbeat to manager %s failed (%s); trying the next manager", manager.node_id, describe(exc))
-        self.current += 1
-        self._learn_managers()
+        if move_on:
+            self.current += 1
+            self._learn_managers()
         backoff = min(self.period_s, FAILED_RETRY_S * (1 << min(self.failures - 1, 16)))
         return backoff * self.rng.uniform(0.5, 1.0)  # nodes that failed together do not retry together
 

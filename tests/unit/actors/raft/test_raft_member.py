@@ -134,6 +134,17 @@ def test_big_entries_bring_a_snapshot_before_the_entry_count_does(
     assert len(snapshots()) > len(before)  # 3 entries, far below snapshot_every_entries (10,000)
 
 
+def test_a_log_that_cannot_go_on_after_its_snapshot_is_told_apart() -> None:
+    snap = SnapshotMeta(index=10, term=3, conf=ConfState(voters=(NODE,), learners=()))
+    log = [(i, 3 if i <= 10 else 4, b"") for i in range(5, 15)]
+    assert raft_actor._log_behind(log, 14, snap) is False  # holds the snapshot's entry: goes on
+    assert raft_actor._log_behind(log[:3], 7, snap) is True  # ends before it (a follower long down)
+    older = [(i, 2, b"") for i in range(5, 15)]  # entries of an older leader past the snapshot
+    assert raft_actor._log_behind(older, 14, snap) is True
+    assert raft_actor._log_behind(log[6:], 14, snap) is False  # its own, the segment at 10 deleted since
+    assert raft_actor._log_behind([], None, snap) is True
+
+
 def test_a_write_the_disk_refuses_crashes_the_member_unacknowledged_and_is_not_committed(
     state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
 ) -> None:
