@@ -39,6 +39,7 @@ from swarmnode.actors.runtime import (
     handles,
 )
 from swarmnode.actors.runtime.addressable import Request
+from swarmnode.actors.store.client import STORE_CRASH_KEY
 from swarmnode.actors.store.core import ApplyResult, Event, StoreCore, Watchers
 from swarmnode.actors.store.objects import cluster_of, nodes_of
 from swarmnode.actors.store.transactions import (
@@ -490,6 +491,8 @@ class RaftMember(NodeActor):
         self._close(TransportError("the raft member stopped"))
 
     def on_crash(self, exc: BaseException) -> None:
+        # Writes that come while it restarts are told why (a full disk, say), not only "not running".
+        self.context.set_shared(STORE_CRASH_KEY, (time.monotonic(), describe(exc)))
         self._close(Refused("unavailable", f"the raft member crashed: {describe(exc)}"))
 
     def _close(self, error: BaseException) -> None:

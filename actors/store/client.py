@@ -7,6 +7,8 @@ RaftMember's thread, so they see one committed state of this manager's Store.
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
@@ -30,6 +32,8 @@ __all__ = [
 
 T = TypeVar("T")
 STORE_ACTOR = "raft"
+STORE_CRASH_KEY = "store_crash"  # (monotonic time, reason) of the RaftMember's last crash
+CRASH_TOLD_S = 60.0  # a store that is not running names a crash this recent as the likely cause
 STORE_TIMEOUT_S = 10.0
 NOT_A_MANAGER = (
     "this node is not a swarm manager; worker nodes cannot be used to view or modify cluster state: "
@@ -45,8 +49,17 @@ def _store(context: NodeContext) -> pykka.ActorRef[Any]:
     if ref is None:
         if context.role != "manager":
             raise Refused("not-manager", NOT_A_MANAGER)
-        raise Refused("unavailable", "the store of this manager is not running (it may be restarting); try again")
+        raise _down(context, "the store of this manager is not running", "(it may be restarting)")
     return ref
+
+
+def _down(context: NodeContext, what: str, otherwise: str = "") -> Refused:
+    """The store is not there to answer: say why when it crashed lately (a full disk, say)."""
+    crash = context.get_shared(STORE_CRASH_KEY)
+    ago = time.monotonic() - crash[0] if crash is not None else math.inf
+    if ago < CRASH_TOLD_S:
+        return Refused("unavailable", f"{what}: it crashed {ago:.0f} s ago ({crash[1]}); try again")
+    return Refused("unavailable", f"{what} {otherwise}; try again" if otherwise else f"{what}; try again")
 
 
 def propose(context: NodeContext, *ops: Op, timeout_s: float = STORE_TIMEOUT_S) -> ApplyResult:
@@ -58,7 +71,7 @@ def propose(context: NodeContext, *ops: Op, timeout_s: float = STORE_TIMEOUT_S) 
         _store(context).tell(Propose(tuple(ops), outcome))
         result = cast(ApplyResult, outcome.wait(timeout_s))
     except pykka.ActorDeadError:
-        raise Refused("unavailable", "the store stopped before committing; try again") from None
+        raise _down(context, "the store stopped before committing") from None
     except TimeoutError:
         raise Refused(
             "unavailable",
@@ -93,7 +106,7 @@ def read_store(
         else:
             outcome = _store(context).ask(Read(fn), timeout=timeout_s)
     except pykka.ActorDeadError:
-        raise Refused("unavailable", "the store stopped before answering; try again") from None
+        raise _down(context, "the store stopped before answering") from None
     except (pykka.Timeout, TimeoutError):
         raise Refused("unavailable", f"the store did not answer within {timeout_s:g} s") from None
     return cast(T, cast(ReadOutcome, outcome).unwrap())
@@ -106,7 +119,7 @@ def raft_status(context: NodeContext, timeout_s: float = STATUS_TIMEOUT_S) -> An
     try:
         return _store(context).ask(GetRaftStatus(), timeout=timeout_s)
     except pykka.ActorDeadError:
-        raise Refused("unavailable", "the raft member stopped before answering; try again") from None
+        raise _down(context, "the raft member stopped before answering") from None
     except (pykka.Timeout, TimeoutError):
         raise Refused("unavailable", f"the raft member did not answer within {timeout_s:g} s") from None
 
