@@ -72,6 +72,13 @@ def test_a_manager_cut_off_by_nftables_cannot_commit_and_catches_up_after_the_he
         assert labels_on(node, old_id).get("minority") is None, f"the minority's write is on {node.state_dir.name}"
         for writer in majority:
             assert labels_on(node, writer.node_id).get("majority") == "v"
+    # Check-quorum: the cut-off leader steps down once an election timeout passes without a
+    # majority's answers, rather than lead alone (and take writes it can never commit).
+    def stepped_down() -> bool:
+        status = managers.cluster_status(old)
+        return status is not None and status.leader != old_id
+
+    wait_until(stepped_down, ELECTION_TIMEOUT_S, "the cut-off leader to step down")
     # (c) Cut off, the old leader has no leader to confirm a read with: it refuses to answer
     # rather than answer what may be stale (its store has not got the majority's write).
     with pytest.raises(RemoteError) as unread:
