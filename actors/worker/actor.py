@@ -178,7 +178,8 @@ class Worker(NodeActor):
         """
         self.failures += 1
         if self.failures == 1 or self.failures % 10 == 0:
-            log.warning("heartbeat to manager %s failed (%s); trying the next manager", manager.node_id, describe(exc))
+            then = "trying the next manager" if move_on else "it leads: trying it again"
+            log.warning("heartbeat to manager %s failed (%s); %s", manager.node_id, describe(exc), then)
         if move_on:
             self.current += 1
             self._learn_managers()
