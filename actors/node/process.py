@@ -72,6 +72,7 @@ def _swarm_state(config: NodeConfig, state_dir: Path) -> tuple[NodeState, str]:
                 f"this node is already part of a swarm (state dir {state_dir}); "
                 "use `swarm-node leave` to leave it and join another one"
             )
+        _check_port_free(config.listen or DEFAULT_LISTEN)
         result = join_swarm(state_dir, config.join)
         return result.state, f"This node joined a swarm as a {result.state.role}."
     if state is None:
@@ -146,6 +147,23 @@ def run_node(config: NodeConfig) -> int:
         _say(str(exc))
         return EXIT_FAILED
     return _serve(_context(config, state, state_dir), state, happened, log_path)
+
+
+def _check_port_free(listen: str) -> None:
+    """Refuse a join whose port is taken before the manager is asked: it would register this node
+    (and, with a manager token, add it to Raft) at an address it then cannot listen on."""
+    host, port = split_host_port(listen)
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("" if host in ("0.0.0.0", "::") else host, port))
+        except OSError as exc:
+            raise JoinError(
+                f"cannot listen on {listen}: {exc.strerror}; nothing was sent to the manager (choose another --listen)"
+            ) from None
 
 
 def _listen_of_old_state(state: NodeState) -> str:

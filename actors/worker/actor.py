@@ -179,7 +179,12 @@ class Worker(NodeActor):
         self.failures += 1
         if self.failures == 1 or self.failures % 10 == 0:
             then = "trying the next manager" if move_on else "it leads: trying it again"
-            log.warning("heartbeat to manager %s failed (%s); %s", manager.node_id, describe(exc), then)
+            # A leader whose dispatcher is starting, or this manager's own (its first beats, before
+            # an election or while its leader-only actors start) is expected: said quietly, unless
+            # it goes on.
+            expected = not move_on or manager.node_id == self.context.node_id
+            level = logging.INFO if expected and self.failures < 10 else logging.WARNING
+            log.log(level, "heartbeat to manager %s failed (%s); %s", manager.node_id, describe(exc), then)
         if move_on:
             self.current += 1
             self._learn_managers()

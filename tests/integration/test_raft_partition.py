@@ -72,6 +72,7 @@ def test_a_manager_cut_off_by_nftables_cannot_commit_and_catches_up_after_the_he
         assert labels_on(node, old_id).get("minority") is None, f"the minority's write is on {node.state_dir.name}"
         for writer in majority:
             assert labels_on(node, writer.node_id).get("majority") == "v"
+
     # Check-quorum: the cut-off leader steps down once an election timeout passes without a
     # majority's answers, rather than lead alone (and take writes it can never commit).
     def stepped_down() -> bool:

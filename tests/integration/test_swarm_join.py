@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from collections.abc import Iterator
 
@@ -111,6 +112,21 @@ def test_a_removed_node_is_refused_from_then_on(swarm):
         "the manager to refuse the removed node",
     )
     assert node_id not in swarm.nodes(), "a removed node's heartbeats must not bring it back"
+
+
+def test_a_join_whose_port_is_taken_is_refused_before_the_manager_is_asked(swarm, tmp_path):
+    """Else the manager registered it (with a manager token, in Raft too) at an address it never served."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        addr = f"127.0.0.1:{taken.getsockname()[1]}"
+        state_dir = str(tmp_path / "joiner")
+        result = run_cli(
+            "join", swarm.manager_addr, "--token", swarm.token("manager"), "--listen", addr, "--state-dir", state_dir
+        )
+    assert result.returncode == 1
+    assert f"cannot listen on {addr}: Address already in use; nothing was sent to the manager" in result.stderr
+    assert len(node_ls(swarm)) == 1
 
 
 def test_a_worker_leaves_and_may_join_again(swarm):
