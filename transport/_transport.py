@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import zmq
+import zmq.utils.monitor
 import zmq.utils.z85
 
 from swarmnode.actors.messages import (
@@ -76,6 +77,12 @@ LINGER_MS = 0  # unsent messages are dropped at close: a stopping node must not 
 RECONNECT_IVL_MS = 100
 RECONNECT_IVL_MAX_MS = 5_000
 HEARTBEAT_IVL_MS = 2_000  # ZMTP pings detect a peer that vanished without closing TCP
+# What a peer DEALER's monitor reports: a lost connection, or a handshake the peer refused. The
+# requests in flight to that peer fail then (their replies cannot come), not at their deadline.
+_LOST = zmq.EVENT_DISCONNECTED
+_BACK = zmq.EVENT_HANDSHAKE_SUCCEEDED
+BATCH_EVENTS = 32  # monitor events read per wake-up
+_REFUSED = zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
 HEARTBEAT_TIMEOUT_MS = 6_000
 HWM_MESSAGES = 10_000
 # A DEALER whose handshake a peer refused (its admission did not know this node yet, say) is
@@ -164,7 +171,7 @@ class _Pending:
 class _Peer:
     """One connected peer node: its DEALER and what it was connected with."""
 
-    __slots__ = ("endpoint", "node_id", "opened_at", "server_key", "socket")
+    __slots__ = ("endpoint", "lost_at", "node_id", "opened_at", "server_key", "socket")
 
     def __init__(self, node_id: str, endpoint: str, server_key: bytes, sock: zmq.Socket[bytes]) -> None:
         self.node_id = node_id
@@ -172,6 +179,10 @@ class _Peer:
         self.server_key = server_key
         self.socket = sock
         self.opened_at = time.monotonic()
+        # When its connection was lost (monotonic), until a handshake succeeds again: requests
+        # to it fail at once meanwhile, as a call on a broken gRPC connection does, rather than
+        # wait in zmq's queue for a reconnection that a dead node never makes.
+        self.lost_at: float | None = None
 
 
 class _RateLimitedLog:
@@ -254,6 +265,8 @@ class Transport:
         self._poll = SocketPoll()
         self._peers: dict[str, _Peer] = {}
         self._dealer_nodes: dict[zmq.Socket[bytes], str] = {}
+        self._monitors: dict[zmq.Socket[bytes], zmq.Socket[bytes]] = {}  # a peer DEALER -> its monitor
+        self._monitor_nodes: dict[zmq.Socket[bytes], str] = {}  # a monitor -> the peer's node id
         self._pending: dict[int, _Pending] = {}
         self._deadlines: list[tuple[float, int]] = []
         self._identity_tokens: dict[Identity, str] = {}
@@ -699,6 +712,8 @@ class Transport:
                 node = self._dealer_nodes.get(source)
                 if node is not None:
                     self._read_dealer(source, node)
+                elif (watched := self._monitor_nodes.get(source)) is not None:
+                    self._read_monitor(source, watched)
         finally:
             self._poll.touched(source)  # more may wait (a full batch), or the reads took the signal
 
@@ -774,6 +789,16 @@ class Transport:
                 TransportError(f"cannot send {pending.kind} to {pending.dst}: node {pending.node!r} is not connected")
             )
             return
+        if peer.lost_at is not None:
+            ago = time.monotonic() - peer.lost_at
+            self._reopen_if_stuck(peer)  # libzmq does not reconnect after a refused handshake
+            pending.fail(
+                TransportError(
+                    f"cannot send {pending.kind} to {pending.dst}: the connection to the node was lost {ago:.1f} s "
+                    "ago and is not back (it is being retried)"
+                )
+            )
+            return
         self._poll.touched(peer.socket)
         try:
             peer.socket.send(payload, zmq.NOBLOCK)
@@ -801,9 +826,33 @@ class Transport:
         self._adopt(node_id, dealer)
 
     def _adopt(self, node_id: str, dealer: zmq.Socket[bytes]) -> None:
-        """Read ``dealer``'s replies as ``node_id``'s."""
+        """Read ``dealer``'s replies as ``node_id``'s, and its monitor's events."""
         self._dealer_nodes[dealer] = node_id
         self._poll.add_socket(dealer)
+        monitor = dealer.get_monitor_socket(_LOST | _BACK | _REFUSED)
+        self._monitors[dealer] = monitor
+        self._monitor_nodes[monitor] = node_id
+        self._poll.add_socket(monitor)
+
+    def _read_monitor(self, monitor: zmq.Socket[bytes], node_id: str) -> None:
+        """Fail the requests in flight to ``node_id`` when its connection is lost or refused."""
+        for _ in range(BATCH_EVENTS):
+            try:
+                event = zmq.utils.monitor.recv_monitor_message(monitor, zmq.NOBLOCK)["event"]
+            except zmq.Again:
+                return
+            peer = self._peers.get(node_id)
+            if event & _BACK:
+                if peer is not None:
+                    peer.lost_at = None
+            elif event & _LOST:
+                if peer is not None:
+                    peer.lost_at = time.monotonic()
+                self._fail_requests_to(node_id, "the connection to the node was lost")
+            elif event & _REFUSED:
+                self._fail_requests_to(
+                    node_id, "the node refused this node's key (it does not know it yet, or it was removed)"
+                )
 
     def _reopen_if_stuck(self, peer: _Peer) -> None:
         """A send to ``peer`` failed: reopen its DEALER (see REOPEN_AFTER_S).
@@ -823,6 +872,7 @@ class Transport:
         self._close_peer(peer)
         peer.socket = fresh
         peer.opened_at = now
+        peer.lost_at = None
         self._adopt(peer.node_id, fresh)
         log.info("reopened the connection to node %s after a failed send", peer.node_id)
 
@@ -841,6 +891,13 @@ class Transport:
     def _close_peer(self, peer: _Peer) -> None:
         self._poll.remove_socket(peer.socket)
         self._dealer_nodes.pop(peer.socket, None)
+        monitor = self._monitors.pop(peer.socket, None)
+        if monitor is not None:
+            self._poll.remove_socket(monitor)
+            self._monitor_nodes.pop(monitor, None)
+            with contextlib.suppress(zmq.ZMQError):
+                peer.socket.disable_monitor()
+            monitor.close(0)
         peer.socket.close(LINGER_MS)
 
     def _expire(self, now: float) -> None:

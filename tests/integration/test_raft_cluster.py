@@ -381,8 +381,14 @@ def test_force_new_cluster_recovers_a_lone_survivor_with_its_data(nodes):
             node.kill()
     with pytest.raises((RemoteError, RequestTimeout)):
         write_label(survivor, "no-quorum", timeout_s=3)
-    result = run_cli("--state-dir", str(survivor.state_dir), "cluster", "status")
-    assert "A leader needs 2 of the 3 voters up" in result.stdout and "--force-new-cluster" in result.stdout
+    # (The write may fail before the survivor's election timeout: its forward to the dead leader
+    # fails as soon as the connection is lost.)
+
+    def no_leader_hint() -> str:
+        out = run_cli("--state-dir", str(survivor.state_dir), "cluster", "status").stdout
+        return out if "A leader needs 2 of the 3 voters up" in out else ""
+
+    assert "--force-new-cluster" in wait_until(no_leader_hint, 10, "the survivor to see no leader")
     survivor.stop()
     survivor.start("--force-new-cluster")
     wait_until(lambda: managers.leader_node() is survivor, 10, "the survivor to lead")

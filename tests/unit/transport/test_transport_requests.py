@@ -174,6 +174,19 @@ def test_disconnect_fails_the_pending_requests_of_that_node(pair: tuple[Node, No
     assert a.transport.statistics().peers == 0
 
 
+def test_a_request_in_flight_to_a_peer_that_goes_away_fails_at_once(pair: tuple[Node, Node]) -> None:
+    """Its reply cannot come: as a gRPC call on a broken connection, not at its deadline (30 s here)."""
+    a, b = pair
+    future = a.transport.request(Address("b", "silent"), Ping(), src_actor="t", timeout_s=30.0)
+    wait_until(lambda: len(b.received()) == 1)
+    started = time.monotonic()
+    b.transport.stop()
+    with pytest.raises(TransportError, match="Ping to silent@b: the connection to the node was lost") as lost:
+        future.result(LONG_S)
+    assert not isinstance(lost.value, RequestTimeout)
+    assert time.monotonic() - started < LONG_S
+
+
 def test_stop_fails_pending_requests_and_is_idempotent(pair: tuple[Node, Node]) -> None:
     a, _ = pair
     future = a.transport.request(Address("b", "silent"), Ping(), src_actor="t", timeout_s=LONG_S)
@@ -231,7 +244,7 @@ def test_the_peer_comes_back_after_a_restart_on_the_same_port_with_the_same_keys
     address = b.transport.address
     b.transport.stop()
     gone = a.transport.request(Address("b", "echo"), Ping(b"2"), src_actor="t", timeout_s=SHORT_S)
-    with pytest.raises(RequestTimeout):
+    with pytest.raises(TransportError):  # the connection lost (at once), or no reply by the deadline
         gone.result(LONG_S)
     cluster.node("b", listen=address, keys=(b.public_key, b.secret_key))
 
@@ -239,7 +252,7 @@ def test_the_peer_comes_back_after_a_restart_on_the_same_port_with_the_same_keys
         future = a.transport.request(Address("b", "echo"), Ping(b"3"), src_actor="t", timeout_s=SHORT_S)
         try:
             return future.result(LONG_S) == Pong(b"3")
-        except RequestTimeout:
+        except TransportError:  # not reconnected yet
             return False
 
     wait_until(answered, timeout=10, what="a reply from the restarted peer")
@@ -253,9 +266,12 @@ def test_a_refused_key_gets_no_reply_and_the_refusal_is_logged(
     del cluster.directory[stranger.public_key]  # b's admission hook no longer knows this key
     stranger.transport.connect("b", b.transport.address, b.public_key)
     with caplog.at_level(logging.WARNING, logger="swarmnode.transport"):
-        future = stranger.transport.request(Address("b", "echo"), Ping(), src_actor="t", timeout_s=SHORT_S)
-        with pytest.raises(RequestTimeout):
+        future = stranger.transport.request(Address("b", "echo"), Ping(), src_actor="t", timeout_s=LONG_S)
+        started = time.monotonic()
+        with pytest.raises(TransportError, match="refused this node's key") as refused:
             future.result(LONG_S)
+        assert not isinstance(refused.value, RequestTimeout)  # at the refusal, not at the deadline
+        assert time.monotonic() - started < LONG_S
         wait_until(lambda: b.transport.statistics().refused_peers >= 1)
     refusals = [r for r in caplog.records if r.name == "swarmnode.transport" and "refused" in r.getMessage()]
     assert refusals, caplog.text
