@@ -81,6 +81,10 @@ HEARTBEAT_IVL_MS = 2_000  # ZMTP pings detect a peer that vanished without closi
 # requests in flight to that peer fail then (their replies cannot come), not at their deadline.
 _LOST = zmq.EVENT_DISCONNECTED
 _BACK = zmq.EVENT_HANDSHAKE_SUCCEEDED
+_REFUSED_TEXT = (
+    "the node refused this node's key, or the handshake with it failed (it does not know this node yet, it "
+    "removed it, or another node listens at that address)"
+)
 BATCH_EVENTS = 32  # monitor events read per wake-up
 _REFUSED = zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
 HEARTBEAT_TIMEOUT_MS = 6_000
@@ -171,7 +175,7 @@ class _Pending:
 class _Peer:
     """One connected peer node: its DEALER and what it was connected with."""
 
-    __slots__ = ("endpoint", "lost_at", "node_id", "opened_at", "server_key", "socket")
+    __slots__ = ("endpoint", "lost_at", "node_id", "opened_at", "refused", "server_key", "socket")
 
     def __init__(self, node_id: str, endpoint: str, server_key: bytes, sock: zmq.Socket[bytes]) -> None:
         self.node_id = node_id
@@ -183,6 +187,7 @@ class _Peer:
         # to it fail at once meanwhile, as a call on a broken gRPC connection does, rather than
         # wait in zmq's queue for a reconnection that a dead node never makes.
         self.lost_at: float | None = None
+        self.refused = False  # the last handshake failed: libzmq will not reconnect by itself
 
 
 class _RateLimitedLog:
@@ -791,13 +796,12 @@ class Transport:
             return
         if peer.lost_at is not None:
             ago = time.monotonic() - peer.lost_at
-            self._reopen_if_stuck(peer)  # libzmq does not reconnect after a refused handshake
-            pending.fail(
-                TransportError(
-                    f"cannot send {pending.kind} to {pending.dst}: the connection to the node was lost {ago:.1f} s "
-                    "ago and is not back (it is being retried)"
-                )
-            )
+            if peer.refused:
+                why = _REFUSED_TEXT
+                self._reopen_if_stuck(peer)  # libzmq does not reconnect after a refused handshake
+            else:
+                why = f"the connection to the node was lost {ago:.1f} s ago and is not back (it is being retried)"
+            pending.fail(TransportError(f"cannot send {pending.kind} to {pending.dst}: {why}"))
             return
         self._poll.touched(peer.socket)
         try:
@@ -842,17 +846,21 @@ class Transport:
             except zmq.Again:
                 return
             peer = self._peers.get(node_id)
+            if peer is None:
+                continue
             if event & _BACK:
-                if peer is not None:
-                    peer.lost_at = None
-            elif event & _LOST:
-                if peer is not None:
-                    peer.lost_at = time.monotonic()
-                self._fail_requests_to(node_id, "the connection to the node was lost")
+                peer.lost_at, peer.refused = None, False
+                continue
+            # A reply that came before the connection went is still in the DEALER: taken first.
+            self._read_dealer(peer.socket, node_id)
+            self._poll.touched(peer.socket)  # the read may have taken its descriptor's signal
+            if event & _LOST:
+                peer.lost_at = peer.lost_at or time.monotonic()
+                why = _REFUSED_TEXT if peer.refused else "the connection to the node was lost"
+                self._fail_requests_to(node_id, why + " (the request may or may not have reached it)")
             elif event & _REFUSED:
-                self._fail_requests_to(
-                    node_id, "the node refused this node's key (it does not know it yet, or it was removed)"
-                )
+                peer.lost_at, peer.refused = time.monotonic(), True
+                self._fail_requests_to(node_id, _REFUSED_TEXT)
 
     def _reopen_if_stuck(self, peer: _Peer) -> None:
         """A send to ``peer`` failed: reopen its DEALER (see REOPEN_AFTER_S).
@@ -872,7 +880,7 @@ class Transport:
         self._close_peer(peer)
         peer.socket = fresh
         peer.opened_at = now
-        peer.lost_at = None
+        peer.lost_at, peer.refused = None, False
         self._adopt(peer.node_id, fresh)
         log.info("reopened the connection to node %s after a failed send", peer.node_id)
 

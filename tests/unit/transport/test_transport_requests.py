@@ -185,6 +185,11 @@ def test_a_request_in_flight_to_a_peer_that_goes_away_fails_at_once(pair: tuple[
         future.result(LONG_S)
     assert not isinstance(lost.value, RequestTimeout)
     assert time.monotonic() - started < LONG_S
+    # Later requests too, until it is back (zmq would queue them for a reconnection that a dead
+    # node never makes, and they would wait for their deadline).
+    later = a.transport.request(Address("b", "echo"), Ping(), src_actor="t", timeout_s=30.0)
+    with pytest.raises(TransportError, match=r"the connection to the node was lost .* ago and is not back"):
+        later.result(LONG_S)
 
 
 def test_stop_fails_pending_requests_and_is_idempotent(pair: tuple[Node, Node]) -> None:
