@@ -272,6 +272,7 @@ class Transport:
         self._dealer_nodes: dict[zmq.Socket[bytes], str] = {}
         self._monitors: dict[zmq.Socket[bytes], zmq.Socket[bytes]] = {}  # a peer DEALER -> its monitor
         self._monitor_nodes: dict[zmq.Socket[bytes], str] = {}  # a monitor -> the peer's node id
+        self._lost_listeners: tuple[Callable[[str], None], ...] = ()  # replaced whole: read without a lock
         self._pending: dict[int, _Pending] = {}
         self._deadlines: list[tuple[float, int]] = []
         self._identity_tokens: dict[Identity, str] = {}
@@ -387,6 +388,17 @@ class Transport:
                 return
             self._peer_names[node_id] = (endpoint, server_public_key)
         self._post((_OP_CONNECT, node_id, endpoint, server_public_key))
+
+    def on_peer_lost(self, listener: Callable[[str], None], *, remove: bool = False) -> None:
+        """Call ``listener(node_id)`` when the connection to a peer is lost (or stop, ``remove``).
+
+        It runs on the I/O thread: it must only hand the news on (an actor's tell). A node's
+        agent beats to another manager at once when its manager's connection goes, as a
+        swarmkit agent whose session broke.
+        """
+        with self._peer_lock:
+            listeners = [x for x in self._lost_listeners if x != listener]
+            self._lost_listeners = tuple(listeners if remove else [*listeners, listener])
 
     def disconnect(self, node_id: str) -> None:
         """Close the DEALER to a peer node; its pending requests fail with TransportError."""
@@ -858,6 +870,11 @@ class Transport:
                 peer.lost_at = peer.lost_at or time.monotonic()
                 why = _REFUSED_TEXT if peer.refused else "the connection to the node was lost"
                 self._fail_requests_to(node_id, why + " (the request may or may not have reached it)")
+                for listener in self._lost_listeners:
+                    try:
+                        listener(node_id)
+                    except Exception:  # a listener's bug must not stop the I/O thread
+                        log.exception("a listener of lost connections failed")
             elif event & _REFUSED:
                 peer.lost_at, peer.refused = time.monotonic(), True
                 self._fail_requests_to(node_id, _REFUSED_TEXT)

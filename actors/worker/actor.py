@@ -10,12 +10,15 @@ too and beats to itself, so one path keeps every node's status, the managers' in
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+import pykka
 
 from swarmnode.actors.ca.actor import RenewNow, leader_and_managers
 from swarmnode.actors.ca.core import trust_digest
@@ -38,7 +41,7 @@ from swarmnode.actors.runtime import (
     Refused,
 )
 from swarmnode.actors.supervision import Link, describe
-from swarmnode.transport import RemoteError, TransportError
+from swarmnode.transport import RemoteError, Transport, TransportError
 
 __all__ = ["Worker", "worker_membership"]
 
@@ -53,6 +56,13 @@ FAILED_RETRY_S = 0.1  # the first retry after a failed heartbeat; doubles while 
 @dataclass(frozen=True, slots=True)
 class _Beat:
     """Timer: send the next heartbeat."""
+
+
+@dataclass(frozen=True, slots=True)
+class _ManagerLost:
+    """Told by the transport's I/O thread: the connection to this manager was lost."""
+
+    node_id: str
 
 
 def worker_membership(managers: Sequence[ManagerRecord]) -> Membership:
@@ -76,6 +86,7 @@ class Worker(NodeActor):
         self.current = 0
         self.failures = 0
         self.rng = random.Random()
+        self.transport: Transport | None = None
 
     @property
     def managers(self) -> tuple[ManagerRecord, ...]:
@@ -84,10 +95,32 @@ class Worker(NodeActor):
     def on_start(self) -> None:
         self._adopt_managers(self.managers)
         self.timers.start("beat", 0.0, _Beat())
+        self.transport = self.context.transport  # the one it listens to; a restarted one is another
+        self.transport.on_peer_lost(self._lost)
+
+    def on_stop(self) -> None:
+        if self.transport is not None:
+            self.transport.on_peer_lost(self._lost, remove=True)
+
+    def on_crash(self, exc: BaseException) -> None:
+        self.on_stop()
+
+    def _lost(self, node_id: str) -> None:
+        """On the transport's I/O thread: only tell."""
+        with contextlib.suppress(pykka.ActorDeadError):
+            self.actor_ref.tell(_ManagerLost(node_id))
 
     def on_receive(self, message: object) -> object:
         if isinstance(message, _Beat):
             self.timers.start("beat", self._beat(), _Beat())
+            return None
+        if isinstance(message, _ManagerLost):
+            managers = self.managers
+            if managers and managers[self.current % len(managers)].node_id == message.node_id:
+                # The manager it beats to is gone: on to the next one now, not at the next beat
+                # (as a swarmkit agent whose session broke).
+                self.current += 1
+                self.timers.start("beat", 0.0, _Beat())
             return None
         return super().on_receive(message)
 

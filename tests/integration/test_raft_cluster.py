@@ -337,6 +337,26 @@ def test_a_worker_tries_the_next_manager_at_once_when_a_heartbeat_fails(nodes):
     assert again - failed < 2.0
 
 
+def test_a_worker_beats_to_another_manager_as_soon_as_its_leader_is_gone(nodes):
+    """As a swarmkit agent whose session broke: not at its next beat, up to a period (8 s) later."""
+    managers = Managers(nodes, 3, heartbeat="8s")
+    leader = managers.wait_leader()
+    worker = managers.join("w1")
+    managers.wait_status(worker.node_id, "ready", 20)
+    leader_id = leader.node_id
+    killed_at = time.time()
+    leader.kill()
+    new_leader = managers.wait_leader()
+    worker_id = worker.node_id
+
+    def ready_again() -> float | None:
+        text = f"node {worker_id} is ready"
+        return next((r["ts"] for r in new_leader.log_records() if r["msg"] == text and r["ts"] > killed_at), None)
+
+    back = wait_until(ready_again, 20, "the worker ready on the new leader")
+    assert back - killed_at < 5.0, f"ready {back - killed_at:.1f} s after the kill of {leader_id}"
+
+
 def stamp(node: NodeProcess, text: str, since: float) -> float | None:
     """When ``node`` last logged ``text`` after ``since`` (epoch s), or None."""
     return next((r["ts"] for r in reversed(node.log_records()) if text in r["msg"] and r["ts"] > since), None)
