@@ -867,10 +867,13 @@ class Transport:
             self._read_dealer(peer.socket, node_id)
             self._poll.touched(peer.socket)  # the read may have taken its descriptor's signal
             if event & _LOST:
+                # Listeners hear of a connection that was up going down, once: not of each end of a
+                # handshake that failed (a wrong key at that address retries ten times a second).
+                was_up = peer.lost_at is None and not peer.refused
                 peer.lost_at = peer.lost_at or time.monotonic()
                 why = _REFUSED_TEXT if peer.refused else "the connection to the node was lost"
                 self._fail_requests_to(node_id, why + " (the request may or may not have reached it)")
-                for listener in self._lost_listeners:
+                for listener in self._lost_listeners if was_up else ():
                     try:
                         listener(node_id)
                     except Exception:  # a listener's bug must not stop the I/O thread

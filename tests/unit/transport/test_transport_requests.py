@@ -192,6 +192,20 @@ def test_a_request_in_flight_to_a_peer_that_goes_away_fails_at_once(pair: tuple[
         later.result(LONG_S)
 
 
+def test_listeners_hear_once_of_a_connection_that_was_up_going_down(pair: tuple[Node, Node]) -> None:
+    a, b = pair
+    heard: list[str] = []
+    a.transport.on_peer_lost(heard.append)
+    assert a.transport.request(Address("b", "echo"), Ping(), src_actor="t", timeout_s=LONG_S).result() == Pong(b"")
+    b.transport.stop()
+    wait_until(lambda: heard == ["b"])
+    failed = a.transport.request(Address("b", "echo"), Ping(), src_actor="t", timeout_s=LONG_S)
+    with pytest.raises(TransportError, match="is not back"):
+        failed.result(LONG_S)
+    assert heard == ["b"]  # the failed request and zmq's reconnection attempts are no new loss
+    a.transport.on_peer_lost(heard.append, remove=True)
+
+
 def test_stop_fails_pending_requests_and_is_idempotent(pair: tuple[Node, Node]) -> None:
     a, _ = pair
     future = a.transport.request(Address("b", "silent"), Ping(), src_actor="t", timeout_s=LONG_S)
