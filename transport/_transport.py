@@ -85,8 +85,8 @@ _REFUSED_TEXT = (
     "the node refused this node's key, or the handshake with it failed (it does not know this node yet, it "
     "removed it, or another node listens at that address)"
 )
-BATCH_EVENTS = 32  # monitor events read per wake-up
 _REFUSED = zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+BATCH_EVENTS = 32  # monitor events read per wake-up
 HEARTBEAT_TIMEOUT_MS = 6_000
 HWM_MESSAGES = 10_000
 # A DEALER whose handshake a peer refused (its admission did not know this node yet, say) is
@@ -175,7 +175,7 @@ class _Pending:
 class _Peer:
     """One connected peer node: its DEALER and what it was connected with."""
 
-    __slots__ = ("endpoint", "lost_at", "node_id", "opened_at", "refused", "server_key", "socket")
+    __slots__ = ("endpoint", "lost_at", "monitor", "node_id", "opened_at", "refused", "server_key", "socket")
 
     def __init__(self, node_id: str, endpoint: str, server_key: bytes, sock: zmq.Socket[bytes]) -> None:
         self.node_id = node_id
@@ -188,6 +188,7 @@ class _Peer:
         # wait in zmq's queue for a reconnection that a dead node never makes.
         self.lost_at: float | None = None
         self.refused = False  # the last handshake failed: libzmq will not reconnect by itself
+        self.monitor: zmq.Socket[bytes] | None = None  # the socket's zmq monitor (_adopt)
 
 
 class _RateLimitedLog:
@@ -270,7 +271,6 @@ class Transport:
         self._poll = SocketPoll()
         self._peers: dict[str, _Peer] = {}
         self._dealer_nodes: dict[zmq.Socket[bytes], str] = {}
-        self._monitors: dict[zmq.Socket[bytes], zmq.Socket[bytes]] = {}  # a peer DEALER -> its monitor
         self._monitor_nodes: dict[zmq.Socket[bytes], str] = {}  # a monitor -> the peer's node id
         self._lost_listeners: tuple[Callable[[str], None], ...] = ()  # replaced whole: read without a lock
         self._pending: dict[int, _Pending] = {}
@@ -838,17 +838,16 @@ class Transport:
             self._close_peer(old)
         assert self._context is not None
         dealer = self.open_peer_dealer(self._context, endpoint, server_key)
-        self._peers[node_id] = _Peer(node_id, endpoint, server_key, dealer)
-        self._adopt(node_id, dealer)
+        peer = self._peers[node_id] = _Peer(node_id, endpoint, server_key, dealer)
+        self._adopt(peer)
 
-    def _adopt(self, node_id: str, dealer: zmq.Socket[bytes]) -> None:
-        """Read ``dealer``'s replies as ``node_id``'s, and its monitor's events."""
-        self._dealer_nodes[dealer] = node_id
-        self._poll.add_socket(dealer)
-        monitor = dealer.get_monitor_socket(_LOST | _BACK | _REFUSED)
-        self._monitors[dealer] = monitor
-        self._monitor_nodes[monitor] = node_id
-        self._poll.add_socket(monitor)
+    def _adopt(self, peer: _Peer) -> None:
+        """Read the replies on ``peer``'s socket, and its monitor's events."""
+        self._dealer_nodes[peer.socket] = peer.node_id
+        self._poll.add_socket(peer.socket)
+        peer.monitor = peer.socket.get_monitor_socket(_LOST | _BACK | _REFUSED)
+        self._monitor_nodes[peer.monitor] = peer.node_id
+        self._poll.add_socket(peer.monitor)
 
     def _read_monitor(self, monitor: zmq.Socket[bytes], node_id: str) -> None:
         """Fail the requests in flight to ``node_id`` when its connection is lost or refused."""
@@ -901,7 +900,7 @@ class Transport:
         peer.socket = fresh
         peer.opened_at = now
         peer.lost_at, peer.refused = None, False
-        self._adopt(peer.node_id, fresh)
+        self._adopt(peer)
         log.info("reopened the connection to node %s after a failed send", peer.node_id)
 
     def _disconnect_now(self, node_id: str) -> None:
@@ -919,7 +918,7 @@ class Transport:
     def _close_peer(self, peer: _Peer) -> None:
         self._poll.remove_socket(peer.socket)
         self._dealer_nodes.pop(peer.socket, None)
-        monitor = self._monitors.pop(peer.socket, None)
+        monitor, peer.monitor = peer.monitor, None
         if monitor is not None:
             self._poll.remove_socket(monitor)
             self._monitor_nodes.pop(monitor, None)

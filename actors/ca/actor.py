@@ -119,8 +119,8 @@ def leader_and_managers(context: NodeContext, timeout_s: float = STATUS_TIMEOUT_
     Refused by a manager removed from Raft (demoted, not yet restarted as a worker): what it
     knows is a frozen past.
     """
-    status = raft_status(context, timeout_s)
-    if not (status.conf.has(context.node_id) or status.committed_conf.has(context.node_id)):
+    status = raft_status(context, timeout_s)  # a worker node has none: refused as not a manager
+    if not status.is_member(context.node_id):
         raise Refused("unavailable", f"node {context.node_id} is not a manager (any more)")
     return GetManagersReply(leader=status.leader, managers=read_store(context, managers_of, timeout_s))
 
@@ -317,8 +317,6 @@ class CertAuthority(NodeActor):
 
     @handles(GetManagersRequest, roles={"manager", "worker"})
     def get_managers(self, msg: GetManagersRequest, request: Request) -> GetManagersReply:
-        if self.context.role != "manager":
-            raise Refused("unavailable", f"node {self.context.node_id} is not a manager (any more)")
         return leader_and_managers(self.context, MANAGERS_READ_S)  # two local asks of 0.5 s at most
 
     @handles(RenewNodeCertificateRequest, roles={"manager", "worker"})

@@ -173,6 +173,10 @@ class RaftStatus:
     # what a removal or a hand-over may count on, where a peer killed a moment ago is still "active".
     answering: tuple[str, ...]
 
+    def is_member(self, node_id: str) -> bool:
+        """Whether ``node_id`` is a member in the membership in effect here or in the committed one."""
+        return self.conf.has(node_id) or self.committed_conf.has(node_id)
+
 
 def _changed_conf(conf: ConfState, cc: ConfChange) -> ConfState:
     voters, learners = set(conf.voters), set(conf.learners)
@@ -574,7 +578,6 @@ class RaftCore:
         if me is not None:
             me.maybe_update(log.stable)
             me.become_replicate()
-            me.heard_at = self._ticks
         # Any conf entry in the log may be uncommitted: allow the next change only after the
         # empty entry of this term commits (which commits everything before it).
         self._pending_conf_index = log.last_index

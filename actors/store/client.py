@@ -130,8 +130,7 @@ def is_raft_member(context: NodeContext, node_id: str) -> bool:
     A demoted manager stays one until its removal has committed: until then it must keep a
     manager's certificate (and its Raft data).
     """
-    status = raft_status(context)
-    return bool(status.conf.has(node_id) or status.committed_conf.has(node_id))
+    return bool(raft_status(context).is_member(node_id))
 
 
 def update_object(context: NodeContext, kind: str, object_id: str, change: Change) -> ApplyResult:

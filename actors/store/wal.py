@@ -210,6 +210,11 @@ class _Sequence:
 # ------------------------------------------------------------------------------------ records
 
 
+def _check_index(what: str, index: object) -> None:
+    if type(index) is not int or not 1 <= index <= _MAX_INDEX:
+        raise ValueError(f"{what} index must be a positive integer, got {index!r}")
+
+
 def _record(type: int, index: int, term: int, data: bytes, synced_to: int) -> bytes:
     payload = msgpack.packb([type, index, term, data, synced_to], use_bin_type=True)
     return _HEADER.pack(len(payload), zlib.crc32(payload)) + payload
@@ -558,8 +563,7 @@ class WriteAheadLog:
         installs a snapshot). Durable before it returns.
         """
         self._check_writable()
-        if type(from_index) is not int or not 1 <= from_index <= _MAX_INDEX:
-            raise ValueError(f"truncation index must be a positive integer, got {from_index!r}")
+        _check_index("truncation", from_index)
         if (problem := self._sequence.truncate_error(from_index)) is not None:
             raise ValueError(problem)
         nothing_to_drop = self._sequence.last is None or from_index == self._sequence.last + 1
@@ -581,8 +585,7 @@ class WriteAheadLog:
         snapshot is restarted again at the next open (RaftMember does).
         """
         self._check_writable()
-        if type(index) is not int or not 1 <= index <= _MAX_INDEX:
-            raise ValueError(f"restart index must be a positive integer, got {index!r}")
+        _check_index("restart", index)
         sequence = self._sequence
         if sequence.last is None and sequence.expected == index:
             return

@@ -115,14 +115,19 @@ class Worker(NodeActor):
             self.timers.start("beat", self._beat(), _Beat())
             return None
         if isinstance(message, _ManagerLost):
-            managers = self.managers
-            if managers and managers[self.current % len(managers)].node_id == message.node_id:
+            manager = self._current_manager()
+            if manager is not None and manager.node_id == message.node_id:
                 # The manager it beats to is gone: on to the next one now, not at the next beat
                 # (as a swarmkit agent whose session broke).
                 self.current += 1
                 self.timers.start("beat", 0.0, _Beat())
             return None
         return super().on_receive(message)
+
+    def _current_manager(self) -> ManagerRecord | None:
+        """The manager the next heartbeat goes to (None: none known)."""
+        managers = self.managers
+        return managers[self.current % len(managers)] if managers else None
 
     def _adopt_managers(self, managers: Sequence[ManagerRecord]) -> None:
         for m in managers:
@@ -133,11 +138,10 @@ class Worker(NodeActor):
 
     def _beat(self) -> float:
         """Send one heartbeat; return when to send the next."""
-        managers = self.managers
-        if not managers:
+        manager = self._current_manager()
+        if manager is None:
             log.warning("no manager known; this node cannot reach the swarm")
             return self.period_s
-        manager = managers[self.current % len(managers)]
         cert = self.context.get_shared(CERTIFICATE_KEY)
         trust = self.context.get_shared(TRUST_KEY, b"")
         request = HeartbeatRequest(trust_digest=trust_digest(trust), issuer=cert.issuer_digest if cert else "")
