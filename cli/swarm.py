@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .common import Settings, fail, request
+from .common import REQUEST_TIMEOUT_S, Settings, fail, request
 from .output import emit_json, plain, table
 
 __all__ = ["actor", "ca", "cluster", "emit_status", "join_token", "leave", "node"]
@@ -26,6 +26,9 @@ def emit_status(settings: Settings, reply: Any) -> None:
     click.echo(f"Role:     {reply.role}")
     click.echo(f"Address:  {reply.address}")
     click.echo(f"PID:      {reply.pid}    Uptime: {reply.uptime_s:.1f} s")
+    if reply.session:
+        since = time.strftime("%H:%M:%S UTC", time.gmtime(reply.session_since))
+        click.echo(f"Swarm:    {reply.session} since {since}: {reply.session_detail}")
     click.echo("")
     rows = []
     for a in reply.actors:
@@ -222,6 +225,21 @@ def cluster() -> None:
     """Look at the managers' Raft group (on a manager)."""
 
 
+def _removed_session(settings: Settings) -> str:
+    """What this node's Worker heard if a manager said this node was removed from the swarm, else ""."""
+    from swarmnode.actors.control.messages import StatusReply, StatusRequest
+    from swarmnode.transport import ControlClient, TransportError
+
+    try:
+        with ControlClient(str(settings.state_dir / "control.sock"), timeout_s=REQUEST_TIMEOUT_S) as client:
+            status = client.request("control", StatusRequest())
+    except TransportError:
+        return ""  # the hint is only a hint: the general one is shown instead
+    if not isinstance(status, StatusReply) or status.session != "removed":
+        return ""
+    return status.session_detail
+
+
 @cluster.command("status")
 @click.pass_obj
 def cluster_status(settings: Settings) -> None:
@@ -236,7 +254,10 @@ def cluster_status(settings: Settings) -> None:
     click.echo(f"This manager:  {reply.node_id} ({reply.role})")
     click.echo(f"Leader:        {reply.leader or '(none: an election may be under way)'}")
     voters = sum(1 for m in reply.members if m.suffrage == "voter")
-    if not reply.leader and voters:
+    removed = _removed_session(settings) if not reply.leader else ""
+    if removed:
+        click.echo(f"               {removed}")
+    elif not reply.leader and voters:
         click.echo(
             f"               A leader needs {voters // 2 + 1} of the {voters} voters up. If the other managers are "
             "up, this one may have been removed from the swarm (`node ls` on one of them does not list it): then "

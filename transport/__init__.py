@@ -10,7 +10,7 @@ from ._endpoints import DEFAULT_PORT, bootstrap_address, join_host_port, split_h
 from ._errors import RemoteError, RequestTimeout, TransportError
 from ._future import ReplyFuture, ReplyStream
 from ._keys import generate_keypair
-from ._transport import BOOTSTRAP_ROLE, Transport
+from ._transport import BOOTSTRAP_ROLE, RateLimitedLog, Transport
 from ._types import Admission, Identity, Inbound, TransportStatistics
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "DirectSender",
     "Identity",
     "Inbound",
+    "RateLimitedLog",
     "RemoteError",
     "ReplyFuture",
     "ReplyStream",

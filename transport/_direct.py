@@ -23,7 +23,7 @@ import zmq
 from swarmnode.actors.messages import Address, Message
 
 from ._errors import TransportError
-from ._transport import LOG_INTERVAL_S, REOPEN_AFTER_S, Transport, _RateLimitedLog
+from ._transport import LOG_INTERVAL_S, REOPEN_AFTER_S, RateLimitedLog, Transport
 
 __all__ = ["DirectSender"]
 
@@ -42,7 +42,7 @@ class DirectSender:
         self._transport = transport
         self._context: zmq.Context[zmq.Socket[bytes]] | None = None
         self._sockets: dict[str, _Held] = {}
-        self._warn = _RateLimitedLog(LOG_INTERVAL_S)
+        self._warn = RateLimitedLog(LOG_INTERVAL_S)
         self.sent = 0
 
     def send(self, dst: Address, body: Message, *, src_actor: str) -> None:

@@ -191,7 +191,7 @@ class _Peer:
         self.monitor: zmq.Socket[bytes] | None = None  # the socket's zmq monitor (_adopt)
 
 
-class _RateLimitedLog:
+class RateLimitedLog:
     """Log one warning per key per interval and say how many were suppressed in between."""
 
     def __init__(self, interval_s: float) -> None:
@@ -278,7 +278,7 @@ class Transport:
         self._identity_tokens: dict[Identity, str] = {}
         self._identities: dict[str, Identity] = {}
         self._stopping = False
-        self._warn = _RateLimitedLog(LOG_INTERVAL_S)
+        self._warn = RateLimitedLog(LOG_INTERVAL_S)
 
         # Counters, written by the I/O thread only.
         self._sent = 0

@@ -19,7 +19,7 @@ class Identity:
     """
 
     node_id: str
-    role: str  # "manager" | "worker" | "anonymous" | "local" (control socket)
+    role: str  # "manager" | "worker" | "anonymous" | "removed" | "local" (control socket)
 
 
 class Admission(Protocol):

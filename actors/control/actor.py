@@ -16,7 +16,16 @@ from typing import Any, TypeVar, cast
 
 from swarmnode.actors.ca.core import join_tokens, new_secret
 from swarmnode.actors.messages import Address, ErrorReply, Message
-from swarmnode.actors.runtime import MANAGERS, STOP_NODE_KEY, NodeActor, NodeContext, Refused, handles
+from swarmnode.actors.runtime import (
+    MANAGERS,
+    SESSION_KEY,
+    STOP_NODE_KEY,
+    NodeActor,
+    NodeContext,
+    Refused,
+    Session,
+    handles,
+)
 from swarmnode.actors.runtime.addressable import Request
 from swarmnode.actors.store.client import propose, raft_status, read_store, update_object
 from swarmnode.actors.store.core import StoreCore, StoredObject
@@ -206,6 +215,7 @@ class ControlActor(NodeActor):
             )
             for a in stats.actors
         )
+        session: Session | None = self.context.get_shared(SESSION_KEY)
         return StatusReply(
             node_id=self.context.node_id,
             role=self.context.role,
@@ -214,6 +224,9 @@ class ControlActor(NodeActor):
             pid=os.getpid(),
             uptime_s=round(time.time() - self.context.started_at, 3),
             actors=tuple(rows),
+            session=session.state if session is not None else "",
+            session_detail=session.detail if session is not None else "",
+            session_since=session.since if session is not None else 0.0,
         )
 
     def _raft_status(self) -> Any:

@@ -63,6 +63,11 @@ class StatusReply(Message):
     pid: int
     uptime_s: float
     actors: tuple[ActorRow, ...]
+    # The node's session with the managers (the Worker's heartbeats): pending, active, failing or
+    # removed, what more there is to say, and since when (epoch s); "" while the Worker is not running.
+    session: str = ""
+    session_detail: str = ""
+    session_since: float = 0.0
 
 
 @message

@@ -18,7 +18,7 @@ import pykka
 from swarmnode.actors.messages import ErrorReply
 from swarmnode.actors.runtime import Delivery, Membership, NodeActor, NodeContext
 from swarmnode.actors.supervision import Link
-from swarmnode.transport import Admission, Identity, Inbound, Transport, TransportError
+from swarmnode.transport import Admission, Identity, Inbound, RateLimitedLog, Transport, TransportError
 
 __all__ = ["TransportActor"]
 
@@ -26,6 +26,7 @@ log = logging.getLogger("swarmnode.transport")
 
 REBIND_S = 1.0  # how long a restarted transport tries again for its port while something holds it
 REBIND_PAUSE_S = 0.05
+REFUSAL_LOG_S = 60.0  # a removed node goes on sending (a manager's Raft, a minute's heartbeats): a line a minute
 
 
 def _current_identity(inbound: Inbound, membership: Membership) -> Inbound:
@@ -50,6 +51,7 @@ class TransportActor(NodeActor):
         self.admit = admit
         self.bootstrap = bootstrap
         self.transport: Transport | None = None
+        self.refusals = RateLimitedLog(REFUSAL_LOG_S)  # on the transport's I/O thread only (_route)
 
     def on_start(self) -> None:
         # A restart listens where the first incarnation did (with port 0 the kernel chose it),
@@ -98,9 +100,15 @@ class TransportActor(NodeActor):
         inbound = _current_identity(inbound, membership)
         refusal = membership.refusal(inbound.peer, time.time())
         if refusal is not None:
-            log.warning("refused %s to %s: %s", inbound.envelope.kind, inbound.envelope.dst.actor, refusal)
+            self.refusals.warning(
+                f"{refusal.code}:{inbound.peer.node_id}",
+                "refused %s to %s: %s",
+                inbound.envelope.kind,
+                inbound.envelope.dst.actor,
+                refusal.text,
+            )
             if inbound.envelope.id:
-                transport.reply(inbound, ErrorReply(code="forbidden", text=refusal))
+                transport.reply(inbound, ErrorReply(code=refusal.code, text=refusal.text))
             return True
         ref: pykka.ActorRef[Any] | None = self.context.registry.get(inbound.envelope.dst.actor)
         if ref is None:

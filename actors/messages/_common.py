@@ -11,8 +11,8 @@ __all__ = ["Crash", "ErrorReply", "Ping", "Pong", "StreamEnd"]
 class ErrorReply(Message):
     """A request failed; ``code`` is machine-readable, ``text`` is for the operator.
 
-    Codes: bad-message, unknown-kind, unknown-actor, forbidden, crashed, timeout,
-    unavailable, refused.
+    Codes: bad-message, unknown-kind, unknown-actor, forbidden, removed (the sender was removed
+    from the swarm), crashed, timeout, unavailable, refused.
     """
 
     KIND = "Error"

@@ -14,14 +14,16 @@ from .addressable import (
 from .context import (
     CERTIFICATE_KEY,
     MANAGERS_KEY,
+    SESSION_KEY,
     STOP_NODE_KEY,
     TRUST_KEY,
     CurveKeys,
     NodeContext,
     NodeSettings,
+    Session,
     TransportDown,
 )
-from .membership import CertAdmission, Member, Membership
+from .membership import REMOVED, CertAdmission, Member, Membership
 
 __all__ = [
     "ANY_ROLE",
@@ -29,6 +31,8 @@ __all__ = [
     "LOCAL_ONLY",
     "MANAGERS",
     "MANAGERS_KEY",
+    "REMOVED",
+    "SESSION_KEY",
     "STOP_NODE_KEY",
     "TRUST_KEY",
     "Addressable",
@@ -42,6 +46,7 @@ __all__ = [
     "NodeSettings",
     "NodeSupervisor",
     "Refused",
+    "Session",
     "TransportDown",
     "handles",
 ]

@@ -16,13 +16,38 @@ from .membership import Membership
 if TYPE_CHECKING:
     from swarmnode.transport import Transport
 
-__all__ = ["CERTIFICATE_KEY", "MANAGERS_KEY", "STOP_NODE_KEY", "TRUST_KEY", "CurveKeys", "NodeContext", "NodeSettings"]
+__all__ = [
+    "CERTIFICATE_KEY",
+    "MANAGERS_KEY",
+    "SESSION_KEY",
+    "STOP_NODE_KEY",
+    "TRUST_KEY",
+    "CurveKeys",
+    "NodeContext",
+    "NodeSettings",
+    "Session",
+]
 
 # Values one actor publishes in the context for the others (``get_shared``/``set_shared``).
 CERTIFICATE_KEY = "certificate"  # this node's NodeCertInfo (the CertAuthority)
 TRUST_KEY = "trust"  # the trusted roots this node holds, a PEM bundle (the CertAuthority, the Worker)
 MANAGERS_KEY = "managers"  # the managers this node knows, tuple[ManagerRecord, ...] (the Worker)
 STOP_NODE_KEY = "stop_node"  # Callable[[str, str], None]: (reason, "stop" | "leave" | "restart")
+SESSION_KEY = "session"  # this node's session with the managers, a Session (the Worker)
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """How this node's heartbeats fare, as `swarm-node status` shows it (Docker's "Swarm:" line).
+
+    ``state``: "pending" (none answered yet), "active" (the last one was answered), "failing"
+    (the last ones failed) or "removed" (a manager said this node was removed from the swarm);
+    ``detail`` says more, for the operator; ``since`` is when the state began (epoch s).
+    """
+
+    state: str
+    detail: str
+    since: float
 
 
 @dataclass(frozen=True, slots=True)

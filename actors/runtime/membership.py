@@ -14,11 +14,23 @@ from dataclasses import dataclass, field
 
 from swarmnode.transport import Identity
 
-__all__ = ["CertAdmission", "Member", "Membership"]
+__all__ = ["REMOVED", "CertAdmission", "Member", "Membership", "Refusal"]
 
 log = logging.getLogger("swarmnode.admission")
 
 ANONYMOUS = "anonymous"
+# The identity of a removed node's key on a manager: admitted only to be told, message by message,
+# that it was removed (as swarmkit's managers answer a removed node's TLS connection "Permission
+# denied: node X was removed from swarm"). Refused at the handshake, it could not learn why.
+REMOVED = "removed"
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """Why a connected peer may not talk to this node: an ErrorReply code ("removed" or "forbidden") and text."""
+
+    code: str
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +59,15 @@ class Membership:
         object.__setattr__(self, "by_id", {m.node_id: m for m in self.by_key.values()})
         object.__setattr__(self, "revoked_keys", {k: n for n, k in self.revoked.items()})
 
-    def refusal(self, identity: Identity, now: float) -> str | None:
+    def refusal(self, identity: Identity, now: float) -> Refusal | None:
         """Return why a connected peer may no longer talk to this node, or None if it may."""
-        if identity.role in ("manager", "worker"):
-            if identity.node_id in self.revoked:
-                return _removed(identity.node_id)
+        if identity.role in ("manager", "worker", REMOVED):
+            if identity.role == REMOVED or identity.node_id in self.revoked:
+                return Refusal(REMOVED, _removed(identity.node_id))
             member = self.by_id.get(identity.node_id)
             if member is not None and now > member.not_after:
-                return f"the certificate of node {identity.node_id} expired at {_when(member.not_after)}"
+                expired = f"the certificate of node {identity.node_id} expired at {_when(member.not_after)}"
+                return Refusal("forbidden", expired)
         return None
 
 
@@ -79,16 +92,21 @@ class CertAdmission:
         if member is None:
             removed = table.revoked_keys.get(public_key)
             if removed is not None:
-                log.warning("refused %s: %s", address, _removed(removed))
-                return None
+                # Refused at the handshake, the node would only see a failed handshake, again and
+                # again; admitted, every message it sends is answered that it was removed.
+                log.warning("%s: %s; its messages are answered so", address, _removed(removed))
+                return Identity(node_id=removed, role=REMOVED)
             if table.anonymous_allowed:
                 # A joiner: its only use of the connection is IssueNodeCertificate (role checks).
                 return Identity(node_id=public_key.decode(), role=ANONYMOUS)
             log.warning("refused %s: CURVE key %s %s", address, public_key.decode(), table.unknown_key)
             return None
         identity = Identity(node_id=member.node_id, role=member.role)
-        reason = table.refusal(identity, self._clock())
-        if reason is not None:
-            log.warning("refused %s: %s", address, reason)
+        refusal = table.refusal(identity, self._clock())
+        if refusal is not None:
+            if refusal.code == REMOVED:  # a key both bound to a node and revoked: told, as above
+                log.warning("%s: %s; its messages are answered so", address, refusal.text)
+                return Identity(node_id=identity.node_id, role=REMOVED)
+            log.warning("refused %s: %s", address, refusal.text)
             return None
         return identity

@@ -33,12 +33,15 @@ from swarmnode.actors.node.swarm_state import (
 from swarmnode.actors.runtime import (
     CERTIFICATE_KEY,
     MANAGERS_KEY,
+    REMOVED,
+    SESSION_KEY,
     TRUST_KEY,
     Member,
     Membership,
     NodeActor,
     NodeContext,
     Refused,
+    Session,
 )
 from swarmnode.actors.supervision import Link, describe
 from swarmnode.transport import RemoteError, Transport, TransportError
@@ -93,6 +96,8 @@ class Worker(NodeActor):
         return tuple(self.context.get_shared(MANAGERS_KEY, ()))
 
     def on_start(self) -> None:
+        if self.context.get_shared(SESSION_KEY) is None:  # a restarted Worker keeps what the last one saw
+            self._session("pending", "no heartbeat answered yet")
         self._adopt_managers(self.managers)
         self.timers.start("beat", 0.0, _Beat())
         self.transport = self.context.transport  # the one it listens to; a restarted one is another
@@ -151,6 +156,8 @@ class Worker(NodeActor):
             )
             reply = future.result(self.period_s + 1)
         except RemoteError as exc:
+            if exc.code == REMOVED:
+                return self._removed(manager, exc)
             if exc.code not in ("not-leader", "unknown-actor"):
                 return self._failed(manager, exc)
             leader = self._learn_managers(manager)
@@ -168,6 +175,32 @@ class Worker(NodeActor):
         self.failures = 0
         assert isinstance(reply, HeartbeatReply)
         self._follow(reply, manager.node_id)
+        self._session("active", f"heartbeats answered by manager {manager.node_id} every {self.period_s:g} s")
+        return self.period_s
+
+    def _session(self, state: str, detail: str) -> None:
+        """Publish how the heartbeats fare (`swarm-node status`); ``since`` moves only with the state."""
+        old: Session | None = self.context.get_shared(SESSION_KEY)
+        if old is None or (old.state, old.detail) != (state, detail):
+            since = old.since if old is not None and old.state == state else time.time()
+            self.context.set_shared(SESSION_KEY, Session(state, detail, since))
+
+    def _removed(self, manager: ManagerRecord, exc: RemoteError) -> float:
+        """A manager said this node was removed (`node rm`): say what to do, once, and beat on quietly.
+
+        Its node id stays revoked in the swarm, so no manager will take it again (as swarmkit's
+        "node ... was removed from swarm"): the operator clears its state and joins it anew.
+        """
+        old: Session | None = self.context.get_shared(SESSION_KEY)
+        if old is None or old.state != REMOVED:
+            leave = "swarm-node leave --force" if self.context.role == "manager" else "swarm-node leave"
+            detail = (
+                f"{exc.text} (manager {manager.node_id} says so): this node can no longer take part in it. "
+                f"Run `{leave}` here to clear its state, then join again with a token if it should be part of the swarm"
+            )
+            log.error("%s", detail)
+            self._session(REMOVED, detail)
+        self.failures = 0
         return self.period_s
 
     def _learn_managers(self, asked: ManagerRecord | None = None) -> str:
@@ -214,6 +247,10 @@ class Worker(NodeActor):
         timeout, not a period on top.
         """
         self.failures += 1
+        self._session(
+            "failing",
+            f"{self.failures} heartbeat(s) failed in a row; the last, to manager {manager.node_id}: {describe(exc)}",
+        )
         if self.failures == 1 or self.failures % 10 == 0:
             then = "trying the next manager" if move_on else "it leads: trying it again"
             # A leader whose dispatcher is starting, or this manager's own (its first beats, before

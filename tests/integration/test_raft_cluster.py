@@ -249,6 +249,25 @@ def test_a_demotion_right_after_a_manager_died_is_refused_on_every_manager(nodes
     assert other_id in voters and len(voters) == 3
 
 
+def test_a_manager_demoted_and_removed_while_down_is_told_so_when_it_comes_back(nodes):
+    """Its own Raft group has no leader for it any more: `status` and `cluster status` say why."""
+    managers = Managers(nodes, 3)
+    leader = managers.wait_leader()
+    victim = next(n for n in managers.all if n is not leader)
+    victim_id = victim.node_id
+    victim.stop()
+    managers.wait_status(victim_id, "down", 10)
+    for command in ("demote", "rm"):
+        result = run_cli("--state-dir", str(leader.state_dir), "node", command, victim_id)
+        assert result.returncode == 0, (command, result.stderr)
+    victim.start()
+    wait_until(lambda: (s := victim.try_status()) is not None and s.session == "removed", 10, "the manager to learn it")
+    shown = run_cli("--state-dir", str(victim.state_dir), "cluster", "status")
+    assert f"node {victim_id} was removed from the swarm" in shown.stdout, shown.stdout
+    assert "Run `swarm-node leave --force` here to clear its state" in shown.stdout
+    write_label(leader, "still-writable")
+
+
 def test_a_manager_promoted_again_after_a_forced_new_cluster_follows_the_leader(nodes):
     """Its snapshot (the forced cluster's) names it the only voter and the leader a worker: the
     leader's messages must still reach it, or it elects itself beside the leader."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from swarmnode.actors.node.swarm_state import ManagerRecord
-from swarmnode.actors.runtime.membership import CertAdmission, Member, Membership
+from swarmnode.actors.runtime.membership import CertAdmission, Member, Membership, Refusal
 from swarmnode.actors.worker.actor import worker_membership
 from swarmnode.transport import Identity
 
@@ -27,16 +27,19 @@ def test_an_expired_certificate_is_refused_and_logged(caplog):
     assert "the certificate of node a expired at" in caplog.text
 
 
-def test_a_removed_node_is_refused_even_where_strangers_may_join(caplog):
+def test_a_removed_node_is_admitted_only_to_be_told_it_was_removed(caplog):
+    """Not as the stranger it now is: refused at the handshake, it could never learn why."""
     table = Membership(revoked={"b": KEY_B}, anonymous_allowed=True)
-    assert admission(table)(KEY_B, "10.0.0.2") is None
-    assert "node b was removed from the swarm" in caplog.text
+    identity = admission(table)(KEY_B, "10.0.0.2")
+    assert identity == Identity("b", "removed")
+    assert table.refusal(identity, now=0.0) == Refusal("removed", "node b was removed from the swarm")
+    assert "10.0.0.2: node b was removed from the swarm; its messages are answered so" in caplog.text
 
 
-def test_a_removed_node_still_in_the_table_is_refused(caplog):
+def test_a_removed_node_still_in_the_table_is_told_it_was_removed(caplog):
     table = Membership(by_key={KEY_A: Member("a", "worker", 2000.0)}, revoked={"a": KEY_A})
-    assert admission(table)(KEY_A, "10.0.0.1") is None
-    assert "refused 10.0.0.1: node a was removed from the swarm" in caplog.text
+    assert admission(table)(KEY_A, "10.0.0.1") == Identity("a", "removed")
+    assert "10.0.0.1: node a was removed from the swarm" in caplog.text
 
 
 def test_strangers_are_anonymous_on_managers_and_refused_on_workers(caplog):
@@ -47,8 +50,9 @@ def test_strangers_are_anonymous_on_managers_and_refused_on_workers(caplog):
 
 def test_connected_peers_are_judged_again_per_message():
     table = Membership(by_key={KEY_A: Member("a", "worker", 500.0)}, revoked={"b": KEY_B})
-    assert table.refusal(Identity("b", "worker"), now=0.0) == "node b was removed from the swarm"
-    assert "expired" in (table.refusal(Identity("a", "worker"), now=600.0) or "")
+    assert table.refusal(Identity("b", "worker"), now=0.0) == Refusal("removed", "node b was removed from the swarm")
+    expired = table.refusal(Identity("a", "worker"), now=600.0)
+    assert expired is not None and expired.code == "forbidden" and "the certificate of node a expired" in expired.text
     assert table.refusal(Identity("a", "worker"), now=400.0) is None
     assert table.refusal(Identity("x", "local"), now=600.0) is None
 
