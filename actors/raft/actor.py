@@ -107,6 +107,7 @@ RECOVER_LOG_ENTRIES = 1000  # a recovery that applies more says how long it took
 # A learner this close to the commit index votes from now on: under a steady stream of writes it
 # may never hold *everything* committed at the moment the leader looks.
 PROMOTE_LAG_ENTRIES = 64
+NO_LEADER_LOG_S = 30.0  # while this manager knows no leader, it says so this often
 NO_LEADER = "the swarm has no leader right now (an election may be under way, or too few managers are up)"
 # A linearizable read not confirmed by then fails: no leader all that time, or its request or
 # answer was lost.
@@ -425,6 +426,7 @@ class RaftMember(NodeActor):
         self.reads_confirmed: list[_PendingRead] = []
         self.leader = ""
         self.is_leader = False
+        self.no_leader_said_at = time.monotonic()  # when "still no leader" was last said (or leaderless since)
         self.since_snapshot = 0
         self.since_snapshot_bytes = 0
         self.peers: dict[str, tuple[str, str]] = {}  # node id -> (addr, curve key) connected
@@ -550,15 +552,7 @@ class RaftMember(NodeActor):
 
     def _receive(self, message: Any) -> Any:
         if isinstance(message, _Tick):
-            assert self.core is not None
-            if self.reads_asked or self.reads_confirmed:
-                self._tend_reads()
-            self.core.tick()
-            self._process()
-            if self.is_leader and (self.members_dirty or self.core.conf.learners):
-                self.members_dirty = False
-                self._reconcile_members()
-            self.timers.start("tick", TICK_S, _Tick())
+            self._tick()
             return None
         if isinstance(message, _ForwardAnswered):
             self.forwarded_to_leader.discard(message.outcome)
@@ -949,6 +943,8 @@ class RaftMember(NodeActor):
         is_leader = leader == self.context.node_id
         if leader == self.leader and is_leader == self.is_leader:
             return
+        if self.leader and not leader:
+            self.no_leader_said_at = time.monotonic()  # leaderless from now: said in NO_LEADER_LOG_S if it lasts
         self.leader, self.is_leader = leader, is_leader
         self._refresh_membership()  # the leader it follows is vouched for (membership_of)
         log.info("raft: leader is %s%s", leader or "unknown", " (this manager)" if is_leader else "")
@@ -976,6 +972,35 @@ class RaftMember(NodeActor):
                 ref.tell(LeadershipChanged(leader, is_leader))
             except pykka.ActorDeadError:
                 continue
+
+    def _tick(self) -> None:
+        assert self.core is not None
+        if self.reads_asked or self.reads_confirmed:
+            self._tend_reads()
+        self.core.tick()
+        self._process()
+        if not self.leader and time.monotonic() - self.no_leader_said_at >= NO_LEADER_LOG_S:
+            self._say_no_leader()
+        if self.is_leader and (self.members_dirty or self.core.conf.learners):
+            self.members_dirty = False
+            self._reconcile_members()
+        self.timers.start("tick", TICK_S, _Tick())
+
+    def _say_no_leader(self) -> None:
+        """Warn that this manager still knows no leader (a quorum loss goes on, or it was removed)."""
+        assert self.core is not None
+        status = self.core.status()
+        voters = status.conf.voters
+        log.warning(
+            "raft: still no leader (term %d, this manager %s): a leader needs %d of the %d voters (%s) up and "
+            "reaching each other; `swarm-node cluster status` says what to do",
+            status.term,
+            status.role,
+            len(voters) // 2 + 1,
+            len(voters),
+            ", ".join(voters),
+        )
+        self.no_leader_said_at = time.monotonic()
 
     def _connect_peers(self) -> None:
         """Keep a connection to every other manager the Store knows."""

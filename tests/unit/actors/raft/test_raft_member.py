@@ -231,6 +231,26 @@ def test_a_follower_acknowledges_entries_only_after_its_fsync(
     assert "fsync" in events[: events.index("send app_resp")], f"acknowledged before its fsync: {events}"
 
 
+def test_a_manager_without_a_leader_says_so_every_no_leader_log_s_not_every_tick(
+    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    member, _ = follower(state_dir, members)
+    member._receive(actor_module._Tick())
+    assert "still no leader" not in caplog.text, "said before NO_LEADER_LOG_S went by"
+    monkeypatch.setattr(actor_module, "NO_LEADER_LOG_S", 0.0)
+    member._receive(actor_module._Tick())
+    assert f"a leader needs 2 of the 2 voters ({LEADER}, {NODE}) up" in caplog.text
+    caplog.clear()
+    monkeypatch.setattr(actor_module, "NO_LEADER_LOG_S", 3600.0)
+    member._receive(actor_module._Tick())
+    assert "still no leader" not in caplog.text, "said again at the next tick"
+    member.step(leader_append(2), Request(peer=Identity(LEADER, "manager")))
+    member._process()
+    monkeypatch.setattr(actor_module, "NO_LEADER_LOG_S", 0.0)
+    member._receive(actor_module._Tick())
+    assert member.leader == LEADER and "still no leader" not in caplog.text
+
+
 # ------------------------------------------------------------------------------- lazy commit
 
 LEARNER = "r1"
