@@ -35,6 +35,7 @@ from .identity import StateDirError, write_private
 
 __all__ = [
     "NODE_FILE",
+    "STORE_DIR",
     "ManagerRecord",
     "NodeCertificate",
     "NodeState",
@@ -50,6 +51,7 @@ __all__ = [
 NODE_FILE = "node.json"
 KEY_FILE = "curve.key"
 CERT_DIR = "certificates"
+STORE_DIR = "store"  # the Store's Raft log and snapshots (managers only)
 STATE_FORMAT = 1
 
 
@@ -182,7 +184,7 @@ def read_certificate(state_dir: Path) -> NodeCertificate:
         ) from None
 
 
-MANAGER_DATA = ("store", f"{CERT_DIR}/root-ca.key")
+MANAGER_DATA = (STORE_DIR, f"{CERT_DIR}/root-ca.key")
 
 
 def drop_manager_data(state_dir: Path) -> list[str]:
@@ -209,7 +211,7 @@ def forget_swarm(state_dir: Path) -> None:
         path = state_dir / name
         if path.exists():
             path.unlink()
-    for name in (CERT_DIR, "store"):
+    for name in (CERT_DIR, STORE_DIR):
         shutil.rmtree(state_dir / name, ignore_errors=True)
     _sync_dir(state_dir)
 

@@ -28,6 +28,7 @@ import msgpack
 import pykka
 
 from swarmnode.actors.messages import Address, ErrorReply, Message, from_body, message, to_body
+from swarmnode.actors.node.swarm_state import STORE_DIR
 from swarmnode.actors.runtime import (
     LOCAL_ONLY,
     MANAGERS_KEY,
@@ -121,7 +122,7 @@ RELAYED_TYPES = frozenset({MSG_READ_INDEX, MSG_TRANSFER_LEADER})
 
 
 def raft_dir(state_dir: Path) -> Path:
-    return state_dir / "store"
+    return state_dir / STORE_DIR
 
 
 # -- local messages (in-process) --------------------------------------------------------------
