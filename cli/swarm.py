@@ -27,7 +27,7 @@ def emit_status(settings: Settings, reply: Any) -> None:
     click.echo(f"Address:  {reply.address}")
     click.echo(f"PID:      {reply.pid}    Uptime: {reply.uptime_s:.1f} s")
     if reply.session:
-        since = time.strftime("%H:%M:%S UTC", time.gmtime(reply.session_since))
+        since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(reply.session_since))
         click.echo(f"Swarm:    {reply.session} since {since}: {reply.session_detail}")
     click.echo("")
     rows = []

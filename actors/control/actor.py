@@ -18,6 +18,7 @@ from swarmnode.actors.ca.core import join_tokens, new_secret
 from swarmnode.actors.messages import Address, ErrorReply, Message
 from swarmnode.actors.runtime import (
     MANAGERS,
+    REMOVED,
     SESSION_KEY,
     STOP_NODE_KEY,
     NodeActor,
@@ -485,7 +486,9 @@ class ControlActor(NodeActor):
 
     @handles(LeaveRequest, roles=MANAGERS)
     def leave(self, msg: LeaveRequest, request: Request) -> LeaveReply:
-        if self.context.role == "manager" and not msg.force:
+        session: Session | None = self.context.get_shared(SESSION_KEY)
+        removed = session is not None and session.state == REMOVED  # the swarm dropped it: no quorum to lose
+        if self.context.role == "manager" and not msg.force and not removed:
             raise Refused("refused", self._leave_warning())
         stop = self.context.get_shared(STOP_NODE_KEY)
         if stop is None:

@@ -64,7 +64,8 @@ class StatusReply(Message):
     uptime_s: float
     actors: tuple[ActorRow, ...]
     # The node's session with the managers (the Worker's heartbeats): pending, active, failing or
-    # removed, what more there is to say, and since when (epoch s); "" while the Worker is not running.
+    # removed, what more there is to say, and since when (epoch s); "" before the Worker first ran.
+    # A restarted Worker goes on from what the last one said (the actor rows show its restarts).
     session: str = ""
     session_detail: str = ""
     session_since: float = 0.0

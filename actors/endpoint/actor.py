@@ -30,6 +30,8 @@ REFUSAL_LOG_S = 60.0  # a removed node goes on sending (a manager's Raft, a minu
 
 
 def _current_identity(inbound: Inbound, membership: Membership) -> Inbound:
+    # A "removed" identity is never upgraded: a revoked node id stays revoked (the cluster's list
+    # only grows), and a connection admitted as removed keeps that identity for its whole life.
     peer = inbound.peer
     if peer.role == "anonymous":
         member = membership.by_key.get(peer.node_id.encode())

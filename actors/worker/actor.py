@@ -179,8 +179,14 @@ class Worker(NodeActor):
         return self.period_s
 
     def _session(self, state: str, detail: str) -> None:
-        """Publish how the heartbeats fare (`swarm-node status`); ``since`` moves only with the state."""
+        """Publish how the heartbeats fare (`swarm-node status`); ``since`` moves only with the state.
+
+        Removed stays removed (the node id stays revoked) through the failures that may follow,
+        a timeout or this manager's own beat (no dispatcher here): only an answered beat ends it.
+        """
         old: Session | None = self.context.get_shared(SESSION_KEY)
+        if old is not None and old.state == REMOVED and state != "active":
+            return
         if old is None or (old.state, old.detail) != (state, detail):
             since = old.since if old is not None and old.state == state else time.time()
             self.context.set_shared(SESSION_KEY, Session(state, detail, since))
@@ -193,10 +199,10 @@ class Worker(NodeActor):
         """
         old: Session | None = self.context.get_shared(SESSION_KEY)
         if old is None or old.state != REMOVED:
-            leave = "swarm-node leave --force" if self.context.role == "manager" else "swarm-node leave"
             detail = (
                 f"{exc.text} (manager {manager.node_id} says so): this node can no longer take part in it. "
-                f"Run `{leave}` here to clear its state, then join again with a token if it should be part of the swarm"
+                "Run `swarm-node leave` here to clear its state, then join again with a token if it should be part "
+                "of the swarm"
             )
             log.error("%s", detail)
             self._session(REMOVED, detail)

@@ -78,7 +78,7 @@ def test_a_restarted_manager_keeps_the_swarm(swarm):
     swarm.manager.start()
     assert set(swarm.nodes()) == {swarm.manager.node_id, node_id}
     swarm.wait_status(node_id, "ready", 10)
-    wait_until(lambda: worker.try_status().session == "active", 5, "the worker to say its heartbeats are answered")
+    wait_until(lambda: (s := worker.try_status()) is not None and s.session == "active", 5, "an active session again")
 
 
 def test_node_inspect_update_and_ids_by_prefix(swarm):
@@ -136,7 +136,7 @@ def test_a_node_removed_while_down_is_told_so_when_it_comes_back(swarm):
     worker = swarm.join("w1")
     node_id = worker.node_id
     swarm.wait_status(node_id, "ready", 10)
-    assert worker.try_status().session == "active"
+    wait_until(lambda: (s := worker.try_status()) is not None and s.session == "active", 5, "an active session")
     worker.stop()
     swarm.wait_status(node_id, "down", 3 * HEARTBEAT_S + 3)
     removed = run_cli("--state-dir", str(swarm.manager.state_dir), "node", "rm", node_id)
