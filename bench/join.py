@@ -78,7 +78,17 @@ def join_round(tmp: Path, workers: int, heartbeat: str, procs: Processes) -> tup
     port = free_port_pair()
     manager = tmp / f"m{workers}"
     procs.start(
-        cli("start", "--listen", f"127.0.0.1:{port}", "--state-dir", str(manager), "--dispatcher-heartbeat", heartbeat),
+        cli(
+            "start",
+            "--role",
+            "manager",
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--state-dir",
+            str(manager),
+            "--dispatcher-heartbeat",
+            heartbeat,
+        ),
         tmp / f"m{workers}.log",
     )
     wait_ready(manager, 1, time.monotonic() + READY_TIMEOUT_S)

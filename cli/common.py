@@ -95,9 +95,14 @@ def request(settings: Settings, actor: str, body: Any, timeout_s: float = REQUES
 
     path = settings.state_dir / "control.sock"
     if not path.exists():
+        if (settings.state_dir / "node.json").exists():
+            fail(
+                f"no node is running with state dir {settings.state_dir} (no control socket at {path}); "
+                "`swarm-node start` runs the node it holds, or pass --state-dir"
+            )
         fail(
-            f"no node is running with state dir {settings.state_dir} (no control socket at {path}); "
-            "start one with `swarm-node start`, or pass --state-dir"
+            f"no node is running with state dir {settings.state_dir}, which holds no swarm node; pass --state-dir, "
+            "or `swarm-node join MANAGER_ADDR --token TOKEN` to join a swarm (`start --role manager` founds a new one)"
         )
     try:
         with ControlClient(str(path), timeout_s=timeout_s) as client:

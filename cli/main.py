@@ -107,7 +107,12 @@ def _duration(minimum_s: float, what: str) -> object:
 
 
 @cli.command()
-@click.option("--role", type=click.Choice(["manager", "worker"]), default=None, help="Check the node's role.")
+@click.option(
+    "--role",
+    type=click.Choice(["manager", "worker"]),
+    default=None,
+    help="manager: on an empty state dir, found a new swarm. On a node's state dir: check its role.",
+)
 @start_listen_option
 @advertise_option
 @state_dir_option
@@ -150,7 +155,7 @@ def start(
     force_new_cluster: bool,
     verbose: bool,
 ) -> None:
-    """Start a node in the foreground; on an empty state dir a manager founds a new swarm.
+    """Start a node in the foreground; on an empty state dir, `--role manager` founds a new swarm.
 
     SIGTERM or Ctrl-C stops it cleanly; started again, it rejoins its swarm.
     """

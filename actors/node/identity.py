@@ -8,12 +8,15 @@ What the node keeps there of its swarm is in swarm_state.py.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import secrets
 import string
 from pathlib import Path
 
-__all__ = ["StateDirError", "new_node_id", "prepare_state_dir", "write_private"]
+__all__ = ["LOCK_FILE", "StateDirError", "lock_state_dir", "new_node_id", "prepare_state_dir", "write_private"]
+
+LOCK_FILE = "lock"  # held (flock) by the one node process that uses the state dir; it names its pid
 
 NODE_ID_CHARS = 25
 _ALPHABET = string.digits + string.ascii_lowercase
@@ -58,6 +61,29 @@ def prepare_state_dir(path: Path) -> Path:
         ) from None
     os.chmod(path, 0o700)
     return path
+
+
+def lock_state_dir(path: Path) -> int:
+    """Take the state dir for this process, or refuse: one node process per state dir.
+
+    A second `start` (or `join`, or `--force-new-cluster`) on the state dir of a running node
+    would rewrite its files under it. The lock is an flock on ``LOCK_FILE``, released by the
+    kernel when the process exits, however it exits (etcd and Docker lock their data the same
+    way). Return the descriptor, which the process keeps open (not inherited by children).
+    """
+    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise StateDirError(
+            f"state dir {path} is in use by a running node (pid {holder}): stop it first "
+            "(`swarm-node status` talks to it), or choose another --state-dir"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
 
 
 def write_private(path: Path, data: bytes) -> None:

@@ -28,7 +28,7 @@ from swarmnode.transport import TransportError, join_host_port, split_host_port
 
 from .addresses import DEFAULT_LISTEN, advertise_address
 from .founding import DEFAULT_CERT_EXPIRY_S, DEFAULT_HEARTBEAT_S, FoundingOptions, found_swarm
-from .identity import StateDirError, prepare_state_dir
+from .identity import StateDirError, lock_state_dir, prepare_state_dir
 from .join import JoinError, JoinOptions, join_swarm
 from .logs import SAID, configure_logging
 from .swarm_state import NodeState, drop_manager_data, forget_swarm, load_node_state, update_node_state
@@ -80,6 +80,13 @@ def _swarm_state(config: NodeConfig, state_dir: Path) -> tuple[NodeState, str]:
             raise StateDirError(
                 f"state dir {state_dir} holds no swarm, and a worker cannot found one: "
                 "join a swarm with `swarm-node join MANAGER_ADDR --token TOKEN`, or start a manager"
+            )
+        if config.role is None:
+            # Founding is said explicitly (Docker's `swarm init`): a mistyped --state-dir, or one
+            # whose node left its swarm, must not found a second swarm by a plain `start`.
+            raise StateDirError(
+                f"state dir {state_dir} holds no swarm node: `swarm-node start --role manager` founds a new swarm "
+                "there; `swarm-node join MANAGER_ADDR --token TOKEN` joins an existing one"
             )
         options = FoundingOptions(
             advertise_addr=advertise_address(config.advertise_addr or config.listen or DEFAULT_LISTEN),
@@ -134,6 +141,7 @@ def run_node(config: NodeConfig) -> int:
     """Run the node until SIGTERM, SIGINT or ``leave``; return the process exit code."""
     try:
         state_dir = prepare_state_dir(config.state_dir)
+        lock_state_dir(state_dir)  # held until the process exits
     except StateDirError as exc:
         _say(str(exc))
         return EXIT_FAILED

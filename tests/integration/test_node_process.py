@@ -187,10 +187,32 @@ def test_state_dir_of_another_role_is_refused(nodes):
     assert "a manager changes roles: `swarm-node node promote` or `node demote`" in result.stderr
 
 
+def test_a_plain_start_on_an_empty_state_dir_founds_nothing(short_tmp):
+    """Founding is explicit (Docker's `swarm init`): a mistyped --state-dir must not make a second swarm."""
+    state_dir = short_tmp / "typo"
+    result = run_cli("start", "--listen", "127.0.0.1:0", "--state-dir", str(state_dir))
+    assert result.returncode == 1
+    assert "holds no swarm node: `swarm-node start --role manager` founds a new swarm there" in result.stderr
+    assert not (state_dir / "node.json").exists()
+    status = run_cli("--state-dir", str(state_dir), "status")
+    assert "which holds no swarm node" in status.stderr and "`swarm-node join MANAGER_ADDR" in status.stderr
+
+
 def test_a_worker_cannot_found_a_swarm(short_tmp):
     result = run_cli("start", "--role", "worker", "--listen", "127.0.0.1:0", "--state-dir", str(short_tmp / "w"))
     assert result.returncode == 1
     assert "a worker cannot found one: join a swarm with `swarm-node join MANAGER_ADDR --token TOKEN`" in result.stderr
+
+
+def test_a_second_start_on_a_running_nodes_state_dir_is_refused_and_harms_nothing(nodes):
+    node = nodes().start()
+    status = node.try_status()
+    for args in (["start"], ["start", "--force-new-cluster"]):
+        result = run_cli(*args, "--listen", "127.0.0.1:0", "--state-dir", str(node.state_dir))
+        assert result.returncode == 1, args
+        assert f"is in use by a running node (pid {node.proc.pid}): stop it first" in result.stderr, result.stderr
+    assert node.try_status().node_id == status.node_id
+    assert "forced a new cluster" not in node.stderr()
 
 
 def test_restarted_node_keeps_its_identity(nodes):
