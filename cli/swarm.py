@@ -259,10 +259,11 @@ def cluster_status(settings: Settings) -> None:
         click.echo(f"               {removed}")
     elif not reply.leader and voters:
         click.echo(
-            f"               A leader needs {voters // 2 + 1} of the {voters} voters up. If the other managers are "
-            "up, this one may have been removed from the swarm (`node ls` on one of them does not list it): then "
-            "`swarm-node leave --force` here (not --force-new-cluster: that would found a second swarm). If most "
-            "managers are lost for good, "
+            f"               A leader needs {voters // 2 + 1} of the {voters} voters up and reaching each other: "
+            "start the managers that are down again (`swarm-node start --state-dir DIR` on their machines). If "
+            "the other managers are up, this one may have been removed from the swarm (`node ls` on one of them "
+            "does not list it): then `swarm-node leave --force` here (not --force-new-cluster: that would found a "
+            "second swarm). If most managers are lost for good, "
             "`swarm-node start --force-new-cluster` on a survivor recovers the swarm with its data."
         )
     click.echo(f"Term:          {reply.term}")

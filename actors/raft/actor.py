@@ -109,7 +109,10 @@ RECOVER_LOG_ENTRIES = 1000  # a recovery that applies more says how long it took
 # may never hold *everything* committed at the moment the leader looks.
 PROMOTE_LAG_ENTRIES = 64
 NO_LEADER_LOG_S = 30.0  # while this manager knows no leader, it says so this often
-NO_LEADER = "the swarm has no leader right now (an election may be under way, or too few managers are up)"
+NO_LEADER = (
+    "the swarm has no leader right now (an election may be under way, or too few managers are up: "
+    "`swarm-node cluster status` says more)"
+)
 # A linearizable read not confirmed by then fails: no leader all that time, or its request or
 # answer was lost.
 READ_INDEX_TIMEOUT_S = 5.0

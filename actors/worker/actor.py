@@ -56,6 +56,17 @@ NOT_LEADER_RETRY_S = 0.1
 FAILED_RETRY_S = 0.1  # the first retry after a failed heartbeat; doubles while failures follow
 
 
+class NoLeader(Exception):
+    """The manager beaten to runs no dispatcher, and no leader was learnt: a quorum loss, or an election."""
+
+    def __init__(self, manager: str, *, own_store: bool) -> None:
+        source = "this manager knows none" if own_store else "it named none: it knows none, or it is no manager now"
+        super().__init__(
+            f"manager {manager} runs no dispatcher, and no leader is known ({source}); an election may be under "
+            "way, or too few managers are up (`swarm-node cluster status` on a manager says more)"
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class _Beat:
     """Timer: send the next heartbeat."""
@@ -167,7 +178,9 @@ class Worker(NodeActor):
                 return self._failed(manager, exc, move_on=False)
             if leader:
                 return min(NOT_LEADER_RETRY_S, self.period_s)  # a follower runs no dispatcher: its leader, soon
-            return self._failed(manager, exc)  # one that knows no leader now (no quorum)
+            # No quorum, or an election (a manager's own beats at its start): said quietly, unless it goes on.
+            no_leader = NoLeader(manager.node_id, own_store=self.context.role == "manager")
+            return self._failed(manager, no_leader, expected=True)
         except (TransportError, TimeoutError) as exc:
             return self._failed(manager, exc)
         if self.failures:
@@ -245,7 +258,9 @@ class Worker(NodeActor):
         self.current = ids.index(known.leader)
         return known.leader
 
-    def _failed(self, manager: ManagerRecord, exc: BaseException, *, move_on: bool = True) -> float:
+    def _failed(
+        self, manager: ManagerRecord, exc: BaseException, *, move_on: bool = True, expected: bool = False
+    ) -> float:
         """Move on to the next manager (unless ``move_on`` is False); return when to beat to it.
 
         As swarmkit's agent after a failed session: soon (0.1 s), then backing off to the period
@@ -262,7 +277,7 @@ class Worker(NodeActor):
             # A leader whose dispatcher is starting, or this manager's own (its first beats, before
             # an election or while its leader-only actors start) is expected: said quietly, unless
             # it goes on.
-            expected = not move_on or manager.node_id == self.context.node_id
+            expected = expected or not move_on or manager.node_id == self.context.node_id
             level = logging.INFO if expected and self.failures < 10 else logging.WARNING
             log.log(level, "heartbeat to manager %s failed (%s); %s", manager.node_id, describe(exc), then)
         if move_on:

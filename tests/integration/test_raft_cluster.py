@@ -118,6 +118,13 @@ def test_a_minority_cannot_commit(nodes):
         # The leader cannot reach a quorum: it steps down (check-quorum) or the write times out.
         text = str(err.value)
         assert isinstance(err.value, RequestTimeout) or any(refusal in text for refusal in MINORITY_REFUSALS), text
+        # Its node's status says why its heartbeats fail (not "no actor 'dispatcher'").
+        session = wait_until(
+            lambda: (s := leader.try_status()) is not None and "no leader is known" in s.session_detail and s,
+            10,
+            "the cut-off manager's status to say it knows no leader",
+        )
+        assert session.session == "failing" and "this manager knows none" in session.session_detail
     finally:
         for node in others:
             node.signal(signal.SIGCONT)
