@@ -68,7 +68,7 @@ def node_ls(settings: Settings, quiet: bool) -> None:
         (
             n.node_id + (" *" if n.is_self else ""),
             n.hostname,
-            n.role,
+            _role(n.role, n.desired_role),
             n.status.capitalize(),
             n.availability.capitalize(),
             n.manager_status,
@@ -79,6 +79,13 @@ def node_ls(settings: Settings, quiet: bool) -> None:
     ]
     headers = ("ID", "HOSTNAME", "ROLE", "STATUS", "AVAILABILITY", "MANAGER STATUS", "ADDRESS", "CERT EXPIRY")
     click.echo(table(headers, rows))
+
+
+def _role(role: str, desired: str) -> str:
+    """The role a node runs as, and the one it is becoming while `node promote`/`demote` is under way."""
+    if not desired or desired == role:
+        return role
+    return f"{role} (demoting)" if desired == "worker" else f"{role} (promoting)"
 
 
 @node.command("inspect")

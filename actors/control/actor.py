@@ -329,6 +329,7 @@ class ControlActor(NodeActor):
                 addr=n.addr,
                 cert_expiry=n.cert_expiry,
                 is_self=n.node_id == me,
+                desired_role=n.role,
             )
             for n in sorted(nodes, key=lambda n: (n.cert_role != "manager", n.hostname, n.node_id))
         ]

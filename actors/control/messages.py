@@ -85,6 +85,9 @@ class NodeRow(Message):
     addr: str
     cert_expiry: float
     is_self: bool
+    # The role asked for (`node promote`/`demote`); ``role`` is the one the node's certificate
+    # holds, what it runs as. They differ while a role change is under way.
+    desired_role: str = ""
 
 
 @message

@@ -90,7 +90,8 @@ def _probe(manager_addr: str, where: str) -> None:
     except OSError as exc:
         raise JoinError(
             f"no swarm manager answers at {manager_addr}: its bootstrap port {where} is not reachable "
-            f"({exc.strerror or exc}); check the address, and that a manager runs there"
+            f"({exc.strerror or exc}); check the address (a manager's cluster port, the one it listens on, as "
+            "`swarm-node join-token` prints it: the bootstrap port is that + 1), and that a manager runs there"
         ) from None
 
 

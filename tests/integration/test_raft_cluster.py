@@ -267,6 +267,9 @@ def test_a_manager_demoted_and_removed_while_down_is_told_so_when_it_comes_back(
     result = run_cli("--state-dir", str(leader.state_dir), "node", "demote", victim_id)
     assert result.returncode == 0, result.stderr
     wait_until(lambda: managers.voters() == 2, 15, "the demoted manager to leave Raft")  # else rm says busy
+    shown = run_cli("--state-dir", str(leader.state_dir), "node", "ls").stdout
+    (row,) = [line for line in shown.splitlines() if line.startswith(victim_id)]
+    assert "manager (demoting)" in row, shown  # its certificate says manager until it renews
     result = run_cli("--state-dir", str(leader.state_dir), "node", "rm", victim_id)
     assert result.returncode == 0, result.stderr
     victim.start()
