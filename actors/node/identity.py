@@ -71,9 +71,15 @@ def lock_state_dir(path: Path) -> int:
     kernel when the process exits, however it exits (etcd and Docker lock their data the same
     way). Return the descriptor, which the process keeps open (not inherited by children).
     """
-    fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+    lock = path / LOCK_FILE
+    try:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        raise StateDirError(f"cannot open {lock}: {exc.strerror}; fix its permissions or remove it") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     except BlockingIOError:
         holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
         os.close(fd)
@@ -81,8 +87,11 @@ def lock_state_dir(path: Path) -> int:
             f"state dir {path} is in use by a running node (pid {holder}): stop it first "
             "(`swarm-node status` talks to it), or choose another --state-dir"
         ) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    except OSError as exc:
+        os.close(fd)
+        raise StateDirError(
+            f"cannot lock {lock}: {exc.strerror} (a state dir must be on a file system with flock)"
+        ) from None
     return fd
 
 

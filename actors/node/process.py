@@ -31,7 +31,7 @@ from .founding import DEFAULT_CERT_EXPIRY_S, DEFAULT_HEARTBEAT_S, FoundingOption
 from .identity import StateDirError, lock_state_dir, prepare_state_dir
 from .join import JoinError, JoinOptions, join_swarm
 from .logs import SAID, configure_logging
-from .swarm_state import NodeState, drop_manager_data, forget_swarm, load_node_state, update_node_state
+from .swarm_state import NODE_FILE, NodeState, drop_manager_data, forget_swarm, load_node_state, update_node_state
 from .tree import start_node_tree
 
 __all__ = ["NodeConfig", "run_node"]
@@ -79,15 +79,11 @@ def _swarm_state(config: NodeConfig, state_dir: Path) -> tuple[NodeState, str]:
         if config.role == "worker":
             raise StateDirError(
                 f"state dir {state_dir} holds no swarm, and a worker cannot found one: "
-                "join a swarm with `swarm-node join MANAGER_ADDR --token TOKEN`, or start a manager"
+                "join a swarm with `swarm-node join MANAGER_ADDR --token TOKEN`, or found one with "
+                "`swarm-node start --role manager`"
             )
-        if config.role is None:
-            # Founding is said explicitly (Docker's `swarm init`): a mistyped --state-dir, or one
-            # whose node left its swarm, must not found a second swarm by a plain `start`.
-            raise StateDirError(
-                f"state dir {state_dir} holds no swarm node: `swarm-node start --role manager` founds a new swarm "
-                "there; `swarm-node join MANAGER_ADDR --token TOKEN` joins an existing one"
-            )
+        if config.role is None:  # its node.json went since run_node looked (a `leave` that just ended)
+            raise StateDirError(_holds_no_node(state_dir))
         options = FoundingOptions(
             advertise_addr=advertise_address(config.advertise_addr or config.listen or DEFAULT_LISTEN),
             hostname=socket.gethostname(),
@@ -140,6 +136,8 @@ def _context(config: NodeConfig, state: NodeState, state_dir: Path) -> NodeConte
 def run_node(config: NodeConfig) -> int:
     """Run the node until SIGTERM, SIGINT or ``leave``; return the process exit code."""
     try:
+        if config.join is None and config.role is None and not (config.state_dir.expanduser() / NODE_FILE).exists():
+            raise StateDirError(_holds_no_node(config.state_dir.expanduser()))  # before a typo'd dir is made
         state_dir = prepare_state_dir(config.state_dir)
         lock_state_dir(state_dir)  # held until the process exits
     except StateDirError as exc:
@@ -155,6 +153,15 @@ def run_node(config: NodeConfig) -> int:
         _say(str(exc))
         return EXIT_FAILED
     return _serve(_context(config, state, state_dir), state, happened, log_path)
+
+
+def _holds_no_node(state_dir: Path) -> str:
+    # Founding is said explicitly (Docker's `swarm init`): a mistyped --state-dir, or one whose
+    # node left its swarm, must not found a second swarm by a plain `start`.
+    return (
+        f"state dir {state_dir} holds no swarm node: `swarm-node start --role manager` founds a new swarm "
+        "there; `swarm-node join MANAGER_ADDR --token TOKEN` joins an existing one"
+    )
 
 
 def _check_port_free(listen: str) -> None:

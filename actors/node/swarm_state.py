@@ -13,8 +13,8 @@ Layout (the directory is 0700; every secret is 0600 and written atomically):
 A manager's data (``store/``, ``root-ca.key``) is removed when the node starts as a worker
 (``drop_manager_data``): a demoted manager keeps no copy of the swarm's state and secrets.
 
-A node without ``node.json`` is in no swarm: ``start`` on a manager founds one
-(``init_swarm``), a worker must ``join`` first.
+A node without ``node.json`` is in no swarm: ``start --role manager`` founds one
+(``init_swarm``), any other node must ``join`` first.
 """
 
 from __future__ import annotations

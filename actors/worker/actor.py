@@ -101,6 +101,7 @@ class Worker(NodeActor):
         self.failures = 0
         self.rng = random.Random()
         self.transport: Transport | None = None
+        self.learn_error: Exception | None = None  # why the last _learn_managers could ask no one, if it could not
 
     @property
     def managers(self) -> tuple[ManagerRecord, ...]:
@@ -178,6 +179,8 @@ class Worker(NodeActor):
                 return self._failed(manager, exc, move_on=False)
             if leader:
                 return min(NOT_LEADER_RETRY_S, self.period_s)  # a follower runs no dispatcher: its leader, soon
+            if self.learn_error is not None:  # the question itself failed: that is what to say
+                return self._failed(manager, self.learn_error)
             # No quorum, or an election (a manager's own beats at its start): said quietly, unless it goes on.
             no_leader = NoLeader(manager.node_id, own_store=self.context.role == "manager")
             return self._failed(manager, no_leader, expected=True)
@@ -233,6 +236,7 @@ class Worker(NodeActor):
         leader demoted since), and going round it would never reach a dispatcher. (swarmkit's
         followers proxy the session to the leader; here they name it.)
         """
+        self.learn_error = None
         try:
             if self.context.role == "manager":
                 known = leader_and_managers(self.context, STORE_READ_S)
@@ -245,7 +249,8 @@ class Worker(NodeActor):
                 known = reply
             else:
                 return ""
-        except (Refused, RemoteError, TransportError, TimeoutError):
+        except (Refused, RemoteError, TransportError, TimeoutError) as exc:
+            self.learn_error = exc
             return ""  # not up yet, or not a manager any more: the next beat tries the next manager
         named = {m.node_id: ManagerRecord(m.node_id, m.addr, m.curve_key) for m in known.managers if m.addr}
         kept = tuple(named.pop(m.node_id, m) for m in self.managers)  # an address or key may have changed

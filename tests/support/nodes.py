@@ -43,8 +43,10 @@ class NodeProcess:
 
     def start(self, *extra: str, wait: bool = True, env: dict[str, str] | None = None) -> NodeProcess:
         args = ["start", "--listen", self.listen, "--state-dir", str(self.state_dir), *extra]
-        if not (self.state_dir / "node.json").exists():
-            args += ["--role", self.role]  # founding is explicit; a restart goes by what the state dir holds
+        if not self.state_dir.exists():
+            # Founding is explicit; a restart goes by what the state dir holds, and one whose node
+            # left is refused, as an operator's plain `start` is.
+            args += ["--role", self.role]
         return self._run(args, wait, env)
 
     def join(
