@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import click
 
-__all__ = ["emit_json", "plain", "table"]
+__all__ = ["emit_json", "plain", "rfc3339", "table"]
 
 
 def plain(value: Any) -> Any:
@@ -24,6 +25,13 @@ def plain(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [plain(v) for v in value]
     return value
+
+
+def rfc3339(epoch_s: float) -> str:
+    """A time as Docker's JSON gives it (RFC 3339, UTC): 2026-11-28T20:04:36.451300Z; "" for none (0)."""
+    if not epoch_s:
+        return ""
+    return datetime.fromtimestamp(epoch_s, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def emit_json(value: Any) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from .common import REQUEST_TIMEOUT_S, Settings, fail, request
-from .output import emit_json, plain, table
+from .output import emit_json, plain, rfc3339, table
 
 __all__ = ["actor", "ca", "cluster", "emit_status", "join_token", "leave", "node"]
 
@@ -58,7 +58,7 @@ def node_ls(settings: Settings, quiet: bool) -> None:
 
     reply = request(settings, "control", NodeListRequest())
     if settings.output == "json":
-        emit_json(to_body(reply)["nodes"])
+        emit_json([row | {"cert_expiry": rfc3339(row["cert_expiry"])} for row in to_body(reply)["nodes"]])
         return
     if quiet:
         for n in reply.nodes:
@@ -101,6 +101,11 @@ def node_inspect(settings: Settings, nodes: tuple[str, ...]) -> None:
         certificate = body.get("status", {}).get("certificate")
         if isinstance(certificate, bytes):
             body["status"]["certificate"] = certificate.decode()
+        # Times as Docker's inspect gives them (RFC 3339), not as the Store keeps them (epoch s).
+        for key in ("created_at", "updated_at"):
+            body[key] = rfc3339(body[key])
+        if "cert_expiry" in body.get("status", {}):
+            body["status"]["cert_expiry"] = rfc3339(body["status"]["cert_expiry"])
         out.append(plain(body))
     click.echo(json.dumps(out, indent=2, sort_keys=True))
 

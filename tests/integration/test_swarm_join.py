@@ -6,6 +6,7 @@ import json
 import socket
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 
@@ -45,7 +46,8 @@ def test_one_manager_and_three_workers_show_up_ready_in_node_ls(swarm):
             "",
         )
         # 90 days, Docker's default certificate expiry.
-        assert abs(row["cert_expiry"] - (time.time() + 90 * 86400)) < 3600
+        expiry = datetime.strptime(row["cert_expiry"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        assert abs(expiry.timestamp() - (time.time() + 90 * 86400)) < 3600
     table = run_cli("--state-dir", str(swarm.manager.state_dir), "node", "ls").stdout
     assert "CERT EXPIRY" in table and f"{swarm.manager.node_id} *" in table
 
@@ -92,6 +94,7 @@ def test_node_inspect_update_and_ids_by_prefix(swarm):
     (body,) = json.loads(run_cli("--state-dir", state_dir, "node", "inspect", node_id).stdout)
     assert body["spec"] == {"availability": "drain", "labels": {"zone": "a"}, "role": "worker"}
     assert body["status"]["certificate"].startswith("-----BEGIN CERTIFICATE-----")
+    assert body["created_at"] <= body["updated_at"] and body["updated_at"].endswith("Z")  # RFC 3339, as Docker's
     missing = run_cli("--state-dir", state_dir, "node", "inspect", "nosuchnode")
     assert missing.returncode == 1 and "no node 'nosuchnode' in this swarm" in missing.stderr
 
