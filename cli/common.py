@@ -95,6 +95,14 @@ def request(settings: Settings, actor: str, body: Any, timeout_s: float = REQUES
 
     path = settings.state_dir / "control.sock"
     if not path.exists():
+        from swarmnode.actors.node.identity import lock_holder
+
+        holder = lock_holder(settings.state_dir)
+        if holder is not None:
+            fail(
+                f"the node of state dir {settings.state_dir} (pid {holder}) has no control socket yet: it is "
+                "starting (or joining, or stopping); try again in a moment"
+            )
         if (settings.state_dir / "node.json").exists():
             fail(
                 f"no node is running with state dir {settings.state_dir} (no control socket at {path}); "

@@ -14,7 +14,15 @@ import secrets
 import string
 from pathlib import Path
 
-__all__ = ["LOCK_FILE", "StateDirError", "lock_state_dir", "new_node_id", "prepare_state_dir", "write_private"]
+__all__ = [
+    "LOCK_FILE",
+    "StateDirError",
+    "lock_holder",
+    "lock_state_dir",
+    "new_node_id",
+    "prepare_state_dir",
+    "write_private",
+]
 
 LOCK_FILE = "lock"  # held (flock) by the one node process that uses the state dir; it names its pid
 
@@ -93,6 +101,23 @@ def lock_state_dir(path: Path) -> int:
             f"cannot lock {lock}: {exc.strerror} (a state dir must be on a file system with flock)"
         ) from None
     return fd
+
+
+def lock_holder(path: Path) -> str | None:
+    """The pid (as the lock file says it) of the node process that holds state dir ``path``, else None."""
+    try:
+        fd = os.open(path / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+    except OSError:
+        return None
+    finally:
+        os.close(fd)  # also releases the shared lock, if this took it
+    return None
 
 
 def write_private(path: Path, data: bytes) -> None:

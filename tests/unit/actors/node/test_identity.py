@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 
 import pytest
 
-from swarmnode.actors.node.identity import NODE_ID_CHARS, StateDirError, new_node_id, prepare_state_dir
+from swarmnode.actors.node.identity import (
+    LOCK_FILE,
+    NODE_ID_CHARS,
+    StateDirError,
+    lock_holder,
+    lock_state_dir,
+    new_node_id,
+    prepare_state_dir,
+)
 from swarmnode.actors.node.swarm_state import (
     ManagerRecord,
     NodeCertificate,
@@ -107,3 +116,22 @@ def test_a_worker_drops_the_data_only_a_manager_keeps(tmp_path):
     assert not (tmp_path / "store").exists()
     assert sorted(p.name for p in (tmp_path / "certificates").iterdir()) == ["node.crt", "node.key", "trust.pem"]
     assert drop_manager_data(tmp_path) == []  # a worker's own start: nothing to drop
+
+
+def test_one_process_holds_a_state_dir_and_names_its_pid(tmp_path):
+    assert lock_holder(tmp_path) is None
+    fd = lock_state_dir(tmp_path)
+    try:
+        assert lock_holder(tmp_path) == str(os.getpid())
+        with pytest.raises(StateDirError, match=rf"is in use by a running node \(pid {os.getpid()}\): stop it first"):
+            lock_state_dir(tmp_path)  # another open file description: as a second process's
+    finally:
+        os.close(fd)
+    assert lock_holder(tmp_path) is None  # released with the descriptor (by the kernel, at any exit)
+    os.close(lock_state_dir(tmp_path))
+
+
+def test_a_lock_that_cannot_be_taken_is_named(tmp_path):
+    (tmp_path / LOCK_FILE).mkdir()
+    with pytest.raises(StateDirError, match=f"cannot open {tmp_path / LOCK_FILE}: Is a directory"):
+        lock_state_dir(tmp_path)
