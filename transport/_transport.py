@@ -75,7 +75,9 @@ RECV_BATCH = 512  # messages read from one socket per poll before the others get
 HAS_INPUT_CHECKS = 8
 LINGER_MS = 0  # unsent messages are dropped at close: a stopping node must not hang
 RECONNECT_IVL_MS = 100
-RECONNECT_IVL_MAX_MS = 5_000
+# A peer back from the dead is reconnected within this (zmq backs off from RECONNECT_IVL_MS): a
+# heartbeat to a manager that restarted fails as "lost" until then (zmq's own default is 100 ms, flat).
+RECONNECT_IVL_MAX_MS = 1_000
 HEARTBEAT_IVL_MS = 2_000  # ZMTP pings detect a peer that vanished without closing TCP
 # What a peer DEALER's monitor reports: a lost connection, or a handshake the peer refused. The
 # requests in flight to that peer fail then (their replies cannot come), not at their deadline.

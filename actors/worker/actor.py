@@ -30,6 +30,7 @@ from swarmnode.actors.node.swarm_state import (
     update_node_state,
     write_trust,
 )
+from swarmnode.actors.raft.actor import LeadershipChanged, Subscribe, Unsubscribe
 from swarmnode.actors.runtime import (
     CERTIFICATE_KEY,
     MANAGERS_KEY,
@@ -43,6 +44,7 @@ from swarmnode.actors.runtime import (
     Refused,
     Session,
 )
+from swarmnode.actors.store.client import STORE_ACTOR
 from swarmnode.actors.supervision import Link, describe
 from swarmnode.transport import RemoteError, Transport, TransportError
 
@@ -99,6 +101,7 @@ class Worker(NodeActor):
         self.period_s = FIRST_PERIOD_S
         self.current = 0
         self.failures = 0
+        self.backoff_step = 0  # retries since the last answer or leadership news: the backoff doubles with it
         self.rng = random.Random()
         self.transport: Transport | None = None
         self.learn_error: Exception | None = None  # why the last _learn_managers could ask no one, if it could not
@@ -108,6 +111,12 @@ class Worker(NodeActor):
         return tuple(self.context.get_shared(MANAGERS_KEY, ()))
 
     def on_start(self) -> None:
+        if self.context.role == "manager":
+            # A manager's node hears of a new leader from its own Raft member: its beats go to
+            # it at once, not at the end of a backoff that a quorum loss may have made a period.
+            raft = self.context.registry.get(STORE_ACTOR)
+            if raft is not None:
+                raft.tell(Subscribe(self.name, self.actor_ref, kinds=()))
         if self.context.get_shared(SESSION_KEY) is None:  # a restarted Worker keeps what the last one saw
             self._session("pending", "no heartbeat answered yet")
         self._adopt_managers(self.managers)
@@ -118,6 +127,9 @@ class Worker(NodeActor):
     def on_stop(self) -> None:
         if self.transport is not None:
             self.transport.on_peer_lost(self._lost, remove=True)
+        raft = self.context.registry.get(STORE_ACTOR) if self.context.role == "manager" else None
+        if raft is not None:
+            raft.tell(Unsubscribe(self.name))
 
     def on_crash(self, exc: BaseException) -> None:
         self.on_stop()
@@ -130,6 +142,14 @@ class Worker(NodeActor):
     def on_receive(self, message: object) -> object:
         if isinstance(message, _Beat):
             self.timers.start("beat", self._beat(), _Beat())
+            return None
+        if isinstance(message, LeadershipChanged):
+            if message.leader and self.failures:
+                ids = [m.node_id for m in self.managers]
+                if message.leader in ids:
+                    self.current = ids.index(message.leader)
+                self.backoff_step = 0
+                self.timers.start("beat", 0.0, _Beat())
             return None
         if isinstance(message, _ManagerLost):
             manager = self._current_manager()
@@ -188,7 +208,7 @@ class Worker(NodeActor):
             return self._failed(manager, exc)
         if self.failures:
             log.info("heartbeats reach manager %s again after %d failure(s)", manager.node_id, self.failures)
-        self.failures = 0
+        self.failures = self.backoff_step = 0
         assert isinstance(reply, HeartbeatReply)
         self._follow(reply, manager.node_id)
         self._session("active", f"heartbeats answered by manager {manager.node_id} every {self.period_s:g} s")
@@ -273,6 +293,7 @@ class Worker(NodeActor):
         timeout, not a period on top.
         """
         self.failures += 1
+        self.backoff_step += 1
         self._session(
             "failing",
             f"{self.failures} heartbeat(s) failed in a row; the last, to manager {manager.node_id}: {describe(exc)}",
@@ -288,7 +309,7 @@ class Worker(NodeActor):
         if move_on:
             self.current += 1
             self._learn_managers()
-        backoff = min(self.period_s, FAILED_RETRY_S * (1 << min(self.failures - 1, 16)))
+        backoff = min(self.period_s, FAILED_RETRY_S * (1 << min(self.backoff_step - 1, 16)))
         return backoff * self.rng.uniform(0.5, 1.0)  # nodes that failed together do not retry together
 
     def _follow(self, reply: HeartbeatReply, leader: str) -> None:

@@ -332,6 +332,34 @@ def test_a_new_leader_shows_every_node_unknown_until_its_first_heartbeat(nodes):
     wait_until(lambda: states()[worker_id] == "down", 15, "the silent worker to be down")
 
 
+def test_managers_are_ready_at_once_when_quorum_returns_not_after_their_backoff(nodes):
+    """A manager's node hears of the new leader from its own Raft member and beats to it then,
+    not at the end of a backoff a long quorum loss made a period (8 s here)."""
+    managers = Managers(nodes, 3, heartbeat="8s")
+    survivor = managers.wait_leader()
+    others = [n for n in managers.all if n is not survivor]
+    for node in others:
+        node.kill()
+
+    def failures() -> int:
+        status = survivor.try_status()
+        detail = status.session_detail if status is not None and status.session == "failing" else ""
+        return int(detail.split(" ", 1)[0]) if detail else 0
+
+    wait_until(lambda: failures() >= 7, 30, "the survivor's heartbeats to back off to the period")
+    for node in others:
+        node.start()
+    leader = managers.wait_leader(15)
+    back = time.monotonic()
+
+    def all_ready() -> bool:
+        rows = leader.request("control", NodeListRequest()).nodes
+        return all(r.status == "ready" for r in rows)
+
+    wait_until(all_ready, 15, "every manager to be ready")
+    assert time.monotonic() - back < 1.5, f"ready {time.monotonic() - back:.1f} s after the leader came"
+
+
 def test_a_worker_that_knows_only_a_follower_finds_the_leader_through_it(nodes):
     """Its list of managers can lack the leader (learnt from a leader demoted since: seen after
     demote and promote cycles); a follower runs no dispatcher, but names the leader and managers."""
