@@ -116,7 +116,8 @@ class Worker(NodeActor):
             # it at once, not at the end of a backoff that a quorum loss may have made a period.
             raft = self.context.registry.get(STORE_ACTOR)
             if raft is not None:
-                raft.tell(Subscribe(self.name, self.actor_ref, kinds=()))
+                with contextlib.suppress(pykka.ActorDeadError):  # restarting: beats go by the backoff then
+                    raft.tell(Subscribe(self.name, self.actor_ref, kinds=()))
         if self.context.get_shared(SESSION_KEY) is None:  # a restarted Worker keeps what the last one saw
             self._session("pending", "no heartbeat answered yet")
         self._adopt_managers(self.managers)
@@ -129,7 +130,8 @@ class Worker(NodeActor):
             self.transport.on_peer_lost(self._lost, remove=True)
         raft = self.context.registry.get(STORE_ACTOR) if self.context.role == "manager" else None
         if raft is not None:
-            raft.tell(Unsubscribe(self.name))
+            with contextlib.suppress(pykka.ActorDeadError):
+                raft.tell(Unsubscribe(self.name))
 
     def on_crash(self, exc: BaseException) -> None:
         self.on_stop()
