@@ -104,20 +104,25 @@ def lock_state_dir(path: Path) -> int:
 
 
 def lock_holder(path: Path) -> str | None:
-    """The pid (as the lock file says it) of the node process that holds state dir ``path``, else None."""
+    """The pid (as the lock file says it) of the node process that holds state dir ``path``, else None.
+
+    It looks in /proc/locks rather than trying the lock: a probe that held the lock even for a
+    moment could make a node starting then refuse its own state dir as in use.
+    """
+    lock = path / LOCK_FILE
     try:
-        fd = os.open(path / LOCK_FILE, os.O_RDONLY)
+        st = os.stat(lock)
+        with open("/proc/locks") as locks:
+            held = locks.read()
     except OSError:
         return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
-    except OSError:
+    inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    if not any(f" {inode} " in line and " FLOCK " in line for line in held.splitlines()):
         return None
-    finally:
-        os.close(fd)  # also releases the shared lock, if this took it
-    return None
+    try:
+        return lock.read_text().strip() or "?"
+    except OSError:
+        return "?"
 
 
 def write_private(path: Path, data: bytes) -> None:

@@ -17,6 +17,7 @@ import random
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pykka
 
@@ -102,6 +103,7 @@ class Worker(NodeActor):
         self.current = 0
         self.failures = 0
         self.backoff_step = 0  # retries since the last answer or leadership news: the backoff doubles with it
+        self.subscribed_to: pykka.ActorRef[Any] | None = None  # the RaftMember told of leaders (a manager's)
         self.rng = random.Random()
         self.transport: Transport | None = None
         self.learn_error: Exception | None = None  # why the last _learn_managers could ask no one, if it could not
@@ -111,19 +113,30 @@ class Worker(NodeActor):
         return tuple(self.context.get_shared(MANAGERS_KEY, ()))
 
     def on_start(self) -> None:
-        if self.context.role == "manager":
-            # A manager's node hears of a new leader from its own Raft member: its beats go to
-            # it at once, not at the end of a backoff that a quorum loss may have made a period.
-            raft = self.context.registry.get(STORE_ACTOR)
-            if raft is not None:
-                with contextlib.suppress(pykka.ActorDeadError):  # restarting: beats go by the backoff then
-                    raft.tell(Subscribe(self.name, self.actor_ref, kinds=()))
+        self._follow_leadership()
         if self.context.get_shared(SESSION_KEY) is None:  # a restarted Worker keeps what the last one saw
             self._session("pending", "no heartbeat answered yet")
         self._adopt_managers(self.managers)
         self.timers.start("beat", 0.0, _Beat())
         self.transport = self.context.transport  # the one it listens to; a restarted one is another
         self.transport.on_peer_lost(self._lost)
+
+    def _follow_leadership(self) -> None:
+        """On a manager: subscribe to its Raft member's leadership changes (again, if it restarted).
+
+        A manager's node hears of a new leader from its own Raft member: its beats go to it at
+        once, not at the end of a backoff that a quorum loss may have made a period. Called at
+        start and before each beat: a restarted RaftMember (under another supervisor than this
+        actor) knows no subscribers.
+        """
+        if self.context.role != "manager":
+            return
+        raft = self.context.registry.get(STORE_ACTOR)
+        if raft is None or raft is self.subscribed_to:
+            return
+        with contextlib.suppress(pykka.ActorDeadError):  # restarting: the next beat tries again
+            raft.tell(Subscribe(self.name, self.actor_ref, kinds=()))
+            self.subscribed_to = raft
 
     def on_stop(self) -> None:
         if self.transport is not None:
@@ -150,6 +163,8 @@ class Worker(NodeActor):
                 ids = [m.node_id for m in self.managers]
                 if message.leader in ids:
                     self.current = ids.index(message.leader)
+                elif self._learn_managers() != message.leader:
+                    return None  # a leader it cannot reach yet: the backoff goes on
                 self.backoff_step = 0
                 self.timers.start("beat", 0.0, _Beat())
             return None
@@ -177,6 +192,7 @@ class Worker(NodeActor):
 
     def _beat(self) -> float:
         """Send one heartbeat; return when to send the next."""
+        self._follow_leadership()
         manager = self._current_manager()
         if manager is None:
             log.warning("no manager known; this node cannot reach the swarm")

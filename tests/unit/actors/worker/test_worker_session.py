@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+import pykka
 import pytest
 
 from swarmnode.actors.node.swarm_state import ManagerRecord
+from swarmnode.actors.raft.actor import Subscribe
 from swarmnode.actors.runtime import SESSION_KEY, CurveKeys, NodeContext, Session
+from swarmnode.actors.store.client import STORE_ACTOR
 from swarmnode.actors.worker.actor import Worker
 from swarmnode.transport import RemoteError, TransportError
 
@@ -51,3 +54,31 @@ def test_removed_is_said_once_and_stays_through_later_failures(
     assert session(worker) == told and told.state == "removed"
     assert "Run `swarm-node leave` here to clear its state" in told.detail
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR] == [told.detail]
+
+
+class Recorder(pykka.ThreadingActor):
+    def __init__(self, got: list[object]) -> None:
+        super().__init__()
+        self.got = got
+
+    def on_receive(self, message: object) -> None:
+        self.got.append(message)
+
+
+def test_a_managers_worker_subscribes_again_to_a_restarted_raft_member(tmp_path: Path) -> None:
+    """The RaftMember restarts under another supervisor than the Worker: a new one knows no subscribers."""
+    context = NodeContext("m1", "manager", tmp_path, "127.0.0.1:0", CurveKeys(b"p" * 40, b"s" * 40))
+    worker = Worker(None, context)
+    first: list[object] = []
+    second: list[object] = []
+    refs = [Recorder.start(first), Recorder.start(second)]
+    try:
+        context.registry.register(STORE_ACTOR, refs[0])
+        worker._follow_leadership()
+        worker._follow_leadership()  # the same member: not again
+        context.registry.register(STORE_ACTOR, refs[1])  # restarted
+        worker._follow_leadership()
+    finally:
+        for ref in refs:
+            ref.stop()  # after what was told before it
+    assert [type(m) for m in first] == [Subscribe] and [type(m) for m in second] == [Subscribe]
