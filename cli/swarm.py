@@ -20,7 +20,7 @@ def emit_status(settings: Settings, reply: Any) -> None:
     from swarmnode.actors.messages import to_body
 
     if settings.output == "json":
-        emit_json(to_body(reply))
+        emit_json(to_body(reply) | {"session_since": rfc3339(reply.session_since)})
         return
     click.echo(f"Node:     {reply.node_id}")
     click.echo(f"Role:     {reply.role}")

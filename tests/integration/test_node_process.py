@@ -71,6 +71,8 @@ def test_status_as_json(nodes):
     body = json.loads(result.stdout)
     assert body["role"] == "manager"
     assert [a["path"] for a in body["actors"]][:2] == ["node", "node/transport"]
+    assert body["session"] in ("pending", "active", "failing")
+    assert body["session_since"].endswith("Z")  # RFC 3339, as node inspect's times
 
 
 def test_killed_actor_is_restarted_with_its_count_raised(nodes):
