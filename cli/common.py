@@ -91,13 +91,23 @@ def format_duration(seconds: float) -> str:
 
 def request(settings: Settings, actor: str, body: Any, timeout_s: float = REQUEST_TIMEOUT_S) -> Any:
     """Send ``body`` to ``actor`` on the local node and return the reply, or fail with a readable error."""
+    from swarmnode.actors.node.identity import LOCK_FILE, lock_holder
     from swarmnode.transport import ControlClient, RemoteError, RequestTimeout, TransportError
 
     path = settings.state_dir / "control.sock"
+    try:
+        holder: str | None = lock_holder(settings.state_dir)
+        known = True
+    except OSError:  # cannot tell: the request finds out
+        holder, known = None, False
+    if path.exists() and known and holder is None and (settings.state_dir / LOCK_FILE).exists():
+        # The node process holds its state dir while it runs: this socket is left from one that
+        # died (kill -9), and a request would wait its whole timeout for no one.
+        fail(
+            f"no node is running with state dir {settings.state_dir} (its control socket {path} is left from a "
+            "process that ended without removing it); `swarm-node start` runs the node it holds"
+        )
     if not path.exists():
-        from swarmnode.actors.node.identity import lock_holder
-
-        holder = lock_holder(settings.state_dir)
         if holder is not None:
             fail(
                 f"the node of state dir {settings.state_dir} (pid {holder}) has no control socket yet: it is "

@@ -107,15 +107,16 @@ def lock_holder(path: Path) -> str | None:
     """The pid (as the lock file says it) of the node process that holds state dir ``path``, else None.
 
     It looks in /proc/locks rather than trying the lock: a probe that held the lock even for a
-    moment could make a node starting then refuse its own state dir as in use.
+    moment could make a node starting then refuse its own state dir as in use. Raise OSError
+    when it cannot tell (no /proc/locks).
     """
     lock = path / LOCK_FILE
     try:
         st = os.stat(lock)
-        with open("/proc/locks") as locks:
-            held = locks.read()
-    except OSError:
+    except FileNotFoundError:
         return None
+    with open("/proc/locks") as locks:
+        held = locks.read()
     inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
     if not any(f" {inode} " in line and " FLOCK " in line for line in held.splitlines()):
         return None

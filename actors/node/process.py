@@ -72,7 +72,7 @@ def _swarm_state(config: NodeConfig, state_dir: Path) -> tuple[NodeState, str]:
                 f"this node is already part of a swarm (state dir {state_dir}); "
                 "use `swarm-node leave` to leave it and join another one"
             )
-        _check_port_free(config.listen or DEFAULT_LISTEN)
+        _check_port_free(config.listen or DEFAULT_LISTEN, "nothing was sent to the manager")
         result = join_swarm(state_dir, config.join)
         return result.state, f"This node joined a swarm as a {result.state.role}."
     if state is None:
@@ -84,6 +84,7 @@ def _swarm_state(config: NodeConfig, state_dir: Path) -> tuple[NodeState, str]:
             )
         if config.role is None:  # its node.json went since run_node looked (a `leave` that just ended)
             raise StateDirError(_holds_no_node(state_dir))
+        _check_port_free(config.listen or DEFAULT_LISTEN, "no swarm was founded", ports=2)
         options = FoundingOptions(
             advertise_addr=advertise_address(config.advertise_addr or config.listen or DEFAULT_LISTEN),
             hostname=socket.gethostname(),
@@ -164,21 +165,28 @@ def _holds_no_node(state_dir: Path) -> str:
     )
 
 
-def _check_port_free(listen: str) -> None:
-    """Refuse a join whose port is taken before the manager is asked: it would register this node
-    (and, with a manager token, add it to Raft) at an address it then cannot listen on."""
+def _check_port_free(listen: str, nothing_done: str, *, ports: int = 1) -> None:
+    """Refuse a join or a founding whose port is taken before anything is done.
+
+    A join would register this node (and, with a manager token, add it to Raft) at an address
+    it then cannot listen on; a founding would leave a swarm behind whose address is another's
+    (its join tokens would name it). A manager also listens on the port above (bootstrap):
+    ``ports=2``. ``nothing_done`` says what was not done, for the error.
+    """
     host, port = split_host_port(listen)
     if port == 0:
         return
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("" if host in ("0.0.0.0", "::") else host, port))
-        except OSError as exc:
-            raise JoinError(
-                f"cannot listen on {listen}: {exc.strerror}; nothing was sent to the manager (choose another --listen)"
-            ) from None
+    for taken in range(port, port + ports):
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("" if host in ("0.0.0.0", "::") else host, taken))
+            except OSError as exc:
+                where = listen if taken == port else f"{join_host_port(host, taken)} (the bootstrap port, {listen} + 1)"
+                raise StateDirError(
+                    f"cannot listen on {where}: {exc.strerror}; {nothing_done} (choose another --listen)"
+                ) from None
 
 
 def _listen_of_old_state(state: NodeState) -> str:

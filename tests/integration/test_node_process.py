@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -142,12 +143,29 @@ def test_sigterm_stops_children_in_reverse_order_and_exits_zero(nodes):
     assert not node.control_path.exists()
 
 
+def test_a_founding_on_a_busy_port_leaves_no_swarm_behind(nodes):
+    """Else a later start in that dir ran the half-made swarm, whose join tokens named another's address."""
+    for busy in (0, 1):  # the cluster port, or the bootstrap port above it
+        with socket.socket() as holder:
+            holder.bind(("127.0.0.1", 0))
+            holder.listen()
+            port = holder.getsockname()[1] - busy
+            node = nodes(f"n{busy}", listen=f"127.0.0.1:{port}").start(wait=False)
+            assert node.wait_exit() == 1
+        err = node.stderr()
+        assert f"cannot listen on 127.0.0.1:{port + busy}" in err and "no swarm was founded" in err, err
+        assert not (node.state_dir / "node.json").exists() and not (node.state_dir / "store").exists()
+        assert "Traceback" not in err
+
+
 def test_busy_port_exits_non_zero_with_a_readable_message(nodes):
+    port = free_port_pair()
+    node = nodes(listen=f"127.0.0.1:{port}").start()
+    node.stop()
     with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
+        holder.bind(("127.0.0.1", port))
         holder.listen()
-        port = holder.getsockname()[1]
-        node = nodes(listen=f"127.0.0.1:{port}").start(wait=False)
+        node.start(wait=False)
         assert node.wait_exit() == 1
     err = node.stderr()
     assert f"cannot listen on 127.0.0.1:{port}: address already in use" in err
@@ -215,6 +233,20 @@ def test_a_second_start_on_a_running_nodes_state_dir_is_refused_and_harms_nothin
         assert f"is in use by a running node (pid {node.proc.pid}): stop it first" in result.stderr, result.stderr
     assert node.try_status().node_id == status.node_id
     assert "forced a new cluster" not in node.stderr()
+
+
+def test_status_of_a_node_killed_with_kill_9_says_so_at_once(nodes):
+    """Its control socket is left behind; a request there would wait its whole timeout (10 s)."""
+    node = nodes().start()
+    node.kill()
+    assert node.control_path.exists()
+    started = time.monotonic()
+    result = run_cli("--state-dir", str(node.state_dir), "status")
+    assert result.returncode == 1
+    assert "no node is running with state dir" in result.stderr and "is left from a process" in result.stderr
+    assert time.monotonic() - started < 5.0  # the CLI's start-up, not a request's timeout
+    node.start()
+    assert node.try_status() is not None
 
 
 def test_restarted_node_keeps_its_identity(nodes):
