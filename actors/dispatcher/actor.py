@@ -23,6 +23,7 @@ from swarmnode.actors.store.core import StoreCore, StoredObject
 from swarmnode.actors.store.objects import CLUSTER_ID, ClusterView, NodeView, cluster_of, nodes_of
 from swarmnode.actors.store.transactions import Update
 from swarmnode.actors.supervision import Link
+from swarmnode.transport import TransportError, split_host_port
 
 from .core import HeartbeatCore, NodeLiveness, ReplyFacts, Transition
 from .messages import HeartbeatReply, HeartbeatRequest
@@ -117,6 +118,26 @@ class Dispatcher(NodeActor):
         if node is not None and node.status.get("addr") != addr:
             update_object(self.context, "node", self.context.node_id, lambda obj: (None, obj.status | {"addr": addr}))
 
+    def _moved(self, view: NodeView, addr: str) -> None:
+        """Record the address a node says it is reached at now (restarted on another --listen).
+
+        Its CURVE key is bound in its certificate, so an address claimed for another node only
+        makes connections to it fail their handshake; a malformed one is not recorded.
+        """
+        try:
+            split_host_port(addr)
+        except TransportError:
+            log.warning(
+                "node %s says it is reached at %r, which is no HOST:PORT; kept %s", view.node_id, addr, view.addr
+            )
+            return
+        try:
+            update_object(self.context, "node", view.node_id, lambda obj: (None, obj.status | {"addr": addr}))
+        except Refused as exc:  # the next heartbeat tries again
+            log.info("could not record the new address %s of node %s yet: %s", addr, view.node_id, exc.text)
+            return
+        log.info("node %s is reached at %s now (was %s)", view.node_id, addr, view.addr or "unknown")
+
     def on_receive(self, message: object) -> object:
         if isinstance(message, _Expire):
             self._record(self.core.expire(self.clock()))
@@ -184,6 +205,8 @@ class Dispatcher(NodeActor):
         else:
             node = read_store(self.context, lambda core: core.get("node", node_id))
         view = NodeView.of(node) if node is not None else None
+        if view is not None and msg.addr and msg.addr != view.addr:
+            self._moved(view, msg.addr)
         role_changed = view is not None and view.role != view.cert_role
         if role_changed and view is not None and view.role == "worker" and is_raft_member(self.context, view.node_id):
             # A demoted manager gets a worker's certificate only once its removal from Raft

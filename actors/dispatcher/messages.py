@@ -15,6 +15,9 @@ class HeartbeatRequest(Message):
     KIND = "HeartbeatRequest"
     trust_digest: str
     issuer: str
+    # Where this node is reached now (HOST:PORT): a node restarted on another address says so,
+    # and the leader records it ("" from a node that does not say).
+    addr: str = ""
 
 
 @message

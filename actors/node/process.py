@@ -147,6 +147,8 @@ def run_node(config: NodeConfig) -> int:
     log_path = configure_logging(state_dir, verbose=config.verbose)
     try:
         state, happened = _swarm_state(config, state_dir)
+        if not happened and config.listen and not config.advertise_addr and config.listen != state.listen:
+            state = replace(state, advertise_addr=_moved_advertise_address(state, config.listen))
         # Kept in node.json once the transport listens (_start_tree): a start without --listen listens there again.
         state = replace(state, listen=config.listen or state.listen or _listen_of_old_state(state))
     except (StateDirError, JoinError, ExternalCAError, ValueError) as exc:
@@ -189,6 +191,23 @@ def _check_port_free(listen: str, nothing_done: str, *, ports: int = 1) -> None:
                 ) from None
 
 
+def _moved_advertise_address(state: NodeState, listen: str) -> str:
+    """Where a node restarted on a new ``--listen`` (and no ``--advertise-addr``) is reached now.
+
+    An advertised address derived from the old listen address follows the new one, as at
+    founding or joining; one given explicitly keeps its host, and takes the new port if it had
+    the old one. The managers learn it from the node's next heartbeat.
+    """
+    try:
+        if state.listen and state.advertise_addr == advertise_address(state.listen):
+            return advertise_address(listen)
+        host, port = split_host_port(state.advertise_addr)
+        old_port = split_host_port(state.listen)[1] if state.listen else None
+        return join_host_port(host, split_host_port(listen)[1]) if port == old_port else state.advertise_addr
+    except (TransportError, ValueError):
+        return advertise_address(listen)
+
+
 def _listen_of_old_state(state: NodeState) -> str:
     """Where a node whose node.json predates the listen address listens: its advertised port."""
     try:
@@ -207,7 +226,9 @@ def _start_tree(context: NodeContext, state: NodeState, give_up: Callable[[str],
             log.warning("could not remove the manager data of this worker yet: %s", exc)
     root = start_node_tree(context, give_up)
     if context.listened:  # the port the kernel chose for a port 0 too: a start without --listen reuses it
-        update_node_state(context.state_dir, lambda st: replace(st, listen=context.listened))
+        update_node_state(
+            context.state_dir, lambda st: replace(st, listen=context.listened, advertise_addr=state.advertise_addr)
+        )
     return root
 
 

@@ -199,7 +199,9 @@ class Worker(NodeActor):
             return self.period_s
         cert = self.context.get_shared(CERTIFICATE_KEY)
         trust = self.context.get_shared(TRUST_KEY, b"")
-        request = HeartbeatRequest(trust_digest=trust_digest(trust), issuer=cert.issuer_digest if cert else "")
+        request = HeartbeatRequest(
+            trust_digest=trust_digest(trust), issuer=cert.issuer_digest if cert else "", addr=self.context.cluster_addr
+        )
         try:
             future = self.context.transport.request(
                 Address(manager.node_id, "dispatcher"), request, src_actor=self.name, timeout_s=self.period_s

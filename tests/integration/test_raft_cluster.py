@@ -19,6 +19,7 @@ from swarmnode.actors.control.messages import (
 from swarmnode.actors.messages import Address, Envelope, ErrorReply, decode_envelope, encode_envelope
 from swarmnode.actors.node.swarm_state import NodeState, load_node_state, update_node_state
 from swarmnode.actors.raft.recovery import DROPPED_FILE
+from swarmnode.cli.local import free_port_pair
 from swarmnode.transport import ControlClient, RemoteError, RequestTimeout, TransportError
 from tests.support import wait_until
 from tests.support.nodes import Managers, NodeProcess, run_cli
@@ -361,6 +362,41 @@ def test_managers_are_ready_at_once_when_quorum_returns_not_after_their_backoff(
     leader_known = after_restart("raft: leader is ")
     assert leader_known is not None and leader_known <= answered
     assert answered - leader_known < 2.0, f"answered {answered - leader_known:.1f} s after a leader was known"
+
+
+def test_nodes_restarted_on_another_address_are_reached_there(nodes):
+    """The address follows the node (its heartbeat says it): a manager on a new --listen is a
+    reachable voter again, a worker is listed and reached at its new address."""
+    managers = Managers(nodes, 3)
+    leader = managers.wait_leader()
+    manager = next(n for n in managers.all if n is not leader)
+    worker = managers.join("w1")
+    managers.wait_status(worker.node_id, "ready", 10)
+    for node in (manager, worker):
+        node.stop()
+        node.listen = f"127.0.0.1:{free_port_pair()}"
+        node.start()  # --listen names the new address
+
+    def addresses() -> dict[str, str]:
+        return {r.node_id: r.addr for r in managers.wait_leader().request("control", NodeListRequest()).nodes}
+
+    wait_until(
+        lambda: addresses().get(manager.node_id) == manager.listen and addresses().get(worker.node_id) == worker.listen,
+        15,
+        "the new addresses in node ls",
+    )
+
+    def reachable_voter() -> bool:
+        status = managers.cluster_status(managers.wait_leader())
+        rows = [m for m in status.members if m.node_id == manager.node_id] if status is not None else []
+        return bool(rows) and rows[0].suffrage == "voter" and rows[0].reachable == "reachable"
+
+    wait_until(reachable_voter, 15, "the moved manager to be a reachable voter again")
+    write_label(managers.wait_leader(), "after-move")
+    wait_until(
+        lambda: labels_on(manager, leader.node_id).get("after-move") == "v", 10, "the write on the moved manager"
+    )
+    managers.wait_status(worker.node_id, "ready", 10)
 
 
 def test_a_worker_that_knows_only_a_follower_finds_the_leader_through_it(nodes):

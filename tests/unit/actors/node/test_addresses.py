@@ -144,3 +144,22 @@ def test_no_route_to_the_manager_names_both_addresses_and_the_option_to_pass() -
         advertise_address("0.0.0.0:4000", towards="255.255.255.255:2377")
     text = str(caught.value)
     assert "0.0.0.0:4000" in text and "route to 255.255.255.255:2377" in text and "--advertise-addr" in text
+
+
+@pytest.mark.parametrize(
+    ("advertised", "old_listen", "new_listen", "moved"),
+    [
+        ("127.0.0.1:2377", "127.0.0.1:2377", "127.0.0.1:2477", "127.0.0.1:2477"),  # derived: follows
+        ("10.1.2.3:2377", "127.0.0.1:2377", "127.0.0.1:2477", "10.1.2.3:2477"),  # explicit host, same port
+        ("10.1.2.3:4000", "127.0.0.1:2377", "127.0.0.1:2477", "10.1.2.3:4000"),  # explicit port: kept
+    ],
+)
+def test_a_node_restarted_on_another_listen_address_advertises_it(
+    advertised: str, old_listen: str, new_listen: str, moved: str
+) -> None:
+    from swarmnode.actors.node.process import _moved_advertise_address
+    from swarmnode.actors.node.swarm_state import NodeState
+    from swarmnode.actors.runtime import CurveKeys
+
+    state = NodeState("n", "worker", "c", advertised, "h", CurveKeys(b"p" * 40, b"s" * 40), listen=old_listen)
+    assert _moved_advertise_address(state, new_listen) == moved
