@@ -210,10 +210,20 @@ def ca() -> None:
 
 @ca.command("rotate")
 @click.option("--detach", "-d", is_flag=True, help="Start the rotation and return without waiting for it.")
-@click.option("--timeout", "timeout_s", type=float, default=300.0, show_default=True, help="Seconds to wait.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=300.0,
+    show_default=True,
+    help="Seconds to wait.",
+)
 @click.pass_obj
 def ca_rotate(settings: Settings, detach: bool, timeout_s: float) -> None:
-    """Replace the root CA, cross-signed, and wait until every node holds a certificate of the new root."""
+    """Replace the root CA, cross-signed, and wait until every node holds a certificate of the new root.
+
+    A rotation under way is joined, not started again; `ca status` only looks.
+    """
     from swarmnode.actors.control.messages import CARotateRequest
 
     reply = request(settings, "ca", CARotateRequest(start=True))
@@ -226,10 +236,48 @@ def ca_rotate(settings: Settings, detach: bool, timeout_s: float) -> None:
             click.echo(f"rotating: {reply.nodes_done}/{reply.nodes_total} nodes hold certificates of the new root")
             shown = progress
         if time.monotonic() > deadline:
-            fail(f"the rotation is still running after {timeout_s:g} s (a node may be down); check again later")
+            fail(f"the rotation is still under way after {timeout_s:g} s: {_pending(reply)}")
         time.sleep(POLL_S)  # a poll interval of a progress display, bounded by the deadline
         reply = request(settings, "ca", CARotateRequest(start=False))
-    click.echo(f"Root CA rotation {reply.state}: {reply.nodes_done}/{reply.nodes_total} nodes on the new root")
+    _echo_rotation(reply, "Root CA rotation done")
+
+
+@ca.command("status")
+@click.pass_obj
+def ca_status(settings: Settings) -> None:
+    """Show the root CA and how far a rotation is, without starting one."""
+    from swarmnode.actors.control.messages import CARotateRequest
+    from swarmnode.actors.messages import to_body
+
+    reply = request(settings, "ca", CARotateRequest(start=False))
+    if settings.output == "json":
+        emit_json(to_body(reply))
+        return
+    click.echo(f"Root CA digest: {reply.new_digest}")
+    if reply.state == "done":
+        click.echo(f"No rotation under way: {reply.nodes_done}/{reply.nodes_total} nodes on this root")
+    else:
+        _echo_rotation(reply, "")
+
+
+def _echo_rotation(reply: Any, done: str) -> None:
+    if reply.state == "done":
+        click.echo(f"{done}: {reply.nodes_done}/{reply.nodes_total} nodes on the new root")
+    else:
+        click.echo(f"Root CA rotation under way: {_pending(reply)}")
+
+
+def _pending(reply: Any) -> str:
+    """How far a rotation is, and which nodes it waits for."""
+    left = reply.nodes_total - reply.nodes_done
+    text = f"{reply.nodes_done}/{reply.nodes_total} nodes on the new root"
+    if reply.pending:
+        more = f" and {left - len(reply.pending)} more" if left > len(reply.pending) else ""
+        text += (
+            f"; waiting for {', '.join(reply.pending)}{more}. A node that is down renews when it comes back "
+            "(or `node rm` it); `swarm-node ca status` follows the rotation without starting another"
+        )
+    return text
 
 
 @click.group()

@@ -58,7 +58,7 @@ from .core import (
     JoinRefused,
     cluster_root,
     role_for_token,
-    rotation_progress,
+    rotation_detail,
     verify_member_certificate,
 )
 from .messages import (
@@ -393,10 +393,11 @@ class CertAuthority(NodeActor):
             write_private(self.context.state_dir / CERT_DIR / "root-ca.key", new.key_pem)
             log.info("root CA rotation started: new root %s", ca_digest(new.cert_pem)[:16])
             cluster = self._cluster()
-        done, total = read_store(self.context, lambda core: rotation_progress(cluster, core))
+        done, total, pending = read_store(self.context, lambda core: rotation_detail(cluster, core))
         return CARotateReply(
             new_digest=ca_digest(cluster.root_cert),
             nodes_total=total,
             nodes_done=done,
             state=cluster.rotation or "done",
+            pending=pending if cluster.rotation else (),
         )

@@ -38,6 +38,7 @@ __all__ = [
     "join_tokens",
     "new_secret",
     "role_for_token",
+    "rotation_detail",
     "rotation_progress",
     "sign_for_node",
     "split_pem",
@@ -148,11 +149,22 @@ def verify_member_certificate(chain_pem: bytes, trust_pem: bytes, cluster_id: st
     return verify_node_certificate(chain_pem, trusted_roots=roots, cluster_id=cluster_id, now=now)
 
 
+PENDING_SHOWN = 20  # nodes named as not on the new root yet, at most
+
+
 def rotation_progress(cluster: ClusterView, core: StoreCore) -> tuple[int, int]:
     """Return (nodes whose certificate the current root signed, all nodes)."""
+    done, total, _ = rotation_detail(cluster, core)
+    return done, total
+
+
+def rotation_detail(cluster: ClusterView, core: StoreCore) -> tuple[int, int, tuple[str, ...]]:
+    """Return the progress and the first PENDING_SHOWN nodes not on the current root, as "ID (HOST, STATE)"."""
     current = ca_digest(cluster.root_cert)
     nodes = nodes_of(core)
-    return sum(1 for n in nodes if n.issuer == current), len(nodes)
+    pending = [n for n in nodes if n.issuer != current]
+    shown = tuple(f"{n.node_id} ({n.hostname}, {n.state})" for n in pending[:PENDING_SHOWN])
+    return len(nodes) - len(pending), len(nodes), shown
 
 
 def finish_rotation(cluster: ClusterView) -> dict[str, object]:

@@ -194,6 +194,9 @@ class CARotateReply(Message):
     nodes_total: int
     nodes_done: int
     state: str
+    # While rotating: the nodes not on the new root yet, as "ID (HOSTNAME, STATE)", the first
+    # PENDING_SHOWN of them.
+    pending: tuple[str, ...] = ()
 
 
 @message

@@ -38,6 +38,33 @@ def test_every_node_renews_its_certificate_and_stays_ready(nodes):
     assert all(row.restarts == 0 for row in workers[0].actors().values())
 
 
+def test_a_rotation_waiting_for_a_down_node_names_it_and_ca_status_only_looks(nodes):
+    swarm = Swarm(nodes)
+    worker = swarm.join("w1")
+    worker_id = worker.node_id
+    swarm.wait_status(worker_id, "ready", 10)
+    worker.stop()
+    swarm.wait_status(worker_id, "down", 10)
+    state_dir = str(swarm.manager.state_dir)
+    result = run_cli("--state-dir", state_dir, "ca", "rotate", "--timeout", "3")
+    assert result.returncode == 1
+    assert f"the rotation is still under way after 3 s: 1/2 nodes on the new root; waiting for {worker_id}" in (
+        result.stderr
+    )
+    digest = result.stdout.split("New root CA digest: ")[1].split()[0]
+    status = run_cli("--state-dir", state_dir, "ca", "status")
+    assert f"Root CA digest: {digest}" in status.stdout  # looked, started nothing
+    assert f"Root CA rotation under way: 1/2 nodes on the new root; waiting for {worker_id}" in status.stdout
+    assert run_cli("--state-dir", state_dir, "node", "rm", worker_id).returncode == 0
+    wait_until(
+        lambda: "No rotation under way: 1/1 nodes" in run_cli("--state-dir", state_dir, "ca", "status").stdout,
+        10,
+        "the rotation to finish without the removed node",
+    )
+    bad = run_cli("--state-dir", state_dir, "ca", "rotate", "--timeout", "-5")
+    assert bad.returncode == 2 and "-5" in bad.stderr
+
+
 def test_root_ca_rotation_moves_every_node_to_the_new_root(nodes):
     swarm = Swarm(nodes)
     workers = [swarm.join(f"w{i}") for i in range(2)]
