@@ -163,6 +163,22 @@ def start(
     from swarmnode.actors.node.founding import DEFAULT_CERT_EXPIRY_S, DEFAULT_HEARTBEAT_S
     from swarmnode.actors.node.process import NodeConfig, run_node
 
+    state_dir = local_state_dir or settings.state_dir
+    new_swarm_only = [
+        flag
+        for flag, value in (
+            ("--cert-expiry", cert_expiry),
+            ("--dispatcher-heartbeat", dispatcher_heartbeat),
+            ("--external-ca", external_ca),
+        )
+        if value is not None
+    ]
+    if new_swarm_only and (state_dir.expanduser() / "node.json").exists():
+        # Ignored silently, they looked taken: the swarm keeps the settings it was founded with.
+        raise click.UsageError(
+            f"{', '.join(new_swarm_only)} set up a new swarm, and state dir {state_dir} holds a node of one "
+            "already, which keeps its settings (changing them in a running swarm is not built); start without them"
+        )
     external = None
     if external_ca is not None:
         try:
@@ -178,7 +194,7 @@ def start(
         role=role,
         listen=listen,
         advertise_addr=advertise_addr,
-        state_dir=local_state_dir or settings.state_dir,
+        state_dir=state_dir,
         verbose=verbose,
         cert_expiry_s=expiry,
         heartbeat_period_s=dispatcher_heartbeat or DEFAULT_HEARTBEAT_S,

@@ -249,6 +249,14 @@ def test_status_of_a_node_killed_with_kill_9_says_so_at_once(nodes):
     assert node.try_status() is not None
 
 
+def test_new_swarm_options_on_a_node_that_has_one_are_refused_not_ignored(nodes):
+    node = nodes().start()
+    node.stop()
+    result = run_cli("start", "--cert-expiry", "1h", "--listen", node.listen, "--state-dir", str(node.state_dir))
+    assert result.returncode == 2
+    assert "--cert-expiry set up a new swarm" in result.stderr and "which keeps its settings" in result.stderr
+
+
 def test_restarted_node_keeps_its_identity(nodes):
     node = nodes().start()
     first = node.try_status().node_id
