@@ -253,6 +253,7 @@ def _serve(context: NodeContext, state: NodeState, happened: str, log_path: Path
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         log.info("received %s; stopping", signal.Signals(signum).name)
+        _say(f"received {signal.Signals(signum).name}: stopping")  # a terminal that pressed Ctrl-C sees it
         done.set()
 
     context.set_shared(STOP_NODE_KEY, stop_node)
@@ -294,6 +295,7 @@ def _serve(context: NodeContext, state: NodeState, happened: str, log_path: Path
         _say(f"stopped: {failure[0]}")
         return EXIT_FAILED
     log.info("node stopped cleanly")
+    _say("stopped cleanly")
     return EXIT_OK
 
 

@@ -141,6 +141,7 @@ def test_sigterm_stops_children_in_reverse_order_and_exits_zero(nodes):
     messages = [r["msg"] for r in node.log_records()]
     assert "node stopped cleanly" in messages
     assert not node.control_path.exists()
+    assert "received SIGTERM: stopping" in node.stderr() and "stopped cleanly" in node.stderr()  # the terminal's
 
 
 def test_a_founding_on_a_busy_port_leaves_no_swarm_behind(nodes):
