@@ -220,7 +220,9 @@ class Worker(NodeActor):
             if leader:
                 return min(NOT_LEADER_RETRY_S, self.period_s)  # a follower runs no dispatcher: its leader, soon
             if self.learn_error is not None:  # the question itself failed: that is what to say
-                return self._failed(manager, self.learn_error)
+                # Refused by this manager's own Raft state (just joined or promoted, not a member
+                # yet; or demoted): passing, said quietly unless it goes on.
+                return self._failed(manager, self.learn_error, expected=isinstance(self.learn_error, Refused))
             # No quorum, or an election (a manager's own beats at its start): said quietly, unless it goes on.
             no_leader = NoLeader(manager.node_id, own_store=self.context.role == "manager")
             return self._failed(manager, no_leader, expected=True)
