@@ -89,24 +89,37 @@ def format_duration(seconds: float) -> str:
     return "".join(parts)
 
 
+def _nobody_listens(path: Path) -> bool:
+    """Whether connecting to the control socket is refused: no process listens on it any more."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        try:
+            probe.connect(str(path))
+        except ConnectionRefusedError:
+            return True
+        except OSError:
+            return False  # another problem (permissions, say): the request says it
+    return False
+
+
 def request(settings: Settings, actor: str, body: Any, timeout_s: float = REQUEST_TIMEOUT_S) -> Any:
     """Send ``body`` to ``actor`` on the local node and return the reply, or fail with a readable error."""
-    from swarmnode.actors.node.identity import LOCK_FILE, lock_holder
+    from swarmnode.actors.node.identity import lock_holder
     from swarmnode.transport import ControlClient, RemoteError, RequestTimeout, TransportError
 
     path = settings.state_dir / "control.sock"
-    try:
-        holder: str | None = lock_holder(settings.state_dir)
-        known = True
-    except OSError:  # cannot tell: the request finds out
-        holder, known = None, False
-    if path.exists() and known and holder is None and (settings.state_dir / LOCK_FILE).exists():
-        # The node process holds its state dir while it runs: this socket is left from one that
-        # died (kill -9), and a request would wait its whole timeout for no one.
+    if path.exists() and _nobody_listens(path):
+        # Left by a process that died (kill -9): a request would wait its whole timeout for no one.
         fail(
             f"no node is running with state dir {settings.state_dir} (its control socket {path} is left from a "
             "process that ended without removing it); `swarm-node start` runs the node it holds"
         )
+    try:
+        holder = lock_holder(settings.state_dir)  # a hint only: some file systems hide the lock there
+    except OSError:
+        holder = None
     if not path.exists():
         if holder is not None:
             fail(

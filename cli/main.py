@@ -170,14 +170,17 @@ def start(
             ("--cert-expiry", cert_expiry),
             ("--dispatcher-heartbeat", dispatcher_heartbeat),
             ("--external-ca", external_ca),
+            ("--external-ca-cert", external_ca_cert),
         )
         if value is not None
     ]
     if new_swarm_only and (state_dir.expanduser() / "node.json").exists():
-        # Ignored silently, they looked taken: the swarm keeps the settings it was founded with.
-        raise click.UsageError(
-            f"{', '.join(new_swarm_only)} set up a new swarm, and state dir {state_dir} holds a node of one "
-            "already, which keeps its settings (changing them in a running swarm is not built); start without them"
+        # Said, not refused: a service unit that founded the swarm starts it again with the same
+        # command line. Ignored silently, they looked taken.
+        click.echo(
+            f"swarm-node: {', '.join(new_swarm_only)} set up a new swarm only; state dir {state_dir} holds a node "
+            "of one, which keeps the settings it was founded with (changing them is not built): ignored",
+            err=True,
         )
     external = None
     if external_ca is not None:

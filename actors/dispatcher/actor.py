@@ -125,10 +125,12 @@ class Dispatcher(NodeActor):
         makes connections to it fail their handshake; a malformed one is not recorded.
         """
         try:
-            split_host_port(addr)
+            host, port = split_host_port(addr)
         except TransportError:
+            host, port = "", 0
+        if host.strip("[]") in ("", "0.0.0.0", "::") or port == 0:
             log.warning(
-                "node %s says it is reached at %r, which is no HOST:PORT; kept %s", view.node_id, addr, view.addr
+                "node %s says it is reached at %r, which no node can dial; kept %s", view.node_id, addr, view.addr
             )
             return
         try:

@@ -121,7 +121,7 @@ def _context(config: NodeConfig, state: NodeState, state_dir: Path) -> NodeConte
         listen=state.listen,
         keys=state.keys,
         cluster_id=state.cluster_id,
-        advertise_addr=config.advertise_addr or state.advertise_addr,
+        advertise_addr=state.advertise_addr,
         hostname=state.hostname,
         settings=config.settings,
         started_at=time.time(),
@@ -147,7 +147,9 @@ def run_node(config: NodeConfig) -> int:
     log_path = configure_logging(state_dir, verbose=config.verbose)
     try:
         state, happened = _swarm_state(config, state_dir)
-        if not happened and config.listen and not config.advertise_addr and config.listen != state.listen:
+        if not happened and config.advertise_addr:  # kept from now on, as the one of a join or founding
+            state = replace(state, advertise_addr=advertise_address(config.advertise_addr, towards=_towards(state)))
+        elif not happened and config.listen and config.listen != state.listen:
             state = replace(state, advertise_addr=_moved_advertise_address(state, config.listen))
         # Kept in node.json once the transport listens (_start_tree): a start without --listen listens there again.
         state = replace(state, listen=config.listen or state.listen or _listen_of_old_state(state))
@@ -179,6 +181,11 @@ def _check_port_free(listen: str, nothing_done: str, *, ports: int = 1) -> None:
     if port == 0:
         return
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    if port + ports - 1 > 65535:
+        raise StateDirError(
+            f"cannot listen on {listen}: a manager listens on its port and the one above it (bootstrap), and "
+            f"{port + 1} is no TCP port; {nothing_done} (choose another --listen)"
+        )
     for taken in range(port, port + ports):
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -198,14 +205,20 @@ def _moved_advertise_address(state: NodeState, listen: str) -> str:
     founding or joining; one given explicitly keeps its host, and takes the new port if it had
     the old one. The managers learn it from the node's next heartbeat.
     """
+    towards = _towards(state)
     try:
-        if state.listen and state.advertise_addr == advertise_address(state.listen):
-            return advertise_address(listen)
+        if state.listen and state.advertise_addr == advertise_address(state.listen, towards=towards):
+            return advertise_address(listen, towards=towards)
         host, port = split_host_port(state.advertise_addr)
         old_port = split_host_port(state.listen)[1] if state.listen else None
         return join_host_port(host, split_host_port(listen)[1]) if port == old_port else state.advertise_addr
     except (TransportError, ValueError):
-        return advertise_address(listen)
+        return advertise_address(listen, towards=towards)
+
+
+def _towards(state: NodeState) -> str:
+    """A manager other than this node (HOST:PORT), whose route picks a wildcard's address; "" if none."""
+    return next((m.addr for m in state.managers if m.node_id != state.node_id and m.addr), "")
 
 
 def _listen_of_old_state(state: NodeState) -> str:

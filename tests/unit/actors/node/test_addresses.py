@@ -163,3 +163,11 @@ def test_a_node_restarted_on_another_listen_address_advertises_it(
 
     state = NodeState("n", "worker", "c", advertised, "h", CurveKeys(b"p" * 40, b"s" * 40), listen=old_listen)
     assert _moved_advertise_address(state, new_listen) == moved
+
+
+def test_a_manager_on_the_last_port_is_refused_with_a_reason() -> None:
+    from swarmnode.actors.node.identity import StateDirError
+    from swarmnode.actors.node.process import _check_port_free
+
+    with pytest.raises(StateDirError, match="65536 is no TCP port; no swarm was founded"):
+        _check_port_free("127.0.0.1:65535", "no swarm was founded", ports=2)
