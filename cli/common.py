@@ -110,17 +110,18 @@ def request(settings: Settings, actor: str, body: Any, timeout_s: float = REQUES
     from swarmnode.transport import ControlClient, RemoteError, RequestTimeout, TransportError
 
     path = settings.state_dir / "control.sock"
-    if path.exists() and _nobody_listens(path):
+    try:
+        holder = lock_holder(settings.state_dir)  # a hint only: some file systems hide the lock there
+    except OSError:
+        holder = None
+    stale = path.exists() and _nobody_listens(path)
+    if stale and holder is None:
         # Left by a process that died (kill -9): a request would wait its whole timeout for no one.
         fail(
             f"no node is running with state dir {settings.state_dir} (its control socket {path} is left from a "
             "process that ended without removing it); `swarm-node start` runs the node it holds"
         )
-    try:
-        holder = lock_holder(settings.state_dir)  # a hint only: some file systems hide the lock there
-    except OSError:
-        holder = None
-    if not path.exists():
+    if stale or not path.exists():
         if holder is not None:
             fail(
                 f"the node of state dir {settings.state_dir} (pid {holder}) has no control socket yet: it is "

@@ -131,7 +131,7 @@ def _duration(minimum_s: float, what: str) -> object:
 @click.option("--external-ca", default=None, help="New swarm only: protocol=cfssl,url=URL of a CFSSL signer.")
 @click.option(
     "--external-ca-cert",
-    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    type=click.Path(path_type=Path, dir_okay=False),
     default=None,
     help="The external CA's root certificate (PEM), with --external-ca.",
 )
@@ -174,7 +174,8 @@ def start(
         )
         if value is not None
     ]
-    if new_swarm_only and (state_dir.expanduser() / "node.json").exists():
+    has_node = (state_dir.expanduser() / "node.json").exists()
+    if new_swarm_only and has_node:
         # Said, not refused: a service unit that founded the swarm starts it again with the same
         # command line. Ignored silently, they looked taken.
         click.echo(
@@ -182,6 +183,7 @@ def start(
             "of one, which keeps the settings it was founded with (changing them is not built): ignored",
             err=True,
         )
+        external_ca = external_ca_cert = None  # not even read: a file gone since must not stop a restart
     external = None
     if external_ca is not None:
         try:
@@ -190,6 +192,8 @@ def start(
             raise click.BadParameter(str(exc), param_hint="--external-ca") from None
         if external_ca_cert is None:
             raise click.BadParameter("an external CA needs its root certificate", param_hint="--external-ca-cert")
+        if not external_ca_cert.is_file():
+            raise click.BadParameter(f"{external_ca_cert} is no file", param_hint="--external-ca-cert")
     expiry = cert_expiry or DEFAULT_CERT_EXPIRY_S
     if os.environ.get(TEST_CERT_EXPIRY_ENV):
         expiry = float(os.environ[TEST_CERT_EXPIRY_ENV])

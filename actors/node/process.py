@@ -148,7 +148,7 @@ def run_node(config: NodeConfig) -> int:
     try:
         state, happened = _swarm_state(config, state_dir)
         if not happened and config.advertise_addr:  # kept from now on, as the one of a join or founding
-            state = replace(state, advertise_addr=advertise_address(config.advertise_addr, towards=_towards(state)))
+            state = replace(state, advertise_addr=_resolved(config.advertise_addr, state))
         elif not happened and config.listen and config.listen != state.listen:
             state = replace(state, advertise_addr=_moved_advertise_address(state, config.listen))
         # Kept in node.json once the transport listens (_start_tree): a start without --listen listens there again.
@@ -205,20 +205,30 @@ def _moved_advertise_address(state: NodeState, listen: str) -> str:
     founding or joining; one given explicitly keeps its host, and takes the new port if it had
     the old one. The managers learn it from the node's next heartbeat.
     """
-    towards = _towards(state)
     try:
-        if state.listen and state.advertise_addr == advertise_address(state.listen, towards=towards):
-            return advertise_address(listen, towards=towards)
+        derived = bool(state.listen) and state.advertise_addr == _resolved(state.listen, state)
+    except ValueError:
+        derived = False
+    if derived:
+        return _resolved(listen, state)
+    try:
         host, port = split_host_port(state.advertise_addr)
         old_port = split_host_port(state.listen)[1] if state.listen else None
-        return join_host_port(host, split_host_port(listen)[1]) if port == old_port else state.advertise_addr
-    except (TransportError, ValueError):
-        return advertise_address(listen, towards=towards)
+    except TransportError:
+        return _resolved(listen, state)
+    return join_host_port(host, split_host_port(listen)[1]) if port == old_port else state.advertise_addr
 
 
-def _towards(state: NodeState) -> str:
-    """A manager other than this node (HOST:PORT), whose route picks a wildcard's address; "" if none."""
-    return next((m.addr for m in state.managers if m.node_id != state.node_id and m.addr), "")
+def _resolved(address: str, state: NodeState) -> str:
+    """``address`` with a wildcard host resolved along the route to a manager of this node's list
+    (as at a join), or along the default route when there is none or it cannot be routed to."""
+    towards = next((m.addr for m in state.managers if m.node_id != state.node_id and m.addr), "")
+    if towards:
+        try:
+            return advertise_address(address, towards=towards)
+        except ValueError:  # a name that does not resolve now, another address family: not a reason to stop
+            pass
+    return advertise_address(address)
 
 
 def _listen_of_old_state(state: NodeState) -> str:
