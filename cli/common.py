@@ -130,7 +130,8 @@ def request(settings: Settings, actor: str, body: Any, timeout_s: float = REQUES
         if (settings.state_dir / "node.json").exists():
             fail(
                 f"no node is running with state dir {settings.state_dir} (no control socket at {path}); "
-                "`swarm-node start` runs the node it holds, or pass --state-dir"
+                "`swarm-node start` runs the node it holds (`swarm-node leave --force` forgets it instead), or pass "
+                "--state-dir"
             )
         fail(
             f"no node is running with state dir {settings.state_dir}, which holds no swarm node; pass --state-dir, "

@@ -196,11 +196,46 @@ def join_token(settings: Settings, role: str, rotate: bool, quiet: bool) -> None
 @click.option("--force", "-f", is_flag=True, help="Leave even as the last manager (erases the swarm).")
 @click.pass_obj
 def leave(settings: Settings, force: bool) -> None:
-    """Leave the swarm: the node stops and forgets its swarm state."""
+    """Leave the swarm: the node stops and forgets its swarm state (with --force, also a node not running)."""
     from swarmnode.actors.control.messages import LeaveRequest
 
+    if force and _leave_offline(settings):
+        return
     request(settings, "control", LeaveRequest(force=force))
     click.echo("Node left the swarm.")
+
+
+def _leave_offline(settings: Settings) -> bool:
+    """Forget the swarm state of a node that is not running (its state dir free); False if one runs."""
+    import os
+
+    from swarmnode.actors.node.identity import StateDirError, lock_state_dir
+    from swarmnode.actors.node.swarm_state import NODE_FILE, forget_swarm, load_node_state
+
+    state_dir = settings.state_dir
+    if not (state_dir / NODE_FILE).exists():
+        return False  # nothing to forget here: the request path says what there is
+    try:
+        fd = lock_state_dir(state_dir)  # no node may start meanwhile
+    except StateDirError:
+        return False  # a node process holds it: it is asked to leave
+    try:
+        state = load_node_state(state_dir)
+        forget_swarm(state_dir)
+        (state_dir / "control.sock").unlink(missing_ok=True)  # left by a process that died
+    finally:
+        os.close(fd)
+    who = state.node_id if state is not None else "it"
+    then = (
+        f"`swarm-node node demote {who}`, then `node rm {who}`: it is still a voter of the managers' Raft group"
+        if state is not None and state.role == "manager"
+        else f"`swarm-node node rm {who}`"
+    )
+    click.echo(
+        f"Node left the swarm. It was not running: its swarm state here is removed; on a manager, {then} "
+        "(until then it is listed, down)."
+    )
+    return True
 
 
 @click.group()

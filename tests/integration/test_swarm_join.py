@@ -179,6 +179,24 @@ def test_a_worker_leaves_and_may_join_again(swarm):
     assert worker.node_id != first_id
 
 
+def test_a_node_that_is_not_running_leaves_with_force(swarm):
+    """Its swarm state is forgotten without starting it (which would bind its ports first)."""
+    worker = swarm.join("w1")
+    node_id = worker.node_id
+    swarm.wait_status(node_id, "ready", 10)
+    worker.kill()  # its control socket is left behind
+    plain = run_cli("--state-dir", str(worker.state_dir), "leave")
+    assert plain.returncode == 1 and "no node is running" in plain.stderr
+    left = run_cli("--state-dir", str(worker.state_dir), "leave", "--force")
+    assert left.returncode == 0, left.stderr
+    assert f"on a manager, `swarm-node node rm {node_id}`" in left.stdout
+    assert not (worker.state_dir / "node.json").exists() and not (worker.state_dir / "control.sock").exists()
+    swarm.wait_status(node_id, "down", 3 * HEARTBEAT_S + 3)
+    assert run_cli("--state-dir", str(swarm.manager.state_dir), "node", "rm", node_id).returncode == 0
+    worker.join(swarm.manager_addr, swarm.token())  # joins again, as a new node
+    assert worker.node_id != node_id
+
+
 def test_the_last_manager_leaves_only_with_force(swarm):
     result = run_cli("--state-dir", str(swarm.manager.state_dir), "leave")
     assert result.returncode == 1
