@@ -42,6 +42,11 @@ class Settings:
         self.state_dir = state_dir
         self.output = output
 
+    @property
+    def control_path(self) -> Path:
+        """The node's control socket (NodeContext.control_path, without a context)."""
+        return self.state_dir / "control.sock"
+
 
 def fail(text: str) -> NoReturn:
     raise click.ClickException(text)
@@ -107,9 +112,10 @@ def _nobody_listens(path: Path) -> bool:
 def request(settings: Settings, actor: str, body: Any, timeout_s: float = REQUEST_TIMEOUT_S) -> Any:
     """Send ``body`` to ``actor`` on the local node and return the reply, or fail with a readable error."""
     from swarmnode.actors.node.identity import lock_holder
+    from swarmnode.actors.node.swarm_state import NODE_FILE
     from swarmnode.transport import ControlClient, RemoteError, RequestTimeout, TransportError
 
-    path = settings.state_dir / "control.sock"
+    path = settings.control_path
     try:
         holder = lock_holder(settings.state_dir)  # a hint only: some file systems hide the lock there
     except OSError:
@@ -127,7 +133,7 @@ def request(settings: Settings, actor: str, body: Any, timeout_s: float = REQUES
                 f"the node of state dir {settings.state_dir} (pid {holder}) has no control socket yet: it is "
                 "starting (or joining, or stopping); try again in a moment"
             )
-        if (settings.state_dir / "node.json").exists():
+        if (settings.state_dir / NODE_FILE).exists():
             fail(
                 f"no node is running with state dir {settings.state_dir} (no control socket at {path}); "
                 "`swarm-node start` runs the node it holds (`swarm-node leave --force` forgets it instead), or pass "

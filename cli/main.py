@@ -162,6 +162,7 @@ def start(
     from swarmnode.actors.ca.cfssl import ExternalCAError, parse_external_ca
     from swarmnode.actors.node.founding import DEFAULT_CERT_EXPIRY_S, DEFAULT_HEARTBEAT_S
     from swarmnode.actors.node.process import NodeConfig, run_node
+    from swarmnode.actors.node.swarm_state import NODE_FILE
 
     state_dir = local_state_dir or settings.state_dir
     new_swarm_only = [
@@ -174,7 +175,7 @@ def start(
         )
         if value is not None
     ]
-    has_node = (state_dir.expanduser() / "node.json").exists()
+    has_node = (state_dir.expanduser() / NODE_FILE).exists()
     if new_swarm_only and has_node:
         # Said, not refused: a service unit that founded the swarm starts it again with the same
         # command line. Ignored silently, they looked taken.

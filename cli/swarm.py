@@ -222,7 +222,7 @@ def _leave_offline(settings: Settings) -> bool:
     try:
         state = load_node_state(state_dir)
         forget_swarm(state_dir)
-        (state_dir / "control.sock").unlink(missing_ok=True)  # left by a process that died
+        settings.control_path.unlink(missing_ok=True)  # left by a process that died
     finally:
         os.close(fd)
     who = state.node_id if state is not None else "it"
@@ -274,7 +274,9 @@ def ca_rotate(settings: Settings, detach: bool, timeout_s: float) -> None:
             fail(f"the rotation is still under way after {timeout_s:g} s: {_pending(reply)}")
         time.sleep(POLL_S)  # a poll interval of a progress display, bounded by the deadline
         reply = request(settings, "ca", CARotateRequest(start=False))
-    _echo_rotation(reply, "Root CA rotation done")
+    click.echo(
+        _rotation_line(reply, f"Root CA rotation done: {reply.nodes_done}/{reply.nodes_total} nodes on the new root")
+    )
 
 
 @ca.command("status")
@@ -289,17 +291,14 @@ def ca_status(settings: Settings) -> None:
         emit_json(to_body(reply))
         return
     click.echo(f"Root CA digest: {reply.new_digest}")
-    if reply.state == "done":
-        click.echo(f"No rotation under way: {reply.nodes_done}/{reply.nodes_total} nodes on this root")
-    else:
-        _echo_rotation(reply, "")
+    click.echo(
+        _rotation_line(reply, f"No rotation under way: {reply.nodes_done}/{reply.nodes_total} nodes on this root")
+    )
 
 
-def _echo_rotation(reply: Any, done: str) -> None:
-    if reply.state == "done":
-        click.echo(f"{done}: {reply.nodes_done}/{reply.nodes_total} nodes on the new root")
-    else:
-        click.echo(f"Root CA rotation under way: {_pending(reply)}")
+def _rotation_line(reply: Any, done: str) -> str:
+    """``done`` once the rotation is over, else how far it is and what it waits for."""
+    return done if reply.state == "done" else f"Root CA rotation under way: {_pending(reply)}"
 
 
 def _pending(reply: Any) -> str:
@@ -326,7 +325,7 @@ def _removed_session(settings: Settings) -> str:
     from swarmnode.transport import ControlClient, TransportError
 
     try:
-        with ControlClient(str(settings.state_dir / "control.sock"), timeout_s=REQUEST_TIMEOUT_S) as client:
+        with ControlClient(str(settings.control_path), timeout_s=REQUEST_TIMEOUT_S) as client:
             status = client.request("control", StatusRequest())
     except TransportError:
         return ""  # the hint is only a hint: the general one is shown instead

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from swarmnode.actors.ca.actor import managers_of
 from swarmnode.actors.ca.core import finish_rotation, rotation_progress
+from swarmnode.actors.node.addresses import is_wildcard
 from swarmnode.actors.raft.actor import StoreEvents, Subscribe, Unsubscribe
 from swarmnode.actors.runtime import NodeActor, NodeContext, Refused, handles
 from swarmnode.actors.runtime.addressable import Request
@@ -128,7 +129,7 @@ class Dispatcher(NodeActor):
             host, port = split_host_port(addr)
         except TransportError:
             host, port = "", 0
-        if host.strip("[]") in ("", "0.0.0.0", "::") or port == 0:
+        if is_wildcard(host) or port == 0:
             log.warning(
                 "node %s says it is reached at %r, which no node can dial; kept %s", view.node_id, addr, view.addr
             )

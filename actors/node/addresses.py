@@ -30,7 +30,7 @@ from typing import Any
 
 from swarmnode.transport import DEFAULT_PORT, TransportError, join_host_port, split_host_port
 
-__all__ = ["DEFAULT_LISTEN", "AdvertiseAddressError", "advertise_address"]
+__all__ = ["DEFAULT_LISTEN", "AdvertiseAddressError", "advertise_address", "is_wildcard"]
 
 DEFAULT_LISTEN = f"0.0.0.0:{DEFAULT_PORT}"
 
@@ -44,6 +44,12 @@ _FAMILY_NAMES = {socket.AF_INET: "IPv4", socket.AF_INET6: "IPv6"}
 
 class AdvertiseAddressError(ValueError):
     """No reachable address could be found for this node; the text says what to pass instead."""
+
+
+def is_wildcard(host: str) -> bool:
+    """Whether ``host`` (brackets allowed) listens on every address: no node can dial it."""
+    host = host.strip("[]")
+    return host in _IPV4_WILDCARDS or host == _IPV6_WILDCARD
 
 
 def advertise_address(address: str, *, towards: str = "") -> str:

@@ -26,7 +26,7 @@ from swarmnode.actors.runtime import MANAGERS_KEY, STOP_NODE_KEY, NodeContext, N
 from swarmnode.actors.supervision import StartFailed
 from swarmnode.transport import TransportError, join_host_port, split_host_port
 
-from .addresses import DEFAULT_LISTEN, advertise_address
+from .addresses import DEFAULT_LISTEN, advertise_address, is_wildcard
 from .founding import DEFAULT_CERT_EXPIRY_S, DEFAULT_HEARTBEAT_S, FoundingOptions, found_swarm
 from .identity import StateDirError, lock_state_dir, prepare_state_dir
 from .join import JoinError, JoinOptions, join_swarm
@@ -190,7 +190,7 @@ def _check_port_free(listen: str, nothing_done: str, *, ports: int = 1) -> None:
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
-                probe.bind(("" if host in ("0.0.0.0", "::") else host, taken))
+                probe.bind(("" if is_wildcard(host) else host, taken))
             except OSError as exc:
                 where = listen if taken == port else f"{join_host_port(host, taken)} (the bootstrap port, {listen} + 1)"
                 raise StateDirError(

@@ -88,14 +88,14 @@ class CertAdmission:
 
     def __call__(self, public_key: bytes, address: str) -> Identity | None:
         table = self._membership()
+        removed = table.revoked_keys.get(public_key)  # also a key still bound in the table
+        if removed is not None:
+            # Refused at the handshake, the node would only see a failed handshake, again and
+            # again; admitted, every message it sends is answered that it was removed.
+            log.warning("%s: %s; its messages are answered so", address, _removed(removed))
+            return Identity(node_id=removed, role=REMOVED)
         member = table.by_key.get(public_key)
         if member is None:
-            removed = table.revoked_keys.get(public_key)
-            if removed is not None:
-                # Refused at the handshake, the node would only see a failed handshake, again and
-                # again; admitted, every message it sends is answered that it was removed.
-                log.warning("%s: %s; its messages are answered so", address, _removed(removed))
-                return Identity(node_id=removed, role=REMOVED)
             if table.anonymous_allowed:
                 # A joiner: its only use of the connection is IssueNodeCertificate (role checks).
                 return Identity(node_id=public_key.decode(), role=ANONYMOUS)
@@ -104,9 +104,6 @@ class CertAdmission:
         identity = Identity(node_id=member.node_id, role=member.role)
         refusal = table.refusal(identity, self._clock())
         if refusal is not None:
-            if refusal.code == REMOVED:  # a key both bound to a node and revoked: told, as above
-                log.warning("%s: %s; its messages are answered so", address, refusal.text)
-                return Identity(node_id=identity.node_id, role=REMOVED)
             log.warning("refused %s: %s", address, refusal.text)
             return None
         return identity

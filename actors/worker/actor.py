@@ -141,10 +141,9 @@ class Worker(NodeActor):
     def on_stop(self) -> None:
         if self.transport is not None:
             self.transport.on_peer_lost(self._lost, remove=True)
-        raft = self.context.registry.get(STORE_ACTOR) if self.context.role == "manager" else None
-        if raft is not None:
+        if self.subscribed_to is not None:  # the RaftMember it subscribed to, if any
             with contextlib.suppress(pykka.ActorDeadError):
-                raft.tell(Unsubscribe(self.name))
+                self.subscribed_to.tell(Unsubscribe(self.name))
 
     def on_crash(self, exc: BaseException) -> None:
         self.on_stop()
