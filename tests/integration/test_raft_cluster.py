@@ -274,7 +274,7 @@ def test_a_manager_demoted_and_removed_while_down_is_told_so_when_it_comes_back(
     result = run_cli("--state-dir", str(leader.state_dir), "node", "rm", victim_id)
     assert result.returncode == 0, result.stderr
     victim.start()
-    wait_until(lambda: (s := victim.try_status()) is not None and s.session == "removed", 10, "the manager to learn it")
+    victim.wait_session("removed", 10)
     shown = run_cli("--state-dir", str(victim.state_dir), "cluster", "status")
     assert f"node {victim_id} was removed from the swarm" in shown.stdout, shown.stdout
     assert "Run `swarm-node leave` here to clear its state" in shown.stdout
@@ -353,13 +353,17 @@ def test_managers_are_ready_at_once_when_quorum_returns_not_after_their_backoff(
     for node in others:
         node.start(wait=False)
 
-    def after_restart(text: str) -> float | None:
-        records = survivor.log_records()
-        stamps = [r["ts"] for r in records if r["ts"] > restarted and text in r["msg"] and "unknown" not in r["msg"]]
-        return stamps[0] if stamps else None
-
-    answered = wait_until(lambda: after_restart("heartbeats reach manager"), 30, "the survivor's beats answered")
-    leader_known = after_restart("raft: leader is ")
+    answered = wait_until(
+        lambda: stamp(survivor, "heartbeats reach manager", restarted, first=True), 30, "the survivor's beats answered"
+    )
+    leader_known = next(  # its Raft member naming a leader ("raft: leader is unknown" names none)
+        (
+            r["ts"]
+            for r in survivor.log_records()
+            if r["ts"] > restarted and r["msg"].startswith("raft: leader is ") and "unknown" not in r["msg"]
+        ),
+        None,
+    )
     assert leader_known is not None and leader_known <= answered
     assert answered - leader_known < 2.0, f"answered {answered - leader_known:.1f} s after a leader was known"
 
@@ -377,14 +381,15 @@ def test_nodes_restarted_on_another_address_are_reached_there(nodes):
         node.listen = f"127.0.0.1:{free_port_pair()}"
         node.start()  # --listen names the new address
 
-    def addresses() -> dict[str, str]:
-        return {r.node_id: r.addr for r in managers.wait_leader().request("control", NodeListRequest()).nodes}
+    def moved() -> bool:
+        try:
+            rows = managers.wait_leader().request("control", NodeListRequest()).nodes
+        except (RemoteError, TransportError):
+            return False  # a leader changing, say: asked again
+        addresses = {r.node_id: r.addr for r in rows}
+        return addresses.get(manager.node_id) == manager.listen and addresses.get(worker.node_id) == worker.listen
 
-    wait_until(
-        lambda: addresses().get(manager.node_id) == manager.listen and addresses().get(worker.node_id) == worker.listen,
-        15,
-        "the new addresses in node ls",
-    )
+    wait_until(moved, 15, "the new addresses in node ls")
 
     def reachable_voter() -> bool:
         status = managers.cluster_status(managers.wait_leader())
@@ -392,9 +397,10 @@ def test_nodes_restarted_on_another_address_are_reached_there(nodes):
         return bool(rows) and rows[0].suffrage == "voter" and rows[0].reachable == "reachable"
 
     wait_until(reachable_voter, 15, "the moved manager to be a reachable voter again")
-    write_label(managers.wait_leader(), "after-move")
+    current = managers.wait_leader()
+    write_label(current, "after-move")
     wait_until(
-        lambda: labels_on(manager, leader.node_id).get("after-move") == "v", 10, "the write on the moved manager"
+        lambda: labels_on(manager, current.node_id).get("after-move") == "v", 10, "the write on the moved manager"
     )
     managers.wait_status(worker.node_id, "ready", 10)
 
@@ -450,17 +456,20 @@ def test_a_worker_beats_to_another_manager_as_soon_as_its_leader_is_gone(nodes):
     new_leader = managers.wait_leader()
     worker_id = worker.node_id
 
-    def ready_again() -> float | None:
-        text = f"node {worker_id} is ready"
-        return next((r["ts"] for r in new_leader.log_records() if r["msg"] == text and r["ts"] > killed_at), None)
-
-    back = wait_until(ready_again, 20, "the worker ready on the new leader")
+    back = wait_until(
+        lambda: stamp(new_leader, f"node {worker_id} is ready", killed_at, first=True),
+        20,
+        "the worker ready on the new leader",
+    )
     assert back - killed_at < 5.0, f"ready {back - killed_at:.1f} s after the kill of {leader_id}"
 
 
-def stamp(node: NodeProcess, text: str, since: float) -> float | None:
-    """When ``node`` last logged ``text`` after ``since`` (epoch s), or None."""
-    return next((r["ts"] for r in reversed(node.log_records()) if text in r["msg"] and r["ts"] > since), None)
+def stamp(node: NodeProcess, text: str, since: float, *, first: bool = False) -> float | None:
+    """When ``node`` last (or ``first``) logged ``text`` after ``since`` (epoch s), or None."""
+    records = node.log_records()
+    return next(
+        (r["ts"] for r in (records if first else reversed(records)) if text in r["msg"] and r["ts"] > since), None
+    )
 
 
 def test_cluster_status_shows_members_leader_term_and_lag(nodes):

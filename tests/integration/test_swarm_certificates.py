@@ -46,9 +46,16 @@ def test_a_rotation_waiting_for_a_down_node_names_it_and_ca_status_only_looks(no
     worker.stop()
     swarm.wait_status(worker_id, "down", 10)
     state_dir = str(swarm.manager.state_dir)
-    result = run_cli("--state-dir", state_dir, "ca", "rotate", "--timeout", "3")
+    started = run_cli("--state-dir", state_dir, "ca", "rotate", "--detach")
+    assert started.returncode == 0, started.stderr
+    wait_until(  # the manager renews on its own; the down worker cannot
+        lambda: "under way: 1/2" in run_cli("--state-dir", state_dir, "ca", "status").stdout,
+        15,
+        "the manager on the new root",
+    )
+    result = run_cli("--state-dir", state_dir, "ca", "rotate", "--timeout", "1")  # joins the one under way
     assert result.returncode == 1
-    assert f"the rotation is still under way after 3 s: 1/2 nodes on the new root; waiting for {worker_id}" in (
+    assert f"the rotation is still under way after 1 s: 1/2 nodes on the new root; waiting for {worker_id}" in (
         result.stderr
     )
     digest = result.stdout.split("New root CA digest: ")[1].split()[0]

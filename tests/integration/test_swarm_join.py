@@ -73,14 +73,12 @@ def test_a_restarted_manager_keeps_the_swarm(swarm):
     manager_id = swarm.manager.node_id
     swarm.manager.kill()
     # The worker says what it sees meanwhile (`swarm-node status`), and since when.
-    failing = wait_until(
-        lambda: (s := worker.try_status()) is not None and s.session == "failing" and s, 5, "the worker to say"
-    )
+    failing = worker.wait_session("failing", 5)
     assert f"the last, to manager {manager_id}:" in failing.session_detail
     swarm.manager.start()
     assert set(swarm.nodes()) == {swarm.manager.node_id, node_id}
     swarm.wait_status(node_id, "ready", 10)
-    wait_until(lambda: (s := worker.try_status()) is not None and s.session == "active", 5, "an active session again")
+    worker.wait_session("active", 5)
 
 
 def test_node_inspect_update_and_ids_by_prefix(swarm):
@@ -123,9 +121,7 @@ def test_a_removed_node_is_refused_from_then_on(swarm):
     )
     assert node_id not in swarm.nodes(), "a removed node's heartbeats must not bring it back"
     # The removed node itself is told, and says what to do (swarmkit: "node ... was removed from swarm").
-    status = wait_until(
-        lambda: (s := worker.try_status()) is not None and s.session == "removed" and s, 10, "the worker to know"
-    )
+    status = worker.wait_session("removed", 10)
     assert f"node {node_id} was removed from the swarm" in status.session_detail
     assert "Run `swarm-node leave` here to clear its state" in status.session_detail
     shown = run_cli("--state-dir", str(worker.state_dir), "status")
@@ -139,26 +135,26 @@ def test_a_node_removed_while_down_is_told_so_when_it_comes_back(swarm):
     worker = swarm.join("w1")
     node_id = worker.node_id
     swarm.wait_status(node_id, "ready", 10)
-    wait_until(lambda: (s := worker.try_status()) is not None and s.session == "active", 5, "an active session")
+    worker.wait_session("active", 5)
     worker.stop()
     swarm.wait_status(node_id, "down", 3 * HEARTBEAT_S + 3)
     removed = run_cli("--state-dir", str(swarm.manager.state_dir), "node", "rm", node_id)
     assert removed.returncode == 0, removed.stderr
     worker.start()
-    wait_until(lambda: (s := worker.try_status()) is not None and s.session == "removed", 10, "the node to learn it")
+    worker.wait_session("removed", 10)
     assert node_id not in swarm.nodes()
     result = run_cli("--state-dir", str(worker.state_dir), "leave")
     assert result.returncode == 0, result.stderr
     assert worker.wait_exit() == 0
 
 
-def test_a_join_whose_port_is_taken_is_refused_before_the_manager_is_asked(swarm, tmp_path):
+def test_a_join_whose_port_is_taken_is_refused_before_the_manager_is_asked(swarm, short_tmp):
     """Else the manager registered it (with a manager token, in Raft too) at an address it never served."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         addr = f"127.0.0.1:{taken.getsockname()[1]}"
-        state_dir = str(tmp_path / "joiner")
+        state_dir = str(short_tmp / "joiner")
         result = run_cli(
             "join", swarm.manager_addr, "--token", swarm.token("manager"), "--listen", addr, "--state-dir", state_dir
         )

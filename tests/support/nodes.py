@@ -130,6 +130,14 @@ class NodeProcess:
         reply = wait_until(self.try_status, 10.0, "status")
         return {row.path: row for row in reply.actors}
 
+    def wait_session(self, state: str, timeout: float) -> Any:
+        """Wait until this node's `status` says its session is ``state`` (pending, active, failing, removed)."""
+        return wait_until(
+            lambda: (s := self.try_status()) is not None and s.session == state and s,
+            timeout,
+            f"{self.state_dir.name}'s session to be {state}",
+        )
+
     @property
     def address(self) -> str:
         return wait_until(self.try_status, 10.0, "status").address

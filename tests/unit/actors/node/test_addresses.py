@@ -174,12 +174,12 @@ def test_a_manager_on_the_last_port_is_refused_with_a_reason() -> None:
 
 
 def test_a_manager_that_cannot_be_routed_to_does_not_stop_a_moved_node() -> None:
-    """A name that does not resolve now, or another address family: the default route stands in."""
+    """A name that does not resolve now, or another address family (here: no DNS asked): the default route stands in."""
     from swarmnode.actors.node.process import _moved_advertise_address
     from swarmnode.actors.node.swarm_state import ManagerRecord, NodeState
     from swarmnode.actors.runtime import CurveKeys
 
-    managers = (ManagerRecord("m", "no-such-host.invalid:2377", "K" * 40),)
+    managers = (ManagerRecord("m", "[2001:db8::5]:2377", "K" * 40),)  # 0.0.0.0 routes IPv4 only
     state = NodeState(
         "n", "worker", "c", "10.9.9.9:2377", "h", CurveKeys(b"p" * 40, b"s" * 40), managers, listen="0.0.0.0:2377"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 
 import pytest
@@ -133,5 +134,5 @@ def test_one_process_holds_a_state_dir_and_names_its_pid(tmp_path):
 
 def test_a_lock_that_cannot_be_taken_is_named(tmp_path):
     (tmp_path / LOCK_FILE).mkdir()
-    with pytest.raises(StateDirError, match=f"cannot open {tmp_path / LOCK_FILE}: Is a directory"):
+    with pytest.raises(StateDirError, match=re.escape(f"cannot open {tmp_path / LOCK_FILE}: Is a directory")):
         lock_state_dir(tmp_path)
