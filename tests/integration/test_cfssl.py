@@ -18,7 +18,8 @@ from swarmnode.actors.ca import (
     new_node_key,
     verify_node_certificate,
 )
-from tests.support.cfssl import CfsslServer, cfssl_server, free_port
+from swarmnode.cli.local import free_port
+from tests.support.cfssl import CfsslServer, cfssl_server
 
 pytestmark = pytest.mark.integration
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from swarmnode.actors.ca import RootCA, create_root_ca
+from swarmnode.cli.local import free_port
 
 from .ci import skip_unless_ci
 from .waiting import wait_until
@@ -47,13 +48,6 @@ class CfsslServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(timeout=5)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _accepts_connections(port: int) -> bool:

@@ -7,6 +7,7 @@ import socket
 import pytest
 
 from swarmnode.actors.messages import Ping, Pong
+from swarmnode.cli.local import free_port_pair
 from swarmnode.transport import (
     BOOTSTRAP_ROLE,
     ControlClient,
@@ -52,19 +53,10 @@ def test_oversize_bootstrap_messages_are_cut_off(cluster):
 
 def port_with_free_port_below() -> socket.socket:
     """Return a listening socket on a port P such that P - 1 was free a moment ago."""
-    for _ in range(50):
-        holder = socket.socket()
-        holder.bind(("127.0.0.1", 0))
-        port = holder.getsockname()[1]
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port - 1))
-            except OSError:
-                holder.close()
-                continue
-        holder.listen()
-        return holder
-    raise AssertionError("no pair of free ports found")
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", free_port_pair() + 1))
+    holder.listen()
+    return holder
 
 
 def test_a_busy_bootstrap_port_is_named_when_the_cluster_port_is_fixed(cluster):

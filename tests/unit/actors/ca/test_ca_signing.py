@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -12,6 +11,7 @@ import zmq
 from swarmnode.actors.ca import CertificateError, ExternalCAError, create_root_ca, make_csr, new_node_key
 from swarmnode.actors.ca.signing import sign_member_certificate
 from swarmnode.actors.store.objects import ClusterView
+from swarmnode.cli.local import free_port
 from tests.support.clusters import cluster_with_new_root
 
 NOW = datetime.now(UTC)
@@ -35,10 +35,7 @@ def curve() -> bytes:
 
 def closed_port_url() -> str:
     """An http URL on loopback where nothing listens (the port was just bound and released)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 def test_the_swarm_root_signs_with_the_cluster_expiry(cluster: ClusterView, csr: bytes, curve: bytes) -> None:
