@@ -24,7 +24,9 @@ def emit_status(settings: Settings, reply: Any) -> None:
         return
     click.echo(f"Node:     {reply.node_id}")
     click.echo(f"Role:     {reply.role}")
-    click.echo(f"Address:  {reply.address}")
+    click.echo(f"Address:  {reply.advertise_addr or reply.address}")
+    if reply.advertise_addr and reply.advertise_addr != reply.address:
+        click.echo(f"Listen:   {reply.address}")
     click.echo(f"PID:      {reply.pid}    Uptime: {reply.uptime_s:.1f} s")
     if reply.session:
         since = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(reply.session_since))

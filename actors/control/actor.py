@@ -228,6 +228,7 @@ class ControlActor(NodeActor):
             session=session.state if session is not None else "",
             session_detail=session.detail if session is not None else "",
             session_since=session.since if session is not None else 0.0,
+            advertise_addr=self.context.cluster_addr,
         )
 
     def _raft_status(self) -> Any:

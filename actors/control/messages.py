@@ -69,6 +69,8 @@ class StatusReply(Message):
     session: str = ""
     session_detail: str = ""
     session_since: float = 0.0
+    # Where other nodes reach it (its advertise address); ``address`` is where it listens.
+    advertise_addr: str = ""
 
 
 @message

@@ -76,6 +76,17 @@ def test_status_as_json(nodes):
     assert body["session_since"].endswith("Z")  # RFC 3339, as node inspect's times
 
 
+def test_status_names_the_advertised_address_and_where_the_node_listens(nodes):
+    """An operator checking a typo in --advertise-addr sees the address the others are given."""
+    port = free_port_pair()
+    node = nodes(listen=f"127.0.0.1:{port}").start("--advertise-addr", f"127.0.0.2:{port}")
+    result = run_cli("--state-dir", str(node.state_dir), "status")
+    assert result.returncode == 0, result.stderr
+    assert f"Address:  127.0.0.2:{port}\nListen:   127.0.0.1:{port}\n" in result.stdout, result.stdout
+    body = json.loads(run_cli("--state-dir", str(node.state_dir), "-o", "json", "status").stdout)
+    assert (body["address"], body["advertise_addr"]) == (f"127.0.0.1:{port}", f"127.0.0.2:{port}")
+
+
 def test_killed_actor_is_restarted_with_its_count_raised(nodes):
     node = nodes().start()
     result = kill_actor(node, "control")
