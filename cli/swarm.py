@@ -350,7 +350,7 @@ def cluster_status(settings: Settings) -> None:
     click.echo(f"This manager:  {reply.node_id} ({reply.role})")
     click.echo(f"Leader:        {reply.leader or '(none: an election may be under way)'}")
     voters = sum(1 for m in reply.members if m.suffrage == "voter")
-    removed = _removed_session(settings) if not reply.leader else ""
+    removed = _removed_session(settings)  # a leader it names came before it was removed
     if removed:
         click.echo(f"               {removed}")
     elif not reply.leader and voters:

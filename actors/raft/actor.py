@@ -32,6 +32,8 @@ from swarmnode.actors.node.swarm_state import STORE_DIR
 from swarmnode.actors.runtime import (
     LOCAL_ONLY,
     MANAGERS_KEY,
+    REMOVED,
+    SESSION_KEY,
     Member,
     Membership,
     NodeActor,
@@ -431,6 +433,7 @@ class RaftMember(NodeActor):
         self.leader = ""
         self.is_leader = False
         self.no_leader_said_at = time.monotonic()  # when "still no leader" was last said (or leaderless since)
+        self.halted = False  # this node was removed from the swarm (its Worker was told): no campaigning
         self.since_snapshot = 0
         self.since_snapshot_bytes = 0
         self.peers: dict[str, tuple[str, str]] = {}  # node id -> (addr, curve key) connected
@@ -602,6 +605,8 @@ class RaftMember(NodeActor):
         if msg.frm != request.peer.node_id and msg.type not in RELAYED_TYPES:
             log.warning("raft: dropped a message claiming to be from %s sent by %s", msg.frm, request.peer.node_id)
             return None
+        if self.halted:
+            return None  # removed from the swarm: messages queued for it while it was down still arrive
         self.core.step(msg)  # on_receive runs the Ready round once the burst is over
         return None
 
@@ -981,6 +986,9 @@ class RaftMember(NodeActor):
         assert self.core is not None
         if self.reads_asked or self.reads_confirmed:
             self._tend_reads()
+        if self._halts():
+            self.timers.start("tick", TICK_S, _Tick())
+            return
         self.core.tick()
         self._process()
         if not self.leader and time.monotonic() - self.no_leader_said_at >= NO_LEADER_LOG_S:
@@ -989,6 +997,31 @@ class RaftMember(NodeActor):
             self.members_dirty = False
             self._reconcile_members()
         self.timers.start("tick", TICK_S, _Tick())
+
+    def _halts(self) -> bool:
+        """Whether this manager was removed from the swarm: then its Raft member stops campaigning.
+
+        Its key is revoked (`node rm`, after `node demote`), so the other managers drop what it
+        sends: it would pre-vote, and warn that no leader is known, until the operator runs
+        `swarm-node leave`. Like swarmkit's manager stopping on "member removed", it goes quiet
+        instead: it forgets the leader it knew, drops Raft messages (ones queued for it while it
+        was down still arrive), and its log and Store stay as they were; the Worker told the
+        operator what to do.
+        A heartbeat answered again (the session active) lets it go on.
+        """
+        session = self.context.get_shared(SESSION_KEY)
+        halted = session is not None and session.state == REMOVED
+        if halted != self.halted:
+            self.halted = halted
+            if halted:
+                log.warning("raft: this manager was removed from the swarm; its Raft member stops campaigning")
+                assert self.core is not None
+                self.core.forget_leader()  # what it heard came before its removal (queued while it was down)
+                self._process()
+            else:
+                log.info("raft: this manager is part of the swarm again; its Raft member goes on")
+                self.no_leader_said_at = time.monotonic()
+        return halted
 
     def _say_no_leader(self) -> None:
         """Warn that this manager still knows no leader (a quorum loss goes on, or it was removed)."""

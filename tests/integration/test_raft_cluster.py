@@ -275,6 +275,11 @@ def test_a_manager_demoted_and_removed_while_down_is_told_so_when_it_comes_back(
     assert result.returncode == 0, result.stderr
     victim.start()
     victim.wait_session("removed", 10)
+    wait_until(
+        lambda: any("Raft member stops campaigning" in r["msg"] for r in victim.log_records()),
+        5,
+        "the removed manager's Raft member to stop campaigning",
+    )
     shown = run_cli("--state-dir", str(victim.state_dir), "cluster", "status")
     assert f"node {victim_id} was removed from the swarm" in shown.stdout, shown.stdout
     assert "Run `swarm-node leave` here to clear its state" in shown.stdout

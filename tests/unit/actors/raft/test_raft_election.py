@@ -169,3 +169,18 @@ def test_a_split_vote_is_resolved_by_a_later_election():
     net.tick_all(60)
     leaders = [i for i, n in net.nodes.items() if n.core.role == "leader"]
     assert len(leaders) == 1
+
+
+def test_a_member_that_forgets_its_leader_keeps_its_term_vote_and_log():
+    """A member removed from the group halts (the actor stops ticking it): it follows no one."""
+    net = Net("a", "b", "c", seed=3)
+    net.elect("a")
+    follower = net.core("b")
+    before = (follower.term, follower.vote, follower.log.last_index, follower.log.committed)
+    assert follower.lead == "a"
+    follower.forget_leader()
+    assert follower.lead == "" and follower.role == "follower"
+    assert (follower.term, follower.vote, follower.log.last_index, follower.log.committed) == before
+    leader = net.core("a")
+    leader.forget_leader()
+    assert leader.role == "leader" and leader.lead == "a", "a leader hands over before it is removed"

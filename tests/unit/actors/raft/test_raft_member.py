@@ -9,6 +9,7 @@ follower of a leader the test plays.
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -34,6 +35,7 @@ from swarmnode.actors.raft.messages import (
     ENTRY_NORMAL,
     MSG_APP,
     MSG_APP_RESP,
+    MSG_PRE_VOTE,
     MSG_READ_INDEX_RESP,
     ConfState,
     RaftEntry,
@@ -41,7 +43,7 @@ from swarmnode.actors.raft.messages import (
     RaftSnapshot,
     SnapshotMeta,
 )
-from swarmnode.actors.runtime import NodeContext, Refused
+from swarmnode.actors.runtime import REMOVED, SESSION_KEY, NodeContext, Refused, Session
 from swarmnode.actors.runtime.addressable import Request
 from swarmnode.actors.runtime.context import CurveKeys
 from swarmnode.actors.store import WalWriteError
@@ -249,6 +251,34 @@ def test_a_manager_without_a_leader_says_so_every_no_leader_log_s_not_every_tick
     monkeypatch.setattr(actor_module, "NO_LEADER_LOG_S", 0.0)
     member._receive(actor_module._Tick())
     assert member.leader == LEADER and "still no leader" not in caplog.text
+
+
+def test_a_manager_removed_from_the_swarm_stops_campaigning_until_it_is_answered_again(
+    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The other managers drop what a removed node sends: it would pre-vote and warn for ever."""
+    caplog.set_level(logging.INFO, "swarmnode.raft")
+    member, events = follower(state_dir, members)
+    member.step(leader_append(2), Request(peer=Identity(LEADER, "manager")))  # queued while it was down
+    member._process()
+    assert member.leader == LEADER
+    events.clear()
+    monkeypatch.setattr(actor_module, "NO_LEADER_LOG_S", 0.0)
+    member.context.set_shared(SESSION_KEY, Session(REMOVED, "node n1 was removed from the swarm", 0.0))
+    member._receive(actor_module._Tick())
+    assert member.leader == "", "a removed manager still names the leader it heard before"
+    member.step(leader_append(3), Request(peer=Identity(LEADER, "manager")))
+    member._process()
+    for _ in range(4 * actor_module.ELECTION_TICKS):  # twice the longest election timeout
+        member._receive(actor_module._Tick())
+    assert events == [], f"a removed manager campaigned or answered: {events}"
+    assert member.leader == "" and member.core is not None and member.core.log.last_index == 2
+    assert "stops campaigning" in caplog.text and "still no leader" not in caplog.text
+    member.context.set_shared(SESSION_KEY, Session("active", "heartbeats answered", 0.0))
+    for _ in range(4 * actor_module.ELECTION_TICKS):
+        member._receive(actor_module._Tick())
+    assert f"send {MSG_PRE_VOTE}" in events, "answered again, it did not campaign"
+    assert "part of the swarm again" in caplog.text
 
 
 # ------------------------------------------------------------------------------- lazy commit
