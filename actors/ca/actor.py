@@ -281,6 +281,12 @@ class CertAuthority(NodeActor):
         except JoinRefused as exc:
             log.warning("refused a join from %s: %s", request.peer.node_id if request.peer else "?", exc)
             raise Refused("refused", str(exc)) from None
+        if role == "manager" and msg.cannot_manage:
+            raise Refused(
+                "refused",
+                f"the token makes a manager, and the joining node says: {msg.cannot_manage}; nothing was "
+                "registered (choose another --listen, or join with the worker token)",
+            )
         assert request.peer is not None
         curve_key = request.peer.node_id.encode()  # an anonymous peer is named by its CURVE key
         node_id = new_node_id()

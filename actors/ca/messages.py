@@ -57,6 +57,9 @@ class IssueNodeCertificateRequest(Message):
     csr: bytes
     hostname: str
     addr: str
+    # Why the joiner could not run as a manager (its bootstrap port is taken), or "": only the
+    # manager knows which role the token gives, and refuses a manager token then.
+    cannot_manage: str = ""
 
 
 @message

@@ -55,6 +55,7 @@ class JoinOptions:
     token: str
     advertise_addr: str  # a wildcard host (0.0.0.0) becomes this machine's address on the route to the manager
     hostname: str = ""
+    cannot_manage: str = ""  # why this node could not run as a manager (its bootstrap port is taken), or ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +169,7 @@ def _request_certificate(
                 csr=csr,
                 hostname=options.hostname or socket.gethostname(),
                 addr=addr,
+                cannot_manage=options.cannot_manage,
             ),
             src_actor="join",
             timeout_s=JOIN_TIMEOUT_S,

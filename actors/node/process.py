@@ -72,8 +72,11 @@ def _swarm_state(config: NodeConfig, state_dir: Path) -> tuple[NodeState, str]:
                 f"this node is already part of a swarm (state dir {state_dir}); "
                 "use `swarm-node leave` to leave it and join another one"
             )
-        _check_port_free(config.listen or DEFAULT_LISTEN, "nothing was sent to the manager")
-        result = join_swarm(state_dir, config.join)
+        listen = config.listen or DEFAULT_LISTEN
+        _check_port_free(listen, "nothing was sent to the manager")
+        # The token alone says whether this node joins as a manager, and only the manager can
+        # read it: it is told why this node could not be one, and refuses a manager token then.
+        result = join_swarm(state_dir, replace(config.join, cannot_manage=_port_taken(listen, 1)))
         return result.state, f"This node joined a swarm as a {result.state.role}."
     if state is None:
         if config.role == "worker":
@@ -177,25 +180,31 @@ def _check_port_free(listen: str, nothing_done: str, *, ports: int = 1) -> None:
     (its join tokens would name it). A manager also listens on the port above (bootstrap):
     ``ports=2``. ``nothing_done`` says what was not done, for the error.
     """
+    for taken in range(ports):
+        why = _port_taken(listen, taken)
+        if why:
+            raise StateDirError(f"{why}; {nothing_done} (choose another --listen)")
+
+
+def _port_taken(listen: str, above: int) -> str:
+    """Why this node cannot listen on the port of ``listen`` plus ``above`` (1: bootstrap), or ""."""
     host, port = split_host_port(listen)
     if port == 0:
-        return
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    if port + ports - 1 > 65535:
-        raise StateDirError(
+        return ""
+    if port + above > 65535:
+        return (
             f"cannot listen on {listen}: a manager listens on its port and the one above it (bootstrap), and "
-            f"{port + 1} is no TCP port; {nothing_done} (choose another --listen)"
+            f"{port + above} is no TCP port"
         )
-    for taken in range(port, port + ports):
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(("" if is_wildcard(host) else host, taken))
-            except OSError as exc:
-                where = listen if taken == port else f"{join_host_port(host, taken)} (the bootstrap port, {listen} + 1)"
-                raise StateDirError(
-                    f"cannot listen on {where}: {exc.strerror}; {nothing_done} (choose another --listen)"
-                ) from None
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("" if is_wildcard(host) else host, port + above))
+        except OSError as exc:
+            where = listen if not above else f"{join_host_port(host, port + above)} (the bootstrap port, {listen} + 1)"
+            return f"cannot listen on {where}: {exc.strerror}"
+    return ""
 
 
 def _moved_advertise_address(state: NodeState, listen: str) -> str:

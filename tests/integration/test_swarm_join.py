@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from swarmnode.cli.local import free_port_pair
 from tests.support import wait_until
 from tests.support.netns import LAB_PORT, NetLab, in_hosts, network_lab
 from tests.support.nodes import Swarm, run_cli
@@ -161,6 +162,28 @@ def test_a_join_whose_port_is_taken_is_refused_before_the_manager_is_asked(swarm
     assert result.returncode == 1
     assert f"cannot listen on {addr}: Address already in use; nothing was sent to the manager" in result.stderr
     assert len(node_ls(swarm)) == 1
+
+
+def test_a_join_whose_bootstrap_port_is_taken_may_join_as_a_worker_only(swarm, short_tmp):
+    """A manager also listens on its port + 1; only the manager knows which role a token gives."""
+    port = free_port_pair()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", port + 1))
+        taken.listen()
+        state_dir = short_tmp / "joiner"
+        result = run_cli(
+            *("join", swarm.manager_addr, "--token", swarm.token("manager")),
+            *("--listen", f"127.0.0.1:{port}", "--state-dir", str(state_dir)),
+        )
+        assert result.returncode == 1
+        assert (
+            f"cannot listen on 127.0.0.1:{port + 1} (the bootstrap port, 127.0.0.1:{port} + 1): Address already in use"
+            "; nothing was registered" in result.stderr
+        ), result.stderr
+        assert len(node_ls(swarm)) == 1 and not (state_dir / "node.json").exists()
+        worker = swarm.make("worker", role="worker", listen=f"127.0.0.1:{port}")
+        worker.join(swarm.manager_addr, swarm.token())
+        swarm.wait_status(worker.node_id, "ready", 10)
 
 
 def test_a_worker_leaves_and_may_join_again(swarm):
