@@ -91,8 +91,9 @@ class CertAdmission:
         removed = table.revoked_keys.get(public_key)  # also a key still bound in the table
         if removed is not None:
             # Refused at the handshake, the node would only see a failed handshake, again and
-            # again; admitted, every message it sends is answered that it was removed.
-            log.warning("%s: %s; its messages are answered so", address, _removed(removed))
+            # again; admitted, every message it sends is answered that it was removed. The
+            # transport warns of its messages (once a minute): the connection itself is info.
+            log.info("%s: %s; its messages are answered so", address, _removed(removed))
             return Identity(node_id=removed, role=REMOVED)
         member = table.by_key.get(public_key)
         if member is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from swarmnode.actors.node.swarm_state import ManagerRecord
 from swarmnode.actors.runtime.membership import CertAdmission, Member, Membership, Refusal
 from swarmnode.actors.worker.actor import worker_membership
@@ -29,6 +31,7 @@ def test_an_expired_certificate_is_refused_and_logged(caplog):
 
 def test_a_removed_node_is_admitted_only_to_be_told_it_was_removed(caplog):
     """Not as the stranger it now is: refused at the handshake, it could never learn why."""
+    caplog.set_level(logging.INFO, "swarmnode.admission")
     table = Membership(revoked={"b": KEY_B}, anonymous_allowed=True)
     identity = admission(table)(KEY_B, "10.0.0.2")
     assert identity == Identity("b", "removed")
@@ -37,6 +40,7 @@ def test_a_removed_node_is_admitted_only_to_be_told_it_was_removed(caplog):
 
 
 def test_a_removed_node_still_in_the_table_is_told_it_was_removed(caplog):
+    caplog.set_level(logging.INFO, "swarmnode.admission")
     table = Membership(by_key={KEY_A: Member("a", "worker", 2000.0)}, revoked={"a": KEY_A})
     assert admission(table)(KEY_A, "10.0.0.1") == Identity("a", "removed")
     assert "10.0.0.1: node a was removed from the swarm" in caplog.text
