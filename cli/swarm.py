@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -120,17 +121,44 @@ def node_rm(settings: Settings, nodes: tuple[str, ...], force: bool) -> None:
     """Remove nodes from the swarm; their certificates are refused from then on."""
     from swarmnode.actors.control.messages import NodeRemoveRequest
 
-    for ref in nodes:
-        click.echo(request(settings, "control", NodeRemoveRequest(node=ref, force=force)).node_id)
+    _each(
+        settings,
+        nodes,
+        lambda ref: {"node_id": request(settings, "control", NodeRemoveRequest(node=ref, force=force)).node_id},
+        lambda row: row["node_id"],
+    )
+
+
+def _each(
+    settings: Settings, refs: tuple[str, ...], do: Callable[[str], dict[str, Any]], say: Callable[[dict[str, Any]], str]
+) -> None:
+    """Do a command for every node named: print a line for each (``say``), or with -o json one
+    list of what was done, also when a later node fails (its error follows on stderr)."""
+    done: list[dict[str, Any]] = []
+    try:
+        for ref in refs:
+            row = do(ref)
+            done.append(row)
+            if settings.output != "json":
+                click.echo(say(row))
+    finally:
+        if settings.output == "json":
+            emit_json(done)
 
 
 def _set_role(settings: Settings, nodes: tuple[str, ...], role: str) -> None:
     from swarmnode.actors.control.messages import NodeRoleRequest
 
-    for ref in nodes:
+    def do(ref: str) -> dict[str, Any]:
         reply = request(settings, "control", NodeRoleRequest(node=ref, role=role))
-        done = "promoted to a manager" if role == "manager" else "demoted to a worker"
-        click.echo(f"Node {reply.node_id} {done}." if reply.changed else f"Node {reply.node_id} is already a {role}.")
+        return {"node_id": reply.node_id, "role": role, "changed": reply.changed}
+
+    done = "promoted to a manager" if role == "manager" else "demoted to a worker"
+
+    def say(row: dict[str, Any]) -> str:
+        return f"Node {row['node_id']} {done}." if row["changed"] else f"Node {row['node_id']} is already a {role}."
+
+    _each(settings, nodes, do, say)
 
 
 @node.command("promote")
@@ -172,6 +200,9 @@ def node_update(
         "control",
         NodeUpdateRequest(node=node_ref, availability=availability or "", label_add=labels, label_rm=label_rm),
     )
+    if settings.output == "json":
+        emit_json({"node_id": reply.node_id})
+        return
     click.echo(reply.node_id)
 
 
@@ -185,13 +216,18 @@ def join_token(settings: Settings, role: str, rotate: bool, quiet: bool) -> None
     from swarmnode.actors.control.messages import JoinTokenRequest
 
     reply = request(settings, "control", JoinTokenRequest(role=role, rotate=rotate))
+    command = f"swarm-node join --token {reply.token} {reply.manager_addr}"
     if quiet:
         click.echo(reply.token)
+        return
+    if settings.output == "json":
+        shown = {"role": role, "token": reply.token, "manager_addr": reply.manager_addr, "command": command}
+        emit_json(shown | {"rotated": rotate})
         return
     if rotate:
         click.echo(f"Successfully rotated {role} join token.\n")
     click.echo(f"To add a {role} to this swarm, run the following command:\n")
-    click.echo(f"    swarm-node join --token {reply.token} {reply.manager_addr}\n")
+    click.echo(f"    {command}\n")
 
 
 @click.command()
@@ -204,6 +240,9 @@ def leave(settings: Settings, force: bool) -> None:
     if force and _leave_offline(settings):
         return
     request(settings, "control", LeaveRequest(force=force))
+    if settings.output == "json":
+        emit_json({"left": True, "was_running": True})
+        return
     click.echo("Node left the swarm.")
 
 
@@ -233,10 +272,15 @@ def _leave_offline(settings: Settings) -> bool:
         if state is not None and state.role == "manager"
         else f"`swarm-node node rm {who}`"
     )
-    click.echo(
+    said = (
         f"Node left the swarm. It was not running: its swarm state here is removed; on a manager, {then} "
         "(until then it is listed, down)."
     )
+    if settings.output == "json":
+        emit_json({"left": True, "node_id": state.node_id if state is not None else "", "was_running": False})
+        click.echo(said, err=True)  # what the managers still need is for the operator, not the parser
+    else:
+        click.echo(said)
     return True
 
 
@@ -264,18 +308,25 @@ def ca_rotate(settings: Settings, detach: bool, timeout_s: float) -> None:
     from swarmnode.actors.control.messages import CARotateRequest
 
     reply = request(settings, "ca", CARotateRequest(start=True))
-    click.echo(f"New root CA digest: {reply.new_digest}")
+    text = settings.output != "json"  # -o json: the last state only, as `ca status -o json` gives it
+    if text:
+        click.echo(f"New root CA digest: {reply.new_digest}")
     deadline = time.monotonic() + timeout_s
     shown = None
     while not detach and reply.state != "done":
         progress = (reply.nodes_done, reply.nodes_total)
-        if progress != shown:
+        if progress != shown and text:
             click.echo(f"rotating: {reply.nodes_done}/{reply.nodes_total} nodes hold certificates of the new root")
             shown = progress
         if time.monotonic() > deadline:
             fail(f"the rotation is still under way after {timeout_s:g} s: {_pending(reply)}")
         time.sleep(POLL_S)  # a poll interval of a progress display, bounded by the deadline
         reply = request(settings, "ca", CARotateRequest(start=False))
+    if not text:
+        from swarmnode.actors.messages import to_body
+
+        emit_json(to_body(reply))
+        return
     click.echo(
         _rotation_line(reply, f"Root CA rotation done: {reply.nodes_done}/{reply.nodes_total} nodes on the new root")
     )
@@ -345,7 +396,11 @@ def cluster_status(settings: Settings) -> None:
 
     reply = request(settings, "control", ClusterStatusRequest())
     if settings.output == "json":
-        emit_json(to_body(reply))
+        body = to_body(reply)
+        for member in body["members"]:  # its progress state says "replicate": it is the leader, as the table says
+            if member["node_id"] == reply.leader:
+                member["state"] = "leader"
+        emit_json(body)
         return
     click.echo(f"This manager:  {reply.node_id} ({reply.role})")
     click.echo(f"Leader:        {reply.leader or '(none: an election may be under way)'}")

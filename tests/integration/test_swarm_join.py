@@ -98,6 +98,29 @@ def test_node_inspect_update_and_ids_by_prefix(swarm):
     assert missing.returncode == 1 and "no node 'nosuchnode' in this swarm" in missing.stderr
 
 
+def test_every_command_answers_json_when_asked(swarm):
+    """-o json is one JSON document on stdout for every command, as for ls and inspect."""
+    worker = swarm.join("w1")
+    node_id = worker.node_id
+    swarm.wait_status(node_id, "ready", 10)
+
+    def as_json(*args: str) -> tuple[object, str]:
+        result = run_cli("--state-dir", str(swarm.manager.state_dir), "-o", "json", *args)
+        return json.loads(result.stdout), result.stderr
+
+    assert as_json("node", "update", node_id, "--label-add", "zone=a")[0] == {"node_id": node_id}
+    assert as_json("node", "demote", node_id)[0] == [{"node_id": node_id, "role": "worker", "changed": False}]
+    token, _ = as_json("join-token", "worker")
+    assert (
+        isinstance(token, dict) and token["command"] == f"swarm-node join --token {swarm.token()} {swarm.manager_addr}"
+    )
+    status, _ = as_json("cluster", "status")
+    assert isinstance(status, dict)
+    assert [m["state"] for m in status["members"]] == ["leader"], status  # the table's word, not "replicate"
+    removed, error = as_json("node", "rm", "--force", node_id, "nosuchnode")
+    assert removed == [{"node_id": node_id}] and "no node 'nosuchnode' in this swarm" in error
+
+
 def test_a_worker_cannot_manage_the_swarm(swarm):
     worker = swarm.join("w1")
     result = run_cli("--state-dir", str(worker.state_dir), "node", "ls")
