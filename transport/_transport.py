@@ -88,6 +88,7 @@ _REFUSED_TEXT = (
     "removed it, or another node listens at that address)"
 )
 _REFUSED = zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+_WATCHED = _LOST | _BACK | _REFUSED
 BATCH_EVENTS = 32  # monitor events read per wake-up
 HEARTBEAT_TIMEOUT_MS = 6_000
 HWM_MESSAGES = 10_000
@@ -636,12 +637,13 @@ class Transport:
         return control
 
     def open_peer_dealer(
-        self, context: zmq.Context[zmq.Socket[bytes]], endpoint: str, server_key: bytes
+        self, context: zmq.Context[zmq.Socket[bytes]], endpoint: str, server_key: bytes, *, monitored: bool = False
     ) -> zmq.Socket[bytes]:
         """Open a DEALER to a peer's cluster port as this node (CURVE client), in ``context``.
 
         The one place a peer connection is set up: the I/O thread's DEALERs and a
-        :class:`DirectSender`'s are alike.
+        :class:`DirectSender`'s are alike. ``monitored``: its monitor (what ``_adopt`` reads) is
+        attached before it connects, so that no event of the connection comes before it.
         """
         dealer: zmq.Socket[bytes] = context.socket(zmq.DEALER)
         try:
@@ -658,6 +660,8 @@ class Transport:
             dealer.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
             if endpoint.startswith("tcp://["):
                 dealer.setsockopt(zmq.IPV6, 1)
+            if monitored:
+                dealer.get_monitor_socket(_WATCHED)  # kept by the socket: _adopt gets this one
             dealer.connect(endpoint)
         except zmq.ZMQError as exc:
             dealer.close(0)
@@ -839,7 +843,7 @@ class Transport:
                 return
             self._close_peer(old)
         assert self._context is not None
-        dealer = self.open_peer_dealer(self._context, endpoint, server_key)
+        dealer = self.open_peer_dealer(self._context, endpoint, server_key, monitored=True)
         peer = self._peers[node_id] = _Peer(node_id, endpoint, server_key, dealer)
         self._adopt(peer)
 
@@ -847,7 +851,7 @@ class Transport:
         """Read the replies on ``peer``'s socket, and its monitor's events."""
         self._dealer_nodes[peer.socket] = peer.node_id
         self._poll.add_socket(peer.socket)
-        peer.monitor = peer.socket.get_monitor_socket(_LOST | _BACK | _REFUSED)
+        peer.monitor = peer.socket.get_monitor_socket(_WATCHED)  # attached before it connected
         self._monitor_nodes[peer.monitor] = peer.node_id
         self._poll.add_socket(peer.monitor)
 
@@ -893,7 +897,7 @@ class Transport:
             return
         assert self._context is not None
         try:
-            fresh = self.open_peer_dealer(self._context, peer.endpoint, peer.server_key)
+            fresh = self.open_peer_dealer(self._context, peer.endpoint, peer.server_key, monitored=True)
         except TransportError as exc:
             log.warning("cannot reopen the connection to node %s: %s", peer.node_id, exc)
             return
