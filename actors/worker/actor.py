@@ -106,7 +106,6 @@ class Worker(NodeActor):
         self.subscribed_to: pykka.ActorRef[Any] | None = None  # the RaftMember told of leaders (a manager's)
         self.rng = random.Random()
         self.transport: Transport | None = None
-        self.learn_error: Exception | None = None  # why the last _learn_managers could ask no one, if it could not
 
     @property
     def managers(self) -> tuple[ManagerRecord, ...]:
@@ -162,7 +161,7 @@ class Worker(NodeActor):
                 ids = [m.node_id for m in self.managers]
                 if message.leader in ids:
                     self.current = ids.index(message.leader)
-                elif self._learn_managers() != message.leader:
+                elif self._learn_managers()[0] != message.leader:
                     return None  # a leader it cannot reach yet: the backoff goes on
                 self.backoff_step = 0
                 self.timers.start("beat", 0.0, _Beat())
@@ -211,17 +210,17 @@ class Worker(NodeActor):
                 return self._removed(manager, exc)
             if exc.code not in ("not-leader", "unknown-actor"):
                 return self._failed(manager, exc)
-            leader = self._learn_managers(manager)
+            leader, unasked = self._learn_managers(manager)
             if leader == manager.node_id:
                 # It leads, and its dispatcher is not up yet (it is starting): stay with it, paced
                 # by the backoff, rather than going round the others to be sent back to it.
                 return self._failed(manager, exc, move_on=False)
             if leader:
                 return min(NOT_LEADER_RETRY_S, self.period_s)  # a follower runs no dispatcher: its leader, soon
-            if self.learn_error is not None:  # the question itself failed: that is what to say
+            if unasked is not None:  # the question itself failed: that is what to say
                 # Refused by this manager's own Raft state (just joined or promoted, not a member
                 # yet; or demoted): passing, said quietly unless it goes on.
-                return self._failed(manager, self.learn_error, expected=isinstance(self.learn_error, Refused))
+                return self._failed(manager, unasked, expected=isinstance(unasked, Refused))
             # No quorum, or an election (a manager's own beats at its start): said quietly, unless it goes on.
             no_leader = NoLeader(manager.node_id, own_store=self.context.role == "manager")
             return self._failed(manager, no_leader, expected=True)
@@ -266,10 +265,11 @@ class Worker(NodeActor):
         self.failures = 0
         return self.period_s
 
-    def _learn_managers(self, asked: ManagerRecord | None = None) -> str:
+    def _learn_managers(self, asked: ManagerRecord | None = None) -> tuple[str, Exception | None]:
         """Add the managers this list lacks, and beat next to the leader, as a manager knows them.
 
-        Return the leader named ("" if none, or one this node cannot reach): the next beat goes to it.
+        Return the leader named ("" if none, or one this node cannot reach: the next beat goes to
+        it), and why no one could be asked (None if the question was answered, or not asked).
 
         A manager reads its own Store: one that was down while others joined (or a forced new
         cluster) may know only itself and dead peers from its state dir. A worker asks ``asked``,
@@ -277,7 +277,6 @@ class Worker(NodeActor):
         leader demoted since), and going round it would never reach a dispatcher. (swarmkit's
         followers proxy the session to the leader; here they name it.)
         """
-        self.learn_error = None
         try:
             if self.context.role == "manager":
                 known = leader_and_managers(self.context, STORE_READ_S)
@@ -289,10 +288,9 @@ class Worker(NodeActor):
                 assert isinstance(reply, GetManagersReply)
                 known = reply
             else:
-                return ""
+                return "", None
         except (Refused, RemoteError, TransportError, TimeoutError) as exc:
-            self.learn_error = exc
-            return ""  # not up yet, or not a manager any more: the next beat tries the next manager
+            return "", exc  # not up yet, or not a manager any more: the next beat tries the next manager
         named = {m.node_id: ManagerRecord(m.node_id, m.addr, m.curve_key) for m in known.managers if m.addr}
         kept = tuple(named.pop(m.node_id, m) for m in self.managers)  # an address or key may have changed
         merged = kept + tuple(named.values())
@@ -300,9 +298,9 @@ class Worker(NodeActor):
             self._remember_managers(merged, known.managers)
         ids = [m.node_id for m in merged]
         if known.leader not in ids:
-            return ""
+            return "", None
         self.current = ids.index(known.leader)
-        return known.leader
+        return known.leader, None
 
     def _failed(
         self, manager: ManagerRecord, exc: BaseException, *, move_on: bool = True, expected: bool = False
