@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import socket
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 __all__ = ["free_port", "free_port_pair", "swarm_node_command"]
@@ -13,8 +14,10 @@ __all__ = ["free_port", "free_port_pair", "swarm_node_command"]
 PORT_ATTEMPTS = 100
 FIRST_PORT = 10000  # below are well-known and registered services more often
 EPHEMERAL_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
-LINUX_EPHEMERAL_RANGE = (32768, 60999)
-_random = random.SystemRandom()  # not the tests' seeded generator
+# Where the range cannot be read: Linux's default starts at 32768, others' (BSD, macOS) at 49152
+# and end at 65535: all of them are avoided.
+UNKNOWN_EPHEMERAL_RANGE = (32768, 65535)
+_random = random.SystemRandom()  # not the tests' seeded generator: ports are not part of a test's seed
 _handed_out: set[int] = set()  # by this process: a node given a port may not listen on it yet
 
 
@@ -37,12 +40,13 @@ def free_port_pair(host: str = "127.0.0.1") -> int:
     return _free_ports(host, 2)
 
 
-def _free_ports(host: str, count: int) -> int:
+def _free_ports(host: str, count: int, choose: Callable[[Sequence[int]], int] = _random.choice) -> int:
     low, high = _ephemeral_range()
-    candidates = [port for port in range(FIRST_PORT, 65536 - count) if not low <= port <= high]
-    candidates = candidates or list(range(1024, 65536 - count))  # an ephemeral range of them all
+    starts = range(FIRST_PORT, 65537 - count)
+    candidates = [port for port in starts if all(not low <= p <= high for p in range(port, port + count))]
+    candidates = candidates or list(range(1024, 65537 - count))  # an ephemeral range of them all
     for _ in range(PORT_ATTEMPTS):
-        port = _random.choice(candidates)
+        port = choose(candidates)
         if any(p in _handed_out for p in range(port, port + count)):
             continue
         if all(_bindable(host, p) for p in range(port, port + count)):
@@ -55,12 +59,12 @@ def _ephemeral_range() -> tuple[int, int]:
     try:
         low, high = (int(word) for word in EPHEMERAL_RANGE_FILE.read_text().split())
     except (OSError, ValueError):
-        return LINUX_EPHEMERAL_RANGE
+        return UNKNOWN_EPHEMERAL_RANGE
     return low, high
 
 
 def _bindable(host: str, port: int) -> bool:
-    with socket.socket() as sock:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
         try:
             sock.bind((host, port))
         except OSError:

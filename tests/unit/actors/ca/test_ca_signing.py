@@ -34,7 +34,7 @@ def curve() -> bytes:
 
 
 def closed_port_url() -> str:
-    """An http URL on loopback where nothing listens (the port was just bound and released)."""
+    """An http URL on loopback where nothing listens (a port found free just now)."""
     return f"http://127.0.0.1:{free_port()}"
 
 
