@@ -618,6 +618,9 @@ class RaftMember(NodeActor):
 
     def _read_index(self, fn: Callable[[StoreCore], Any], outcome: Outcome) -> None:
         assert self.core is not None
+        if (removed := self._removed()) is not None:
+            outcome.fail(removed)  # no leader will confirm it: said now, not at the deadline
+            return
         context = self.rng.getrandbits(64).to_bytes(8, "big")
         read = _PendingRead(fn, outcome, time.monotonic() + READ_INDEX_TIMEOUT_S)
         self.reads_asked[context] = read
@@ -735,6 +738,9 @@ class RaftMember(NodeActor):
         return index
 
     def _forward(self, txn: Transaction, data: bytes, outcome: Outcome, leader: str) -> None:
+        if (removed := self._removed()) is not None:
+            outcome.fail(removed)
+            return
         if not leader or leader == self.context.node_id:
             outcome.fail(Refused("unavailable", NO_LEADER))
             return
@@ -959,9 +965,10 @@ class RaftMember(NodeActor):
         log.info("raft: leader is %s%s", leader or "unknown", " (this manager)" if is_leader else "")
         # A leader that went away will not answer what was handed to it: say so now, not at the
         # forward's deadline (the write may still commit; the caller retries, as after a timeout).
+        removed = self._removed()  # a retry cannot help then
         for outcome in self.forwarded_to_leader:
             if not outcome.answered:  # an answered one is committed: its _ForwardAnswered is on its way
-                outcome.fail(Refused("unavailable", "the leader changed before answering; try again"))
+                outcome.fail(removed or Refused("unavailable", "the leader changed before answering; try again"))
         self.forwarded_to_leader = {o for o in self.forwarded_to_leader if o.answered and not o.settled}
         if leader:
             # Asked again of this leader: the one before may never answer. A late answer of the
@@ -973,7 +980,7 @@ class RaftMember(NodeActor):
             for index, waiting in list(self.pending.items()):
                 if index > self.store.last_index:
                     waiting.outcome.fail(
-                        Refused("unavailable", "leadership changed before the write committed; try again")
+                        removed or Refused("unavailable", "leadership changed before the write committed; try again")
                     )
                     del self.pending[index]
         for ref in self.watchers.targets():
@@ -986,7 +993,7 @@ class RaftMember(NodeActor):
         assert self.core is not None
         if self.reads_asked or self.reads_confirmed:
             self._tend_reads()
-        if self._halts():
+        if self._follow_session():
             self.timers.start("tick", TICK_S, _Tick())
             return
         self.core.tick()
@@ -998,16 +1005,16 @@ class RaftMember(NodeActor):
             self._reconcile_members()
         self.timers.start("tick", TICK_S, _Tick())
 
-    def _halts(self) -> bool:
-        """Whether this manager was removed from the swarm: then its Raft member stops campaigning.
+    def _follow_session(self) -> bool:
+        """Halt this Raft member if this node was removed from the swarm; return whether it is halted.
 
         Its key is revoked (`node rm`, after `node demote`), so the other managers drop what it
         sends: it would pre-vote, and warn that no leader is known, until the operator runs
         `swarm-node leave`. Like swarmkit's manager stopping on "member removed", it goes quiet
-        instead: it forgets the leader it knew, drops Raft messages (ones queued for it while it
-        was down still arrive), and its log and Store stay as they were; the Worker told the
-        operator what to do.
-        A heartbeat answered again (the session active) lets it go on.
+        instead: it steps down or forgets the leader it heard (what a leader queued for it while
+        it was down still arrives), drops Raft messages, and fails reads and writes at once with
+        what its Worker was told; its log and Store stay as they were. A heartbeat answered
+        again (the session active) lets it go on.
         """
         session = self.context.get_shared(SESSION_KEY)
         halted = session is not None and session.state == REMOVED
@@ -1016,12 +1023,24 @@ class RaftMember(NodeActor):
             if halted:
                 log.warning("raft: this manager was removed from the swarm; its Raft member stops campaigning")
                 assert self.core is not None
-                self.core.forget_leader()  # what it heard came before its removal (queued while it was down)
-                self._process()
+                self.core.forget_leader()
+                self._process()  # the leadership change fails what was handed to a leader
+                refusal = self._removed()
+                assert refusal is not None
+                for read in [*self.reads_asked.values(), *self.reads_confirmed]:
+                    read.outcome.fail(refusal)
+                self.reads_asked, self.reads_confirmed = {}, []
             else:
                 log.info("raft: this manager is part of the swarm again; its Raft member goes on")
                 self.no_leader_said_at = time.monotonic()
         return halted
+
+    def _removed(self) -> Refused | None:
+        """Why this manager can serve no read or write: it was removed from the swarm (or None)."""
+        if not self.halted:
+            return None
+        session = self.context.get_shared(SESSION_KEY)
+        return Refused(REMOVED, session.detail if session is not None else "this node was removed from the swarm")
 
     def _say_no_leader(self) -> None:
         """Warn that this manager still knows no leader (a quorum loss goes on, or it was removed)."""

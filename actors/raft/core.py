@@ -552,12 +552,12 @@ class RaftCore:
         self._randomized_timeout = self._rng.randrange(self._election_timeout, 2 * self._election_timeout)
 
     def forget_leader(self) -> None:
-        """Stop following the leader known: this member halts (it was removed from the group, and
-        the others drop what it sends). Its term, vote and log stay; it knows no leader until one
-        speaks to it again. A leader cannot be removed without handing over first: it is left as it is.
+        """Follow no one: this member halts (it was removed from the group, and the others drop
+        what it sends). A leader steps down: a stale one, cut off while the others elected another
+        and removed it, would lead on until its check-quorum, which a halted member never ticks.
+        Its term, vote and log stay; it knows no leader until one speaks to it again.
         """
-        if self.role != ROLE_LEADER:
-            self._become_follower(self.term, "")
+        self._become_follower(self.term, "")
 
     def _become_follower(self, term: int, lead: str) -> None:
         self._reset(term)

@@ -281,6 +281,35 @@ def test_a_manager_removed_from_the_swarm_stops_campaigning_until_it_is_answered
     assert "part of the swarm again" in caplog.text
 
 
+def test_a_removed_manager_fails_reads_and_writes_at_once_with_what_it_was_told(
+    state_dir: Path, members: list[RaftMember]
+) -> None:
+    """Not "an election may be under way" at the deadline: a retry cannot help a removed node."""
+    member, _ = follower(state_dir, members)
+    member.step(leader_append(2), Request(peer=Identity(LEADER, "manager")))
+    member._process()
+    waiting = read_tasks(member)  # asked of LEADER, which will never confirm it now
+    member.context.set_shared(SESSION_KEY, Session(REMOVED, "node n1 was removed from the swarm", 0.0))
+    member._receive(actor_module._Tick())
+    for outcome in (waiting, read_tasks(member), propose(member, "t1")):
+        assert outcome.settled, "it waits for a leader that will never answer"
+        assert isinstance(outcome._error, Refused) and outcome._error.code == REMOVED, outcome._error
+        assert "was removed from the swarm" in outcome._error.text
+
+
+def test_a_leader_removed_from_the_swarm_steps_down(state_dir: Path, members: list[RaftMember]) -> None:
+    """A stale leader, cut off while the others elected another and removed it: a halted member
+    never ticks the check-quorum that would have ended its leadership."""
+    member, sender = started_in(state_dir, members, ConfState(voters=(NODE,), learners=(LEARNER,)))
+    answer_appends(member, sender)
+    assert member.is_leader
+    member.context.set_shared(SESSION_KEY, Session(REMOVED, "node n1 was removed from the swarm", 0.0))
+    member._receive(actor_module._Tick())
+    assert not member.is_leader and member.leader == ""
+    outcome = propose(member, "t1")
+    assert isinstance(outcome._error, Refused) and outcome._error.code == REMOVED
+
+
 # ------------------------------------------------------------------------------- lazy commit
 
 LEARNER = "r1"
