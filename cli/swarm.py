@@ -217,12 +217,12 @@ def join_token(settings: Settings, role: str, rotate: bool, quiet: bool) -> None
 
     reply = request(settings, "control", JoinTokenRequest(role=role, rotate=rotate))
     command = f"swarm-node join --token {reply.token} {reply.manager_addr}"
+    if settings.output == "json":  # before --quiet, as in `node ls`
+        addr = reply.manager_addr
+        emit_json({"role": role, "token": reply.token, "manager_addr": addr, "command": command, "rotated": rotate})
+        return
     if quiet:
         click.echo(reply.token)
-        return
-    if settings.output == "json":
-        shown = {"role": role, "token": reply.token, "manager_addr": reply.manager_addr, "command": command}
-        emit_json(shown | {"rotated": rotate})
         return
     if rotate:
         click.echo(f"Successfully rotated {role} join token.\n")
@@ -239,9 +239,9 @@ def leave(settings: Settings, force: bool) -> None:
 
     if force and _leave_offline(settings):
         return
-    request(settings, "control", LeaveRequest(force=force))
+    reply = request(settings, "control", LeaveRequest(force=force))
     if settings.output == "json":
-        emit_json({"left": True, "was_running": True})
+        emit_json({"left": True, "node_id": reply.node_id, "was_running": True})
         return
     click.echo("Node left the swarm.")
 
@@ -306,6 +306,7 @@ def ca_rotate(settings: Settings, detach: bool, timeout_s: float) -> None:
     A rotation under way is joined, not started again; `ca status` only looks.
     """
     from swarmnode.actors.control.messages import CARotateRequest
+    from swarmnode.actors.messages import to_body
 
     reply = request(settings, "ca", CARotateRequest(start=True))
     text = settings.output != "json"  # -o json: the last state only, as `ca status -o json` gives it
@@ -319,12 +320,12 @@ def ca_rotate(settings: Settings, detach: bool, timeout_s: float) -> None:
             click.echo(f"rotating: {reply.nodes_done}/{reply.nodes_total} nodes hold certificates of the new root")
             shown = progress
         if time.monotonic() > deadline:
+            if not text:
+                emit_json(to_body(reply))  # how far it got, as the nodes commands print what was done
             fail(f"the rotation is still under way after {timeout_s:g} s: {_pending(reply)}")
         time.sleep(POLL_S)  # a poll interval of a progress display, bounded by the deadline
         reply = request(settings, "ca", CARotateRequest(start=False))
     if not text:
-        from swarmnode.actors.messages import to_body
-
         emit_json(to_body(reply))
         return
     click.echo(
@@ -395,17 +396,17 @@ def cluster_status(settings: Settings) -> None:
     from swarmnode.actors.messages import to_body
 
     reply = request(settings, "control", ClusterStatusRequest())
+    removed = _removed_session(settings)  # a leader it names came before it was removed
     if settings.output == "json":
         body = to_body(reply)
         for member in body["members"]:  # its progress state says "replicate": it is the leader, as the table says
             if member["node_id"] == reply.leader:
                 member["state"] = "leader"
-        emit_json(body)
+        emit_json(body | {"removed": removed})
         return
     click.echo(f"This manager:  {reply.node_id} ({reply.role})")
     click.echo(f"Leader:        {reply.leader or '(none: an election may be under way)'}")
     voters = sum(1 for m in reply.members if m.suffrage == "voter")
-    removed = _removed_session(settings)  # a leader it names came before it was removed
     if removed:
         click.echo(f"               {removed}")
     elif not reply.leader and voters:

@@ -122,7 +122,11 @@ def leader_and_managers(context: NodeContext, timeout_s: float = STATUS_TIMEOUT_
     status = raft_status(context, timeout_s)  # a worker node has none: refused as not a manager
     if not status.is_member(context.node_id):
         if not status.conf.voters:  # no membership at all: nothing came from the leader yet
-            raise Refused("unavailable", f"manager {context.node_id} has just joined: it waits for the leader's state")
+            raise Refused(
+                "unavailable",
+                f"manager {context.node_id} is new to the managers (just joined or promoted): it waits for the "
+                "leader's state",
+            )
         raise Refused("unavailable", f"node {context.node_id} is not a manager (any more)")
     return GetManagersReply(leader=status.leader, managers=read_store(context, managers_of, timeout_s))
 

@@ -187,7 +187,7 @@ def _check_port_free(listen: str, nothing_done: str, *, ports: int = 1) -> None:
 
 
 def _port_taken(listen: str, above: int) -> str:
-    """Why this node cannot listen on the port of ``listen`` plus ``above`` (1: bootstrap), or ""."""
+    """Return why this node cannot listen on the port of ``listen`` plus ``above`` (1: bootstrap), or ""."""
     host, port = split_host_port(listen)
     if port == 0:
         return ""

@@ -110,15 +110,19 @@ def test_every_command_answers_json_when_asked(swarm):
 
     assert as_json("node", "update", node_id, "--label-add", "zone=a")[0] == {"node_id": node_id}
     assert as_json("node", "demote", node_id)[0] == [{"node_id": node_id, "role": "worker", "changed": False}]
-    token, _ = as_json("join-token", "worker")
+    token, _ = as_json("join-token", "-q", "worker")  # -o json before --quiet, as for node ls
     assert (
         isinstance(token, dict) and token["command"] == f"swarm-node join --token {swarm.token()} {swarm.manager_addr}"
     )
     status, _ = as_json("cluster", "status")
     assert isinstance(status, dict)
     assert [m["state"] for m in status["members"]] == ["leader"], status  # the table's word, not "replicate"
+    assert status["removed"] == ""
     removed, error = as_json("node", "rm", "--force", node_id, "nosuchnode")
     assert removed == [{"node_id": node_id}] and "no node 'nosuchnode' in this swarm" in error
+    worker.wait_session("removed", 10)
+    left = run_cli("--state-dir", str(worker.state_dir), "-o", "json", "leave")
+    assert json.loads(left.stdout) == {"left": True, "node_id": node_id, "was_running": True}, left.stderr
 
 
 def test_a_worker_cannot_manage_the_swarm(swarm):

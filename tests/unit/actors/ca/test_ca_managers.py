@@ -33,7 +33,10 @@ def status(conf: ConfState) -> RaftStatus:
 @pytest.mark.parametrize(
     ("conf", "said"),
     [
-        (ConfState((), ()), "manager m1 has just joined: it waits for the leader's state"),
+        (
+            ConfState((), ()),
+            "manager m1 is new to the managers (just joined or promoted): it waits for the leader's state",
+        ),
         (ConfState(("m0", "m2"), ()), "node m1 is not a manager (any more)"),
     ],
 )
