@@ -405,7 +405,8 @@ def cluster_status(settings: Settings) -> None:
         emit_json(body | {"removed": removed})
         return
     click.echo(f"This manager:  {reply.node_id} ({reply.role})")
-    click.echo(f"Leader:        {reply.leader or '(none: an election may be under way)'}")
+    none = "(none: this node was removed from the swarm)" if removed else "(none: an election may be under way)"
+    click.echo(f"Leader:        {reply.leader or none}")
     voters = sum(1 for m in reply.members if m.suffrage == "voter")
     if removed:
         click.echo(f"               {removed}")

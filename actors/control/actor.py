@@ -402,6 +402,12 @@ class ControlActor(NodeActor):
             return NodeRoleReply(node_id=node.node_id, role=msg.role, changed=False)
         if msg.role == "worker":
             self._check_quorum_without(node.node_id)
+        elif node.cannot_manage:
+            raise Refused(
+                "refused",
+                f"node {node.node_id} cannot run as a manager: {node.cannot_manage} (a manager also listens on the "
+                "port above its own, the bootstrap port); restart it with another --listen, then promote it",
+            )
         update_object(self.context, "node", node.node_id, lambda o: (o.spec | {"role": msg.role}, None))
         return NodeRoleReply(node_id=node.node_id, role=msg.role)
 

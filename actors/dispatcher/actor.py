@@ -141,6 +141,18 @@ class Dispatcher(NodeActor):
             return
         log.info("node %s is reached at %s now (was %s)", view.node_id, addr, view.addr or "unknown")
 
+    def _can_manage(self, view: NodeView, why_not: str) -> None:
+        """Record whether a worker could run as a manager (`node promote` asks), as it says."""
+        try:
+            update_object(
+                self.context, "node", view.node_id, lambda obj: (None, obj.status | {"cannot_manage": why_not})
+            )
+        except Refused as exc:  # the next heartbeat tries again
+            log.info("could not record whether node %s can be a manager yet: %s", view.node_id, exc.text)
+            return
+        if why_not:
+            log.info("node %s could not run as a manager: %s", view.node_id, why_not)
+
     def on_receive(self, message: object) -> object:
         if isinstance(message, _Expire):
             self._record(self.core.expire(self.clock()))
@@ -210,6 +222,8 @@ class Dispatcher(NodeActor):
         view = NodeView.of(node) if node is not None else None
         if view is not None and msg.addr and msg.addr != view.addr:
             self._moved(view, msg.addr)
+        if view is not None and msg.cannot_manage != view.cannot_manage:
+            self._can_manage(view, msg.cannot_manage)
         role_changed = view is not None and view.role != view.cert_role
         if role_changed and view is not None and view.role == "worker" and is_raft_member(self.context, view.node_id):
             # A demoted manager gets a worker's certificate only once its removal from Raft

@@ -18,6 +18,9 @@ class HeartbeatRequest(Message):
     # Where this node is reached now (HOST:PORT): a node restarted on another address says so,
     # and the leader records it ("" from a node that does not say).
     addr: str = ""
+    # Why this worker could not run as a manager (its port + 1, a manager's bootstrap port, is
+    # taken), or "": the leader records it, and `node promote` is refused while it holds.
+    cannot_manage: str = ""
 
 
 @message

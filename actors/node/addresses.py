@@ -30,7 +30,7 @@ from typing import Any
 
 from swarmnode.transport import DEFAULT_PORT, TransportError, join_host_port, split_host_port
 
-__all__ = ["DEFAULT_LISTEN", "AdvertiseAddressError", "advertise_address", "is_wildcard"]
+__all__ = ["DEFAULT_LISTEN", "AdvertiseAddressError", "advertise_address", "is_wildcard", "port_taken"]
 
 DEFAULT_LISTEN = f"0.0.0.0:{DEFAULT_PORT}"
 
@@ -118,3 +118,24 @@ def _source_address(family: socket.AddressFamily, where: tuple[Any, ...]) -> str
         probe.connect(where)  # a datagram connect sends nothing: the kernel only picks the route
         local: str = probe.getsockname()[0]
     return local.partition("%")[0]  # an IPv6 scope (fe80::1%eth0) means nothing to another node
+
+
+def port_taken(listen: str, above: int) -> str:
+    """Return why this node cannot listen on the port of ``listen`` plus ``above`` (1: bootstrap), or ""."""
+    host, port = split_host_port(listen)
+    if port == 0:
+        return ""
+    if port + above > 65535:
+        return (
+            f"cannot listen on {listen}: a manager listens on its port and the one above it (bootstrap), and "
+            f"{port + above} is no TCP port"
+        )
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("" if is_wildcard(host) else host, port + above))
+        except OSError as exc:
+            where = listen if not above else f"{join_host_port(host, port + above)} (the bootstrap port, {listen} + 1)"
+            return f"cannot listen on {where}: {exc.strerror}"
+    return ""

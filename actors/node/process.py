@@ -26,7 +26,7 @@ from swarmnode.actors.runtime import MANAGERS_KEY, STOP_NODE_KEY, NodeContext, N
 from swarmnode.actors.supervision import StartFailed
 from swarmnode.transport import TransportError, join_host_port, split_host_port
 
-from .addresses import DEFAULT_LISTEN, advertise_address, is_wildcard
+from .addresses import DEFAULT_LISTEN, advertise_address, port_taken
 from .founding import DEFAULT_CERT_EXPIRY_S, DEFAULT_HEARTBEAT_S, FoundingOptions, found_swarm
 from .identity import StateDirError, lock_state_dir, prepare_state_dir
 from .join import JoinError, JoinOptions, join_swarm
@@ -76,7 +76,7 @@ def _swarm_state(config: NodeConfig, state_dir: Path) -> tuple[NodeState, str]:
         _check_port_free(listen, "nothing was sent to the manager")
         # The token alone says whether this node joins as a manager, and only the manager can
         # read it: it is told why this node could not be one, and refuses a manager token then.
-        result = join_swarm(state_dir, replace(config.join, cannot_manage=_port_taken(listen, 1)))
+        result = join_swarm(state_dir, replace(config.join, cannot_manage=port_taken(listen, 1)))
         return result.state, f"This node joined a swarm as a {result.state.role}."
     if state is None:
         if config.role == "worker":
@@ -181,30 +181,18 @@ def _check_port_free(listen: str, nothing_done: str, *, ports: int = 1) -> None:
     ``ports=2``. ``nothing_done`` says what was not done, for the error.
     """
     for taken in range(ports):
-        why = _port_taken(listen, taken)
+        why = port_taken(listen, taken)
         if why:
             raise StateDirError(f"{why}; {nothing_done} (choose another --listen)")
 
 
-def _port_taken(listen: str, above: int) -> str:
-    """Return why this node cannot listen on the port of ``listen`` plus ``above`` (1: bootstrap), or ""."""
-    host, port = split_host_port(listen)
-    if port == 0:
+def _port_hint(reason: str, role: str) -> str:
+    """What to do when the node's port is taken (say, a worker promoted while its port + 1 was)."""
+    if "already in use" not in reason:
         return ""
-    if port + above > 65535:
-        return (
-            f"cannot listen on {listen}: a manager listens on its port and the one above it (bootstrap), and "
-            f"{port + above} is no TCP port"
-        )
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("" if is_wildcard(host) else host, port + above))
-        except OSError as exc:
-            where = listen if not above else f"{join_host_port(host, port + above)} (the bootstrap port, {listen} + 1)"
-            return f"cannot listen on {where}: {exc.strerror}"
-    return ""
+    if role == "manager":
+        return "; start it with another --listen (a manager listens on its port and the one above, the bootstrap port)"
+    return "; start it with another --listen"
 
 
 def _moved_advertise_address(state: NodeState, listen: str) -> str:
@@ -296,7 +284,7 @@ def _serve(context: NodeContext, state: NodeState, happened: str, log_path: Path
             root = _start_tree(context, state, give_up)
         except StartFailed as exc:
             log.error("cannot start: %s", exc, extra=SAID)
-            _say(f"cannot start: {exc.reason}")
+            _say(f"cannot start: {exc.reason}{_port_hint(exc.reason, context.role)}")
             return EXIT_FAILED
         _say(
             f"{context.role} node {state.node_id} listening on {context.listened}; "

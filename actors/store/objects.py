@@ -99,6 +99,7 @@ class NodeView:
     curve_key: str
     issuer: str  # digest of the root that signed the certificate
     message: str = ""
+    cannot_manage: str = ""  # why it could not run as a manager (its heartbeats say), or ""
     version: int = 0
     created_at: float = 0.0
     updated_at: float = 0.0
@@ -120,6 +121,7 @@ class NodeView:
             curve_key=str(status.get("curve_key", "")),
             issuer=str(status.get("issuer", "")),
             message=str(status.get("message", "")),
+            cannot_manage=str(status.get("cannot_manage", "")),
             version=obj.version,
             created_at=obj.created_at,
             updated_at=obj.updated_at,
@@ -139,6 +141,7 @@ class NodeView:
             "curve_key": self.curve_key,
             "issuer": self.issuer,
             "message": self.message,
+            "cannot_manage": self.cannot_manage,
         }
 
 

@@ -26,6 +26,7 @@ from swarmnode.actors.ca.core import trust_digest
 from swarmnode.actors.ca.messages import GetManagersReply, GetManagersRequest, ManagerInfo
 from swarmnode.actors.dispatcher.messages import HeartbeatReply, HeartbeatRequest
 from swarmnode.actors.messages import Address
+from swarmnode.actors.node.addresses import port_taken
 from swarmnode.actors.node.swarm_state import (
     ManagerRecord,
     update_node_state,
@@ -198,7 +199,10 @@ class Worker(NodeActor):
         cert = self.context.get_shared(CERTIFICATE_KEY)
         trust = self.context.get_shared(TRUST_KEY, b"")
         request = HeartbeatRequest(
-            trust_digest=trust_digest(trust), issuer=cert.issuer_digest if cert else "", addr=self.context.cluster_addr
+            trust_digest=trust_digest(trust),
+            issuer=cert.issuer_digest if cert else "",
+            addr=self.context.cluster_addr,
+            cannot_manage=self._cannot_manage(),
         )
         try:
             future = self.context.transport.request(
@@ -233,6 +237,16 @@ class Worker(NodeActor):
         self._follow(reply, manager.node_id)
         self._session("active", f"heartbeats answered by manager {manager.node_id} every {self.period_s:g} s")
         return self.period_s
+
+    def _cannot_manage(self) -> str:
+        """Why this worker could not run as a manager, or "": a manager also listens on port + 1."""
+        if self.context.role == "manager":
+            return ""
+        try:
+            return port_taken(self.context.transport.address, 1)
+        except (TransportError, OSError) as exc:  # the transport restarts, or the probe itself failed
+            log.debug("cannot tell whether port + 1 is free: %s", exc)
+            return ""
 
     def _session(self, state: str, detail: str) -> None:
         """Publish how the heartbeats fare (`swarm-node status`); ``since`` moves only with the state.

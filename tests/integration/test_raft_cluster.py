@@ -283,6 +283,7 @@ def test_a_manager_demoted_and_removed_while_down_is_told_so_when_it_comes_back(
     shown = run_cli("--state-dir", str(victim.state_dir), "cluster", "status")
     assert f"node {victim_id} was removed from the swarm" in shown.stdout, shown.stdout
     assert "Run `swarm-node leave` here to clear its state" in shown.stdout
+    assert "Leader:        (none: this node was removed from the swarm)" in shown.stdout, shown.stdout
     started = time.monotonic()
     listed = run_cli("--state-dir", str(victim.state_dir), "node", "ls")  # a read: no leader will confirm it
     assert listed.returncode == 1 and f"node {victim_id} was removed from the swarm" in listed.stderr, listed.stderr

@@ -191,8 +191,9 @@ def test_a_join_whose_port_is_taken_is_refused_before_the_manager_is_asked(swarm
     assert len(node_ls(swarm)) == 1
 
 
-def test_a_join_whose_bootstrap_port_is_taken_may_join_as_a_worker_only(swarm, short_tmp):
-    """A manager also listens on its port + 1; only the manager knows which role a token gives."""
+def test_a_node_whose_bootstrap_port_is_taken_joins_and_is_promoted_only_as_a_worker(swarm, short_tmp):
+    """A manager also listens on its port + 1: a join with a manager token is refused (only the
+    manager knows which role a token gives), and so is a promotion, until the port is free."""
     port = free_port_pair()
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", port + 1))
@@ -210,7 +211,18 @@ def test_a_join_whose_bootstrap_port_is_taken_may_join_as_a_worker_only(swarm, s
         assert len(node_ls(swarm)) == 1 and not (state_dir / "node.json").exists()
         worker = swarm.make("worker", role="worker", listen=f"127.0.0.1:{port}")
         worker.join(swarm.manager_addr, swarm.token())
-        swarm.wait_status(worker.node_id, "ready", 10)
+        worker_id = worker.node_id
+        swarm.wait_status(worker_id, "ready", 10)
+        # Promoted, it would restart as a manager and exit on that port: refused before anything changes.
+        promote = ("--state-dir", str(swarm.manager.state_dir), "node", "promote", worker_id)
+        refused = run_cli(*promote)
+        assert refused.returncode == 1, refused.stdout
+        assert f"node {worker_id} cannot run as a manager: cannot listen on 127.0.0.1:{port + 1}" in refused.stderr
+    # Free again: its next heartbeat says so, and the promotion goes through.
+    wait_until(lambda: run_cli(*promote).returncode == 0, 3 * HEARTBEAT_S + 5, "the promotion once port + 1 is free")
+    wait_until(
+        lambda: getattr(worker.try_status(), "role", "") == "manager", 15, "the promoted worker to run as a manager"
+    )
 
 
 def test_a_worker_leaves_and_may_join_again(swarm):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from swarmnode.actors.node.addresses import AdvertiseAddressError, advertise_address
+from swarmnode.actors.node.addresses import AdvertiseAddressError, advertise_address, port_taken
 from tests.support.ci import skip_unless_ci
 
 # What a lookup of a host name's address answers in these tests: not any address of this machine.
@@ -184,3 +184,16 @@ def test_a_manager_that_cannot_be_routed_to_does_not_stop_a_moved_node() -> None
         "n", "worker", "c", "10.9.9.9:2377", "h", CurveKeys(b"p" * 40, b"s" * 40), managers, listen="0.0.0.0:2377"
     )
     assert _moved_advertise_address(state, "0.0.0.0:2400") == "10.9.9.9:2400"
+
+
+def test_a_taken_port_and_the_bootstrap_port_above_it_are_named() -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        assert port_taken(f"127.0.0.1:{port}", 0) == f"cannot listen on 127.0.0.1:{port}: Address already in use"
+        assert port_taken(f"127.0.0.1:{port - 1}", 1) == (
+            f"cannot listen on 127.0.0.1:{port} (the bootstrap port, 127.0.0.1:{port - 1} + 1): Address already in use"
+        )
+    assert port_taken("127.0.0.1:0", 1) == ""  # the kernel picks a free pair
+    assert "65536 is no TCP port" in port_taken("127.0.0.1:65535", 1)
