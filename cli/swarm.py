@@ -310,15 +310,25 @@ def ca_rotate(settings: Settings, detach: bool, timeout_s: float) -> None:
 
     reply = request(settings, "ca", CARotateRequest(start=True))
     text = settings.output != "json"  # -o json: the last state only, as `ca status -o json` gives it
-    if text:
-        click.echo(f"New root CA digest: {reply.new_digest}")
+
+    def say(line: str) -> None:
+        click.echo(line, err=not text)  # with -o json, the progress is for the operator, on stderr
+
+    say(f"New root CA digest: {reply.new_digest}")
     deadline = time.monotonic() + timeout_s
     shown = None
+    down_said: set[str] = set()
     while not detach and reply.state != "done":
         progress = (reply.nodes_done, reply.nodes_total)
-        if progress != shown and text:
-            click.echo(f"rotating: {reply.nodes_done}/{reply.nodes_total} nodes hold certificates of the new root")
+        if progress != shown:
+            say(f"rotating: {reply.nodes_done}/{reply.nodes_total} nodes hold certificates of the new root")
             shown = progress
+        if down := [p for p in _down(reply) if p not in down_said]:
+            say(
+                f"waiting for {', '.join(down)}, down: a node renews when it comes back; `node rm` one that will "
+                "not, or `ca rotate -d` not to wait"
+            )
+            down_said.update(down)
         if time.monotonic() > deadline:
             if not text:
                 emit_json(to_body(reply))  # how far it got, as the nodes commands print what was done
@@ -361,11 +371,16 @@ def _pending(reply: Any) -> str:
     text = f"{reply.nodes_done}/{reply.nodes_total} nodes on the new root"
     if reply.pending:
         more = f" and {left - len(reply.pending)} more" if left > len(reply.pending) else ""
-        text += (
-            f"; waiting for {', '.join(reply.pending)}{more}. A node that is down renews when it comes back "
-            "(or `node rm` it); `swarm-node ca status` follows the rotation without starting another"
-        )
+        text += f"; waiting for {', '.join(reply.pending)}{more}."
+        if _down(reply):
+            text += " A node that is down renews when it comes back (or `node rm` it)."
+        text += " `swarm-node ca status` follows the rotation without starting another"
     return text
+
+
+def _down(reply: Any) -> list[str]:
+    """The nodes a rotation waits for that are down ("ID (HOSTNAME, down)")."""
+    return [p for p in reply.pending if p.endswith(", down)")]
 
 
 @click.group()
