@@ -13,6 +13,8 @@ from swarmnode.transport import DEFAULT_PORT
 
 __all__ = [
     "DEFAULT_PORT",
+    "Command",
+    "Group",
     "Settings",
     "default_state_dir",
     "fail",
@@ -33,6 +35,37 @@ def default_state_dir() -> Path:
         return Path("/var/lib/swarm-node")
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "swarm-node"
+
+
+GLOBAL_OPTIONS = frozenset({"-o", "--output", "--state-dir"})
+
+
+class _GlobalOptionHint:
+    """Say where a global option goes when it is given after a command (``node ls -o json``)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)  # type: ignore[misc, no-any-return]
+        except click.NoSuchOption as exc:
+            if exc.option_name not in GLOBAL_OPTIONS:
+                raise
+            command = ctx.command_path.partition(" ")[2]
+            raise click.UsageError(
+                f"No such option {exc.option_name!r} here: it is an option of swarm-node itself, given before the "
+                f"command (swarm-node {exc.option_name} ... {command} ...)",
+                ctx,
+            ) from None
+
+
+class Command(_GlobalOptionHint, click.Command):
+    """Every swarm-node command."""
+
+
+class Group(_GlobalOptionHint, click.Group):
+    """Every swarm-node group: its commands and groups are of these classes too."""
+
+    command_class = Command
+    group_class = type  # groups made with @group.group() are of this class
 
 
 class Settings:

@@ -14,6 +14,7 @@ from swarmnode.actors.runtime.context import NodeSettings
 
 from .common import (
     DEFAULT_PORT,
+    Group,
     Settings,
     default_state_dir,
     fail,
@@ -40,7 +41,7 @@ def _settings() -> NodeSettings:
     return NodeSettings(snapshot_every_entries=int(every)) if every else NodeSettings()
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option(
     "--state-dir",
     type=click.Path(path_type=Path, file_okay=False),

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from .common import REQUEST_TIMEOUT_S, Settings, fail, request
+from .common import REQUEST_TIMEOUT_S, Command, Group, Settings, fail, request
 from .output import emit_json, plain, rfc3339, table
 
 __all__ = ["actor", "ca", "cluster", "emit_status", "join_token", "leave", "node"]
@@ -46,7 +46,7 @@ def _date(epoch_s: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.gmtime(epoch_s)) if epoch_s else ""
 
 
-@click.group()
+@click.group(cls=Group)
 def node() -> None:
     """Manage the nodes of the swarm (on a manager)."""
 
@@ -98,9 +98,13 @@ def node_inspect(settings: Settings, nodes: tuple[str, ...]) -> None:
     """Show nodes as JSON: NODE is an id, a unique id prefix, a hostname, or "self"."""
     from swarmnode.actors.control.messages import NodeInspectRequest
 
-    out = []
+    out, errors = [], []
     for ref in nodes:
-        body = request(settings, "control", NodeInspectRequest(node=ref)).node
+        try:
+            body = request(settings, "control", NodeInspectRequest(node=ref)).node
+        except click.ClickException as exc:  # as Docker: the nodes found are shown, then the errors
+            errors.append(exc.format_message())
+            continue
         certificate = body.get("status", {}).get("certificate")
         if isinstance(certificate, bytes):
             body["status"]["certificate"] = certificate.decode()
@@ -111,6 +115,8 @@ def node_inspect(settings: Settings, nodes: tuple[str, ...]) -> None:
             body["status"]["cert_expiry"] = rfc3339(body["status"]["cert_expiry"])
         out.append(plain(body))
     click.echo(json.dumps(out, indent=2, sort_keys=True))
+    if errors:
+        fail("; ".join(errors))
 
 
 @node.command("rm")
@@ -206,7 +212,7 @@ def node_update(
     click.echo(reply.node_id)
 
 
-@click.command("join-token")
+@click.command("join-token", cls=Command)
 @click.argument("role", type=click.Choice(["worker", "manager"]))
 @click.option("--rotate", is_flag=True, help="Replace the token; the old one is refused from then on.")
 @click.option("--quiet", "-q", is_flag=True, help="Print the token only.")
@@ -230,7 +236,7 @@ def join_token(settings: Settings, role: str, rotate: bool, quiet: bool) -> None
     click.echo(f"    {command}\n")
 
 
-@click.command()
+@click.command(cls=Command)
 @click.option("--force", "-f", is_flag=True, help="Leave even as the last manager (erases the swarm).")
 @click.pass_obj
 def leave(settings: Settings, force: bool) -> None:
@@ -284,7 +290,7 @@ def _leave_offline(settings: Settings) -> bool:
     return True
 
 
-@click.group()
+@click.group(cls=Group)
 def ca() -> None:
     """Manage the swarm's root CA (on a manager)."""
 
@@ -383,7 +389,7 @@ def _down(reply: Any) -> list[str]:
     return [p for p in reply.pending if p.endswith(", down)")]
 
 
-@click.group()
+@click.group(cls=Group)
 def cluster() -> None:
     """Look at the managers' Raft group (on a manager)."""
 
@@ -456,7 +462,7 @@ def cluster_status(settings: Settings) -> None:
     click.echo(table(("MEMBER", "ADDRESS", "SUFFRAGE", "STATE", "REACHABILITY", "MATCH", "LAG"), rows))
 
 
-@click.group()
+@click.group(cls=Group)
 def actor() -> None:
     """Talk to actors directly (debugging)."""
 

@@ -467,7 +467,8 @@ class ControlActor(NodeActor):
             raise Refused(
                 "refused",
                 f"node {node.node_id} is ready and cannot be removed; stop it (or `swarm-node leave` on it) first, "
-                "or use --force",
+                f"then wait until `node ls` shows it Down (3 heartbeats, {3 * cluster.heartbeat_period_s:g} s), or "
+                "use --force",
             )
         revoked = dict(cluster.revoked) | {node.node_id: node.curve_key}
         propose(

@@ -96,6 +96,9 @@ def test_node_inspect_update_and_ids_by_prefix(swarm):
     assert body["created_at"] <= body["updated_at"] and body["updated_at"].endswith("Z")  # RFC 3339, as Docker's
     missing = run_cli("--state-dir", state_dir, "node", "inspect", "nosuchnode")
     assert missing.returncode == 1 and "no node 'nosuchnode' in this swarm" in missing.stderr
+    some = run_cli("--state-dir", state_dir, "node", "inspect", node_id, "nosuchnode")  # as Docker: found ones shown
+    assert some.returncode == 1 and "no node 'nosuchnode' in this swarm" in some.stderr
+    assert [n["id"] for n in json.loads(some.stdout)] == [node_id]
 
 
 def test_every_command_answers_json_when_asked(swarm):
@@ -139,6 +142,7 @@ def test_a_removed_node_is_refused_from_then_on(swarm):
     state_dir = str(swarm.manager.state_dir)
     ready = run_cli("--state-dir", state_dir, "node", "rm", node_id)
     assert ready.returncode == 1 and "is ready and cannot be removed" in ready.stderr
+    assert "then wait until `node ls` shows it Down (3 heartbeats, 3 s)" in ready.stderr
     removed = run_cli("--state-dir", state_dir, "node", "rm", "--force", node_id)
     assert removed.returncode == 0, removed.stderr
     assert node_id not in swarm.nodes()

@@ -59,3 +59,27 @@ def test_actor_send_refuses_bad_json_before_contacting_a_node(tmp_path):
     result = CliRunner().invoke(cli, ["--state-dir", str(tmp_path), "actor", "send", "self", "control", "Ping", "{"])
     assert result.exit_code == 2
     assert "is not JSON" in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("node", "ls", "-o", "json"),
+        ("node", "-o", "json", "ls"),
+        ("ca", "status", "--output", "json"),
+        ("join-token", "worker", "--state-dir", "/tmp/x"),
+        ("leave", "-o", "json"),
+    ],
+)
+def test_a_global_option_after_the_command_says_where_it_goes(args):
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exit_code == 2
+    option = next(a for a in args if a.startswith("-"))
+    assert f"No such option '{option}' here: it is an option of swarm-node itself, given before the command" in (
+        result.output
+    ), result.output
+
+
+def test_an_unknown_option_is_still_named_as_click_names_it():
+    result = CliRunner().invoke(cli, ["status", "--bogus"])
+    assert result.exit_code == 2 and "No such option '--bogus'" in result.output and "given before" not in result.output
