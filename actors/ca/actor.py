@@ -250,8 +250,8 @@ class CertAuthority(NodeActor):
 
     # -- manager: bootstrap, join, renewal ---------------------------------------------------
 
-    def _cluster(self) -> ClusterView:
-        cluster = read_store(self.context, cluster_of)
+    def _cluster(self, *, linearizable: bool = False) -> ClusterView:
+        cluster = read_store(self.context, cluster_of, linearizable=linearizable)
         if cluster is None:
             raise Refused("unavailable", "this manager has no cluster object yet")
         return cluster
@@ -381,8 +381,11 @@ class CertAuthority(NodeActor):
         on comes with that cross-signed certificate, so nodes that still trust only the old root
         accept the new certificates. The Dispatcher asks each node to renew; when every node holds
         a certificate of the new root, it drops the old root from the trust bundle.
+
+        What it reports is read as the leader has it (read-index), as every read an operator
+        makes: a follower's Store may lag, and a removed manager's is frozen.
         """
-        cluster = self._cluster()
+        cluster = self._cluster(linearizable=True)
         if msg.start and cluster.rotation != "rotating":
             if cluster.external_ca is not None:
                 raise Refused("refused", "rotating the root CA of a swarm with an external CA is not built")
@@ -404,8 +407,8 @@ class CertAuthority(NodeActor):
             assert new.key_pem is not None
             write_private(self.context.state_dir / CERT_DIR / "root-ca.key", new.key_pem)
             log.info("root CA rotation started: new root %s", ca_digest(new.cert_pem)[:16])
-            cluster = self._cluster()
-        done, total, pending = read_store(self.context, lambda core: rotation_detail(cluster, core))
+            cluster = self._cluster()  # this manager applied the write: its own Store has it
+        done, total, pending = read_store(self.context, lambda core: rotation_detail(cluster, core), linearizable=True)
         return CARotateReply(
             new_digest=ca_digest(cluster.root_cert),
             nodes_total=total,

@@ -288,6 +288,8 @@ def test_a_manager_demoted_and_removed_while_down_is_told_so_when_it_comes_back(
     listed = run_cli("--state-dir", str(victim.state_dir), "node", "ls")  # a read: no leader will confirm it
     assert listed.returncode == 1 and f"node {victim_id} was removed from the swarm" in listed.stderr, listed.stderr
     assert time.monotonic() - started < 4, "the read waited for its deadline"  # READ_INDEX_TIMEOUT_S is 5
+    ca = run_cli("--state-dir", str(victim.state_dir), "ca", "status")  # not its frozen Store's view
+    assert ca.returncode == 1 and f"node {victim_id} was removed from the swarm" in ca.stderr, ca.stdout + ca.stderr
     write_label(leader, "still-writable")
     left = run_cli("--state-dir", str(victim.state_dir), "leave")  # no --force: the swarm dropped it already
     assert left.returncode == 0, left.stderr
