@@ -700,6 +700,9 @@ class RaftMember(NodeActor):
 
     @handles(ForwardProposal, roles={"manager"})
     def forwarded(self, msg: ForwardProposal, request: Request) -> None:
+        if self.halted:  # what this node was told is for its operator, not for the manager asking
+            raise Refused("unavailable", f"node {self.context.node_id} is not the leader")
+
         def answer(outcome: Outcome) -> None:
             try:
                 result: ApplyResult = outcome.wait(0)
@@ -905,6 +908,11 @@ class RaftMember(NodeActor):
         """Answer the forwarded writes the leader applied that this manager's Store now holds too."""
         if not self.awaiting_apply:
             return
+        if self.halted:  # removed: this Store will not catch up, and the leader's word stands
+            for outcome, result in self.awaiting_apply:
+                outcome.set(result)
+            self.awaiting_apply = []
+            return
         last = self.store.last_index
         waiting = []
         for outcome, result in self.awaiting_apply:
@@ -1030,6 +1038,7 @@ class RaftMember(NodeActor):
                 for read in [*self.reads_asked.values(), *self.reads_confirmed]:
                     read.outcome.fail(refusal)
                 self.reads_asked, self.reads_confirmed = {}, []
+                self._settle_applied()  # what the leader committed: its word stands
             else:
                 log.info("raft: this manager is part of the swarm again; its Raft member goes on")
                 self.no_leader_said_at = time.monotonic()

@@ -48,7 +48,7 @@ from swarmnode.actors.runtime.addressable import Request
 from swarmnode.actors.runtime.context import CurveKeys
 from swarmnode.actors.store import WalWriteError
 from swarmnode.actors.store import wal as wal_module
-from swarmnode.actors.store.core import StoreCore
+from swarmnode.actors.store.core import ApplyResult, StoreCore
 from swarmnode.actors.store.transactions import Create
 from swarmnode.transport import Identity
 
@@ -295,6 +295,25 @@ def test_a_removed_manager_fails_reads_and_writes_at_once_with_what_it_was_told(
         assert outcome.settled, "it waits for a leader that will never answer"
         assert isinstance(outcome._error, Refused) and outcome._error.code == REMOVED, outcome._error
         assert "was removed from the swarm" in outcome._error.text
+
+
+def test_a_removed_manager_answers_the_writes_the_leader_committed_and_tells_askers_it_does_not_lead(
+    state_dir: Path, members: list[RaftMember]
+) -> None:
+    """Its Store will not catch up: a write the leader answered is answered with the leader's
+    word, not left to time out; a manager forwarding to it hears "not the leader", not what this
+    node's operator is told."""
+    member, _ = follower(state_dir, members)
+    committed = Outcome()
+    result = ApplyResult(index=99, txn_id="t", ok=True, error=None, events=())
+    member._receive(actor_module._ForwardAnswered(committed, result))
+    assert not committed.settled, "answered before this Store held the write"
+    member.context.set_shared(SESSION_KEY, Session(REMOVED, "node n1 was removed from the swarm", 0.0))
+    member._receive(actor_module._Tick())
+    assert committed.wait(0) == result
+    with pytest.raises(Refused) as refused:
+        member.forwarded(actor_module.ForwardProposal(txn=b""), Request(peer=Identity(LEADER, "manager")))
+    assert (refused.value.code, refused.value.text) == ("unavailable", f"node {NODE} is not the leader")
 
 
 def test_a_leader_removed_from_the_swarm_steps_down(state_dir: Path, members: list[RaftMember]) -> None:
