@@ -15,6 +15,7 @@ __all__ = [
     "DEFAULT_PORT",
     "Command",
     "Group",
+    "Refused",
     "Settings",
     "default_state_dir",
     "fail",
@@ -79,6 +80,14 @@ class Settings:
     def control_path(self) -> Path:
         """The node's control socket (NodeContext.control_path, without a context)."""
         return self.state_dir / "control.sock"
+
+
+class Refused(click.ClickException):
+    """The node answered with an error: its text for the operator, and its code (e.g. not-found)."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def fail(text: str) -> NoReturn:
@@ -180,7 +189,8 @@ def request(settings: Settings, actor: str, body: Any, timeout_s: float = REQUES
         with ControlClient(str(path), timeout_s=timeout_s) as client:
             return client.request(actor, body)
     except RemoteError as exc:
-        fail(f"{exc.text} ({exc.code})" if exc.code not in ("refused", "not-manager") else exc.text)
+        text = f"{exc.text} ({exc.code})" if exc.code not in ("refused", "not-manager") else exc.text
+        raise Refused(text, exc.code) from None
     except RequestTimeout:
         fail(f"the node at {path} did not answer within {timeout_s:g} s (is it stopping or overloaded?)")
     except TransportError as exc:

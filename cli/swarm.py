@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from .common import REQUEST_TIMEOUT_S, Command, Group, Settings, fail, request
+from .common import REQUEST_TIMEOUT_S, Command, Group, Refused, Settings, fail, request
 from .output import emit_json, plain, rfc3339, table
 
 __all__ = ["actor", "ca", "cluster", "emit_status", "join_token", "leave", "node"]
@@ -102,7 +102,9 @@ def node_inspect(settings: Settings, nodes: tuple[str, ...]) -> None:
     for ref in nodes:
         try:
             body = request(settings, "control", NodeInspectRequest(node=ref)).node
-        except click.ClickException as exc:  # as Docker: the nodes found are shown, then the errors
+        except Refused as exc:  # as Docker: the nodes found are shown, then the ones not found
+            if exc.code != "not-found":
+                raise
             errors.append(exc.format_message())
             continue
         certificate = body.get("status", {}).get("certificate")

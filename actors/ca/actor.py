@@ -314,6 +314,7 @@ class CertAuthority(NodeActor):
             cert_expiry=info.not_after.timestamp(),
             curve_key=curve_key.decode(),
             issuer=info.issuer_digest,
+            cannot_manage=msg.cannot_manage,  # `node promote` asks it before its first heartbeat
         )
         propose(self.context, Create("node", node_id, node.spec(), node.status()))
         log.info("issued a %s certificate to new node %s (%s)", role, node_id, msg.hostname)

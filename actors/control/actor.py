@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar, cast
 
 from swarmnode.actors.ca.core import join_tokens, new_secret
+from swarmnode.actors.dispatcher.core import DEFAULT_GRACE_PERIODS
 from swarmnode.actors.messages import Address, ErrorReply, Message
 from swarmnode.actors.runtime import (
     MANAGERS,
@@ -402,13 +403,18 @@ class ControlActor(NodeActor):
             return NodeRoleReply(node_id=node.node_id, role=msg.role, changed=False)
         if msg.role == "worker":
             self._check_quorum_without(node.node_id)
-        elif node.cannot_manage:
-            raise Refused(
-                "refused",
-                f"node {node.node_id} cannot run as a manager: {node.cannot_manage} (a manager also listens on the "
-                "port above its own, the bootstrap port); restart it with another --listen, then promote it",
-            )
-        update_object(self.context, "node", node.node_id, lambda o: (o.spec | {"role": msg.role}, None))
+
+        def change(obj: StoredObject) -> tuple[dict[str, Any], None]:
+            why_not = NodeView.of(obj).cannot_manage  # as committed when the write applies, not as read above
+            if msg.role == "manager" and why_not:
+                raise Refused(
+                    "refused",
+                    f"node {node.node_id} cannot run as a manager: on its machine, {why_not}; free that port, or "
+                    "restart the node with another --listen, then promote it",
+                )
+            return obj.spec | {"role": msg.role}, None
+
+        update_object(self.context, "node", node.node_id, change)
         return NodeRoleReply(node_id=node.node_id, role=msg.role)
 
     def _check_quorum_without(self, node_id: str) -> None:
@@ -467,8 +473,8 @@ class ControlActor(NodeActor):
             raise Refused(
                 "refused",
                 f"node {node.node_id} is ready and cannot be removed; stop it (or `swarm-node leave` on it) first, "
-                f"then wait until `node ls` shows it Down (3 heartbeats, {3 * cluster.heartbeat_period_s:g} s), or "
-                "use --force",
+                f"then wait until `node ls` shows it Down ({DEFAULT_GRACE_PERIODS} heartbeats, "
+                f"{DEFAULT_GRACE_PERIODS * cluster.heartbeat_period_s:g} s), or use --force",
             )
         revoked = dict(cluster.revoked) | {node.node_id: node.curve_key}
         propose(

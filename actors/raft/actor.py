@@ -44,7 +44,7 @@ from swarmnode.actors.runtime import (
 from swarmnode.actors.runtime.addressable import Request
 from swarmnode.actors.store.client import STORE_CRASH_KEY
 from swarmnode.actors.store.core import ApplyResult, Event, StoreCore, Watchers
-from swarmnode.actors.store.objects import cluster_of, nodes_of
+from swarmnode.actors.store.objects import NodeView, cluster_of, nodes_of
 from swarmnode.actors.store.transactions import (
     Create,
     Op,
@@ -72,8 +72,13 @@ from .core import (
 )
 from .messages import (
     ENTRY_NORMAL,
+    MSG_APP,
+    MSG_HEARTBEAT,
+    MSG_PRE_VOTE,
     MSG_READ_INDEX,
+    MSG_SNAP,
     MSG_TRANSFER_LEADER,
+    MSG_VOTE,
     ConfState,
     RaftEntry,
     RaftMessage,
@@ -124,6 +129,7 @@ READ_RESEND_S = 0.5
 # A follower passes these on to the leader with the asker's name in ``frm`` (as etcd does); any
 # other message must come from the manager it names.
 RELAYED_TYPES = frozenset({MSG_READ_INDEX, MSG_TRANSFER_LEADER})
+NOT_A_MEMBER_TELL_S = 0.5  # a node held out of the group is told so at most this often
 
 
 def raft_dir(state_dir: Path) -> Path:
@@ -289,6 +295,21 @@ class ReadOutcome:
 
 
 @message
+class NotAMember(Message):
+    """Told to a manager whose Raft messages reach a member that holds it out of the group: it
+    was demoted (or dropped by a forced new cluster), so it must not campaign nor vote.
+
+    Managers dropped by ``--force-new-cluster`` that come back together hold a majority of the
+    old group between them: without this, they would elect a leader of their own beside the
+    forced one (a split brain). What they send the forced leader is answered with this.
+    """
+
+    KIND = "RaftNotAMember"
+    term: int
+    text: str
+
+
+@message
 class ForwardProposal(Message):
     """A follower hands a transaction to the leader; the reply comes once it is applied there."""
 
@@ -434,6 +455,8 @@ class RaftMember(NodeActor):
         self.is_leader = False
         self.no_leader_said_at = time.monotonic()  # when "still no leader" was last said (or leaderless since)
         self.halted = False  # this node was removed from the swarm (its Worker was told): no campaigning
+        self.not_a_member_since: float | None = None  # when a member said it holds this one out of the group
+        self.not_a_member_told: dict[str, float] = {}  # node id -> when it was last told it is not a member
         self.since_snapshot = 0
         self.since_snapshot_bytes = 0
         self.peers: dict[str, tuple[str, str]] = {}  # node id -> (addr, curve key) connected
@@ -607,8 +630,56 @@ class RaftMember(NodeActor):
             return None
         if self.halted:
             return None  # removed from the swarm: messages queued for it while it was down still arrive
+        if self._held_out(msg.frm):
+            return None
+        if self.not_a_member_since is not None:
+            if msg.type in (MSG_VOTE, MSG_PRE_VOTE):
+                return None  # told it is out of the group: it grants no vote either
+            if msg.type in (MSG_APP, MSG_HEARTBEAT, MSG_SNAP):
+                # A leader of a group it belongs to after all (a member behind told it so): go on.
+                log.info("raft: %s leads this manager's group; it takes part in elections again", msg.frm)
+                self.not_a_member_since = None
         self.core.step(msg)  # on_receive runs the Ready round once the burst is over
         return None
+
+    def _held_out(self, sender: str) -> bool:
+        """Whether ``sender`` is out of this leader's Raft group (demoted, or dropped by a forced
+        new cluster): then what it sends is dropped, and it is told so (once per NOT_A_MEMBER_TELL_S).
+
+        Only a leader judges: it holds every committed entry, where a follower's Store and
+        membership may be behind (a manager promoted again installs an old snapshot first, in
+        which the leader itself may be a worker). A node whose desired role is manager is being
+        added (the leader adds it as a learner next): it is taken as any member is.
+        """
+        assert self.core is not None
+        if not self.is_leader or self.core.conf.has(sender) or self.core.committed_conf.has(sender):
+            return False
+        obj = self.store.get("node", sender)
+        if obj is None or NodeView.of(obj).role != "worker":
+            return False
+        now = time.monotonic()
+        if now - self.not_a_member_told.get(sender, -math.inf) >= NOT_A_MEMBER_TELL_S:
+            self.not_a_member_told[sender] = now
+            text = f"manager {self.context.node_id} holds node {sender} out of the Raft group (it was demoted)"
+            log.warning("raft: dropped Raft messages from %s, which is not a member: told it so", sender)
+            if self.sender is None:
+                self.sender = DirectSender(self.context.transport)
+            try:
+                self.sender.send(Address(sender, self.name), NotAMember(self.core.term, text), src_actor=self.name)
+            except TransportError as exc:
+                log.info("raft: could not tell %s it is not a member: %s", sender, describe(exc))
+        return True
+
+    @handles(NotAMember, roles={"manager"})
+    def not_a_member(self, msg: NotAMember, request: Request) -> None:
+        """Another member holds this manager out of the group: it steps down and stops campaigning
+        and voting, until a leader of a group it belongs to speaks to it (the one that told it may
+        be a member that is behind). Its Worker meanwhile renews it into the role it has now."""
+        assert self.core is not None
+        if self.not_a_member_since is None:
+            log.warning("raft: %s; this manager stops campaigning and voting", msg.text)
+            self.not_a_member_since = time.monotonic()
+        self.core.forget_leader()
 
     def _run_read(self, fn: Callable[[StoreCore], Any]) -> ReadOutcome:
         try:
@@ -1001,7 +1072,7 @@ class RaftMember(NodeActor):
         assert self.core is not None
         if self.reads_asked or self.reads_confirmed:
             self._tend_reads()
-        if self._follow_session():
+        if self._follow_session() or self.not_a_member_since is not None:
             self.timers.start("tick", TICK_S, _Tick())
             return
         self.core.tick()

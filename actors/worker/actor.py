@@ -105,6 +105,8 @@ class Worker(NodeActor):
         self.failures = 0
         self.backoff_step = 0  # retries since the last answer or leadership news: the backoff doubles with it
         self.subscribed_to: pykka.ActorRef[Any] | None = None  # the RaftMember told of leaders (a manager's)
+        self.cannot_manage: str | None = None  # what the heartbeats say of port + 1 (None: not probed yet)
+        self.cannot_manage_seen = ""  # the last probe's answer
         self.rng = random.Random()
         self.transport: Transport | None = None
 
@@ -239,14 +241,23 @@ class Worker(NodeActor):
         return self.period_s
 
     def _cannot_manage(self) -> str:
-        """Why this worker could not run as a manager, or "": a manager also listens on port + 1."""
+        """Say why this worker could not run as a manager, or "": a manager also listens on port + 1.
+
+        A change is said once two probes in a row agree: an outgoing connection may hold a port
+        of the ephemeral range for a moment (a node that listens on port 0 is in it), and each
+        change is a write on the leader. A probe that fails says nothing new.
+        """
         if self.context.role == "manager":
             return ""
         try:
-            return port_taken(self.context.transport.address, 1)
+            probe = port_taken(self.context.transport.address, 1)
         except (TransportError, OSError) as exc:  # the transport restarts, or the probe itself failed
             log.debug("cannot tell whether port + 1 is free: %s", exc)
-            return ""
+            return self.cannot_manage or ""
+        if self.cannot_manage is None or probe == self.cannot_manage_seen:
+            self.cannot_manage = probe
+        self.cannot_manage_seen = probe
+        return self.cannot_manage
 
     def _session(self, state: str, detail: str) -> None:
         """Publish how the heartbeats fare (`swarm-node status`); ``since`` moves only with the state.

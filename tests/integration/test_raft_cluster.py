@@ -509,7 +509,7 @@ def test_cluster_status_shows_members_leader_term_and_lag(nodes):
     assert "voter" in result.stdout
 
 
-def test_force_new_cluster_recovers_a_lone_survivor_with_its_data(nodes):
+def test_force_new_cluster_recovers_a_lone_survivor_with_its_data_and_the_dropped_come_back_as_workers(nodes):
     managers = Managers(nodes, 3)
     leader = managers.wait_leader()
     write_label(leader, "before")
@@ -547,12 +547,21 @@ def test_force_new_cluster_recovers_a_lone_survivor_with_its_data(nodes):
     wait_until(lambda: not (survivor.state_dir / "store" / DROPPED_FILE).exists(), 10, "the record of them removed")
     status = managers.cluster_status(survivor)
     assert [(m.node_id, m.suffrage) for m in status.members] == [(survivor_id, "voter")]
-    # One comes back: it renews into a worker's certificate and drops its copy of the managers' data.
-    old = leader
-    old.start(wait=False)
-    wait_until(lambda: old.try_status() is not None and not (old.state_dir / "store").exists(), 30, "it to be a worker")
-    assert old.request("control", StatusRequest()).role == "worker"
+    # Both come back at once: together they hold a majority of the old group. The survivor holds
+    # them out (and tells them), so they elect no leader of their own beside it (a split brain):
+    # each renews into a worker's certificate and drops its copy of the managers' data.
+    back = [n for n in managers.all if n is not survivor]
+    for node in back:
+        node.start(wait=False)
+
+    def workers_now() -> bool:
+        return all(n.try_status() is not None and not (n.state_dir / "store").exists() for n in back)
+
+    wait_until(workers_now, 30, "both dropped managers to be workers")
+    assert [n.request("control", StatusRequest()).role for n in back] == ["worker", "worker"]
     assert [(m.node_id, m.suffrage) for m in managers.cluster_status(survivor).members] == [(survivor_id, "voter")]
+    write_label(survivor, "after-both-back")
+    assert {"after", "after-both-back"} <= set(labels_on(survivor, survivor_id))
 
 
 def test_cluster_status_answers_while_a_read_waits_for_a_leader(nodes):

@@ -221,7 +221,9 @@ def test_a_node_whose_bootstrap_port_is_taken_joins_and_is_promoted_only_as_a_wo
         promote = ("--state-dir", str(swarm.manager.state_dir), "node", "promote", worker_id)
         refused = run_cli(*promote)
         assert refused.returncode == 1, refused.stdout
-        assert f"node {worker_id} cannot run as a manager: cannot listen on 127.0.0.1:{port + 1}" in refused.stderr
+        assert f"node {worker_id} cannot run as a manager: on its machine, cannot listen on 127.0.0.1:{port + 1}" in (
+            refused.stderr
+        )
     # Free again: its next heartbeat says so, and the promotion goes through.
     wait_until(lambda: run_cli(*promote).returncode == 0, 3 * HEARTBEAT_S + 5, "the promotion once port + 1 is free")
     wait_until(

@@ -22,6 +22,7 @@ from swarmnode.actors.raft import actor as actor_module
 from swarmnode.actors.raft import actor as raft_actor
 from swarmnode.actors.raft.actor import (
     NO_LEADER,
+    NotAMember,
     Outcome,
     RaftMember,
     Read,
@@ -49,7 +50,7 @@ from swarmnode.actors.runtime.context import CurveKeys
 from swarmnode.actors.store import WalWriteError
 from swarmnode.actors.store import wal as wal_module
 from swarmnode.actors.store.core import ApplyResult, StoreCore
-from swarmnode.actors.store.transactions import Create
+from swarmnode.actors.store.transactions import Create, Transaction
 from swarmnode.transport import Identity
 
 NODE = "n1"
@@ -179,20 +180,23 @@ class RecordingSender:
         self.sent: list[RaftMessage] = []
 
     def send(self, dst: object, body: RaftMessage, *, src_actor: str) -> None:
-        self.events.append(f"send {body.type}")
+        self.events.append(f"send {getattr(body, 'type', body.KIND)}")
         self.sent.append(body)
 
     def close(self) -> None:
         pass
 
 
-def started_in(state_dir: Path, members: list[RaftMember], conf: ConfState) -> tuple[RaftMember, RecordingSender]:
-    """A member started from a snapshot of membership ``conf``, its messages recorded."""
+def started_in(
+    state_dir: Path, members: list[RaftMember], conf: ConfState, store: StoreCore | None = None
+) -> tuple[RaftMember, RecordingSender]:
+    """A member started from a snapshot of membership ``conf`` (and ``store``), its messages recorded."""
     directory = raft_dir(state_dir)
     for stale in directory.glob("snapshot-*"):
         stale.unlink()
     meta = SnapshotMeta(index=1, term=1, conf=conf)
-    wal_module.write_snapshot(directory, 1, encode_snapshot(RaftSnapshot(meta=meta, data=StoreCore().snapshot())))
+    data = (store or StoreCore()).snapshot()
+    wal_module.write_snapshot(directory, 1, encode_snapshot(RaftSnapshot(meta=meta, data=data)))
     member = RaftMember(None, context(state_dir))
     sender = RecordingSender([])
     member.sender = sender  # type: ignore[assignment]
@@ -327,6 +331,73 @@ def test_a_leader_removed_from_the_swarm_steps_down(state_dir: Path, members: li
     assert not member.is_leader and member.leader == ""
     outcome = propose(member, "t1")
     assert isinstance(outcome._error, Refused) and outcome._error.code == REMOVED
+
+
+DROPPED = "d1"  # a manager demoted (or dropped by a forced new cluster), out of the group
+
+
+def with_nodes(**roles: str) -> StoreCore:
+    """A Store holding node objects of these desired roles."""
+    store = StoreCore()
+    ops = tuple(Create("node", node_id, {"role": role}, {}) for node_id, role in roles.items())
+    store.apply(1, Transaction(ops=ops, now=0.0, txn_id="t0"))
+    return store
+
+
+def pre_vote_from(sender: str, term: int = 5) -> RaftMessage:
+    return RaftMessage(type=MSG_PRE_VOTE, to=NODE, frm=sender, term=term, log_term=9, index=99)
+
+
+def test_a_demoted_manager_is_held_out_and_told_so_and_a_new_one_is_not(
+    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Managers dropped by a forced new cluster that come back together hold a majority of the
+    old group: the forced leader must not take their messages, and must tell them."""
+    store = with_nodes(**{DROPPED: "worker", LEARNER: "manager"})
+    member, sender = started_in(state_dir, members, ConfState(voters=(NODE,), learners=()), store)
+    assert member.core is not None and member.is_leader
+    term = member.core.term
+    member.step(pre_vote_from(DROPPED, term + 5), Request(peer=Identity(DROPPED, "manager")))
+    member._process()
+    assert member.is_leader and member.core.term == term, "a member held out disrupted the leader"
+    (told,) = [m for m in sender.sent if isinstance(m, NotAMember)]
+    assert told.text == f"manager {NODE} holds node {DROPPED} out of the Raft group (it was demoted)"
+    member.step(pre_vote_from(DROPPED, term + 5), Request(peer=Identity(DROPPED, "manager")))
+    assert len([m for m in sender.sent if isinstance(m, NotAMember)]) == 1, "told again at once"
+    monkeypatch.setattr(actor_module, "NOT_A_MEMBER_TELL_S", 0.0)
+    member.step(pre_vote_from(DROPPED, term + 5), Request(peer=Identity(DROPPED, "manager")))
+    assert len([m for m in sender.sent if isinstance(m, NotAMember)]) == 2
+    member.step(pre_vote_from(LEARNER, term + 5), Request(peer=Identity(LEARNER, "manager")))  # promoted, not told yet
+    assert len([m for m in sender.sent if isinstance(m, NotAMember)]) == 2, "a manager being added was held out"
+
+
+def test_only_a_leader_holds_a_node_out(state_dir: Path, members: list[RaftMember]) -> None:
+    """A follower's Store may be behind: a manager promoted again installs an old snapshot first,
+    in which the leader itself is a worker; it must take the leader's messages."""
+    store = with_nodes(**{LEADER: "worker"})
+    member, sender = started_in(state_dir, members, ConfState(voters=(NODE,), learners=()), store)
+    member.is_leader = False  # as right after it installed the old snapshot, before any election
+    member.step(leader_append(2), Request(peer=Identity(LEADER, "manager")))
+    assert not [m for m in sender.sent if isinstance(m, NotAMember)]
+
+
+def test_a_manager_told_it_is_out_of_the_group_steps_down_and_neither_campaigns_nor_votes_until_a_leader_speaks(
+    state_dir: Path, members: list[RaftMember]
+) -> None:
+    member, events = follower(state_dir, members)
+    member.step(leader_append(2), Request(peer=Identity(LEADER, "manager")))
+    member._process()
+    events.clear()
+    member.not_a_member(NotAMember(term=3, text="manager x holds node n1 out"), Request(peer=Identity("x", "manager")))
+    member._process()
+    assert member.leader == ""
+    member.step(pre_vote_from(LEADER), Request(peer=Identity(LEADER, "manager")))
+    for _ in range(4 * actor_module.ELECTION_TICKS):
+        member._receive(actor_module._Tick())
+    assert events == [], f"it campaigned or voted: {events}"
+    member.step(leader_append(3), Request(peer=Identity(LEADER, "manager")))  # a leader of its group after all
+    member._process()
+    assert member.leader == LEADER and member.not_a_member_since is None
 
 
 # ------------------------------------------------------------------------------- lazy commit

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from types import SimpleNamespace
 
 import pykka
 import pytest
@@ -12,6 +13,7 @@ from swarmnode.actors.node.swarm_state import ManagerRecord
 from swarmnode.actors.raft.actor import Subscribe
 from swarmnode.actors.runtime import SESSION_KEY, CurveKeys, NodeContext, Session
 from swarmnode.actors.store.client import STORE_ACTOR
+from swarmnode.actors.worker import actor as worker_module
 from swarmnode.actors.worker.actor import Worker
 from swarmnode.transport import RemoteError, TransportError
 
@@ -82,3 +84,28 @@ def test_a_managers_worker_subscribes_again_to_a_restarted_raft_member(tmp_path:
         for ref in refs:
             ref.stop()  # after what was told before it
     assert [type(m) for m in first] == [Subscribe] and [type(m) for m in second] == [Subscribe]
+
+
+def test_what_port_plus_one_says_changes_only_when_two_probes_agree(
+    worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each change is a write on the leader; a port of the ephemeral range may be held a moment."""
+    taken = "cannot listen on 127.0.0.1:5001 (the bootstrap port, 127.0.0.1:5000 + 1): Address already in use"
+    probes = iter([taken, "", taken, "", "", OSError(24, "Too many open files"), taken, taken])
+
+    def probe(listen: str, above: int) -> str:
+        assert (listen, above) == ("127.0.0.1:5000", 1)
+        answer = next(probes)
+        if isinstance(answer, OSError):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(worker_module, "port_taken", probe)
+    worker.context.set_transport(SimpleNamespace(address="127.0.0.1:5000"))  # type: ignore[arg-type]
+    said = [worker._cannot_manage() for _ in range(8)]
+    assert said == [taken, taken, taken, taken, "", "", "", taken]
+
+
+def test_a_manager_says_nothing_of_port_plus_one(tmp_path: Path) -> None:
+    context = NodeContext("m1", "manager", tmp_path, "127.0.0.1:0", CurveKeys(b"p" * 40, b"s" * 40))
+    assert Worker(None, context)._cannot_manage() == ""  # it listens there already
