@@ -316,13 +316,17 @@ def ca_rotate(settings: Settings, detach: bool, timeout_s: float) -> None:
     from swarmnode.actors.control.messages import CARotateRequest
     from swarmnode.actors.messages import to_body
 
-    reply = request(settings, "ca", CARotateRequest(start=True))
     text = settings.output != "json"  # -o json: the last state only, as `ca status -o json` gives it
 
     def say(line: str) -> None:
         click.echo(line, err=not text)  # with -o json, the progress is for the operator, on stderr
 
-    say(f"New root CA digest: {reply.new_digest}")
+    reply = request(settings, "ca", CARotateRequest(start=False))
+    if reply.state == "rotating":
+        say(f"A rotation is under way (new root CA digest {reply.new_digest}): following it, not starting another")
+    else:
+        reply = request(settings, "ca", CARotateRequest(start=True))
+        say(f"New root CA digest: {reply.new_digest}")
     deadline = time.monotonic() + timeout_s
     shown = None
     down_said: set[str] = set()
@@ -333,8 +337,8 @@ def ca_rotate(settings: Settings, detach: bool, timeout_s: float) -> None:
             shown = progress
         if down := [p for p in _down(reply) if p not in down_said]:
             say(
-                f"waiting for {', '.join(down)}, down: a node renews when it comes back; `node rm` one that will "
-                "not, or `ca rotate -d` not to wait"
+                f"waiting for nodes that are down: {', '.join(down)}; a node renews when it comes back: `node rm` one "
+                "that will not, or `ca rotate -d` not to wait"
             )
             down_said.update(down)
         if time.monotonic() > deadline:

@@ -109,8 +109,9 @@ def join_swarm(state_dir: Path, options: JoinOptions) -> JoinResult:
         raise JoinError(
             f"the root CA of the swarm at {options.manager_addr} does not match the join token "
             f"(the token names CA digest {token.ca_digest[:12]}..., the manager presented "
-            f"{', '.join(d[:12] + '...' for d in digests) or 'none'}): this may be a man-in-the-middle attack; "
-            "check the token and the address. Nothing was sent to the manager."
+            f"{', '.join(d[:12] + '...' for d in digests) or 'none'}): the swarm's root CA may have been rotated "
+            "since the token was made (`swarm-node join-token worker` on a manager gives the current one), or this "
+            "may be a man-in-the-middle attack; check the token and the address. Nothing was sent to the manager."
         )
     root = roots[digests.index(token.ca_digest)]
     now = datetime.now(UTC)

@@ -58,11 +58,12 @@ def test_a_rotation_waiting_for_a_down_node_names_it_and_ca_status_only_looks(no
     assert f"the rotation is still under way after 1 s: 1/2 nodes on the new root; waiting for {worker_id}" in (
         result.stderr
     )
-    assert f"waiting for {worker_id} (" in result.stdout and ", down: a node renews when it comes back" in result.stdout
+    assert f"waiting for nodes that are down: {worker_id} (" in result.stdout
+    assert "a node renews when it comes back" in result.stdout
     as_json = run_cli("--state-dir", state_dir, "-o", "json", "ca", "rotate", "--timeout", "1")
     assert as_json.returncode == 1 and json.loads(as_json.stdout)["state"] == "rotating"
     assert "rotating: 1/2 nodes" in as_json.stderr  # the progress, for the operator
-    digest = result.stdout.split("New root CA digest: ")[1].split()[0]
+    digest = result.stdout.split("A rotation is under way (new root CA digest ")[1].split(")")[0]
     status = run_cli("--state-dir", state_dir, "ca", "status")
     assert f"Root CA digest: {digest}" in status.stdout  # looked, started nothing
     assert f"Root CA rotation under way: 1/2 nodes on the new root; waiting for {worker_id}" in status.stdout
