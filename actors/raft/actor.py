@@ -79,6 +79,7 @@ from .messages import (
     MSG_SNAP,
     MSG_TRANSFER_LEADER,
     MSG_VOTE,
+    ROLE_LEADER,
     ConfState,
     RaftEntry,
     RaftMessage,
@@ -130,6 +131,9 @@ READ_RESEND_S = 0.5
 # other message must come from the manager it names.
 RELAYED_TYPES = frozenset({MSG_READ_INDEX, MSG_TRANSFER_LEADER})
 NOT_A_MEMBER_TELL_S = 0.5  # a node held out of the group is told so at most this often
+NOT_A_MEMBER_S = (
+    10.0  # a manager told it is out of the group stays out of elections this long (or until a leader speaks)
+)
 
 
 def raft_dir(state_dir: Path) -> Path:
@@ -635,7 +639,7 @@ class RaftMember(NodeActor):
         if self.not_a_member_since is not None:
             if msg.type in (MSG_VOTE, MSG_PRE_VOTE):
                 return None  # told it is out of the group: it grants no vote either
-            if msg.type in (MSG_APP, MSG_HEARTBEAT, MSG_SNAP):
+            if msg.type in (MSG_APP, MSG_HEARTBEAT, MSG_SNAP) and msg.term >= self.core.term:
                 # A leader of a group it belongs to after all (a member behind told it so): go on.
                 log.info("raft: %s leads this manager's group; it takes part in elections again", msg.frm)
                 self.not_a_member_since = None
@@ -646,21 +650,26 @@ class RaftMember(NodeActor):
         """Whether ``sender`` is out of this leader's Raft group (demoted, or dropped by a forced
         new cluster): then what it sends is dropped, and it is told so (once per NOT_A_MEMBER_TELL_S).
 
-        Only a leader judges: it holds every committed entry, where a follower's Store and
-        membership may be behind (a manager promoted again installs an old snapshot first, in
-        which the leader itself may be a worker). A node whose desired role is manager is being
-        added (the leader adds it as a learner next): it is taken as any member is.
+        The managers a forced new cluster on this manager dropped are held out from its start, in
+        any role: before it first leads and commits their demotion, a higher term of theirs would
+        make it follow the old group. Otherwise only a leader judges: it holds every committed
+        entry, where a follower's Store and membership may be behind (a manager promoted again
+        installs an old snapshot first, in which the leader itself may be a worker). A node whose
+        desired role is manager is being added (the leader adds it as a learner next): it is taken
+        as any member is.
         """
         assert self.core is not None
-        if not self.is_leader or self.core.conf.has(sender) or self.core.committed_conf.has(sender):
-            return False
-        obj = self.store.get("node", sender)
-        if obj is None or NodeView.of(obj).role != "worker":
-            return False
+        if sender not in self.dropped:
+            if self.core.role != ROLE_LEADER or self.core.conf.has(sender) or self.core.committed_conf.has(sender):
+                return False
+            obj = self.store.get("node", sender)
+            if obj is None or NodeView.of(obj).role != "worker":
+                return False
         now = time.monotonic()
         if now - self.not_a_member_told.get(sender, -math.inf) >= NOT_A_MEMBER_TELL_S:
             self.not_a_member_told[sender] = now
-            text = f"manager {self.context.node_id} holds node {sender} out of the Raft group (it was demoted)"
+            why = "a forced new cluster dropped it" if sender in self.dropped else "it was demoted"
+            text = f"manager {self.context.node_id} holds node {sender} out of the Raft group ({why})"
             log.warning("raft: dropped Raft messages from %s, which is not a member: told it so", sender)
             if self.sender is None:
                 self.sender = DirectSender(self.context.transport)
@@ -677,9 +686,31 @@ class RaftMember(NodeActor):
         be a member that is behind). Its Worker meanwhile renews it into the role it has now."""
         assert self.core is not None
         if self.not_a_member_since is None:
-            log.warning("raft: %s; this manager stops campaigning and voting", msg.text)
-            self.not_a_member_since = time.monotonic()
+            log.warning(
+                "raft: %s (its term %d); this manager stops campaigning and voting for %g s, or until a leader of its "
+                "group speaks to it",
+                msg.text,
+                msg.term,
+                NOT_A_MEMBER_S,
+            )
+        self.not_a_member_since = time.monotonic()
         self.core.forget_leader()
+
+    def _told_not_a_member(self) -> bool:
+        """Whether a member told this one, within NOT_A_MEMBER_S, that it holds it out of the group.
+
+        Not for good: the one that told it may be a stale leader, cut off from a majority that
+        promoted this manager again, and its vote may be needed. Once it expires, this manager
+        campaigns again, and is told again if it is still out.
+        """
+        since = self.not_a_member_since
+        if since is not None and time.monotonic() - since >= NOT_A_MEMBER_S:
+            log.info(
+                "raft: no member said for %g s that this manager is out of the group: it takes part again",
+                NOT_A_MEMBER_S,
+            )
+            self.not_a_member_since = None
+        return self.not_a_member_since is not None
 
     def _run_read(self, fn: Callable[[StoreCore], Any]) -> ReadOutcome:
         try:
@@ -1072,7 +1103,7 @@ class RaftMember(NodeActor):
         assert self.core is not None
         if self.reads_asked or self.reads_confirmed:
             self._tend_reads()
-        if self._follow_session() or self.not_a_member_since is not None:
+        if self._follow_session() or self._told_not_a_member():
             self.timers.start("tick", TICK_S, _Tick())
             return
         self.core.tick()

@@ -36,6 +36,7 @@ from swarmnode.actors.raft.messages import (
     ENTRY_NORMAL,
     MSG_APP,
     MSG_APP_RESP,
+    MSG_HEARTBEAT,
     MSG_PRE_VOTE,
     MSG_READ_INDEX_RESP,
     ConfState,
@@ -348,37 +349,57 @@ def pre_vote_from(sender: str, term: int = 5) -> RaftMessage:
     return RaftMessage(type=MSG_PRE_VOTE, to=NODE, frm=sender, term=term, log_term=9, index=99)
 
 
+def heartbeat_from(sender: str, term: int) -> RaftMessage:
+    return RaftMessage(type=MSG_HEARTBEAT, to=NODE, frm=sender, term=term, commit=1)
+
+
+def told(sender: RecordingSender) -> list[NotAMember]:
+    return [m for m in sender.sent if isinstance(m, NotAMember)]
+
+
 def test_a_demoted_manager_is_held_out_and_told_so_and_a_new_one_is_not(
     state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Managers dropped by a forced new cluster that come back together hold a majority of the
-    old group: the forced leader must not take their messages, and must tell them."""
+    old group: a higher term of theirs must not make the leader follow them, and they are told."""
     store = with_nodes(**{DROPPED: "worker", LEARNER: "manager"})
     member, sender = started_in(state_dir, members, ConfState(voters=(NODE,), learners=()), store)
     assert member.core is not None and member.is_leader
     term = member.core.term
-    member.step(pre_vote_from(DROPPED, term + 5), Request(peer=Identity(DROPPED, "manager")))
+    member.step(heartbeat_from(DROPPED, term + 5), Request(peer=Identity(DROPPED, "manager")))
     member._process()
-    assert member.is_leader and member.core.term == term, "a member held out disrupted the leader"
-    (told,) = [m for m in sender.sent if isinstance(m, NotAMember)]
-    assert told.text == f"manager {NODE} holds node {DROPPED} out of the Raft group (it was demoted)"
+    assert member.is_leader and member.core.term == term, "a node held out made the leader follow it"
+    assert [m.text for m in told(sender)] == [
+        f"manager {NODE} holds node {DROPPED} out of the Raft group (it was demoted)"
+    ]
     member.step(pre_vote_from(DROPPED, term + 5), Request(peer=Identity(DROPPED, "manager")))
-    assert len([m for m in sender.sent if isinstance(m, NotAMember)]) == 1, "told again at once"
+    assert len(told(sender)) == 1, "told again at once"
     monkeypatch.setattr(actor_module, "NOT_A_MEMBER_TELL_S", 0.0)
     member.step(pre_vote_from(DROPPED, term + 5), Request(peer=Identity(DROPPED, "manager")))
-    assert len([m for m in sender.sent if isinstance(m, NotAMember)]) == 2
+    assert len(told(sender)) == 2
     member.step(pre_vote_from(LEARNER, term + 5), Request(peer=Identity(LEARNER, "manager")))  # promoted, not told yet
-    assert len([m for m in sender.sent if isinstance(m, NotAMember)]) == 2, "a manager being added was held out"
+    assert len(told(sender)) == 2, "a manager being added was held out"
 
 
-def test_only_a_leader_holds_a_node_out(state_dir: Path, members: list[RaftMember]) -> None:
+def test_only_a_leader_holds_a_node_out_but_a_forced_cluster_holds_out_whom_it_dropped(
+    state_dir: Path, members: list[RaftMember]
+) -> None:
     """A follower's Store may be behind: a manager promoted again installs an old snapshot first,
-    in which the leader itself is a worker; it must take the leader's messages."""
+    in which the leader itself is a worker; it must take the leader's messages. Whom a forced new
+    cluster here dropped is held out before it first leads (and commits their demotion)."""
     store = with_nodes(**{LEADER: "worker"})
-    member, sender = started_in(state_dir, members, ConfState(voters=(NODE,), learners=()), store)
-    member.is_leader = False  # as right after it installed the old snapshot, before any election
+    member, sender = started_in(state_dir, members, ConfState(voters=(NODE, "n2"), learners=()), store)
+    assert member.core is not None and not member.is_leader
     member.step(leader_append(2), Request(peer=Identity(LEADER, "manager")))
-    assert not [m for m in sender.sent if isinstance(m, NotAMember)]
+    member._process()
+    assert member.leader == LEADER and not told(sender)
+    member.dropped = {DROPPED}
+    member.step(heartbeat_from(DROPPED, 9), Request(peer=Identity(DROPPED, "manager")))
+    member._process()
+    assert member.leader == LEADER and member.core.term == 2
+    assert [m.text for m in told(sender)] == [
+        f"manager {NODE} holds node {DROPPED} out of the Raft group (a forced new cluster dropped it)"
+    ]
 
 
 def test_a_manager_told_it_is_out_of_the_group_steps_down_and_neither_campaigns_nor_votes_until_a_leader_speaks(
@@ -395,9 +416,24 @@ def test_a_manager_told_it_is_out_of_the_group_steps_down_and_neither_campaigns_
     for _ in range(4 * actor_module.ELECTION_TICKS):
         member._receive(actor_module._Tick())
     assert events == [], f"it campaigned or voted: {events}"
+    stale = RaftMessage(type=MSG_HEARTBEAT, to=NODE, frm=LEADER, term=1, commit=1)  # from before: it changes nothing
+    member.step(stale, Request(peer=Identity(LEADER, "manager")))
+    assert member.not_a_member_since is not None
     member.step(leader_append(3), Request(peer=Identity(LEADER, "manager")))  # a leader of its group after all
     member._process()
     assert member.leader == LEADER and member.not_a_member_since is None
+
+
+def test_being_told_out_of_the_group_expires(
+    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one that told it may be a stale leader, and its vote may be needed: it campaigns again."""
+    member, events = follower(state_dir, members)
+    member.not_a_member(NotAMember(term=3, text="manager x holds node n1 out"), Request(peer=Identity("x", "manager")))
+    monkeypatch.setattr(actor_module, "NOT_A_MEMBER_S", 0.0)
+    for _ in range(4 * actor_module.ELECTION_TICKS):
+        member._receive(actor_module._Tick())
+    assert member.not_a_member_since is None and f"send {MSG_PRE_VOTE}" in events
 
 
 # ------------------------------------------------------------------------------- lazy commit
