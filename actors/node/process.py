@@ -107,7 +107,11 @@ def _swarm_state(config: NodeConfig, state_dir: Path) -> tuple[NodeState, str]:
         log.warning(
             "forced a new cluster: this manager is the only voter, at index %d, term %d", index, term, extra=SAID
         )
-        _say(f"forced a new cluster: this manager is now the only voter (data kept up to index {index})")
+        _say(
+            f"forced a new cluster: this manager is now the only voter (data kept up to index {index}); the "
+            "managers it dropped come back as workers once started where they can reach it (`node rm` the ones "
+            "that will not come back, `node promote` to add managers)"
+        )
     if config.role is not None and config.role != state.role:
         raise StateDirError(
             f"state dir {state_dir} holds a {state.role} node ({state.node_id}); start it without --role "
