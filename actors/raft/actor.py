@@ -131,6 +131,8 @@ READ_RESEND_S = 0.5
 # other message must come from the manager it names.
 RELAYED_TYPES = frozenset({MSG_READ_INDEX, MSG_TRANSFER_LEADER})
 NOT_A_MEMBER_TELL_S = 0.5  # a node held out of the group is told so at most this often
+NOT_A_MEMBER_PUSH_S = 2.0  # and told, unasked, this often at first while its certificate still says manager,
+NOT_A_MEMBER_PUSH_MAX_S = 60.0  # then less and less often, down to this
 NOT_A_MEMBER_S = (
     10.0  # a manager told it is out of the group stays out of elections this long (or until a leader speaks)
 )
@@ -461,6 +463,8 @@ class RaftMember(NodeActor):
         self.halted = False  # this node was removed from the swarm (its Worker was told): no campaigning
         self.not_a_member_since: float | None = None  # when a member said it holds this one out of the group
         self.not_a_member_told: dict[str, float] = {}  # node id -> when it was last told it is not a member
+        self.not_a_member_pushed_at = -math.inf  # when the managers out of the group were last told, unasked
+        self.not_a_member_push_every: dict[str, float] = {}  # node id -> how often it is told, unasked
         self.since_snapshot = 0
         self.since_snapshot_bytes = 0
         self.peers: dict[str, tuple[str, str]] = {}  # node id -> (addr, curve key) connected
@@ -647,37 +651,77 @@ class RaftMember(NodeActor):
         return None
 
     def _held_out(self, sender: str) -> bool:
-        """Whether ``sender`` is out of this leader's Raft group (demoted, or dropped by a forced
-        new cluster): then what it sends is dropped, and it is told so (once per NOT_A_MEMBER_TELL_S).
+        """Whether ``sender`` is out of this Raft group: then what it sends is dropped, and it is
+        told so (once per NOT_A_MEMBER_TELL_S)."""
+        if not self._is_out(sender):
+            return False
+        self._tell_not_a_member(sender, "dropped Raft messages from it")
+        return True
 
-        The managers a forced new cluster on this manager dropped are held out from its start, in
-        any role: before it first leads and commits their demotion, a higher term of theirs would
+    def _is_out(self, node_id: str) -> bool:
+        """Whether ``node_id`` is out of this Raft group: demoted, or dropped by a forced new cluster.
+
+        The managers a forced new cluster on this manager dropped are out from its start, in any
+        role: before it first leads and commits their demotion, a higher term of theirs would
         make it follow the old group. Otherwise only a leader judges: it holds every committed
         entry, where a follower's Store and membership may be behind (a manager promoted again
         installs an old snapshot first, in which the leader itself may be a worker). A node whose
-        desired role is manager is being added (the leader adds it as a learner next): it is taken
-        as any member is.
+        desired role is manager is being added (the leader adds it as a learner next): it is in.
         """
         assert self.core is not None
-        if sender not in self.dropped:
-            if self.core.role != ROLE_LEADER or self.core.conf.has(sender) or self.core.committed_conf.has(sender):
-                return False
-            obj = self.store.get("node", sender)
-            if obj is None or NodeView.of(obj).role != "worker":
-                return False
+        if node_id in self.dropped:
+            return True
+        if self.core.role != ROLE_LEADER or self.core.conf.has(node_id) or self.core.committed_conf.has(node_id):
+            return False
+        obj = self.store.get("node", node_id)
+        return obj is not None and NodeView.of(obj).role == "worker"
+
+    def _tell_not_a_member(self, node_id: str, what: str) -> None:
+        assert self.core is not None
         now = time.monotonic()
-        if now - self.not_a_member_told.get(sender, -math.inf) >= NOT_A_MEMBER_TELL_S:
-            self.not_a_member_told[sender] = now
-            why = "a forced new cluster dropped it" if sender in self.dropped else "it was demoted"
-            text = f"manager {self.context.node_id} holds node {sender} out of the Raft group ({why})"
-            log.warning("raft: dropped Raft messages from %s, which is not a member: told it so", sender)
-            if self.sender is None:
-                self.sender = DirectSender(self.context.transport)
-            try:
-                self.sender.send(Address(sender, self.name), NotAMember(self.core.term, text), src_actor=self.name)
-            except TransportError as exc:
-                log.info("raft: could not tell %s it is not a member: %s", sender, describe(exc))
-        return True
+        last = self.not_a_member_told.get(node_id)
+        if last is not None and now - last < NOT_A_MEMBER_TELL_S:
+            return
+        self.not_a_member_told[node_id] = now
+        why = "a forced new cluster dropped it" if node_id in self.dropped else "it was demoted"
+        text = f"manager {self.context.node_id} holds node {node_id} out of the Raft group ({why})"
+        # Said once (the telling goes on): a warning when it sent something or a forced cluster
+        # dropped it; a demoted manager told before it renews into a worker is routine.
+        level = (
+            logging.DEBUG if last is not None else logging.WARNING if what or node_id in self.dropped else logging.INFO
+        )
+        log.log(level, "raft: %s, which is not a member: told it so", f"{what} {node_id}" if what else node_id)
+        if self.sender is None:
+            self.sender = DirectSender(self.context.transport)
+        try:
+            self.sender.send(Address(node_id, self.name), NotAMember(self.core.term, text), src_actor=self.name)
+        except TransportError as exc:
+            log.info("raft: could not tell %s it is not a member: %s", node_id, describe(exc))
+
+    def _push_not_a_member(self) -> None:
+        """Tell the managers out of the group so, every NOT_A_MEMBER_PUSH_S, before they send anything.
+
+        A dropped manager that leads the old group may not reach this one (an asymmetric
+        partition): what it sends is never answered, but it may still be told. A manager's
+        certificate that says manager, for a node whose desired role is worker, is one that has not
+        renewed into a worker yet: it stops being told once it has.
+        """
+        now = time.monotonic()
+        if now - self.not_a_member_pushed_at < NOT_A_MEMBER_PUSH_S:
+            return
+        self.not_a_member_pushed_at = now
+        for obj in self.store.list("node"):  # the raw objects: a leader of thousands of nodes does this
+            spec_role, cert_role = obj.spec.get("role"), obj.status.get("cert_role")
+            if cert_role != "manager" or not (spec_role == "worker" or obj.id in self.dropped):
+                continue
+            if obj.id == self.context.node_id or not self._is_out(obj.id):
+                continue
+            # Every 2 s, then less and less often up to once a minute: one that is down would find
+            # the notices queued for it, and the log would say the same thing over and over.
+            every = self.not_a_member_push_every.get(obj.id, 0.0)
+            if now - self.not_a_member_told.get(obj.id, -math.inf) >= every:
+                self.not_a_member_push_every[obj.id] = min(max(2 * every, NOT_A_MEMBER_PUSH_S), NOT_A_MEMBER_PUSH_MAX_S)
+                self._tell_not_a_member(obj.id, "")
 
     @handles(NotAMember, roles={"manager"})
     def not_a_member(self, msg: NotAMember, request: Request) -> None:
@@ -1113,6 +1157,8 @@ class RaftMember(NodeActor):
         if self.is_leader and (self.members_dirty or self.core.conf.learners):
             self.members_dirty = False
             self._reconcile_members()
+        if self.dropped or self.core.role == ROLE_LEADER:
+            self._push_not_a_member()
         self.timers.start("tick", TICK_S, _Tick())
 
     def _follow_session(self) -> bool:

@@ -9,6 +9,7 @@ follower of a leader the test plays.
 from __future__ import annotations
 
 import errno
+import itertools
 import logging
 import os
 import time
@@ -337,10 +338,11 @@ def test_a_leader_removed_from_the_swarm_steps_down(state_dir: Path, members: li
 DROPPED = "d1"  # a manager demoted (or dropped by a forced new cluster), out of the group
 
 
-def with_nodes(**roles: str) -> StoreCore:
-    """A Store holding node objects of these desired roles."""
+def with_nodes(cert_role: str = "", **roles: str) -> StoreCore:
+    """A Store holding node objects of these desired roles (their certificates saying ``cert_role``)."""
     store = StoreCore()
-    ops = tuple(Create("node", node_id, {"role": role}, {}) for node_id, role in roles.items())
+    status = {"cert_role": cert_role} if cert_role else {}
+    ops = tuple(Create("node", node_id, {"role": role}, status) for node_id, role in roles.items())
     store.apply(1, Transaction(ops=ops, now=0.0, txn_id="t0"))
     return store
 
@@ -400,6 +402,26 @@ def test_only_a_leader_holds_a_node_out_but_a_forced_cluster_holds_out_whom_it_d
     assert [m.text for m in told(sender)] == [
         f"manager {NODE} holds node {DROPPED} out of the Raft group (a forced new cluster dropped it)"
     ]
+
+
+def test_a_leader_tells_the_managers_out_of_its_group_unasked_less_and_less_often(
+    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dropped manager that leads the old group may not reach this one: it is told all the same."""
+    store = with_nodes("manager", **{DROPPED: "worker", LEARNER: "manager"})
+    member, sender = started_in(state_dir, members, ConfState(voters=(NODE,), learners=()), store)
+    clock = [1000.0]
+    monkeypatch.setattr(actor_module.time, "monotonic", lambda: clock[0])
+    told_at = []
+    for _ in range(400):  # 40 s of ticks
+        before = len(told(sender))
+        member._receive(actor_module._Tick())
+        if len(told(sender)) > before:
+            told_at.append(clock[0] - 1000.0)
+        clock[0] += actor_module.TICK_S
+    assert {m.text.split("node ")[1].split()[0] for m in told(sender)} == {DROPPED}, "only the one out of the group"
+    gaps = [round(b - a) for a, b in itertools.pairwise(told_at)]
+    assert told_at[0] < 1 and gaps[:4] == [2, 4, 8, 16], told_at
 
 
 def test_a_manager_told_it_is_out_of_the_group_steps_down_and_neither_campaigns_nor_votes_until_a_leader_speaks(
