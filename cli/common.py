@@ -59,7 +59,43 @@ class _GlobalOptionHint:
 
 
 class Command(_GlobalOptionHint, click.Command):
-    """Every swarm-node command."""
+    """Every swarm-node command. It also takes the global --state-dir and --output after its
+    name (as `start --state-dir` always did): an operator types `status --state-dir X` right
+    after `start --state-dir X`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        given = {opt for param in self.params for opt in getattr(param, "opts", ())}
+        if "--state-dir" not in given:
+            self.params.append(
+                click.Option(
+                    ["--state-dir"],
+                    type=click.Path(path_type=Path, file_okay=False),
+                    expose_value=False,
+                    callback=_local_state_dir,
+                    help="Same as the global --state-dir.",
+                )
+            )
+        if "--output" not in given:
+            self.params.append(
+                click.Option(
+                    ["--output", "-o"],
+                    type=click.Choice(["table", "json"]),
+                    expose_value=False,
+                    callback=_local_output,
+                    help="Same as the global --output.",
+                )
+            )
+
+
+def _local_state_dir(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    if value is not None:
+        ctx.find_object(Settings).state_dir = value  # type: ignore[union-attr]  # the root group made it
+
+
+def _local_output(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value is not None:
+        ctx.find_object(Settings).output = value  # type: ignore[union-attr]
 
 
 class Group(_GlobalOptionHint, click.Group):

@@ -67,7 +67,7 @@ def test_a_new_manager_founds_a_swarm_and_prints_the_join_command(nodes):
 
 def test_status_as_json(nodes):
     node = nodes().start()
-    result = run_cli("--state-dir", str(node.state_dir), "--output", "json", "status")
+    result = run_cli("status", "--state-dir", str(node.state_dir), "-o", "json")  # after the command, too
     assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)
     assert body["role"] == "manager"

@@ -64,20 +64,34 @@ def test_actor_send_refuses_bad_json_before_contacting_a_node(tmp_path):
 @pytest.mark.parametrize(
     "args",
     [
-        ("node", "ls", "-o", "json"),
         ("node", "-o", "json", "ls"),
-        ("ca", "status", "--output", "json"),
-        ("join-token", "worker", "--state-dir", "/tmp/x"),
-        ("leave", "-o", "json"),
+        ("ca", "--output", "json", "status"),
+        ("cluster", "--state-dir", "/tmp/x", "status"),
     ],
 )
-def test_a_global_option_after_the_command_says_where_it_goes(args):
+def test_a_global_option_given_to_a_group_says_where_it_goes(args):
     result = CliRunner().invoke(cli, list(args))
     assert result.exit_code == 2
     option = next(a for a in args if a.startswith("-"))
     assert f"No such option '{option}' here: it is an option of swarm-node itself, given before the command" in (
         result.output
     ), result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("status", "--state-dir", "{dir}"),
+        ("node", "ls", "-o", "json", "--state-dir", "{dir}"),
+        ("--state-dir", "/elsewhere", "join-token", "worker", "--state-dir", "{dir}"),
+        ("leave", "--output", "json", "--state-dir", "{dir}"),
+    ],
+)
+def test_a_command_takes_the_global_options_after_its_name_too(args, tmp_path):
+    """As `start --state-dir` always did: an operator types `status --state-dir X` after it."""
+    result = CliRunner().invoke(cli, [a.replace("{dir}", str(tmp_path)) for a in args])
+    assert result.exit_code == 1
+    assert f"no node is running with state dir {tmp_path}, which holds no swarm node" in result.output, result.output
 
 
 def test_an_unknown_option_is_still_named_as_click_names_it():
