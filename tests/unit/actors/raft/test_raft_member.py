@@ -214,6 +214,14 @@ def follower(state_dir: Path, members: list[RaftMember]) -> tuple[RaftMember, li
     return member, sender.events
 
 
+def following(state_dir: Path, members: list[RaftMember]) -> tuple[RaftMember, list[str]]:
+    """A follower (see ``follower``) that took LEADER's first append: it knows its leader."""
+    member, events = follower(state_dir, members)
+    member.step(leader_append(2), Request(peer=Identity(LEADER, "manager")))
+    member._process()
+    return member, events
+
+
 def leader_append(index: int) -> RaftMessage:
     """LEADER's append of its term-2 no-op at ``index`` (after entries of term 1)."""
     entries = (RaftEntry(index=index, term=2, kind=ENTRY_NORMAL, data=b""),)
@@ -264,9 +272,7 @@ def test_a_manager_removed_from_the_swarm_stops_campaigning_until_it_is_answered
 ) -> None:
     """The other managers drop what a removed node sends: it would pre-vote and warn for ever."""
     caplog.set_level(logging.INFO, "swarmnode.raft")
-    member, events = follower(state_dir, members)
-    member.step(leader_append(2), Request(peer=Identity(LEADER, "manager")))  # queued while it was down
-    member._process()
+    member, events = following(state_dir, members)  # its append queued for it while it was down
     assert member.leader == LEADER
     events.clear()
     monkeypatch.setattr(actor_module, "NO_LEADER_LOG_S", 0.0)
@@ -291,9 +297,7 @@ def test_a_removed_manager_fails_reads_and_writes_at_once_with_what_it_was_told(
     state_dir: Path, members: list[RaftMember]
 ) -> None:
     """Not "an election may be under way" at the deadline: a retry cannot help a removed node."""
-    member, _ = follower(state_dir, members)
-    member.step(leader_append(2), Request(peer=Identity(LEADER, "manager")))
-    member._process()
+    member, _ = following(state_dir, members)
     waiting = read_tasks(member)  # asked of LEADER, which will never confirm it now
     member.context.set_shared(SESSION_KEY, Session(REMOVED, "node n1 was removed from the swarm", 0.0))
     member._receive(actor_module._Tick())
@@ -427,9 +431,7 @@ def test_a_leader_tells_the_managers_out_of_its_group_unasked_less_and_less_ofte
 def test_a_manager_told_it_is_out_of_the_group_steps_down_and_neither_campaigns_nor_votes_until_a_leader_speaks(
     state_dir: Path, members: list[RaftMember]
 ) -> None:
-    member, events = follower(state_dir, members)
-    member.step(leader_append(2), Request(peer=Identity(LEADER, "manager")))
-    member._process()
+    member, events = following(state_dir, members)
     events.clear()
     member.not_a_member(NotAMember(term=3, text="manager x holds node n1 out"), Request(peer=Identity("x", "manager")))
     member._process()
@@ -580,9 +582,7 @@ def test_a_read_without_a_leader_fails_at_its_deadline(
 
 
 def known_leader(state_dir: Path, members: list[RaftMember]) -> tuple[RaftMember, list[str]]:
-    member, events = follower(state_dir, members)
-    member.step(leader_append(2), Request(peer=Identity(LEADER, "manager")))
-    member._process()
+    member, events = following(state_dir, members)
     assert member.leader == LEADER
     return member, events
 
