@@ -126,6 +126,16 @@ class Refused(click.ClickException):
         self.code = code
 
 
+def _lock_holder(state_dir: Path) -> str | None:
+    """The pid holding the state dir's lock: a hint only, as some file systems hide the lock there."""
+    from swarmnode.actors.node.identity import lock_holder
+
+    try:
+        return lock_holder(state_dir)
+    except OSError:
+        return None
+
+
 def fail(text: str) -> NoReturn:
     raise click.ClickException(text)
 
@@ -189,16 +199,12 @@ def _nobody_listens(path: Path) -> bool:
 
 def request(settings: Settings, actor: str, body: Any, timeout_s: float = REQUEST_TIMEOUT_S) -> Any:
     """Send ``body`` to ``actor`` on the local node and return the reply, or fail with a readable error."""
-    from swarmnode.actors.node.identity import lock_holder
     from swarmnode.actors.node.swarm_state import NODE_FILE
     from swarmnode.transport import ControlClient, RemoteError, RequestTimeout, TransportError
 
     path = settings.control_path
-    try:
-        holder = lock_holder(settings.state_dir)  # a hint only: some file systems hide the lock there
-    except OSError:
-        holder = None
     stale = path.exists() and _nobody_listens(path)
+    holder = _lock_holder(settings.state_dir) if stale or not path.exists() else None  # not on the usual path
     if stale and holder is None:
         # Left by a process that died (kill -9): a request would wait its whole timeout for no one.
         fail(

@@ -250,8 +250,20 @@ class CertAuthority(NodeActor):
 
     # -- manager: bootstrap, join, renewal ---------------------------------------------------
 
-    def _cluster(self, *, linearizable: bool = False) -> ClusterView:
-        cluster = read_store(self.context, cluster_of, linearizable=linearizable)
+    def _rotation_as_the_leader_has_it(self) -> tuple[ClusterView, tuple[int, int, tuple[str, ...]]]:
+        """The cluster and how far a rotation is, in one read-index round."""
+
+        def both(core: StoreCore) -> tuple[ClusterView | None, tuple[int, int, tuple[str, ...]]]:
+            cluster = cluster_of(core)
+            return cluster, rotation_detail(cluster, core) if cluster is not None else (0, 0, ())
+
+        cluster, detail = read_store(self.context, both, linearizable=True)
+        if cluster is None:
+            raise Refused("unavailable", "this manager has no cluster object yet")
+        return cluster, detail
+
+    def _cluster(self) -> ClusterView:
+        cluster = read_store(self.context, cluster_of)
         if cluster is None:
             raise Refused("unavailable", "this manager has no cluster object yet")
         return cluster
@@ -386,7 +398,7 @@ class CertAuthority(NodeActor):
         What it reports is read as the leader has it (read-index), as every read an operator
         makes: a follower's Store may lag, and a removed manager's is frozen.
         """
-        cluster = self._cluster(linearizable=True)
+        cluster, detail = self._rotation_as_the_leader_has_it()
         if msg.start and cluster.rotation != "rotating":
             if cluster.external_ca is not None:
                 raise Refused("refused", "rotating the root CA of a swarm with an external CA is not built")
@@ -409,7 +421,8 @@ class CertAuthority(NodeActor):
             write_private(self.context.state_dir / CERT_DIR / "root-ca.key", new.key_pem)
             log.info("root CA rotation started: new root %s", ca_digest(new.cert_pem)[:16])
             cluster = self._cluster()  # this manager applied the write: its own Store has it
-        done, total, pending = read_store(self.context, lambda core: rotation_detail(cluster, core), linearizable=True)
+            detail = read_store(self.context, lambda core: rotation_detail(cluster, core))
+        done, total, pending = detail
         return CARotateReply(
             new_digest=ca_digest(cluster.root_cert),
             nodes_total=total,

@@ -16,7 +16,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from swarmnode.actors.store.core import StoreCore
-from swarmnode.actors.store.objects import ClusterView, nodes_of
+from swarmnode.actors.store.objects import ClusterView, NodeView, nodes_of
 
 from .pki import (
     CertificateError,
@@ -154,17 +154,22 @@ PENDING_SHOWN = 20  # nodes named as not on the new root yet, at most
 
 def rotation_progress(cluster: ClusterView, core: StoreCore) -> tuple[int, int]:
     """Return (nodes whose certificate the current root signed, all nodes)."""
-    done, total, _ = rotation_detail(cluster, core)
-    return done, total
+    total, pending = _not_on_root(cluster, core)
+    return total - len(pending), total
 
 
 def rotation_detail(cluster: ClusterView, core: StoreCore) -> tuple[int, int, tuple[str, ...]]:
     """Return the progress and the first PENDING_SHOWN nodes not on the current root, as "ID (HOST, STATE)"."""
+    total, pending = _not_on_root(cluster, core)
+    shown = tuple(f"{n.node_id} ({n.hostname}, {n.state})" for n in pending[:PENDING_SHOWN])
+    return total - len(pending), total, shown
+
+
+def _not_on_root(cluster: ClusterView, core: StoreCore) -> tuple[int, list[NodeView]]:
+    """Return how many nodes there are, and those whose certificate the current root did not sign."""
     current = ca_digest(cluster.root_cert)
     nodes = nodes_of(core)
-    pending = [n for n in nodes if n.issuer != current]
-    shown = tuple(f"{n.node_id} ({n.hostname}, {n.state})" for n in pending[:PENDING_SHOWN])
-    return len(nodes) - len(pending), len(nodes), shown
+    return len(nodes), [n for n in nodes if n.issuer != current]
 
 
 def finish_rotation(cluster: ClusterView) -> dict[str, object]:

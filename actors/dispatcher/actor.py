@@ -119,39 +119,42 @@ class Dispatcher(NodeActor):
         if node is not None and node.status.get("addr") != addr:
             update_object(self.context, "node", self.context.node_id, lambda obj: (None, obj.status | {"addr": addr}))
 
-    def _moved(self, view: NodeView, addr: str) -> None:
-        """Record the address a node says it is reached at now (restarted on another --listen).
+    def _note_what_it_says(self, view: NodeView, msg: HeartbeatRequest) -> None:
+        """Record what a node's heartbeat says of itself when it changed: where it is reached now
+        (restarted on another --listen), and why it could not run as a manager (`node promote`
+        asks). One write, on a change only; a refused one is tried again at the next beat.
 
         Its CURVE key is bound in its certificate, so an address claimed for another node only
-        makes connections to it fail their handshake; a malformed one is not recorded.
+        makes connections to it fail their handshake; one no node can dial is not recorded.
         """
-        try:
-            host, port = split_host_port(addr)
-        except TransportError:
-            host, port = "", 0
-        if is_wildcard(host) or port == 0:
-            log.warning(
-                "node %s says it is reached at %r, which no node can dial; kept %s", view.node_id, addr, view.addr
-            )
+        said: dict[str, str] = {}
+        if msg.addr and msg.addr != view.addr:
+            try:
+                host, port = split_host_port(msg.addr)
+            except TransportError:
+                host, port = "", 0
+            if is_wildcard(host) or port == 0:
+                log.warning(
+                    "node %s says it is reached at %r, which no node can dial; kept %s",
+                    view.node_id,
+                    msg.addr,
+                    view.addr,
+                )
+            else:
+                said["addr"] = msg.addr
+        if msg.cannot_manage != view.cannot_manage:
+            said["cannot_manage"] = msg.cannot_manage
+        if not said:
             return
         try:
-            update_object(self.context, "node", view.node_id, lambda obj: (None, obj.status | {"addr": addr}))
+            update_object(self.context, "node", view.node_id, lambda obj: (None, obj.status | said))
         except Refused as exc:  # the next heartbeat tries again
-            log.info("could not record the new address %s of node %s yet: %s", addr, view.node_id, exc.text)
+            log.info("could not record what node %s says of itself yet: %s", view.node_id, exc.text)
             return
-        log.info("node %s is reached at %s now (was %s)", view.node_id, addr, view.addr or "unknown")
-
-    def _can_manage(self, view: NodeView, why_not: str) -> None:
-        """Record whether a worker could run as a manager (`node promote` asks), as it says."""
-        try:
-            update_object(
-                self.context, "node", view.node_id, lambda obj: (None, obj.status | {"cannot_manage": why_not})
-            )
-        except Refused as exc:  # the next heartbeat tries again
-            log.info("could not record whether node %s can be a manager yet: %s", view.node_id, exc.text)
-            return
-        if why_not:
-            log.info("node %s could not run as a manager: %s", view.node_id, why_not)
+        if "addr" in said:
+            log.info("node %s is reached at %s now (was %s)", view.node_id, msg.addr, view.addr or "unknown")
+        if said.get("cannot_manage"):
+            log.info("node %s could not run as a manager: %s", view.node_id, msg.cannot_manage)
 
     def on_receive(self, message: object) -> object:
         if isinstance(message, _Expire):
@@ -220,10 +223,8 @@ class Dispatcher(NodeActor):
         else:
             node = read_store(self.context, lambda core: core.get("node", node_id))
         view = NodeView.of(node) if node is not None else None
-        if view is not None and msg.addr and msg.addr != view.addr:
-            self._moved(view, msg.addr)
-        if view is not None and msg.cannot_manage != view.cannot_manage:
-            self._can_manage(view, msg.cannot_manage)
+        if view is not None:
+            self._note_what_it_says(view, msg)
         role_changed = view is not None and view.role != view.cert_role
         if role_changed and view is not None and view.role == "worker" and is_raft_member(self.context, view.node_id):
             # A demoted manager gets a worker's certificate only once its removal from Raft

@@ -28,7 +28,7 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from swarmnode.transport import DEFAULT_PORT, TransportError, join_host_port, split_host_port
+from swarmnode.transport import DEFAULT_PORT, TransportError, bootstrap_address, join_host_port, split_host_port
 
 __all__ = ["DEFAULT_LISTEN", "AdvertiseAddressError", "advertise_address", "is_wildcard", "port_taken"]
 
@@ -120,22 +120,24 @@ def _source_address(family: socket.AddressFamily, where: tuple[Any, ...]) -> str
     return local.partition("%")[0]  # an IPv6 scope (fe80::1%eth0) means nothing to another node
 
 
-def port_taken(listen: str, above: int) -> str:
-    """Return why this node cannot listen on the port of ``listen`` plus ``above`` (1: bootstrap), or ""."""
+def port_taken(listen: str, *, bootstrap: bool = False) -> str:
+    """Return why this node cannot listen on the port of ``listen`` (``bootstrap``: on the bootstrap
+    port above it, where a manager also listens), or ""."""
     host, port = split_host_port(listen)
     if port == 0:
         return ""
-    if port + above > 65535:
+    if bootstrap and port == 65535:
         return (
             f"cannot listen on {listen}: a manager listens on its port and the one above it (bootstrap), and "
-            f"{port + above} is no TCP port"
+            f"{port + 1} is no TCP port"
         )
+    target = bootstrap_address(listen) if bootstrap else listen
+    where = f"{target} (the bootstrap port, {listen} + 1)" if bootstrap else listen
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            probe.bind(("" if is_wildcard(host) else host, port + above))
+            probe.bind(("" if is_wildcard(host) else host, split_host_port(target)[1]))
         except OSError as exc:
-            where = listen if not above else f"{join_host_port(host, port + above)} (the bootstrap port, {listen} + 1)"
             return f"cannot listen on {where}: {exc.strerror}"
     return ""

@@ -76,7 +76,7 @@ def _swarm_state(config: NodeConfig, state_dir: Path) -> tuple[NodeState, str]:
         _check_port_free(listen, "nothing was sent to the manager")
         # The token alone says whether this node joins as a manager, and only the manager can
         # read it: it is told why this node could not be one, and refuses a manager token then.
-        result = join_swarm(state_dir, replace(config.join, cannot_manage=port_taken(listen, 1)))
+        result = join_swarm(state_dir, replace(config.join, cannot_manage=port_taken(listen, bootstrap=True)))
         return result.state, f"This node joined a swarm as a {result.state.role}."
     if state is None:
         if config.role == "worker":
@@ -185,7 +185,7 @@ def _check_port_free(listen: str, nothing_done: str, *, ports: int = 1) -> None:
     ``ports=2``. ``nothing_done`` says what was not done, for the error.
     """
     for taken in range(ports):
-        why = port_taken(listen, taken)
+        why = port_taken(listen, bootstrap=bool(taken))
         if why:
             raise StateDirError(f"{why}; {nothing_done} (choose another --listen)")
 

@@ -133,9 +133,8 @@ RELAYED_TYPES = frozenset({MSG_READ_INDEX, MSG_TRANSFER_LEADER})
 NOT_A_MEMBER_TELL_S = 0.5  # a node held out of the group is told so at most this often
 NOT_A_MEMBER_PUSH_S = 2.0  # and told, unasked, this often at first while its certificate still says manager,
 NOT_A_MEMBER_PUSH_MAX_S = 60.0  # then less and less often, down to this
-NOT_A_MEMBER_S = (
-    10.0  # a manager told it is out of the group stays out of elections this long (or until a leader speaks)
-)
+# A manager told it is out of the group stays out of elections this long, or until a leader speaks to it.
+NOT_A_MEMBER_S = 10.0
 
 
 def raft_dir(state_dir: Path) -> Path:
@@ -655,7 +654,7 @@ class RaftMember(NodeActor):
         told so (once per NOT_A_MEMBER_TELL_S)."""
         if not self._is_out(sender):
             return False
-        self._tell_not_a_member(sender, "dropped Raft messages from it")
+        self._tell_not_a_member(sender, dropped_messages=True)
         return True
 
     def _is_out(self, node_id: str) -> bool:
@@ -676,7 +675,7 @@ class RaftMember(NodeActor):
         obj = self.store.get("node", node_id)
         return obj is not None and NodeView.of(obj).role == "worker"
 
-    def _tell_not_a_member(self, node_id: str, what: str) -> None:
+    def _tell_not_a_member(self, node_id: str, *, dropped_messages: bool) -> None:
         assert self.core is not None
         now = time.monotonic()
         last = self.not_a_member_told.get(node_id)
@@ -687,10 +686,9 @@ class RaftMember(NodeActor):
         text = f"manager {self.context.node_id} holds node {node_id} out of the Raft group ({why})"
         # Said once (the telling goes on): a warning when it sent something or a forced cluster
         # dropped it; a demoted manager told before it renews into a worker is routine.
-        level = (
-            logging.DEBUG if last is not None else logging.WARNING if what or node_id in self.dropped else logging.INFO
-        )
-        log.log(level, "raft: %s, which is not a member: told it so", f"{what} {node_id}" if what else node_id)
+        level = logging.WARNING if dropped_messages or node_id in self.dropped else logging.INFO
+        what = "dropped the Raft messages of" if dropped_messages else "told"
+        log.log(level if last is None else logging.DEBUG, "raft: %s %s, which is not a member", what, node_id)
         if self.sender is None:
             self.sender = DirectSender(self.context.transport)
         try:
@@ -711,17 +709,15 @@ class RaftMember(NodeActor):
             return
         self.not_a_member_pushed_at = now
         for obj in self.store.list("node"):  # the raw objects: a leader of thousands of nodes does this
-            spec_role, cert_role = obj.spec.get("role"), obj.status.get("cert_role")
-            if cert_role != "manager" or not (spec_role == "worker" or obj.id in self.dropped):
-                continue
-            if obj.id == self.context.node_id or not self._is_out(obj.id):
+            manager_cert = obj.status.get("cert_role") == "manager"
+            if not manager_cert or obj.id == self.context.node_id or not self._is_out(obj.id):
                 continue
             # Every 2 s, then less and less often up to once a minute: one that is down would find
             # the notices queued for it, and the log would say the same thing over and over.
             every = self.not_a_member_push_every.get(obj.id, 0.0)
             if now - self.not_a_member_told.get(obj.id, -math.inf) >= every:
                 self.not_a_member_push_every[obj.id] = min(max(2 * every, NOT_A_MEMBER_PUSH_S), NOT_A_MEMBER_PUSH_MAX_S)
-                self._tell_not_a_member(obj.id, "")
+                self._tell_not_a_member(obj.id, dropped_messages=False)
 
     @handles(NotAMember, roles={"manager"})
     def not_a_member(self, msg: NotAMember, request: Request) -> None:

@@ -250,7 +250,7 @@ class Worker(NodeActor):
         if self.context.role == "manager":
             return ""
         try:
-            probe = port_taken(self.context.transport.address, 1)
+            probe = port_taken(self.context.transport.address, bootstrap=True)
         except (TransportError, OSError) as exc:  # the transport restarts, or the probe itself failed
             log.debug("cannot tell whether port + 1 is free: %s", exc)
             return self.cannot_manage or ""

@@ -155,19 +155,19 @@ def test_sigterm_stops_children_in_reverse_order_and_exits_zero(nodes):
     assert "received SIGTERM: stopping" in node.stderr() and "stopped cleanly" in node.stderr()  # the terminal's
 
 
-def test_a_founding_on_a_busy_port_leaves_no_swarm_behind(nodes):
+@pytest.mark.parametrize("busy", [0, 1], ids=["cluster-port", "bootstrap-port"])
+def test_a_founding_on_a_busy_port_leaves_no_swarm_behind(nodes, busy):
     """Else a later start in that dir ran the half-made swarm, whose join tokens named another's address."""
-    for busy in (0, 1):  # the cluster port, or the bootstrap port above it
-        port = free_port_pair()
-        with socket.socket() as holder:
-            holder.bind(("127.0.0.1", port + busy))
-            holder.listen()
-            node = nodes(f"n{busy}", listen=f"127.0.0.1:{port}").start(wait=False)
-            assert node.wait_exit() == 1
-        err = node.stderr()
-        assert f"cannot listen on 127.0.0.1:{port + busy}" in err and "no swarm was founded" in err, err
-        assert not (node.state_dir / "node.json").exists() and not (node.state_dir / "store").exists()
-        assert "Traceback" not in err
+    port = free_port_pair()
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", port + busy))
+        holder.listen()
+        node = nodes(listen=f"127.0.0.1:{port}").start(wait=False)
+        assert node.wait_exit() == 1
+    err = node.stderr()
+    assert f"cannot listen on 127.0.0.1:{port + busy}" in err and "no swarm was founded" in err, err
+    assert not (node.state_dir / "node.json").exists() and not (node.state_dir / "store").exists()
+    assert "Traceback" not in err
 
 
 def test_busy_port_exits_non_zero_with_a_readable_message(nodes):

@@ -13,6 +13,10 @@ from pathlib import Path
 import pytest
 
 from swarmnode.actors.node.addresses import AdvertiseAddressError, advertise_address, port_taken
+from swarmnode.actors.node.identity import StateDirError
+from swarmnode.actors.node.process import _check_port_free, _moved_advertise_address
+from swarmnode.actors.node.swarm_state import ManagerRecord, NodeState
+from swarmnode.actors.runtime import CurveKeys
 from tests.support.ci import skip_unless_ci
 
 # What a lookup of a host name's address answers in these tests: not any address of this machine.
@@ -147,38 +151,26 @@ def test_no_route_to_the_manager_names_both_addresses_and_the_option_to_pass() -
 
 
 @pytest.mark.parametrize(
-    ("advertised", "old_listen", "new_listen", "moved"),
+    ("advertised", "moved"),
     [
-        ("127.0.0.1:2377", "127.0.0.1:2377", "127.0.0.1:2477", "127.0.0.1:2477"),  # derived: follows
-        ("10.1.2.3:2377", "127.0.0.1:2377", "127.0.0.1:2477", "10.1.2.3:2477"),  # explicit host, same port
-        ("10.1.2.3:4000", "127.0.0.1:2377", "127.0.0.1:2477", "10.1.2.3:4000"),  # explicit port: kept
+        ("127.0.0.1:2377", "127.0.0.1:2477"),  # derived: follows
+        ("10.1.2.3:2377", "10.1.2.3:2477"),  # explicit host, same port
+        ("10.1.2.3:4000", "10.1.2.3:4000"),  # explicit port: kept
     ],
 )
-def test_a_node_restarted_on_another_listen_address_advertises_it(
-    advertised: str, old_listen: str, new_listen: str, moved: str
-) -> None:
-    from swarmnode.actors.node.process import _moved_advertise_address
-    from swarmnode.actors.node.swarm_state import NodeState
-    from swarmnode.actors.runtime import CurveKeys
-
-    state = NodeState("n", "worker", "c", advertised, "h", CurveKeys(b"p" * 40, b"s" * 40), listen=old_listen)
-    assert _moved_advertise_address(state, new_listen) == moved
+def test_a_node_restarted_on_another_listen_address_advertises_it(advertised: str, moved: str) -> None:
+    """Restarted on 127.0.0.1:2477 after 127.0.0.1:2377."""
+    state = NodeState("n", "worker", "c", advertised, "h", CurveKeys(b"p" * 40, b"s" * 40), listen="127.0.0.1:2377")
+    assert _moved_advertise_address(state, "127.0.0.1:2477") == moved
 
 
 def test_a_manager_on_the_last_port_is_refused_with_a_reason() -> None:
-    from swarmnode.actors.node.identity import StateDirError
-    from swarmnode.actors.node.process import _check_port_free
-
     with pytest.raises(StateDirError, match="65536 is no TCP port; no swarm was founded"):
         _check_port_free("127.0.0.1:65535", "no swarm was founded", ports=2)
 
 
 def test_a_manager_that_cannot_be_routed_to_does_not_stop_a_moved_node() -> None:
     """A name that does not resolve now, or another address family (here: no DNS asked): the default route stands in."""
-    from swarmnode.actors.node.process import _moved_advertise_address
-    from swarmnode.actors.node.swarm_state import ManagerRecord, NodeState
-    from swarmnode.actors.runtime import CurveKeys
-
     managers = (ManagerRecord("m", "[2001:db8::5]:2377", "K" * 40),)  # 0.0.0.0 routes IPv4 only
     state = NodeState(
         "n", "worker", "c", "10.9.9.9:2377", "h", CurveKeys(b"p" * 40, b"s" * 40), managers, listen="0.0.0.0:2377"
@@ -191,9 +183,9 @@ def test_a_taken_port_and_the_bootstrap_port_above_it_are_named() -> None:
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]
-        assert port_taken(f"127.0.0.1:{port}", 0) == f"cannot listen on 127.0.0.1:{port}: Address already in use"
-        assert port_taken(f"127.0.0.1:{port - 1}", 1) == (
+        assert port_taken(f"127.0.0.1:{port}") == f"cannot listen on 127.0.0.1:{port}: Address already in use"
+        assert port_taken(f"127.0.0.1:{port - 1}", bootstrap=True) == (
             f"cannot listen on 127.0.0.1:{port} (the bootstrap port, 127.0.0.1:{port - 1} + 1): Address already in use"
         )
-    assert port_taken("127.0.0.1:0", 1) == ""  # the kernel picks a free pair
-    assert "65536 is no TCP port" in port_taken("127.0.0.1:65535", 1)
+    assert port_taken("127.0.0.1:0", bootstrap=True) == ""  # port 0: nothing to probe, the kernel picks
+    assert "65536 is no TCP port" in port_taken("127.0.0.1:65535", bootstrap=True)

@@ -93,8 +93,8 @@ def test_what_port_plus_one_says_changes_only_when_two_probes_agree(
     taken = "cannot listen on 127.0.0.1:5001 (the bootstrap port, 127.0.0.1:5000 + 1): Address already in use"
     probes = iter([taken, "", taken, "", "", OSError(24, "Too many open files"), taken, taken])
 
-    def probe(listen: str, above: int) -> str:
-        assert (listen, above) == ("127.0.0.1:5000", 1)
+    def probe(listen: str, *, bootstrap: bool) -> str:
+        assert (listen, bootstrap) == ("127.0.0.1:5000", True)
         answer = next(probes)
         if isinstance(answer, OSError):
             raise answer
