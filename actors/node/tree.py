@@ -33,7 +33,6 @@ def node_children(context: NodeContext) -> list[ChildSpec]:
     children = [
         TransportActor.spec("transport", context, admission, bootstrap=manager, shutdown_s=5.0),
         CertAuthority.spec("ca", context),
-        ControlActor.spec("control", context),
     ]
     if manager:
         # The leader-only actors (the Dispatcher; the Allocator, Orchestrator and Scheduler come with
@@ -60,6 +59,10 @@ def node_children(context: NodeContext) -> list[ChildSpec]:
             registry=context.registry,
         )
     )
+    # Last: nothing depends on the control API, so a crash in one of its handlers restarts it
+    # alone (before the manager, it took Raft and the agent down with it); and a node answers its
+    # control socket once the rest has started.
+    children.append(ControlActor.spec("control", context))
     return children
 
 

@@ -124,6 +124,15 @@ class Addressable:
             return self._dispatch_message(message, Request(peer=None))
         return super().on_receive(message)  # type: ignore[misc]
 
+    def on_undelivered(self, message: Any, how: str) -> None:
+        """A request that came by the transport gets "unavailable" (its sender may try again at once:
+        the supervisor restarts a crashed actor within milliseconds), not a wait for its timeout."""
+        if isinstance(message, Delivery):
+            text = f"actor {self.name!r} {how} before it handled {message.inbound.envelope.kind}; try again"
+            message.transport.reply(message.inbound, ErrorReply(code="unavailable", text=text))
+        else:
+            super().on_undelivered(message, how)  # type: ignore[misc]
+
     def _handle_delivery(self, delivery: Delivery) -> None:
         request = Request(peer=delivery.inbound.peer, delivery=delivery)
         crash = self._answer(request, lambda: self._dispatch_message(delivery.inbound.envelope.body, request))

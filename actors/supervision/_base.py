@@ -2,8 +2,10 @@
 
 pykka keeps an actor alive when a handler fails under ``ask`` and only stops it under
 ``tell``. Erlang semantics need one rule: the actor dies either way, the asker gets
-:class:`ActorCrashed` naming the actor (never a hang: messages still queued get
-``ActorDeadError``), and the supervisor is told so that it can restart it.
+:class:`ActorCrashed` naming the actor, and the supervisor is told so that it can restart it.
+Nothing sent to an actor waits for ever: what its mailbox still holds when it dies, and what
+reaches the mailbox after, is answered at once (an ask gets ``ActorDeadError``; a request that
+came by the transport, an "unavailable" error reply: :meth:`SupervisedActor.on_undelivered`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 import pykka
+import pykka.messages
 
 from .core import Restart
 
@@ -88,6 +91,40 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+class _Inbox(queue.SimpleQueue):  # type: ignore[type-arg]
+    """An actor's mailbox that, once closed, hands back what it holds and what is put in later.
+
+    A sender checks that the actor is alive, then puts: between the two the actor may die. So
+    whoever puts into a closed mailbox empties it too; every envelope is taken once, by the
+    closer or by a late sender, and none is left behind for a reader that is gone.
+    """
+
+    def __init__(self) -> None:
+        self.refuse: Callable[[Any], None] | None = None
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        super().put(item, block, timeout)
+        if self.refuse is not None:
+            self._empty()
+
+    def close(self, refuse: Callable[[Any], None]) -> None:
+        self.refuse = refuse
+        self._empty()
+
+    def _empty(self) -> None:
+        refuse = self.refuse
+        assert refuse is not None
+        while True:
+            try:
+                envelope = self.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                refuse(envelope)
+            except Exception as exc:  # on a sender's thread (the transport's, say): never raise into it
+                log.error("an envelope left in a dead actor's mailbox could not be answered: %s", describe(exc))
+
+
 class SupervisedActor(pykka.ThreadingActor):
     """A pykka actor that reports crashes and exits to its supervisor."""
 
@@ -99,7 +136,7 @@ class SupervisedActor(pykka.ThreadingActor):
     def _create_actor_inbox() -> Any:
         # queue.SimpleQueue (C) rather than pykka's queue.Queue (Python locks and a Condition):
         # the inbox is on every message's path, and the actor loop needs only put, get and empty.
-        return queue.SimpleQueue()
+        return _Inbox()
 
     def __init__(self, link: Link | None = None) -> None:
         super().__init__()
@@ -179,14 +216,18 @@ class SupervisedActor(pykka.ThreadingActor):
 
     def _stop(self) -> None:
         super()._stop()
+        self._close_inbox("stopped")
         if not self._crashed:
             self._tell_supervisor(None)
 
     def _crash(self, exc: BaseException, reason: str) -> None:
-        log.error("actor %s crashed: %s", self.name, reason, exc_info=exc)
         self._crashed = True
         pykka.ActorRegistry.unregister(self.actor_ref)
         self.actor_stopped.set()
+        # Before the log line (a traceback takes milliseconds to format): a request that arrives
+        # meanwhile is answered at once rather than left to its sender's timeout.
+        self._close_inbox("crashed")
+        log.error("actor %s crashed: %s", self.name, reason, exc_info=exc)
         try:
             self.on_crash(exc)
         except Exception as cleanup_exc:
@@ -199,6 +240,25 @@ class SupervisedActor(pykka.ThreadingActor):
         # A dead supervisor is stopping this subtree itself and needs no word.
         with contextlib.suppress(pykka.ActorDeadError):
             self.link.supervisor.tell(ChildExited(self.link.name, self.actor_urn, reason))
+
+    def _close_inbox(self, how: str) -> None:
+        def refuse(envelope: Any) -> None:
+            if envelope.reply_to is None:
+                self.on_undelivered(envelope.message, how)
+            elif isinstance(envelope.message, pykka.messages._ActorStop):  # as pykka's own teardown does
+                envelope.reply_to.set(None)  # stopping a dead actor is done
+            else:
+                kind = type(envelope.message).__name__
+                dead = pykka.ActorDeadError(f"actor {self.name!r} {how} before it handled {kind}")
+                envelope.reply_to.set_exception(exc_info=(pykka.ActorDeadError, dead, None))
+
+        inbox = self.actor_inbox
+        if isinstance(inbox, _Inbox):
+            inbox.close(refuse)
+
+    def on_undelivered(self, message: Any, how: str) -> None:
+        """Answer a message told to this actor that it will never handle (``how``: it "crashed"
+        or "stopped" first), on whichever thread finds it; nothing by default."""
 
     def on_crash(self, exc: BaseException) -> None:
         """Release what the actor holds (sockets, files) after a crash; ``on_stop`` is not called."""

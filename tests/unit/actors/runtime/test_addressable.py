@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from swarmnode.transport import RemoteError, Transport, generate_keypair
 from tests.support import wait_until
 
 TIMEOUT_S = 5.0
+HELD = threading.Event()  # an Echo asked to "hold" waits for it
 
 
 @message
@@ -59,6 +61,8 @@ class Echo(NodeActor):
             raise Refused("refused", "this text is not allowed: 'refuse'")
         if msg.text == "boom":
             raise RuntimeError("handler bug")
+        if msg.text == "hold":
+            assert HELD.wait(TIMEOUT_S)
         return EchoReply(text=f"{request.role}:{msg.text}")
 
     @handles(SecretRequest, roles=LOCAL_ONLY)
@@ -146,6 +150,25 @@ def test_a_handler_bug_answers_crashed_and_the_actor_is_restarted(cluster):
 
     wait_until(restarted, TIMEOUT_S, "echo restarted")
     assert cluster.ask(EchoRequest(text="again")) == EchoReply(text="worker:again")
+
+
+def test_requests_queued_behind_a_crash_are_answered_unavailable_at_once(cluster):
+    """Not left to their senders' timeouts: the crashed actor's mailbox answers them."""
+    echo = cluster.server.registry.get("echo")
+    HELD.clear()
+    send = [
+        cluster.client.request(Address("server", "echo"), EchoRequest(text=t), src_actor="t", timeout_s=TIMEOUT_S)
+        for t in ("hold", "boom", "after")
+    ]
+    wait_until(lambda: echo.actor_inbox.qsize() == 2, TIMEOUT_S, "boom and after queued behind hold")
+    HELD.set()
+    assert send[0].result(TIMEOUT_S + 1) == EchoReply(text="worker:hold")
+    with pytest.raises(RemoteError, match="handler bug"):
+        send[1].result(TIMEOUT_S + 1)
+    with pytest.raises(RemoteError) as err:
+        send[2].result(1.0)  # well before the request's own timeout
+    assert err.value.code == "unavailable"
+    assert err.value.text == "actor 'echo' crashed before it handled TestEchoRequest; try again"
 
 
 def test_an_unknown_kind_lists_what_the_actor_handles(cluster):

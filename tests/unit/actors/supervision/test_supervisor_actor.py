@@ -148,6 +148,29 @@ def test_messages_queued_behind_a_crash_fail_fast_instead_of_hanging(tree, journ
             future.get(timeout=5)
 
 
+class Undelivered(Child):
+    def on_undelivered(self, message: Any, how: str) -> None:
+        self.journal.add(f"undelivered {message} ({how})")
+
+
+@pytest.mark.parametrize("ending", ["crash", "exit"])
+def test_what_reaches_a_dead_actor_after_the_sender_found_it_alive_is_answered(tree, journal, ending):
+    """A sender checks that the actor is alive, then puts: the actor may die in between."""
+    _, registry = start_root(tree, Strategy.ONE_FOR_ONE, [Undelivered.spec("a", journal, shutdown_s=2.0)])
+    a = registry.get("a")
+    a.ask(ending, block=False)
+    wait_until(lambda: not a.is_alive(), what="a to die")
+    journal.take()
+    late = pykka.ThreadingFuture()
+    a.actor_inbox.put(pykka._envelope.Envelope("late ask", reply_to=late))
+    a.actor_inbox.put(pykka._envelope.Envelope("late tell"))
+    how = "crashed" if ending == "crash" else "stopped"
+    with pytest.raises(pykka.ActorDeadError, match=f"actor 'a' {how} before it handled str"):
+        late.get(timeout=0)  # answered as it was put
+    assert journal.take() == [f"undelivered late tell ({how})"]
+    assert a.actor_inbox.empty()
+
+
 def test_one_for_all_restarts_every_child_in_order(tree, journal):
     ref, registry = start_root(tree, Strategy.ONE_FOR_ALL, specs(journal, "a", "b", "c"))
     journal.take()
