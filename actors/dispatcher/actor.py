@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from swarmnode.actors.ca.actor import managers_of
 from swarmnode.actors.ca.core import finish_rotation, rotation_progress
-from swarmnode.actors.node.addresses import is_wildcard
+from swarmnode.actors.node.addresses import dialable
 from swarmnode.actors.raft.actor import StoreEvents, Subscribe, Unsubscribe
 from swarmnode.actors.runtime import NodeActor, NodeContext, Refused, handles
 from swarmnode.actors.runtime.addressable import Request
@@ -24,7 +24,6 @@ from swarmnode.actors.store.core import StoreCore, StoredObject
 from swarmnode.actors.store.objects import CLUSTER_ID, ClusterView, NodeView, cluster_of, nodes_of
 from swarmnode.actors.store.transactions import Update
 from swarmnode.actors.supervision import Link
-from swarmnode.transport import TransportError, split_host_port
 
 from .core import HeartbeatCore, NodeLiveness, ReplyFacts, Transition
 from .messages import HeartbeatReply, HeartbeatRequest
@@ -129,11 +128,7 @@ class Dispatcher(NodeActor):
         """
         said: dict[str, str] = {}
         if msg.addr and msg.addr != view.addr:
-            try:
-                host, port = split_host_port(msg.addr)
-            except TransportError:
-                host, port = "", 0
-            if is_wildcard(host) or port == 0:
+            if not dialable(msg.addr):
                 log.warning(
                     "node %s says it is reached at %r, which no node can dial; kept %s",
                     view.node_id,

@@ -30,7 +30,7 @@ from typing import Any
 
 from swarmnode.transport import DEFAULT_PORT, TransportError, bootstrap_address, join_host_port, split_host_port
 
-__all__ = ["DEFAULT_LISTEN", "AdvertiseAddressError", "advertise_address", "is_wildcard", "port_taken"]
+__all__ = ["DEFAULT_LISTEN", "AdvertiseAddressError", "advertise_address", "dialable", "is_wildcard", "port_taken"]
 
 DEFAULT_LISTEN = f"0.0.0.0:{DEFAULT_PORT}"
 
@@ -50,6 +50,15 @@ def is_wildcard(host: str) -> bool:
     """Whether ``host`` (brackets allowed) listens on every address: no node can dial it."""
     host = host.strip("[]")
     return host in _IPV4_WILDCARDS or host == _IPV6_WILDCARD
+
+
+def dialable(address: str) -> bool:
+    """Whether another node could dial ``address`` (HOST:PORT): neither a wildcard host nor port 0."""
+    try:
+        host, port = split_host_port(address)
+    except TransportError:
+        return False
+    return not is_wildcard(host) and port != 0
 
 
 def advertise_address(address: str, *, towards: str = "") -> str:

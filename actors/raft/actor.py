@@ -28,6 +28,7 @@ import msgpack
 import pykka
 
 from swarmnode.actors.messages import Address, ErrorReply, Message, from_body, message, to_body
+from swarmnode.actors.node.addresses import dialable
 from swarmnode.actors.node.swarm_state import STORE_DIR
 from swarmnode.actors.runtime import (
     LOCAL_ONLY,
@@ -135,6 +136,8 @@ NOT_A_MEMBER_PUSH_S = 2.0  # and told, unasked, this often at first while its ce
 NOT_A_MEMBER_PUSH_MAX_S = 60.0  # then less and less often, down to this
 # A manager told it is out of the group stays out of elections this long, or until a leader speaks to it.
 NOT_A_MEMBER_S = 10.0
+# A manager the Store records at another address than it has now tells the other managers this often.
+ADDRESS_SAY_S = 1.0
 
 
 def raft_dir(state_dir: Path) -> Path:
@@ -297,6 +300,22 @@ class ReadOutcome:
 
 
 # -- wire messages between managers -----------------------------------------------------------
+
+
+@message
+class RaftAddress(Message):
+    """Told by a manager to the other managers while the Store records it at another address than
+    the one it is reached at now (restarted on another ``--listen``): they connect to it there
+    until the Store records the new address.
+
+    The Store records it from the manager's heartbeats, but that write needs a majority: with two
+    voters, it needs the moved manager itself, which no one could reach (and a moved leader
+    could not be elected again: the votes it asked for went to its old address). The sender is the
+    node its CURVE key authenticates, so a manager can only say where it is itself.
+    """
+
+    KIND = "RaftAddress"
+    addr: str
 
 
 @message
@@ -467,6 +486,8 @@ class RaftMember(NodeActor):
         self.since_snapshot = 0
         self.since_snapshot_bytes = 0
         self.peers: dict[str, tuple[str, str]] = {}  # node id -> (addr, curve key) connected
+        self.heard_at: dict[str, str] = {}  # node id -> where it said it is (RaftAddress), until the Store says so
+        self.address_said_at = -math.inf  # when this manager last told the others where it is
         self.sender: DirectSender | None = None  # made, used and closed on this actor's thread
         self.commit_flush_armed = False  # a _FlushCommit timer is pending
         self.commit_untold_since: float | None = None  # when (monotonic) followers began to owe a commit
@@ -1155,6 +1176,7 @@ class RaftMember(NodeActor):
             self._reconcile_members()
         if self.dropped or self.core.role == ROLE_LEADER:
             self._push_not_a_member()
+        self._say_address()
         self.timers.start("tick", TICK_S, _Tick())
 
     def _follow_session(self) -> bool:
@@ -1212,14 +1234,63 @@ class RaftMember(NodeActor):
         self.no_leader_said_at = time.monotonic()
 
     def _connect_peers(self) -> None:
-        """Keep a connection to every other manager the Store knows."""
+        """Keep a connection to every other manager the Store knows, where it said it is when it
+        said so since (RaftAddress)."""
         for node in nodes_of(self.store):
-            if node.cert_role != "manager" or node.node_id == self.context.node_id or not node.addr:
+            if node.cert_role != "manager" or node.node_id == self.context.node_id:
                 continue
-            target = (node.addr, node.curve_key)
+            addr = self.heard_at.get(node.node_id, node.addr)
+            if addr == node.addr:
+                self.heard_at.pop(node.node_id, None)  # the Store has it now
+            if not addr:
+                continue
+            target = (addr, node.curve_key)
             if self.peers.get(node.node_id) != target:
-                self.context.transport.connect(node.node_id, node.addr, node.curve_key.encode())
+                self.context.transport.connect(node.node_id, addr, node.curve_key.encode())
                 self.peers[node.node_id] = target
+
+    def _say_address(self) -> None:
+        """Tell the other managers where this one is, every ADDRESS_SAY_S while the Store records
+        it elsewhere (a restart on another --listen; the Dispatcher records the new address from
+        its heartbeats once a leader can commit it)."""
+        now = time.monotonic()
+        if not self.peers or now - self.address_said_at < ADDRESS_SAY_S:
+            return
+        own = self.store.get("node", self.context.node_id)
+        addr = self.context.cluster_addr
+        if own is None or NodeView.of(own).addr in ("", addr) or not dialable(addr):
+            # Not recorded yet (a new swarm's first moments: its Dispatcher records it), or right;
+            # an address no node can dial is not said (the Dispatcher logs it at every heartbeat).
+            return
+        self.address_said_at = now
+        if self.sender is None:
+            self.sender = DirectSender(self.context.transport)
+        for node_id in self.peers:
+            try:
+                self.sender.send(Address(node_id, self.name), RaftAddress(addr), src_actor=self.name)
+            except TransportError:
+                continue  # said again in ADDRESS_SAY_S
+
+    @handles(RaftAddress, roles={"manager"})
+    def address_heard(self, msg: RaftAddress, request: Request) -> None:
+        """A manager says where it is reached now: connect to it there (see RaftAddress)."""
+        assert request.peer is not None
+        node_id = request.peer.node_id
+        obj = self.store.get("node", node_id)
+        if obj is None or msg.addr in (NodeView.of(obj).addr, self.heard_at.get(node_id)):
+            return None
+        if not dialable(msg.addr):  # not sent by this code (see _say_address): nothing to tell an operator
+            log.debug("raft: manager %s says it is reached at %r, which no node can dial; ignored", node_id, msg.addr)
+            return None
+        log.info(
+            "raft: manager %s says it is reached at %s (the Store has %s): connecting there",
+            node_id,
+            msg.addr,
+            NodeView.of(obj).addr or "no address",
+        )
+        self.heard_at[node_id] = msg.addr
+        self._connect_peers()
+        return None
 
     # -- membership ------------------------------------------------------------------------------
 

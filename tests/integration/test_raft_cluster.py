@@ -420,6 +420,34 @@ def test_nodes_restarted_on_another_address_are_reached_there(nodes):
     managers.wait_status(worker.node_id, "ready", 10)
 
 
+@pytest.mark.parametrize("which", ["follower", "leader"])
+def test_a_manager_of_two_moved_to_another_address_is_reached_there(nodes, which):
+    """With two voters, recording the new address needs the moved manager itself: it tells the
+    other where it is (RaftAddress), which connects there until the Store records it."""
+    managers = Managers(nodes, 2)
+    leader = managers.wait_leader()
+    moved = leader if which == "leader" else next(n for n in managers.all if n is not leader)
+    other = next(n for n in managers.all if n is not moved)
+    moved.stop()
+    moved.listen = f"127.0.0.1:{free_port_pair()}"
+    moved.start()
+
+    def recorded() -> bool:
+        current = managers.leader_node()
+        try:
+            rows = current.request("control", NodeListRequest()).nodes if current is not None else ()
+        except (RemoteError, TransportError):
+            return False  # a leader changing: asked again
+        return any(row.node_id == moved.node_id and row.addr == moved.listen for row in rows)
+
+    wait_until(recorded, 15, "a leader, and the moved manager's new address in the Store")
+    current = managers.wait_leader()
+    key = f"after-{which}-moved"
+    write_label(current, key)
+    for node in (moved, other):
+        wait_until(lambda n=node: labels_on(n, current.node_id).get(key) == "v", 10, f"the write on {node.listen}")
+
+
 def test_a_worker_that_knows_only_a_follower_finds_the_leader_through_it(nodes):
     """Its list of managers can lack the leader (learnt from a leader demoted since: seen after
     demote and promote cycles); a follower runs no dispatcher, but names the leader and managers."""

@@ -25,6 +25,7 @@ from swarmnode.actors.raft.actor import (
     NO_LEADER,
     NotAMember,
     Outcome,
+    RaftAddress,
     RaftMember,
     Read,
     ReadOutcome,
@@ -52,7 +53,7 @@ from swarmnode.actors.runtime.context import CurveKeys
 from swarmnode.actors.store import WalWriteError
 from swarmnode.actors.store import wal as wal_module
 from swarmnode.actors.store.core import ApplyResult, StoreCore
-from swarmnode.actors.store.transactions import Create, Transaction
+from swarmnode.actors.store.transactions import Create, Transaction, Update
 from swarmnode.transport import Identity
 
 NODE = "n1"
@@ -190,9 +191,14 @@ class RecordingSender:
 
 
 def started_in(
-    state_dir: Path, members: list[RaftMember], conf: ConfState, store: StoreCore | None = None
+    state_dir: Path,
+    members: list[RaftMember],
+    conf: ConfState,
+    store: StoreCore | None = None,
+    transport: object | None = None,
 ) -> tuple[RaftMember, RecordingSender]:
-    """A member started from a snapshot of membership ``conf`` (and ``store``), its messages recorded."""
+    """A member started from a snapshot of membership ``conf`` (and ``store``), its messages
+    recorded; ``transport`` stands in for the transport, which it uses to connect to peers."""
     directory = raft_dir(state_dir)
     for stale in directory.glob("snapshot-*"):
         stale.unlink()
@@ -200,6 +206,7 @@ def started_in(
     data = (store or StoreCore()).snapshot()
     wal_module.write_snapshot(directory, 1, encode_snapshot(RaftSnapshot(meta=meta, data=data)))
     member = RaftMember(None, context(state_dir))
+    member.context.set_transport(transport)  # type: ignore[arg-type]
     sender = RecordingSender([])
     member.sender = sender  # type: ignore[assignment]
     member.on_start()
@@ -616,6 +623,75 @@ def test_a_confirmed_read_this_manager_cannot_catch_up_with_fails_at_its_deadlin
     with pytest.raises(Refused, match="not caught up"):
         outcome.wait(0)
     assert member.reads_confirmed == []
+
+
+class RecordingTransport:
+    def __init__(self) -> None:
+        self.connected: list[tuple[str, str]] = []
+
+    def connect(self, node_id: str, addr: str, key: bytes) -> None:
+        self.connected.append((node_id, addr))
+
+
+def with_managers_at(**addresses: str) -> StoreCore:
+    """A Store holding manager nodes recorded at these addresses."""
+    store = StoreCore()
+    ops = tuple(
+        Create("node", node_id, {"role": "manager"}, {"cert_role": "manager", "addr": addr, "curve_key": "k" * 40})
+        for node_id, addr in addresses.items()
+    )
+    store.apply(1, Transaction(ops=ops, now=0.0, txn_id="t0"))
+    return store
+
+
+def move_in_store(member: RaftMember, node_id: str, addr: str) -> None:
+    obj = member.store.get("node", node_id)
+    assert obj is not None
+    update = Update("node", node_id, status=obj.status | {"addr": addr})
+    member.store.apply(member.store.last_index + 1, Transaction(ops=(update,), now=0.0, txn_id="t1"))
+
+
+def test_a_manager_that_says_where_it_moved_is_reached_there_until_the_store_records_it(
+    state_dir: Path, members: list[RaftMember]
+) -> None:
+    """With two voters the moved one is needed to commit its own new address."""
+    transport = RecordingTransport()
+    store = with_managers_at(**{LEADER: "127.0.0.1:5000", NODE: "127.0.0.1:7000"})
+    member, _ = started_in(state_dir, members, ConfState(voters=(LEADER, NODE), learners=()), store, transport)
+    assert transport.connected == [(LEADER, "127.0.0.1:5000")]
+    from_leader = Request(peer=Identity(LEADER, "manager"))
+    member.address_heard(RaftAddress("0.0.0.0:6000"), from_leader)
+    assert transport.connected == [(LEADER, "127.0.0.1:5000")], "an address no node can dial was followed"
+    member.address_heard(RaftAddress("127.0.0.1:6000"), from_leader)
+    member.address_heard(RaftAddress("127.0.0.1:6000"), from_leader)  # said every second: connected once
+    assert transport.connected[1:] == [(LEADER, "127.0.0.1:6000")]
+    member._connect_peers()  # the Store, still at the old address, does not take the member back there
+    assert transport.connected[1:] == [(LEADER, "127.0.0.1:6000")]
+    move_in_store(member, LEADER, "127.0.0.1:6000")
+    member._connect_peers()
+    assert member.heard_at == {} and transport.connected[1:] == [(LEADER, "127.0.0.1:6000")]
+
+
+def test_a_manager_the_store_records_elsewhere_tells_the_others_where_it_is(
+    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = with_managers_at(**{LEADER: "127.0.0.1:5000", NODE: "127.0.0.1:7000"})
+    conf = ConfState(voters=(LEADER, NODE), learners=())
+    member, sender = started_in(state_dir, members, conf, store, RecordingTransport())
+    said = lambda: [m.addr for m in sender.sent if isinstance(m, RaftAddress)]
+    member.context.advertise_addr = "127.0.0.1:7000"  # where the Store has it: nothing to say
+    member._say_address()
+    assert said() == []
+    member.context.advertise_addr = "127.0.0.1:8000"  # restarted on another --listen
+    member._say_address()
+    member._say_address()  # not again before ADDRESS_SAY_S
+    assert said() == ["127.0.0.1:8000"]
+    monkeypatch.setattr(actor_module, "ADDRESS_SAY_S", 0.0)
+    member._say_address()
+    assert said() == ["127.0.0.1:8000"] * 2
+    move_in_store(member, NODE, "127.0.0.1:8000")  # recorded: said no more
+    member._say_address()
+    assert said() == ["127.0.0.1:8000"] * 2
 
 
 def test_a_removal_waits_while_the_voters_left_that_answer_are_no_majority():
