@@ -323,10 +323,10 @@ def ca_rotate(settings: Settings, detach: bool, timeout_s: float) -> None:
 
     reply = request(settings, "ca", CARotateRequest(start=False))
     if reply.state == "rotating":
-        say(f"A rotation is under way (new root CA digest {reply.new_digest}): following it, not starting another")
+        say(f"A rotation is under way (new root CA digest {reply.root_digest}): following it, not starting another")
     else:
         reply = request(settings, "ca", CARotateRequest(start=True))
-        say(f"New root CA digest: {reply.new_digest}")
+        say(f"New root CA digest: {reply.root_digest}")
     deadline = time.monotonic() + timeout_s
     shown = None
     down_said: set[str] = set()
@@ -366,7 +366,7 @@ def ca_status(settings: Settings) -> None:
     if settings.output == "json":
         emit_json(to_body(reply))
         return
-    click.echo(f"Root CA digest: {reply.new_digest}")
+    click.echo(f"Root CA digest: {reply.root_digest}")
     click.echo(
         _rotation_line(reply, f"No rotation under way: {reply.nodes_done}/{reply.nodes_total} nodes on this root")
     )
@@ -383,16 +383,21 @@ def _pending(reply: Any) -> str:
     text = f"{reply.nodes_done}/{reply.nodes_total} nodes on the new root"
     if reply.pending:
         more = f" and {left - len(reply.pending)} more" if left > len(reply.pending) else ""
-        text += f"; waiting for {', '.join(reply.pending)}{more}."
+        text += f"; waiting for {', '.join(_named(p) for p in reply.pending)}{more}."
         if _down(reply):
             text += " A node that is down renews when it comes back (or `node rm` it)."
         text += " `swarm-node ca status` follows the rotation without starting another"
     return text
 
 
+def _named(pending: Any) -> str:
+    """A node a rotation waits for, as "ID (HOSTNAME, STATE)"."""
+    return f"{pending.node_id} ({pending.hostname}, {pending.state})"
+
+
 def _down(reply: Any) -> list[str]:
-    """The nodes a rotation waits for that are down ("ID (HOSTNAME, down)")."""
-    return [p for p in reply.pending if p.endswith(", down)")]
+    """The nodes a rotation waits for that are down, as "ID (HOSTNAME, down)"."""
+    return [_named(p) for p in reply.pending if p.state == "down"]
 
 
 @click.group(cls=Group)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from swarmnode.actors.control.messages import CARotateReply, CARotateRequest
+from swarmnode.actors.control.messages import CARotateReply, CARotateRequest, RotationPending
 from swarmnode.actors.messages import Address
 from swarmnode.actors.node.identity import new_node_id, write_private
 from swarmnode.actors.node.swarm_state import (
@@ -250,10 +250,10 @@ class CertAuthority(NodeActor):
 
     # -- manager: bootstrap, join, renewal ---------------------------------------------------
 
-    def _rotation_as_the_leader_has_it(self) -> tuple[ClusterView, tuple[int, int, tuple[str, ...]]]:
+    def _rotation_as_the_leader_has_it(self) -> tuple[ClusterView, tuple[int, int, tuple[NodeView, ...]]]:
         """The cluster and how far a rotation is, in one read-index round."""
 
-        def both(core: StoreCore) -> tuple[ClusterView | None, tuple[int, int, tuple[str, ...]]]:
+        def both(core: StoreCore) -> tuple[ClusterView | None, tuple[int, int, tuple[NodeView, ...]]]:
             cluster = cluster_of(core)
             return cluster, rotation_detail(cluster, core) if cluster is not None else (0, 0, ())
 
@@ -424,9 +424,9 @@ class CertAuthority(NodeActor):
             detail = read_store(self.context, lambda core: rotation_detail(cluster, core))
         done, total, pending = detail
         return CARotateReply(
-            new_digest=ca_digest(cluster.root_cert),
+            root_digest=ca_digest(cluster.root_cert),
             nodes_total=total,
             nodes_done=done,
             state=cluster.rotation or "done",
-            pending=pending if cluster.rotation else (),
+            pending=tuple(RotationPending(n.node_id, n.hostname, n.state) for n in pending) if cluster.rotation else (),
         )

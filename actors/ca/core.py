@@ -158,11 +158,10 @@ def rotation_progress(cluster: ClusterView, core: StoreCore) -> tuple[int, int]:
     return total - len(pending), total
 
 
-def rotation_detail(cluster: ClusterView, core: StoreCore) -> tuple[int, int, tuple[str, ...]]:
-    """Return the progress and the first PENDING_SHOWN nodes not on the current root, as "ID (HOST, STATE)"."""
+def rotation_detail(cluster: ClusterView, core: StoreCore) -> tuple[int, int, tuple[NodeView, ...]]:
+    """Return the progress and the first PENDING_SHOWN nodes not on the current root."""
     total, pending = _not_on_root(cluster, core)
-    shown = tuple(f"{n.node_id} ({n.hostname}, {n.state})" for n in pending[:PENDING_SHOWN])
-    return total - len(pending), total, shown
+    return total - len(pending), total, tuple(pending[:PENDING_SHOWN])
 
 
 def _not_on_root(cluster: ClusterView, core: StoreCore) -> tuple[int, list[NodeView]]:

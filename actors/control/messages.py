@@ -190,15 +190,24 @@ class CARotateRequest(Message):
 
 
 @message
+class RotationPending(Message):
+    """A node whose certificate the current root has not signed yet, and its state (ready, down...)."""
+
+    KIND = "RotationPending"
+    node_id: str
+    hostname: str
+    state: str
+
+
+@message
 class CARotateReply(Message):
     KIND = "CARotateReply"
-    new_digest: str
+    root_digest: str  # the current root's (the new one while rotating)
     nodes_total: int
     nodes_done: int
     state: str
-    # While rotating: the nodes not on the new root yet, as "ID (HOSTNAME, STATE)", the first
-    # PENDING_SHOWN of them.
-    pending: tuple[str, ...] = ()
+    # While rotating: the first PENDING_SHOWN nodes not on the new root yet.
+    pending: tuple[RotationPending, ...] = ()
 
 
 @message

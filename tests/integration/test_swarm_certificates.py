@@ -61,7 +61,13 @@ def test_a_rotation_waiting_for_a_down_node_names_it_and_ca_status_only_looks(no
     assert f"waiting for nodes that are down: {worker_id} (" in result.stdout
     assert "a node renews when it comes back" in result.stdout
     as_json = run_cli("--state-dir", state_dir, "-o", "json", "ca", "rotate", "--timeout", "1")
-    assert as_json.returncode == 1 and json.loads(as_json.stdout)["state"] == "rotating"
+    body = json.loads(as_json.stdout)
+    assert as_json.returncode == 1 and body["state"] == "rotating"
+    assert [(p["node_id"], p["state"]) for p in body["pending"]] == [(worker_id, "down")]
+    assert (
+        json.loads(run_cli("--state-dir", state_dir, "-o", "json", "ca", "status").stdout)["root_digest"]
+        == body["root_digest"]
+    )
     assert "rotating: 1/2 nodes" in as_json.stderr  # the progress, for the operator
     digest = result.stdout.split("A rotation is under way (new root CA digest ")[1].split(")")[0]
     status = run_cli("--state-dir", state_dir, "ca", "status")
