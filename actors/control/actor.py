@@ -65,21 +65,25 @@ __all__ = ["ControlActor"]
 ROOT_NAME = "node"
 STATISTICS_TIMEOUT_S = 3.0
 LEADER_TIMEOUT_S = 2.0  # a follower's wait for the leader's view of the Raft group
-# Requests that wait on Raft run on this many threads beside the actor's (see waits_on_raft).
+# Requests that may wait (on Raft, on the supervisors) run on this many threads beside the actor's: waits_aside.
 WAITING_THREADS = 4
 STOPPED_BEFORE_IT_RAN = "the node's control actor stopped (or restarted) before it got to this request; try again"
 
 H = TypeVar("H", bound=Callable[..., Any])
 
 
-def waits_on_raft(handler: H) -> H:
-    """Run a handler that may wait on Raft on one of the actor's waiting threads.
+def waits_aside(handler: H) -> H:
+    """Run a handler that may wait on Raft, or on the supervisors, on one of the actor's waiting threads.
 
     A linearizable read or a write waits for the leader; without one that is seconds
     (READ_INDEX_TIMEOUT_S, FORWARD_TIMEOUT_S). Meanwhile the actor answers the rest, above all
     `cluster status`, which must answer during a quorum loss (Docker's API serves each request
-    on its own goroutine). The handler reads only the node's context, which is safe from any
-    thread. A local ask (no transport to answer through later) runs it on the actor's thread.
+    on its own goroutine). `status` asks the root supervisor, which may be busy restarting
+    children, this actor among them: on the actor's thread, each status queued would hold up
+    the root's stop of this actor for its whole wait (the root abandoned the thread after 5 s,
+    and the restart of the actor that crashed waited that long). The handler reads only the
+    node's context, which is safe from any thread. A local ask (no transport to answer through
+    later) runs it on the actor's thread.
     """
 
     @functools.wraps(handler)
@@ -197,6 +201,7 @@ class ControlActor(NodeActor):
         return read_store(self.context, fn, linearizable=linearizable)
 
     @handles(StatusRequest, roles=MANAGERS)
+    @waits_aside
     def status(self, msg: StatusRequest, request: Request) -> StatusReply:
         root = self.context.registry.get(ROOT_NAME)
         if root is None:
@@ -314,7 +319,7 @@ class ControlActor(NodeActor):
         return {m.node_id: m.reachable for m in reply.members if m.reachable}
 
     @handles(NodeListRequest, roles=MANAGERS)
-    @waits_on_raft
+    @waits_aside
     def node_list(self, msg: NodeListRequest, request: Request) -> NodeListReply:
         nodes = self._read(nodes_of)
         status = self._raft_status()
@@ -338,7 +343,7 @@ class ControlActor(NodeActor):
         return NodeListReply(nodes=tuple(rows))
 
     @handles(NodeInspectRequest, roles=MANAGERS)
-    @waits_on_raft
+    @waits_aside
     def node_inspect(self, msg: NodeInspectRequest, request: Request) -> NodeInspectReply:
         obj = self._read(lambda core: find_node(core, msg.node, self.context.node_id))
         node = {
@@ -365,7 +370,7 @@ class ControlActor(NodeActor):
         return NodeInspectReply(node=node)
 
     @handles(NodeUpdateRequest, roles=MANAGERS)
-    @waits_on_raft
+    @waits_aside
     def node_update(self, msg: NodeUpdateRequest, request: Request) -> NodeUpdateReply:
         if msg.availability and msg.availability not in AVAILABILITIES:
             raise Refused("invalid", f"availability {msg.availability!r} is not one of {', '.join(AVAILABILITIES)}")
@@ -388,7 +393,7 @@ class ControlActor(NodeActor):
         return NodeUpdateReply(node_id=obj.id, version=result.index)
 
     @handles(NodeRoleRequest, roles=MANAGERS)
-    @waits_on_raft
+    @waits_aside
     def node_role(self, msg: NodeRoleRequest, request: Request) -> NodeRoleReply:
         """Change a node's desired role; its next certificate carries it, and Raft follows.
 
@@ -454,7 +459,7 @@ class ControlActor(NodeActor):
         )
 
     @handles(NodeRemoveRequest, roles=MANAGERS)
-    @waits_on_raft
+    @waits_aside
     def node_remove(self, msg: NodeRemoveRequest, request: Request) -> NodeRemoveReply:
         obj, cluster = self._read(lambda core: (find_node(core, msg.node, self.context.node_id), _cluster(core)))
         node = NodeView.of(obj)
@@ -487,7 +492,7 @@ class ControlActor(NodeActor):
         return NodeRemoveReply(node_id=node.node_id)
 
     @handles(JoinTokenRequest, roles=MANAGERS)
-    @waits_on_raft
+    @waits_aside
     def join_token(self, msg: JoinTokenRequest, request: Request) -> JoinTokenReply:
         if msg.role not in ("worker", "manager"):
             raise Refused("invalid", f"role {msg.role!r} has no join token; use worker or manager")

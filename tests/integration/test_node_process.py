@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -97,6 +98,35 @@ def test_a_killed_control_actor_is_restarted_alone(nodes):
     actors = node.actors()
     assert {path: row.restarts for path, row in actors.items() if row.restarts} == {"node/control": 2}
     assert "Crash" in actors["node/control"].last_reason or "crash" in actors["node/control"].last_reason
+
+
+def test_an_actor_restarts_at_once_while_status_is_polled(nodes):
+    """Monitoring polls `status`, which asks the root supervisor; the root, restarting what came
+    after the crashed actor, stops the control actor. On the control actor's own thread each
+    status held that stop up for its whole wait: restarts took 3-5 s, and the node went Down."""
+    node = nodes().start()
+    polling = threading.Event()
+    polling.set()
+
+    def poll() -> None:
+        while polling.is_set():
+            node.try_status()
+
+    pollers = [threading.Thread(target=poll, daemon=True) for _ in range(3)]
+    for thread in pollers:
+        thread.start()
+    try:
+        times = []
+        for _ in range(3):
+            result = kill_actor(node, "agent")
+            assert result.returncode == 0, result.stdout + result.stderr
+            times.append(float(result.stdout.rsplit(" in ", 1)[1].split()[0]))
+    finally:
+        polling.clear()
+        for thread in pollers:
+            thread.join(10)
+    assert max(times) < 1.0, f"restarts took {times} s:\n{node.last_words()}"
+    assert "did not stop within" not in node.stderr()
 
 
 def test_killing_the_transport_restarts_everything_after_it_and_the_node_keeps_serving(nodes):
