@@ -91,6 +91,9 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+_simple_put = queue.SimpleQueue.put
+
+
 class _Inbox(queue.SimpleQueue):  # type: ignore[type-arg]
     """An actor's mailbox that, once closed, hands back what it holds and what is put in later.
 
@@ -99,11 +102,13 @@ class _Inbox(queue.SimpleQueue):  # type: ignore[type-arg]
     closer or by a late sender, and none is left behind for a reader that is gone.
     """
 
+    __slots__ = ("refuse",)
+
     def __init__(self) -> None:
         self.refuse: Callable[[Any], None] | None = None
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
-        super().put(item, block, timeout)
+        _simple_put(self, item, block, timeout)  # every message's path: no super() lookup
         if self.refuse is not None:
             self._empty()
 
@@ -215,10 +220,23 @@ class SupervisedActor(pykka.ThreadingActor):
                 envelope.reply_to.set(response)
 
     def _stop(self) -> None:
-        super()._stop()
+        # pykka's _stop, with the mailbox closed before on_stop (which may take its time, and may
+        # stop what an answer goes through) rather than left to pykka's teardown.
+        pykka.ActorRegistry.unregister(self.actor_ref)
+        self.actor_stopped.set()
         self._close_inbox("stopped")
+        try:
+            self.on_stop()
+        except Exception:
+            self._handle_failure(*sys.exc_info())
         if not self._crashed:
             self._tell_supervisor(None)
+
+    def _actor_loop_teardown(self) -> None:
+        # Not pykka's, which empties the mailbox with get(): a sender putting into a closed mailbox
+        # empties it too, and the two would race (an envelope taken unanswered, or a get() that
+        # never returns). Also closes the mailbox of an actor whose start failed.
+        self._close_inbox("crashed" if self._crashed else "stopped")
 
     def _crash(self, exc: BaseException, reason: str) -> None:
         self._crashed = True
