@@ -33,6 +33,15 @@ def node_children(context: NodeContext) -> list[ChildSpec]:
     children = [
         TransportActor.spec("transport", context, admission, bootstrap=manager, shutdown_s=5.0),
         CertAuthority.spec("ca", context),
+        # The control API under a one_for_one supervisor of its own: a bug in one of its handlers
+        # restarts it alone (a child of the root's rest_for_one, it took Raft and the agent down
+        # with it), and it keeps answering while the manager and agent subtrees restart.
+        NodeSupervisor.supervisor_spec(
+            "api",
+            strategy=Strategy.ONE_FOR_ONE,
+            children=[ControlActor.spec("control", context)],
+            registry=context.registry,
+        ),
     ]
     if manager:
         # The leader-only actors (the Dispatcher; the Allocator, Orchestrator and Scheduler come with
@@ -59,10 +68,6 @@ def node_children(context: NodeContext) -> list[ChildSpec]:
             registry=context.registry,
         )
     )
-    # Last: nothing depends on the control API, so a crash in one of its handlers restarts it
-    # alone (before the manager, it took Raft and the agent down with it); and a node answers its
-    # control socket once the rest has started.
-    children.append(ControlActor.spec("control", context))
     return children
 
 
