@@ -197,6 +197,8 @@ class SupervisorCore:
         else:
             affected = self._order[self._order.index(name) :]
         to_stop = tuple(n for n in reversed(affected) if n != name and self._is_running(n))
+        for n in to_stop:  # its last exit is the supervisor's doing, not a reason of its own
+            self._children[n].last_reason = f"stopped: {name!r} exited ({self.strategy.value})"
         # A temporary child stopped because of a sibling is not started again (OTP).
         for n in to_stop:
             if self._children[n].restart is Restart.TEMPORARY:

@@ -41,6 +41,14 @@ def test_rest_for_one_restarts_the_child_and_those_started_after_it():
     assert c.exited("b", "boom", now=0.0) == RestartChildren(stop=("d", "c"), start=("b", "c", "d"))
 
 
+def test_a_sibling_restarted_with_a_child_that_exited_says_so_not_an_old_reason_of_its_own():
+    c = core(Strategy.REST_FOR_ONE, ("a", P), ("b", P), ("c", P))
+    c.exited("c", "its own crash", now=0.0)
+    c.started("c")
+    c.exited("a", "boom", now=1.0)
+    assert [c.child(n)[2] for n in "abc"] == ["boom", *["stopped: 'a' exited (rest_for_one)"] * 2]
+
+
 def test_rest_for_one_first_child_restarts_everything():
     c = core(Strategy.REST_FOR_ONE, ("a", P), ("b", P))
     assert c.exited("a", "boom", now=0.0) == RestartChildren(stop=("b",), start=("a", "b"))
