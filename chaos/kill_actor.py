@@ -17,9 +17,9 @@ import sys
 import time
 from pathlib import Path
 
-from swarmnode.actors.control import ActorRow, StatusReply
+from swarmnode.actors.control import ActorRow, StatusReply, StatusRequest
 from swarmnode.actors.messages import Crash
-from swarmnode.transport import RemoteError, RequestTimeout
+from swarmnode.transport import RemoteError, RequestTimeout, TransportError
 
 # Run as `python chaos/kill_actor.py`: the node and wait helpers are the tests' (tests/support),
 # at the root of the repository, which is not on the path of a script run from its own folder.
@@ -28,47 +28,95 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.support import wait_until
 from tests.support.nodes import NodeProcess
 
+# A crashing actor answers "crashed" at once, unless it carries the control socket (transport):
+# then no answer comes, and waiting long for one would count as restart time.
+CRASH_REPLY_WAIT_S = 0.5
+# Each status asked while the actor restarts waits this long: one asked while the transport
+# rebinds the control socket may get no answer, and is asked again.
+POLL_WAIT_S = 0.25
 
-def rows_by_name(reply: StatusReply | None) -> dict[str, ActorRow]:
-    """Map each actor's name (the last part of its path) to its status row.
+
+def status(node: NodeProcess) -> StatusReply | None:
+    try:
+        reply = node.request("control", StatusRequest(), timeout_s=POLL_WAIT_S)
+    except (RemoteError, TransportError):  # a control actor restarting answers "unavailable"
+        return None
+    assert isinstance(reply, StatusReply)
+    return reply
+
+
+def rows_by_path(reply: StatusReply | None) -> dict[str, ActorRow]:
+    """Map each actor's path (node/manager/raft) to its status row.
 
     Empty without a reply: the transport or control actor may be restarting right now.
     """
-    return {row.path.rsplit("/", 1)[-1]: row for row in (reply.actors if reply is not None else ())}
+    return {row.path: row for row in (reply.actors if reply is not None else ())}
+
+
+def restarts_along(rows: dict[str, ActorRow], path: str) -> tuple[int, ...]:
+    """The restart counts of the actor at ``path`` and of each supervisor above it, root first.
+
+    A supervisor that gives up is restarted by its parent with new children, whose counts start
+    at 0 again: the actor restarted if any count along its path rose.
+    """
+    return tuple(rows[p].restarts if p in rows else -1 for p in ancestors(path))
 
 
 def kill_once(node: NodeProcess, name: str, deadline_s: float) -> float:
-    before = node.try_status()
+    before = status(node) or node.try_status()
     if before is None:
         raise SystemExit(f"kill_actor: no node answers on {node.control_path}")
-    rows = rows_by_name(before)
-    row = rows.get(name)
-    if row is None:
-        names = ", ".join(rows)
+    rows = rows_by_path(before)
+    path = next((p for p in rows if p.rsplit("/", 1)[-1] == name), None)
+    if path is None:
+        names = ", ".join(p.rsplit("/", 1)[-1] for p in rows)
         raise SystemExit(f"kill_actor: node {before.node_id} has no actor {name!r}; it has {names}")
-    restarts_before = row.restarts
+    counts_before = restarts_along(rows, path)
     started = time.monotonic()
     try:
-        node.request(name, Crash(reason="chaos/kill_actor.py"), timeout_s=2.0)
+        node.request(name, Crash(reason="chaos/kill_actor.py"), timeout_s=CRASH_REPLY_WAIT_S)
     except RemoteError as exc:
         if exc.code != "crashed":
             raise SystemExit(f"kill_actor: {name} refused the crash: {exc.text} ({exc.code})") from None
     except RequestTimeout:
         pass  # an actor that carries the control socket (transport) may die before its reply leaves
 
-    def restarted() -> ActorRow | None:
-        now = rows_by_name(node.try_status()).get(name)
-        return now if now is not None and now.state == "running" and now.restarts > restarts_before else None
+    def restarted() -> tuple[ActorRow, tuple[int, ...]] | None:
+        rows = rows_by_path(status(node))
+        now = rows.get(path)
+        if now is None or now.state != "running":
+            if not pid_alive(before.pid):
+                raise SystemExit(f"kill_actor: the node exited (pid {before.pid}):\n{node.last_words()}")
+            return None
+        counts = restarts_along(rows, path)
+        return (now, counts) if any(c > was for c, was in zip(counts, counts_before, strict=True)) else None
 
     try:
-        after = wait_until(restarted, deadline_s, f"actor {name} to run again")
+        after, counts = wait_until(restarted, deadline_s, f"actor {name} to run again")
     except AssertionError:
         # The node's own account of those seconds, so that a failure says more than its timeout.
         print(node.last_words(), file=sys.stderr)
         raise SystemExit(f"kill_actor: actor {name} did not come back within {deadline_s:g} s") from None
     elapsed = time.monotonic() - started
-    print(f"actor {name} restarted: restarts {restarts_before} -> {after.restarts} in {elapsed:.3f} s")
+    above = [p for p, was, now in zip(ancestors(path)[:-1], counts_before, counts, strict=False) if now > was]
+    how = f" (its supervisor {above[-1]} gave up and was restarted)" if above else ""
+    print(f"actor {name} restarted: restarts {counts_before[-1]} -> {after.restarts}{how} in {elapsed:.3f} s")
     return elapsed
+
+
+def ancestors(path: str) -> list[str]:
+    """``path`` and the supervisors above it, root first (as restarts_along counts them)."""
+    parts = path.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, exited but not reaped by its parent yet, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+    return state != "Z"
 
 
 def main() -> int:
