@@ -125,6 +125,8 @@ NO_LEADER = (
 # A linearizable read not confirmed by then fails: no leader all that time, or its request or
 # answer was lost.
 READ_INDEX_TIMEOUT_S = 5.0
+# A write made while no leader is known waits this long for one (as a read does), then fails.
+LEADER_WAIT_S = READ_INDEX_TIMEOUT_S
 # A read not confirmed this long after it was asked is asked again: the request or its answer
 # may have been lost, or the leader started a new term and dropped it.
 READ_RESEND_S = 0.5
@@ -136,8 +138,10 @@ NOT_A_MEMBER_PUSH_S = 2.0  # and told, unasked, this often at first while its ce
 NOT_A_MEMBER_PUSH_MAX_S = 60.0  # then less and less often, down to this
 # A manager told it is out of the group stays out of elections this long, or until a leader speaks to it.
 NOT_A_MEMBER_S = 10.0
-# A manager the Store records at another address than it has now tells the other managers this often.
+# A manager the Store records at another address than it has now tells the other managers this often;
+# what it said holds that many times as long unless said again (it may have moved back).
 ADDRESS_SAY_S = 1.0
+ADDRESS_HELD_SAYS = 3
 
 
 def raft_dir(state_dir: Path) -> Path:
@@ -278,6 +282,16 @@ class _PendingRead:
     deadline: float
     asked_at: float = 0.0
     index: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _AwaitingLeader:
+    """A write made while no leader was known: proposed or forwarded once one is, failed at ``deadline``."""
+
+    txn: Transaction
+    data: bytes
+    outcome: Outcome
+    deadline: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -475,6 +489,7 @@ class RaftMember(NodeActor):
         # commit index, until this manager has applied it.
         self.reads_asked: dict[bytes, _PendingRead] = {}
         self.reads_confirmed: list[_PendingRead] = []
+        self.awaiting_leader: list[_AwaitingLeader] = []  # writes made while no leader was known
         self.leader = ""
         self.is_leader = False
         self.no_leader_said_at = time.monotonic()  # when "still no leader" was last said (or leaderless since)
@@ -486,8 +501,9 @@ class RaftMember(NodeActor):
         self.since_snapshot = 0
         self.since_snapshot_bytes = 0
         self.peers: dict[str, tuple[str, str]] = {}  # node id -> (addr, curve key) connected
-        self.heard_at: dict[str, str] = {}  # node id -> where it said it is (RaftAddress), until the Store says so
-        self.address_said_at = -math.inf  # when this manager last told the others where it is
+        # node id -> (where it said it is, until when): RaftAddress, until the Store says so or it expires
+        self.heard_at: dict[str, tuple[str, float]] = {}
+        self.address_said_at = -math.inf  # when this manager last looked whether to tell the others where it is
         self.sender: DirectSender | None = None  # made, used and closed on this actor's thread
         self.commit_flush_armed = False  # a _FlushCommit timer is pending
         self.commit_untold_since: float | None = None  # when (monotonic) followers began to owe a commit
@@ -571,6 +587,9 @@ class RaftMember(NodeActor):
         for read in [*self.reads_asked.values(), *self.reads_confirmed]:
             read.outcome.fail(Refused("unavailable", "this manager's store stopped; try again"))
         self.reads_asked, self.reads_confirmed = {}, []
+        for write in self.awaiting_leader:
+            write.outcome.fail(Refused("unavailable", "this manager's store stopped; try again"))
+        self.awaiting_leader = []
         try:
             if self.sender is not None:
                 self.sender.close()
@@ -908,7 +927,10 @@ class RaftMember(NodeActor):
             outcome.fail(removed)
             return
         if not leader or leader == self.context.node_id:
-            outcome.fail(Refused("unavailable", NO_LEADER))
+            # An election under way, or this manager has just started and not heard from the
+            # leader yet: the write waits for one, as a read does (proposed nowhere yet, it is
+            # safe to send once a leader is known).
+            self.awaiting_leader.append(_AwaitingLeader(txn, data, outcome, time.monotonic() + LEADER_WAIT_S))
             return
         try:
             future = self.context.transport.request(
@@ -1146,6 +1168,9 @@ class RaftMember(NodeActor):
             # one before is still right (it confirmed its commit index with a quorum after the ask).
             for context, read in self.reads_asked.items():
                 self._ask_leader(context, read)
+            awaiting, self.awaiting_leader = self.awaiting_leader, []
+            for write in awaiting:  # proposed here by a new leader (the Ready loop goes on), or forwarded
+                self._propose_txn(write.txn, write.outcome, write.data)
         if not is_leader:
             # Proposals this manager accepted as leader may now never commit here.
             for index, waiting in list(self.pending.items()):
@@ -1164,6 +1189,12 @@ class RaftMember(NodeActor):
         assert self.core is not None
         if self.reads_asked or self.reads_confirmed:
             self._tend_reads()
+        if self.awaiting_leader:
+            now = time.monotonic()
+            for write in self.awaiting_leader:
+                if now >= write.deadline:
+                    write.outcome.fail(Refused("unavailable", NO_LEADER))
+            self.awaiting_leader = [w for w in self.awaiting_leader if now < w.deadline]
         if self._follow_session() or self._told_not_a_member():
             self.timers.start("tick", TICK_S, _Tick())
             return
@@ -1177,6 +1208,8 @@ class RaftMember(NodeActor):
         if self.dropped or self.core.role == ROLE_LEADER:
             self._push_not_a_member()
         self._say_address()
+        if self.heard_at and any(until <= time.monotonic() for _, until in self.heard_at.values()):
+            self._connect_peers()  # it stopped saying so (moved back, say): back to what the Store has
         self.timers.start("tick", TICK_S, _Tick())
 
     def _follow_session(self) -> bool:
@@ -1204,6 +1237,9 @@ class RaftMember(NodeActor):
                 for read in [*self.reads_asked.values(), *self.reads_confirmed]:
                     read.outcome.fail(refusal)
                 self.reads_asked, self.reads_confirmed = {}, []
+                for write in self.awaiting_leader:
+                    write.outcome.fail(refusal)
+                self.awaiting_leader = []
                 self._settle_applied()  # what the leader committed: its word stands
             else:
                 log.info("raft: this manager is part of the swarm again; its Raft member goes on")
@@ -1234,20 +1270,28 @@ class RaftMember(NodeActor):
         self.no_leader_said_at = time.monotonic()
 
     def _connect_peers(self) -> None:
-        """Keep a connection to every other manager the Store knows, where it said it is when it
-        said so since (RaftAddress)."""
+        """Keep a connection to every other manager the Store knows: where it said it is, while
+        that holds (RaftAddress), else where the Store has it."""
+        now = time.monotonic()
+        managers: set[str] = set()
         for node in nodes_of(self.store):
             if node.cert_role != "manager" or node.node_id == self.context.node_id:
                 continue
-            addr = self.heard_at.get(node.node_id, node.addr)
-            if addr == node.addr:
-                self.heard_at.pop(node.node_id, None)  # the Store has it now
+            managers.add(node.node_id)
+            said, until = self.heard_at.get(node.node_id, ("", 0.0))
+            if said and (said == node.addr or until <= now):
+                del self.heard_at[node.node_id]  # the Store has it now, or it was not said again
+                said = ""
+            addr = said or node.addr
             if not addr:
                 continue
             target = (addr, node.curve_key)
             if self.peers.get(node.node_id) != target:
                 self.context.transport.connect(node.node_id, addr, node.curve_key.encode())
                 self.peers[node.node_id] = target
+        # Managers no more (demoted, removed): not told where this one is, and nothing held for them.
+        self.peers = {n: target for n, target in self.peers.items() if n in managers}
+        self.heard_at = {n: held for n, held in self.heard_at.items() if n in managers}
 
     def _say_address(self) -> None:
         """Tell the other managers where this one is, every ADDRESS_SAY_S while the Store records
@@ -1256,16 +1300,16 @@ class RaftMember(NodeActor):
         now = time.monotonic()
         if not self.peers or now - self.address_said_at < ADDRESS_SAY_S:
             return
+        self.address_said_at = now
         own = self.store.get("node", self.context.node_id)
         addr = self.context.cluster_addr
         if own is None or NodeView.of(own).addr in ("", addr) or not dialable(addr):
             # Not recorded yet (a new swarm's first moments: its Dispatcher records it), or right;
             # an address no node can dial is not said (the Dispatcher logs it at every heartbeat).
             return
-        self.address_said_at = now
         if self.sender is None:
             self.sender = DirectSender(self.context.transport)
-        for node_id in self.peers:
+        for node_id in self.peers:  # the managers the Store knows (_connect_peers)
             try:
                 self.sender.send(Address(node_id, self.name), RaftAddress(addr), src_actor=self.name)
             except TransportError:
@@ -1273,23 +1317,30 @@ class RaftMember(NodeActor):
 
     @handles(RaftAddress, roles={"manager"})
     def address_heard(self, msg: RaftAddress, request: Request) -> None:
-        """A manager says where it is reached now: connect to it there (see RaftAddress)."""
+        """A manager says where it is reached now: connect to it there (see RaftAddress).
+
+        Each time, not only the first: the Worker, connecting to the managers the Store names,
+        may have taken the connection back to the old address (the transport keeps one per node).
+        """
         assert request.peer is not None
         node_id = request.peer.node_id
         obj = self.store.get("node", node_id)
-        if obj is None or msg.addr in (NodeView.of(obj).addr, self.heard_at.get(node_id)):
+        if obj is None or msg.addr == NodeView.of(obj).addr:
             return None
         if not dialable(msg.addr):  # not sent by this code (see _say_address): nothing to tell an operator
             log.debug("raft: manager %s says it is reached at %r, which no node can dial; ignored", node_id, msg.addr)
             return None
-        log.info(
-            "raft: manager %s says it is reached at %s (the Store has %s): connecting there",
-            node_id,
-            msg.addr,
-            NodeView.of(obj).addr or "no address",
-        )
-        self.heard_at[node_id] = msg.addr
+        if self.heard_at.get(node_id, ("", 0.0))[0] != msg.addr:
+            log.info(
+                "raft: manager %s says it is reached at %s (the Store has %s): connecting there",
+                node_id,
+                msg.addr,
+                NodeView.of(obj).addr or "no address",
+            )
+        self.heard_at[node_id] = (msg.addr, time.monotonic() + ADDRESS_HELD_SAYS * ADDRESS_SAY_S)
         self._connect_peers()
+        if node_id in self.heard_at:  # a manager (_connect_peers keeps no one else): nothing if connected there
+            self.context.transport.connect(node_id, msg.addr, NodeView.of(obj).curve_key.encode())
         return None
 
     # -- membership ------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from swarmnode.actors.messages import Address
 from swarmnode.actors.raft import actor as actor_module
 from swarmnode.actors.raft import actor as raft_actor
 from swarmnode.actors.raft.actor import (
@@ -588,6 +589,42 @@ def test_a_read_without_a_leader_fails_at_its_deadline(
     assert NO_LEADER in str(outcome._error)
 
 
+class ForwardingTransport:
+    """Notes where writes are forwarded; the leader never answers."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str]] = []
+
+    def connect(self, node_id: str, addr: str, key: bytes) -> None:
+        pass
+
+    def request(self, dst: Address, body: object, *, src_actor: str, timeout_s: float) -> object:
+        self.requests.append((dst.node, type(body).__name__))
+        return SimpleNamespace(add_done_callback=lambda fn: None)
+
+
+def test_a_write_made_without_a_leader_waits_for_one_and_goes_to_it(state_dir: Path, members: list[RaftMember]) -> None:
+    """A manager just restarted has not heard from the leader yet; an election may be under way."""
+    transport = ForwardingTransport()
+    member, _ = started_in(state_dir, members, ConfState(voters=(LEADER, NODE), learners=()), None, transport)
+    outcome = propose(member, "t1")
+    assert not outcome.settled and transport.requests == [], "failed (or forwarded) without a leader"
+    member.step(leader_append(2), Request(peer=Identity(LEADER, "manager")))
+    member._process()
+    assert transport.requests == [(LEADER, "ForwardProposal")]
+
+
+def test_a_write_without_a_leader_fails_after_leader_wait_s(
+    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    member, _ = follower(state_dir, members)
+    monkeypatch.setattr(actor_module, "LEADER_WAIT_S", 0.0)
+    outcome = propose(member, "t1")
+    member._receive(actor_module._Tick())
+    with pytest.raises(Refused, match="no leader"):
+        outcome.wait(0)
+
+
 def known_leader(state_dir: Path, members: list[RaftMember]) -> tuple[RaftMember, list[str]]:
     member, events = following(state_dir, members)
     assert member.leader == LEADER
@@ -626,11 +663,16 @@ def test_a_confirmed_read_this_manager_cannot_catch_up_with_fails_at_its_deadlin
 
 
 class RecordingTransport:
+    """Notes each connection it makes; as the real one, a connect to where a node is connected does nothing."""
+
     def __init__(self) -> None:
         self.connected: list[tuple[str, str]] = []
+        self.at: dict[str, str] = {}
 
     def connect(self, node_id: str, addr: str, key: bytes) -> None:
-        self.connected.append((node_id, addr))
+        if self.at.get(node_id) != addr:
+            self.at[node_id] = addr
+            self.connected.append((node_id, addr))
 
 
 def with_managers_at(**addresses: str) -> StoreCore:
@@ -644,52 +686,85 @@ def with_managers_at(**addresses: str) -> StoreCore:
     return store
 
 
-def move_in_store(member: RaftMember, node_id: str, addr: str) -> None:
+def change_in_store(member: RaftMember, node_id: str, **status: str) -> None:
     obj = member.store.get("node", node_id)
     assert obj is not None
-    update = Update("node", node_id, status=obj.status | {"addr": addr})
+    update = Update("node", node_id, status=obj.status | status)
     member.store.apply(member.store.last_index + 1, Transaction(ops=(update,), now=0.0, txn_id="t1"))
+
+
+def two_managers(state_dir: Path, members: list[RaftMember]) -> tuple[RaftMember, RecordingSender, RecordingTransport]:
+    """A member (at :7000) and LEADER (at :5000 in the Store), the two voters."""
+    transport = RecordingTransport()
+    store = with_managers_at(**{LEADER: "127.0.0.1:5000", NODE: "127.0.0.1:7000"})
+    conf = ConfState(voters=(LEADER, NODE), learners=())
+    member, sender = started_in(state_dir, members, conf, store, transport)
+    assert transport.connected == [(LEADER, "127.0.0.1:5000")]
+    return member, sender, transport
+
+
+FROM_LEADER = Request(peer=Identity(LEADER, "manager"))
 
 
 def test_a_manager_that_says_where_it_moved_is_reached_there_until_the_store_records_it(
     state_dir: Path, members: list[RaftMember]
 ) -> None:
     """With two voters the moved one is needed to commit its own new address."""
-    transport = RecordingTransport()
-    store = with_managers_at(**{LEADER: "127.0.0.1:5000", NODE: "127.0.0.1:7000"})
-    member, _ = started_in(state_dir, members, ConfState(voters=(LEADER, NODE), learners=()), store, transport)
-    assert transport.connected == [(LEADER, "127.0.0.1:5000")]
-    from_leader = Request(peer=Identity(LEADER, "manager"))
-    member.address_heard(RaftAddress("0.0.0.0:6000"), from_leader)
+    member, _, transport = two_managers(state_dir, members)
+    member.address_heard(RaftAddress("0.0.0.0:6000"), FROM_LEADER)
     assert transport.connected == [(LEADER, "127.0.0.1:5000")], "an address no node can dial was followed"
-    member.address_heard(RaftAddress("127.0.0.1:6000"), from_leader)
-    member.address_heard(RaftAddress("127.0.0.1:6000"), from_leader)  # said every second: connected once
+    member.address_heard(RaftAddress("127.0.0.1:6000"), FROM_LEADER)
     assert transport.connected[1:] == [(LEADER, "127.0.0.1:6000")]
     member._connect_peers()  # the Store, still at the old address, does not take the member back there
     assert transport.connected[1:] == [(LEADER, "127.0.0.1:6000")]
-    move_in_store(member, LEADER, "127.0.0.1:6000")
+    transport.connect(LEADER, "127.0.0.1:5000", b"k")  # the Worker, dialling the managers the Store names
+    member.address_heard(RaftAddress("127.0.0.1:6000"), FROM_LEADER)  # said again a second later
+    assert transport.at[LEADER] == "127.0.0.1:6000", "the Worker's connection to the old address stayed"
+    change_in_store(member, LEADER, addr="127.0.0.1:6000")
     member._connect_peers()
-    assert member.heard_at == {} and transport.connected[1:] == [(LEADER, "127.0.0.1:6000")]
+    assert member.heard_at == {} and transport.at[LEADER] == "127.0.0.1:6000"
 
 
-def test_a_manager_the_store_records_elsewhere_tells_the_others_where_it_is(
+def test_a_manager_that_stops_saying_where_it_is_is_reached_where_the_store_has_it_again(
     state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = with_managers_at(**{LEADER: "127.0.0.1:5000", NODE: "127.0.0.1:7000"})
-    conf = ConfState(voters=(LEADER, NODE), learners=())
-    member, sender = started_in(state_dir, members, conf, store, RecordingTransport())
+    """It moved back before the Store recorded where it went: it says nothing any more."""
+    member, _, transport = two_managers(state_dir, members)
+    member.address_heard(RaftAddress("127.0.0.1:6000"), FROM_LEADER)
+    member._receive(actor_module._Tick())
+    assert transport.at[LEADER] == "127.0.0.1:6000", "let go before ADDRESS_HELD_SAYS went by"
+    monkeypatch.setattr(actor_module, "ADDRESS_HELD_SAYS", 0)
+    member.address_heard(RaftAddress("127.0.0.1:6000"), FROM_LEADER)
+    member._receive(actor_module._Tick())
+    assert transport.at[LEADER] == "127.0.0.1:5000" and member.heard_at == {}
+
+
+def test_a_manager_says_where_it_is_to_the_managers_only_while_the_store_has_it_elsewhere(
+    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    member, sender, _ = two_managers(state_dir, members)
     said = lambda: [m.addr for m in sender.sent if isinstance(m, RaftAddress)]
+    monkeypatch.setattr(actor_module, "ADDRESS_SAY_S", 0.0)
     member.context.advertise_addr = "127.0.0.1:7000"  # where the Store has it: nothing to say
     member._say_address()
     assert said() == []
     member.context.advertise_addr = "127.0.0.1:8000"  # restarted on another --listen
     member._say_address()
-    member._say_address()  # not again before ADDRESS_SAY_S
     assert said() == ["127.0.0.1:8000"]
+    monkeypatch.setattr(actor_module, "ADDRESS_SAY_S", 3600.0)
+    member._say_address()
+    assert said() == ["127.0.0.1:8000"], "said again before ADDRESS_SAY_S"
     monkeypatch.setattr(actor_module, "ADDRESS_SAY_S", 0.0)
+    change_in_store(member, LEADER, cert_role="worker")  # demoted: told no more, nothing held for it
+    member.address_heard(RaftAddress("127.0.0.1:6000"), FROM_LEADER)
+    member._connect_peers()
+    member._say_address()
+    assert said() == ["127.0.0.1:8000"] and member.heard_at == {} and member.peers == {}
+    change_in_store(member, LEADER, cert_role="manager")
+    member._connect_peers()
     member._say_address()
     assert said() == ["127.0.0.1:8000"] * 2
-    move_in_store(member, NODE, "127.0.0.1:8000")  # recorded: said no more
+    change_in_store(member, NODE, addr="127.0.0.1:8000")  # recorded: said no more
     member._say_address()
     assert said() == ["127.0.0.1:8000"] * 2
 
