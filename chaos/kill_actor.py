@@ -99,7 +99,7 @@ def kill_once(node: NodeProcess, name: str, deadline_s: float) -> float:
         raise SystemExit(f"kill_actor: actor {name} did not come back within {deadline_s:g} s") from None
     elapsed = time.monotonic() - started
     above = [p for p, was, now in zip(ancestors(path)[:-1], counts_before, counts, strict=False) if now > was]
-    how = f" (its supervisor {above[-1]} gave up and was restarted)" if above else ""
+    how = f" (with its supervisor {above[-1]})" if above else ""
     print(f"actor {name} restarted: restarts {counts_before[-1]} -> {after.restarts}{how} in {elapsed:.3f} s")
     return elapsed
 

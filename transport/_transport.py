@@ -1059,8 +1059,11 @@ class Transport:
             sock.send_multipart((origin.routing_id, payload), zmq.NOBLOCK)
             self._sent += 1
         except zmq.ZMQError as exc:
-            # The requester went away (EHOSTUNREACH) or stopped reading (EAGAIN); it will time out.
-            self._warn.warning(f"reply:{exc.errno}", "reply dropped: %s", exc.strerror)
+            where = ("cluster port", "control socket", "", "bootstrap port")[origin.channel]
+            if exc.errno == errno.EHOSTUNREACH:  # it timed out and closed (a CLI command): routine
+                log.info("reply on the %s dropped: its requester went away", where)
+            else:  # it stopped reading (EAGAIN): it will time out
+                self._warn.warning(f"reply:{exc.errno}", "reply on the %s dropped: %s", where, exc.strerror)
 
     def _read_dealer(self, dealer: zmq.Socket[bytes], node: str) -> None:
         pending_by_id = self._pending

@@ -279,7 +279,9 @@ class ControlActor(NodeActor):
             for node_id in ids:
                 progress = status.progress.get(node_id)
                 match = progress[0] if progress else (status.last_index if node_id == status.id else -1)
-                lag = max(0, status.commit - match) if progress or node_id == status.id else -1
+                if progress and match == 0:
+                    match = -1  # not heard from since this leader began: how far it got is unknown, not 0
+                lag = max(0, status.commit - match) if match >= 0 else -1
                 node = nodes.get(node_id)
                 rows.append(
                     MemberRow(

@@ -74,6 +74,7 @@ class LeaderGroup(NodeActor):
             return None
         if isinstance(message, ChildExited):
             if self.leader_ref is not None and message.urn == self.leader_ref.actor_urn:
+                self.context.registry.unregister(LEADER_SUPERVISOR, self.leader_ref)
                 self.leader_ref = None
                 raise LeaderSubtreeFailed(f"the leader-only actors failed: {message.reason or 'stopped'}")
             return None
@@ -93,12 +94,16 @@ class LeaderGroup(NodeActor):
                 children=list(self.children()),
                 registry=self.context.registry,
             )
+            # By name, as every supervised actor is (chaos/kill_actor.py crashes it so).
+            self.context.registry.register(LEADER_SUPERVISOR, self.leader_ref)
         else:
             log.info("this manager no longer leads: stopping the leader-only actors")
             self._stop_leader()
 
     def _stop_leader(self) -> None:
         ref, self.leader_ref = self.leader_ref, None
+        if ref is not None:
+            self.context.registry.unregister(LEADER_SUPERVISOR, ref)
         if ref is not None and ref.is_alive():
             try:
                 ref.stop(block=True, timeout=STOP_TIMEOUT_S)

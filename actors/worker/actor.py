@@ -64,10 +64,13 @@ class NoLeader(Exception):
     """The manager beaten to runs no dispatcher, and no leader was learnt: a quorum loss, or an election."""
 
     def __init__(self, manager: str, *, own_store: bool) -> None:
-        source = "this manager knows none" if own_store else "it named none: it knows none, or it is no manager now"
+        if own_store:
+            what = f"this node (manager {manager}) runs no dispatcher, and its Raft member knows no leader"
+        else:
+            what = f"manager {manager} runs no dispatcher, and named no leader (it knows none, or is no manager now)"
         super().__init__(
-            f"manager {manager} runs no dispatcher, and no leader is known ({source}); an election may be under "
-            "way, or too few managers are up (`swarm-node cluster status` on a manager says more)"
+            f"{what}; an election may be under way, or too few managers are up (`swarm-node cluster status` on a "
+            "manager says more)"
         )
 
 

@@ -101,6 +101,18 @@ def test_a_killed_control_actor_is_restarted_alone(nodes):
     assert "Crash" in actors["node/api/control"].last_reason
 
 
+def test_every_actor_status_lists_can_be_crashed_and_comes_back(nodes):
+    """chaos/kill_actor.py reaches each by name, supervisors too; the node serves after them all."""
+    node = nodes().start()
+    names = [path.rsplit("/", 1)[-1] for path in MANAGER_TREE[1:]]
+    for name in names:
+        result = kill_actor(node, name)
+        assert result.returncode == 0, f"{name}: {result.stdout}{result.stderr}"
+        assert f"actor {name} restarted" in result.stdout
+    assert all(row.state == "running" for row in node.actors().values())
+    assert node.request("control", Ping(payload=b"after all")) == Pong(payload=b"after all")
+
+
 def test_an_actor_restarts_at_once_while_status_is_polled(nodes):
     """Monitoring polls `status`, which asks the root supervisor; the root, restarting what came
     after the crashed actor, stops the control actor. On the control actor's own thread each

@@ -121,11 +121,11 @@ def test_a_minority_cannot_commit(nodes):
         assert isinstance(err.value, RequestTimeout) or any(refusal in text for refusal in MINORITY_REFUSALS), text
         # Its node's status says why its heartbeats fail (not "no actor 'dispatcher'").
         session = wait_until(
-            lambda: (s := leader.try_status()) is not None and "no leader is known" in s.session_detail and s,
+            lambda: (s := leader.try_status()) is not None and "knows no leader" in s.session_detail and s,
             10,
             "the cut-off manager's status to say it knows no leader",
         )
-        assert session.session == "failing" and "this manager knows none" in session.session_detail
+        assert session.session == "failing" and "its Raft member knows no leader" in session.session_detail
     finally:
         for node in others:
             node.signal(signal.SIGCONT)
