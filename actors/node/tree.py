@@ -32,16 +32,14 @@ def node_children(context: NodeContext) -> list[ChildSpec]:
     admission = CertAdmission(lambda: context.membership)
     children = [
         TransportActor.spec("transport", context, admission, bootstrap=manager, shutdown_s=5.0),
-        CertAuthority.spec("ca", context),
-        # The control API under a one_for_one supervisor of its own: a bug in one of its handlers
-        # restarts it alone (a child of the root's rest_for_one, it took Raft and the agent down
-        # with it), and it keeps answering while the manager and agent subtrees restart.
-        NodeSupervisor.supervisor_spec(
-            "api",
-            strategy=Strategy.ONE_FOR_ONE,
-            children=[ControlActor.spec("control", context)],
-            registry=context.registry,
-        ),
+        # The CA and the control API each under a one_for_one supervisor of its own: a crash of one
+        # (a bug in a handler, a join's input the CA did not foresee) restarts it alone. As
+        # children of the root's rest_for_one they took Raft (an election, on a leader) and the
+        # agent down with them, and nothing after them needs that: what the CA holds for the others
+        # (this node's certificate and trust) stays in the node context across its restarts. The
+        # control API keeps answering while the manager and agent subtrees restart.
+        _alone("pki", CertAuthority.spec("ca", context), context),
+        _alone("api", ControlActor.spec("control", context), context),
     ]
     if manager:
         # The leader-only actors (the Dispatcher; the Allocator, Orchestrator and Scheduler come with
@@ -69,6 +67,13 @@ def node_children(context: NodeContext) -> list[ChildSpec]:
         )
     )
     return children
+
+
+def _alone(name: str, child: ChildSpec, context: NodeContext) -> ChildSpec:
+    """``child`` under a one_for_one supervisor ``name`` of its own (restarted alone when it crashes)."""
+    return NodeSupervisor.supervisor_spec(
+        name, strategy=Strategy.ONE_FOR_ONE, children=[child], registry=context.registry
+    )
 
 
 def start_node_tree(context: NodeContext, on_give_up: Callable[[str], None]) -> pykka.ActorRef[Any]:

@@ -36,7 +36,8 @@ def kill_actor(node, actor: str, *extra: str) -> subprocess.CompletedProcess[str
 MANAGER_TREE = [
     "node",
     "node/transport",
-    "node/ca",
+    "node/pki",
+    "node/pki/ca",
     "node/api",
     "node/api/control",
     "node/manager",
@@ -131,7 +132,7 @@ def test_an_actor_restarts_at_once_while_status_is_polled(nodes):
     try:
         times = []
         for _ in range(3):
-            result = kill_actor(node, "ca")  # restarts everything after it, the control actor too
+            result = kill_actor(node, "pki")  # restarts everything after it, the control actor too
             assert result.returncode == 0, result.stdout + result.stderr
             times.append(float(result.stdout.rsplit(" in ", 1)[1].split()[0]))
     finally:
@@ -154,7 +155,8 @@ def test_killing_the_transport_restarts_everything_after_it_and_the_node_keeps_s
     assert {path: row.restarts for path, row in actors.items()} == {
         "node": 0,
         "node/transport": 1,
-        "node/ca": 1,
+        "node/pki": 1,
+        "node/pki/ca": 0,
         "node/api": 1,
         "node/api/control": 0,
         "node/manager": 1,

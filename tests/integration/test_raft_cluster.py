@@ -16,7 +16,7 @@ from swarmnode.actors.control.messages import (
     NodeInspectRequest,
     NodeListRequest,
 )
-from swarmnode.actors.messages import Address, Envelope, ErrorReply, decode_envelope, encode_envelope
+from swarmnode.actors.messages import Address, Crash, Envelope, ErrorReply, decode_envelope, encode_envelope
 from swarmnode.actors.node.swarm_state import NodeState, load_node_state, update_node_state
 from swarmnode.actors.raft.recovery import DROPPED_FILE
 from swarmnode.cli.local import free_port_pair
@@ -538,6 +538,30 @@ def test_cluster_status_shows_members_leader_term_and_lag(nodes):
     assert result.returncode == 0, result.stderr
     assert f"Members as the leader ({dead})" not in result.stdout, result.stdout
     assert "voter" in result.stdout
+
+
+@pytest.mark.parametrize("actor", ["ca", "control"])
+def test_a_crash_of_the_leaders_ca_or_control_api_costs_no_election(nodes, actor):
+    """Each runs under a supervisor of its own: Raft is not restarted with it."""
+    managers = Managers(nodes, 3)
+    leader = managers.wait_leader()
+    term = managers.cluster_status(leader).term
+    with pytest.raises(RemoteError, match="crashed"):
+        leader.request(actor, Crash(reason="test"))
+    wait_until(
+        lambda: (
+            {p.rsplit("/", 1)[-1]: (r.state, r.restarts) for p, r in leader.actors().items()}.get(actor)
+            == ("running", 1)
+        ),
+        10,
+        f"{actor} to run again",
+    )
+    assert {path: row.restarts for path, row in leader.actors().items() if row.restarts} == {
+        f"node/{'pki' if actor == 'ca' else 'api'}/{actor}": 1
+    }
+    status = managers.cluster_status(leader)
+    assert (status.leader, status.term) == (leader.node_id, term)
+    write_label(leader, f"after-{actor}-crash")
 
 
 def test_force_new_cluster_recovers_a_lone_survivor_with_its_data_and_the_dropped_come_back_as_workers(nodes):
