@@ -6,6 +6,7 @@ otherwise the node comes back as what its state directory says it is.
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
 import socket
@@ -190,9 +191,16 @@ def _check_port_free(listen: str, nothing_done: str, *, ports: int = 1) -> None:
             raise StateDirError(f"{why}; {nothing_done} (choose another --listen)")
 
 
-def _port_hint(reason: str, role: str) -> str:
-    """What to do when the node's port is taken (say, a worker promoted while its port + 1 was)."""
-    if "already in use" not in reason:
+def _port_hint(failure: BaseException, role: str) -> str:
+    """What to do when the node's port is taken (say, a worker promoted while its port + 1 was).
+
+    The supervisors wrap what failed (StartFailed from StartFailed from the transport's error,
+    which carries the errno of its bind).
+    """
+    cause: BaseException | None = failure
+    while cause is not None and getattr(cause, "errno", None) != errno.EADDRINUSE:
+        cause = cause.__cause__
+    if cause is None:
         return ""
     if role == "manager":
         return "; start it with another --listen (a manager listens on its port and the one above, the bootstrap port)"
@@ -288,7 +296,7 @@ def _serve(context: NodeContext, state: NodeState, happened: str, log_path: Path
             root = _start_tree(context, state, give_up)
         except StartFailed as exc:
             log.error("cannot start: %s", exc, extra=SAID)
-            _say(f"cannot start: {exc.reason}{_port_hint(exc.reason, context.role)}")
+            _say(f"cannot start: {exc.reason}{_port_hint(exc, context.role)}")
             return EXIT_FAILED
         _say(
             f"{context.role} node {state.node_id} listening on {context.listened}; "
