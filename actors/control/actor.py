@@ -29,7 +29,7 @@ from swarmnode.actors.runtime import (
     handles,
 )
 from swarmnode.actors.runtime.addressable import Request
-from swarmnode.actors.store.client import propose, raft_status, read_store, update_object
+from swarmnode.actors.store.client import LEADER_WAIT_S, propose, raft_status, read_store, update_object
 from swarmnode.actors.store.core import StoreCore, StoredObject
 from swarmnode.actors.store.objects import AVAILABILITIES, CLUSTER_ID, ClusterView, NodeView, cluster_of, nodes_of
 from swarmnode.actors.store.transactions import Delete, Update
@@ -391,7 +391,7 @@ class ControlActor(NodeActor):
             spec["labels"] = labels
             return spec, None
 
-        result = update_object(self.context, "node", obj.id, change)
+        result = update_object(self.context, "node", obj.id, change, wait_for_leader_s=LEADER_WAIT_S)
         return NodeUpdateReply(node_id=obj.id, version=result.index)
 
     @handles(NodeRoleRequest, roles=MANAGERS)
@@ -421,7 +421,7 @@ class ControlActor(NodeActor):
                 )
             return obj.spec | {"role": msg.role}, None
 
-        update_object(self.context, "node", node.node_id, change)
+        update_object(self.context, "node", node.node_id, change, wait_for_leader_s=LEADER_WAIT_S)
         return NodeRoleReply(node_id=node.node_id, role=msg.role)
 
     def _check_quorum_without(self, node_id: str) -> None:
@@ -490,6 +490,7 @@ class ControlActor(NodeActor):
             Update(
                 "cluster", CLUSTER_ID, status=cluster.status() | {"revoked": revoked}, expected_version=cluster.version
             ),
+            wait_for_leader_s=LEADER_WAIT_S,
         )
         return NodeRemoveReply(node_id=node.node_id)
 
@@ -500,7 +501,13 @@ class ControlActor(NodeActor):
             raise Refused("invalid", f"role {msg.role!r} has no join token; use worker or manager")
         if msg.rotate:
             field = f"{msg.role}_secret"
-            update_object(self.context, "cluster", CLUSTER_ID, lambda obj: (None, obj.status | {field: new_secret()}))
+            update_object(
+                self.context,
+                "cluster",
+                CLUSTER_ID,
+                lambda obj: (None, obj.status | {field: new_secret()}),
+                wait_for_leader_s=LEADER_WAIT_S,
+            )
         cluster = self._read(_cluster)
         return JoinTokenReply(
             role=msg.role, token=join_tokens(cluster)[msg.role], manager_addr=self.context.cluster_addr

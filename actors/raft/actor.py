@@ -125,8 +125,6 @@ NO_LEADER = (
 # A linearizable read not confirmed by then fails: no leader all that time, or its request or
 # answer was lost.
 READ_INDEX_TIMEOUT_S = 5.0
-# A write made while no leader is known waits this long for one (as a read does), then fails.
-LEADER_WAIT_S = READ_INDEX_TIMEOUT_S
 # A read not confirmed this long after it was asked is asked again: the request or its answer
 # may have been lost, or the leader started a new term and dropped it.
 READ_RESEND_S = 0.5
@@ -209,6 +207,9 @@ class Propose:
 
     ops: tuple[Op, ...]
     outcome: Outcome = field(default_factory=Outcome)
+    # Made while no leader is known, the write waits this long for one (an operator's: the manager
+    # may have just restarted); 0 fails it at once (an actor's own: it acts again on its next turn).
+    wait_for_leader_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -648,7 +649,7 @@ class RaftMember(NodeActor):
             # else appends carried the commit it was armed for; _process arms it again for a later one
             return None
         if isinstance(message, Propose):
-            self._propose(message.ops, message.outcome)
+            self._propose(message.ops, message.outcome, message.wait_for_leader_s)
             return None
         if isinstance(message, GetRaftStatus):
             assert self.core is not None
@@ -904,33 +905,40 @@ class RaftMember(NodeActor):
 
     # -- proposals -------------------------------------------------------------------------------
 
-    def _propose(self, ops: tuple[Op, ...], outcome: Outcome) -> None:
+    def _propose(self, ops: tuple[Op, ...], outcome: Outcome, wait_for_leader_s: float = 0.0) -> None:
         txn = Transaction(ops=ops, now=self.clock(), txn_id=new_txn_id(self.rng))
-        self._propose_txn(txn, outcome, encode_transaction(txn))
+        self._propose_txn(txn, outcome, encode_transaction(txn), wait_for_leader_s)
 
-    def _propose_txn(self, txn: Transaction, outcome: Outcome, data: bytes) -> int | None:
-        """Propose ``txn`` (``data`` its encoding), or forward it.
+    def _propose_txn(
+        self, txn: Transaction, outcome: Outcome, data: bytes, wait_for_leader_s: float = 0.0
+    ) -> int | None:
+        """Propose ``txn`` (``data`` its encoding), or forward it (see Propose for the wait).
 
-        Return its log index when proposed here, None when forwarded or failed.
+        Return its log index when proposed here, None when forwarded, waiting or failed.
         """
         assert self.core is not None
         try:
             index = self.core.propose(data)
         except NotLeader as exc:
-            self._forward(txn, data, outcome, exc.leader)
+            self._forward(txn, data, outcome, exc.leader, wait_for_leader_s)
             return None
         self.pending[index] = _Pending(txn, data, outcome)  # on_receive runs the Ready round
         return index
 
-    def _forward(self, txn: Transaction, data: bytes, outcome: Outcome, leader: str) -> None:
+    def _forward(
+        self, txn: Transaction, data: bytes, outcome: Outcome, leader: str, wait_for_leader_s: float = 0.0
+    ) -> None:
         if (removed := self._removed()) is not None:
             outcome.fail(removed)
             return
         if not leader or leader == self.context.node_id:
+            if wait_for_leader_s <= 0:
+                outcome.fail(Refused("unavailable", NO_LEADER))
+                return
             # An election under way, or this manager has just started and not heard from the
-            # leader yet: the write waits for one, as a read does (proposed nowhere yet, it is
-            # safe to send once a leader is known).
-            self.awaiting_leader.append(_AwaitingLeader(txn, data, outcome, time.monotonic() + LEADER_WAIT_S))
+            # leader yet: an operator's write waits for one, as a read does (proposed nowhere
+            # yet, it is safe to send once a leader is known).
+            self.awaiting_leader.append(_AwaitingLeader(txn, data, outcome, time.monotonic() + wait_for_leader_s))
             return
         try:
             future = self.context.transport.request(

@@ -35,6 +35,9 @@ STORE_ACTOR = "raft"
 STORE_CRASH_KEY = "store_crash"  # (monotonic time, reason) of the RaftMember's last crash
 CRASH_TOLD_S = 60.0  # a store that is not running names a crash this recent as the likely cause
 STORE_TIMEOUT_S = 10.0
+# An operator's write made while no leader is known waits this long for one, as a linearizable
+# read does (raft.actor.READ_INDEX_TIMEOUT_S); the actors' own writes fail at once.
+LEADER_WAIT_S = 5.0
 NOT_A_MANAGER = (
     "this node is not a swarm manager; worker nodes cannot be used to view or modify cluster state: "
     "run the command on a manager node"
@@ -62,13 +65,19 @@ def _down(context: NodeContext, what: str, otherwise: str = "") -> Refused:
     return Refused("unavailable", f"{what} {otherwise}; try again" if otherwise else f"{what}; try again")
 
 
-def propose(context: NodeContext, *ops: Op, timeout_s: float = STORE_TIMEOUT_S) -> ApplyResult:
-    """Commit ``ops`` as one transaction; raise Refused("conflict") when the Store refused them."""
+def propose(
+    context: NodeContext, *ops: Op, timeout_s: float = STORE_TIMEOUT_S, wait_for_leader_s: float = 0.0
+) -> ApplyResult:
+    """Commit ``ops`` as one transaction; raise Refused("conflict") when the Store refused them.
+
+    Without a leader known, it fails at once, or waits up to ``wait_for_leader_s`` for one (an
+    operator's write: see raft.actor.Propose).
+    """
     from swarmnode.actors.raft.actor import Outcome, Propose
 
     outcome = Outcome()
     try:
-        _store(context).tell(Propose(tuple(ops), outcome))
+        _store(context).tell(Propose(tuple(ops), outcome, wait_for_leader_s))
         result = cast(ApplyResult, outcome.wait(timeout_s))
     except pykka.ActorDeadError:
         raise _down(context, "the store stopped before committing") from None
@@ -133,7 +142,9 @@ def is_raft_member(context: NodeContext, node_id: str) -> bool:
     return bool(raft_status(context).is_member(node_id))
 
 
-def update_object(context: NodeContext, kind: str, object_id: str, change: Change) -> ApplyResult:
+def update_object(
+    context: NodeContext, kind: str, object_id: str, change: Change, *, wait_for_leader_s: float = 0.0
+) -> ApplyResult:
     """Read an object, compute its new ``(spec, status)`` with ``change``, write it if nobody wrote it since.
 
     Another actor may write the same object between the read and the write; then the version
@@ -145,7 +156,8 @@ def update_object(context: NodeContext, kind: str, object_id: str, change: Chang
             raise Refused("not-found", f"no {kind} {object_id!r}")
         spec, status = change(obj)
         try:
-            return propose(context, Update(kind, object_id, spec=spec, status=status, expected_version=obj.version))
+            update = Update(kind, object_id, spec=spec, status=status, expected_version=obj.version)
+            return propose(context, update, wait_for_leader_s=wait_for_leader_s)
         except Refused as exc:
             if exc.code != "conflict":
                 raise

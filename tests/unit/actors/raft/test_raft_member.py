@@ -603,26 +603,35 @@ class ForwardingTransport:
         return SimpleNamespace(add_done_callback=lambda fn: None)
 
 
-def test_a_write_made_without_a_leader_waits_for_one_and_goes_to_it(state_dir: Path, members: list[RaftMember]) -> None:
+def test_an_operators_write_made_without_a_leader_waits_for_one_and_goes_to_it(
+    state_dir: Path, members: list[RaftMember]
+) -> None:
     """A manager just restarted has not heard from the leader yet; an election may be under way."""
     transport = ForwardingTransport()
     member, _ = started_in(state_dir, members, ConfState(voters=(LEADER, NODE), learners=()), None, transport)
-    outcome = propose(member, "t1")
+    outcome = Outcome()
+    member._propose((Create("task", "t1", {"n": 1}),), outcome, wait_for_leader_s=5.0)
+    member._process()
     assert not outcome.settled and transport.requests == [], "failed (or forwarded) without a leader"
     member.step(leader_append(2), Request(peer=Identity(LEADER, "manager")))
     member._process()
     assert transport.requests == [(LEADER, "ForwardProposal")]
 
 
-def test_a_write_without_a_leader_fails_after_leader_wait_s(
-    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
+def test_a_write_without_a_leader_fails_at_once_or_when_its_wait_is_over(
+    state_dir: Path, members: list[RaftMember]
 ) -> None:
+    """An actor's own write fails at once (it acts again on its next turn); an operator's waits."""
     member, _ = follower(state_dir, members)
-    monkeypatch.setattr(actor_module, "LEADER_WAIT_S", 0.0)
-    outcome = propose(member, "t1")
+    at_once = propose(member, "t1")
+    with pytest.raises(Refused, match="no leader"):
+        at_once.wait(0)
+    waited = Outcome()
+    member._propose((Create("task", "t2", {"n": 1}),), waited, wait_for_leader_s=1e-9)
+    assert not waited.settled
     member._receive(actor_module._Tick())
     with pytest.raises(Refused, match="no leader"):
-        outcome.wait(0)
+        waited.wait(0)
 
 
 def known_leader(state_dir: Path, members: list[RaftMember]) -> tuple[RaftMember, list[str]]:
