@@ -445,7 +445,9 @@ def cluster_status(settings: Settings) -> None:
     elif not reply.leader and voters:
         click.echo(
             f"               A leader needs {voters // 2 + 1} of the {voters} voters up and reaching each other: "
-            "start the managers that are down again (`swarm-node start --state-dir DIR` on their machines). If "
+            "start the managers that are down again (`swarm-node start --state-dir DIR` on their machines). A "
+            "manager restarted on another address tells the others where it is, but two that moved before either "
+            "was recorded cannot find each other: start one of them where it was (ADDRESS below). If "
             "the other managers are up, this one may have been removed from the swarm (`node ls` on one of them "
             "does not list it): then `swarm-node leave --force` here (not --force-new-cluster: that would found a "
             "second swarm). If most managers are lost for good, "

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-__all__ = ["RemoteError", "RequestTimeout", "TransportError"]
+__all__ = ["NotSent", "RemoteError", "RequestTimeout", "TransportError"]
 
 
 class TransportError(Exception):
     """The transport could not do what was asked; the text names the address or peer involved."""
 
     errno = 0  # the OS error of a failed bind (EADDRINUSE, ...), else 0
+
+
+class NotSent(TransportError):
+    """The request never left this node (no connection, or one lost and not back): it reached no
+    one, so sending it again, to that node or another, cannot make it happen twice."""
 
 
 class RequestTimeout(TransportError):

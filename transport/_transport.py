@@ -56,7 +56,7 @@ from ._endpoints import (
     split_host_port,
     tcp_endpoint,
 )
-from ._errors import RemoteError, RequestTimeout, TransportError
+from ._errors import NotSent, RemoteError, RequestTimeout, TransportError
 from ._future import ReplyFuture, ReplyStream
 from ._poll import SocketPoll, has_input
 from ._types import Admission, Identity, Inbound, TransportStatistics
@@ -495,14 +495,14 @@ class Transport:
             stream=stream,
         )
         if not self._running:
-            pending.fail(TransportError(f"cannot send {body.KIND} to {dst}: the transport is not running"))
+            pending.fail(NotSent(f"cannot send {body.KIND} to {dst}: the transport is not running"))
             return request_id
         env = Envelope(id=request_id, reply_to=0, src=Address(self.node_id, src_actor), dst=dst, body=body)
         if local:
             self._post((_OP_LOCAL_REQUEST, pending, env))
             return request_id
         if node not in self._peer_names:
-            pending.fail(TransportError(f"cannot send {body.KIND} to {dst}: node {node!r} is not connected"))
+            pending.fail(NotSent(f"cannot send {body.KIND} to {dst}: node {node!r} is not connected"))
             return request_id
         try:
             payload = self._encode(env)
@@ -809,7 +809,7 @@ class Transport:
         peer = self._peers.get(pending.node)
         if peer is None:
             pending.fail(
-                TransportError(f"cannot send {pending.kind} to {pending.dst}: node {pending.node!r} is not connected")
+                NotSent(f"cannot send {pending.kind} to {pending.dst}: node {pending.node!r} is not connected")
             )
             return
         if peer.lost_at is not None:
@@ -819,7 +819,7 @@ class Transport:
                 self._reopen_if_stuck(peer)  # libzmq does not reconnect after a refused handshake
             else:
                 why = f"the connection to the node was lost {ago:.1f} s ago and is not back (it is being retried)"
-            pending.fail(TransportError(f"cannot send {pending.kind} to {pending.dst}: {why}"))
+            pending.fail(NotSent(f"cannot send {pending.kind} to {pending.dst}: {why}"))
             return
         self._poll.touched(peer.socket)
         try:
@@ -827,7 +827,7 @@ class Transport:
         except zmq.Again:
             self._reopen_if_stuck(peer)
             pending.fail(
-                TransportError(
+                NotSent(
                     f"cannot send {pending.kind} to {pending.dst}: the node is not reachable (its send queue is "
                     "full, or it refused this node's key)"
                 )

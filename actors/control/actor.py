@@ -286,7 +286,9 @@ class ControlActor(NodeActor):
                 rows.append(
                     MemberRow(
                         node_id=node_id,
-                        addr=node.addr if node else "",
+                        # Where this manager is now, and the others where the Store has them
+                        # (where the others look for it may lag: restarted on another --listen).
+                        addr=self.context.cluster_addr if node_id == status.id else node.addr if node else "",
                         suffrage=suffrage,
                         match=match,
                         lag=lag,

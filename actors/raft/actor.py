@@ -14,6 +14,7 @@ fsynced, renamed) and the log before it compacted; a follower too far behind get
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import random
@@ -59,7 +60,7 @@ from swarmnode.actors.store.transactions import (
 from swarmnode.actors.store.wal import HardState as WalHardState
 from swarmnode.actors.store.wal import WriteAheadLog, read_latest_snapshot, write_snapshot
 from swarmnode.actors.supervision import Link, describe
-from swarmnode.transport import DirectSender, TransportError
+from swarmnode.transport import DirectSender, NotSent, TransportError
 
 from .core import (
     ConfChange,
@@ -118,6 +119,8 @@ RECOVER_LOG_ENTRIES = 1000  # a recovery that applies more says how long it took
 # may never hold *everything* committed at the moment the leader looks.
 PROMOTE_LAG_ENTRIES = 64
 NO_LEADER_LOG_S = 30.0  # while this manager knows no leader, it says so this often
+# A forwarded write whose answer did not come may have been committed all the same.
+UNKNOWN = "the write may or may not be committed; check before you retry"
 NO_LEADER = (
     "the swarm has no leader right now (an election may be under way, or too few managers are up: "
     "`swarm-node cluster status` says more)"
@@ -125,6 +128,8 @@ NO_LEADER = (
 # A linearizable read not confirmed by then fails: no leader all that time, or its request or
 # answer was lost.
 READ_INDEX_TIMEOUT_S = 5.0
+# A forward to the leader that could not be sent (the connection lost) is tried again this often.
+FORWARD_RETRY_S = 0.2
 # A read not confirmed this long after it was asked is asked again: the request or its answer
 # may have been lost, or the leader started a new term and dropped it.
 READ_RESEND_S = 0.5
@@ -140,6 +145,7 @@ NOT_A_MEMBER_S = 10.0
 # what it said holds that many times as long unless said again (it may have moved back).
 ADDRESS_SAY_S = 1.0
 ADDRESS_HELD_SAYS = 3
+ADDRESS_RECORDED_SAY_S = 5.0  # and this often once it is recorded (see RaftMember._say_address)
 
 
 def raft_dir(state_dir: Path) -> Path:
@@ -287,12 +293,16 @@ class _PendingRead:
 
 @dataclass(frozen=True, slots=True)
 class _AwaitingLeader:
-    """A write made while no leader was known: proposed or forwarded once one is, failed at ``deadline``."""
+    """An operator's write that reached no leader yet: none was known, or the forward was not sent
+    (the connection to the leader lost). Proposed or forwarded once a leader is known (again at
+    ``retry_at`` to the same one), failed at ``deadline`` saying ``why`` (empty: no leader)."""
 
     txn: Transaction
     data: bytes
     outcome: Outcome
     deadline: float
+    retry_at: float = 0.0
+    why: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,12 +335,18 @@ class RaftAddress(Message):
 
     The Store records it from the manager's heartbeats, but that write needs a majority: with two
     voters, it needs the moved manager itself, which no one could reach (and a moved leader
-    could not be elected again: the votes it asked for went to its old address). The sender is the
-    node its CURVE key authenticates, so a manager can only say where it is itself.
+    could not be elected again: the votes it asked for went to its old address).
+
+    A manager that hears it passes it on to the other managers it knows (``node_id`` names the
+    node it is about; empty: the sender), once: one that moved may reach only some of them
+    (the leader too may have moved since the Store recorded it). A wrong address for a node
+    makes connections to it fail their CURVE handshake (its key is the one the Store holds),
+    nothing worse; only managers are heard.
     """
 
     KIND = "RaftAddress"
     addr: str
+    node_id: str = ""
 
 
 @message
@@ -632,6 +648,9 @@ class RaftMember(NodeActor):
         if isinstance(message, _Tick):
             self._tick()
             return None
+        if isinstance(message, _AwaitingLeader):  # a forward that was not sent (see _forward)
+            self._await_leader(message)
+            return None
         if isinstance(message, _ForwardAnswered):
             self.forwarded_to_leader.discard(message.outcome)
             self.awaiting_apply.append((message.outcome, message.result))
@@ -907,12 +926,12 @@ class RaftMember(NodeActor):
 
     def _propose(self, ops: tuple[Op, ...], outcome: Outcome, wait_for_leader_s: float = 0.0) -> None:
         txn = Transaction(ops=ops, now=self.clock(), txn_id=new_txn_id(self.rng))
-        self._propose_txn(txn, outcome, encode_transaction(txn), wait_for_leader_s)
+        deadline = time.monotonic() + wait_for_leader_s if wait_for_leader_s > 0 else 0.0
+        self._propose_txn(txn, outcome, encode_transaction(txn), deadline)
 
-    def _propose_txn(
-        self, txn: Transaction, outcome: Outcome, data: bytes, wait_for_leader_s: float = 0.0
-    ) -> int | None:
-        """Propose ``txn`` (``data`` its encoding), or forward it (see Propose for the wait).
+    def _propose_txn(self, txn: Transaction, outcome: Outcome, data: bytes, deadline: float = 0.0) -> int | None:
+        """Propose ``txn`` (``data`` its encoding), or forward it; until ``deadline`` (monotonic; 0:
+        none) it waits for a leader it can reach (see Propose).
 
         Return its log index when proposed here, None when forwarded, waiting or failed.
         """
@@ -920,25 +939,20 @@ class RaftMember(NodeActor):
         try:
             index = self.core.propose(data)
         except NotLeader as exc:
-            self._forward(txn, data, outcome, exc.leader, wait_for_leader_s)
+            self._forward(txn, data, outcome, exc.leader, deadline)
             return None
         self.pending[index] = _Pending(txn, data, outcome)  # on_receive runs the Ready round
         return index
 
-    def _forward(
-        self, txn: Transaction, data: bytes, outcome: Outcome, leader: str, wait_for_leader_s: float = 0.0
-    ) -> None:
+    def _forward(self, txn: Transaction, data: bytes, outcome: Outcome, leader: str, deadline: float = 0.0) -> None:
         if (removed := self._removed()) is not None:
             outcome.fail(removed)
             return
         if not leader or leader == self.context.node_id:
-            if wait_for_leader_s <= 0:
-                outcome.fail(Refused("unavailable", NO_LEADER))
-                return
             # An election under way, or this manager has just started and not heard from the
             # leader yet: an operator's write waits for one, as a read does (proposed nowhere
             # yet, it is safe to send once a leader is known).
-            self.awaiting_leader.append(_AwaitingLeader(txn, data, outcome, time.monotonic() + wait_for_leader_s))
+            self._await_leader(_AwaitingLeader(txn, data, outcome, deadline))
             return
         try:
             future = self.context.transport.request(
@@ -947,19 +961,28 @@ class RaftMember(NodeActor):
                 src_actor=self.name,
                 timeout_s=FORWARD_TIMEOUT_S,
             )
-        except TransportError as exc:
-            outcome.fail(Refused("unavailable", f"cannot reach the leader {leader}: {describe(exc)}"))
+        except TransportError as exc:  # raised here, it was not sent
+            why = f"cannot reach the leader {leader}: {describe(exc)}"
+            self._await_leader(_AwaitingLeader(txn, data, outcome, deadline, time.monotonic() + FORWARD_RETRY_S, why))
             return
 
         self.forwarded_to_leader = {o for o in self.forwarded_to_leader if not o.settled}
         self.forwarded_to_leader.add(outcome)
         ref = self.actor_ref
 
-        def done(f: Any) -> None:
+        def done(f: Any) -> None:  # on the transport's thread
             try:
                 reply = f.result(0)
+            except NotSent as exc:  # it reached no one: tried again, on this actor's thread
+                why = f"cannot reach the leader {leader}: {describe(exc)}"
+                unsent = _AwaitingLeader(txn, data, outcome, deadline, time.monotonic() + FORWARD_RETRY_S, why)
+                try:
+                    ref.tell(unsent)
+                except pykka.ActorDeadError:
+                    outcome.fail(Refused("unavailable", why))
+                return
             except Exception as exc:
-                outcome.fail(Refused("unavailable", f"the leader {leader} did not commit: {describe(exc)}"))
+                outcome.fail(Refused("unavailable", f"the leader {leader} did not answer ({describe(exc)}): {UNKNOWN}"))
                 return
             assert isinstance(reply, ProposalResult)
             if reply.code not in ("", "conflict"):
@@ -975,6 +998,26 @@ class RaftMember(NodeActor):
                 outcome.set(result)  # the leader's word stands; this Store is gone
 
         future.add_done_callback(done)
+
+    def _await_leader(self, write: _AwaitingLeader) -> None:
+        """Keep ``write`` until a leader takes it, or fail it now if it may not wait (see Propose)."""
+        self.forwarded_to_leader.discard(write.outcome)  # not in flight: the leader's change must not fail it
+        if time.monotonic() >= write.deadline:
+            write.outcome.fail(Refused("unavailable", write.why or NO_LEADER))
+        else:
+            self.awaiting_leader.append(write)
+
+    def _tend_awaiting_leader(self) -> None:
+        """On a tick: fail what waited its time; send again what the known leader did not get."""
+        now = time.monotonic()
+        waiting, self.awaiting_leader = self.awaiting_leader, []
+        for write in waiting:
+            if now >= write.deadline:
+                write.outcome.fail(Refused("unavailable", write.why or NO_LEADER))
+            elif write.retry_at and self.leader and now >= write.retry_at:
+                self._propose_txn(write.txn, write.outcome, write.data, write.deadline)
+            else:
+                self.awaiting_leader.append(write)
 
     # -- the Ready loop --------------------------------------------------------------------------
 
@@ -1169,7 +1212,8 @@ class RaftMember(NodeActor):
         removed = self._removed()  # a retry cannot help then
         for outcome in self.forwarded_to_leader:
             if not outcome.answered:  # an answered one is committed: its _ForwardAnswered is on its way
-                outcome.fail(removed or Refused("unavailable", "the leader changed before answering; try again"))
+                lost = Refused("unavailable", f"the leader changed, or was lost, before answering: {UNKNOWN}")
+                outcome.fail(removed or lost)
         self.forwarded_to_leader = {o for o in self.forwarded_to_leader if o.answered and not o.settled}
         if leader:
             # Asked again of this leader: the one before may never answer. A late answer of the
@@ -1178,7 +1222,7 @@ class RaftMember(NodeActor):
                 self._ask_leader(context, read)
             awaiting, self.awaiting_leader = self.awaiting_leader, []
             for write in awaiting:  # proposed here by a new leader (the Ready loop goes on), or forwarded
-                self._propose_txn(write.txn, write.outcome, write.data)
+                self._propose_txn(write.txn, write.outcome, write.data, write.deadline)
         if not is_leader:
             # Proposals this manager accepted as leader may now never commit here.
             for index, waiting in list(self.pending.items()):
@@ -1198,11 +1242,7 @@ class RaftMember(NodeActor):
         if self.reads_asked or self.reads_confirmed:
             self._tend_reads()
         if self.awaiting_leader:
-            now = time.monotonic()
-            for write in self.awaiting_leader:
-                if now >= write.deadline:
-                    write.outcome.fail(Refused("unavailable", NO_LEADER))
-            self.awaiting_leader = [w for w in self.awaiting_leader if now < w.deadline]
+            self._tend_awaiting_leader()
         if self._follow_session() or self._told_not_a_member():
             self.timers.start("tick", TICK_S, _Tick())
             return
@@ -1302,18 +1342,25 @@ class RaftMember(NodeActor):
         self.heard_at = {n: held for n, held in self.heard_at.items() if n in managers}
 
     def _say_address(self) -> None:
-        """Tell the other managers where this one is, every ADDRESS_SAY_S while the Store records
-        it elsewhere (a restart on another --listen; the Dispatcher records the new address from
-        its heartbeats once a leader can commit it)."""
+        """Tell the other managers where this one is: every ADDRESS_SAY_S while its own Store
+        records it elsewhere (a restart on another --listen; the Dispatcher records the new address
+        from its heartbeats once a leader can commit it), every ADDRESS_RECORDED_SAY_S after.
+
+        After too: another manager's Store may lag (it was down, or could not answer the leader,
+        which it looked for at the old address, so it never learnt the commit of the new one).
+        What a manager hears that its Store already has costs it nothing but the message."""
         now = time.monotonic()
         if not self.peers or now - self.address_said_at < ADDRESS_SAY_S:
             return
-        self.address_said_at = now
         own = self.store.get("node", self.context.node_id)
         addr = self.context.cluster_addr
-        if own is None or NodeView.of(own).addr in ("", addr) or not dialable(addr):
-            # Not recorded yet (a new swarm's first moments: its Dispatcher records it), or right;
-            # an address no node can dial is not said (the Dispatcher logs it at every heartbeat).
+        recorded = NodeView.of(own).addr if own is not None else ""
+        if recorded == addr and now - self.address_said_at < ADDRESS_RECORDED_SAY_S:
+            return
+        self.address_said_at = now
+        if not recorded or not dialable(addr):
+            # Not recorded yet (a new swarm's first moments: its Dispatcher records it); an address
+            # no node can dial is not said (the Dispatcher logs it at every heartbeat).
             return
         if self.sender is None:
             self.sender = DirectSender(self.context.transport)
@@ -1325,30 +1372,45 @@ class RaftMember(NodeActor):
 
     @handles(RaftAddress, roles={"manager"})
     def address_heard(self, msg: RaftAddress, request: Request) -> None:
-        """A manager says where it is reached now: connect to it there (see RaftAddress).
+        """A manager says where it (or, passing it on, another) is reached now: connect there.
 
         Each time, not only the first: the Worker, connecting to the managers the Store names,
         may have taken the connection back to the old address (the transport keeps one per node).
         """
         assert request.peer is not None
-        node_id = request.peer.node_id
-        obj = self.store.get("node", node_id)
-        if obj is None or msg.addr == NodeView.of(obj).addr:
+        sender = request.peer.node_id
+        subject = msg.node_id or sender
+        obj = self.store.get("node", subject)
+        if subject == self.context.node_id or obj is None:
+            return None
+        if msg.addr == NodeView.of(obj).addr:  # what the Store has: a manager back where it was
+            if self.heard_at.pop(subject, None) is not None:
+                self._connect_peers()
             return None
         if not dialable(msg.addr):  # not sent by this code (see _say_address): nothing to tell an operator
-            log.debug("raft: manager %s says it is reached at %r, which no node can dial; ignored", node_id, msg.addr)
+            log.debug("raft: %s says %s is reached at %r, which no node can dial; ignored", sender, subject, msg.addr)
             return None
-        if self.heard_at.get(node_id, ("", 0.0))[0] != msg.addr:
+        if self.heard_at.get(subject, ("", 0.0))[0] != msg.addr:
             log.info(
-                "raft: manager %s says it is reached at %s (the Store has %s): connecting there",
-                node_id,
+                "raft: manager %s is reached at %s, %s says (the Store has %s): connecting there",
+                subject,
                 msg.addr,
+                "it" if subject == sender else f"manager {sender}",
                 NodeView.of(obj).addr or "no address",
             )
-        self.heard_at[node_id] = (msg.addr, time.monotonic() + ADDRESS_HELD_SAYS * ADDRESS_SAY_S)
+        self.heard_at[subject] = (msg.addr, time.monotonic() + ADDRESS_HELD_SAYS * ADDRESS_SAY_S)
         self._connect_peers()
-        if node_id in self.heard_at:  # a manager (_connect_peers keeps no one else): nothing if connected there
-            self.context.transport.connect(node_id, msg.addr, NodeView.of(obj).curve_key.encode())
+        if subject not in self.heard_at:  # no manager (_connect_peers keeps no one else)
+            return None
+        self.context.transport.connect(subject, msg.addr, NodeView.of(obj).curve_key.encode())  # nothing if there
+        if subject == sender:  # passed on once, to the managers that may not hear it themselves
+            if self.sender is None:
+                self.sender = DirectSender(self.context.transport)
+            passed_on = RaftAddress(msg.addr, subject)
+            for node_id in self.peers:
+                if node_id != subject:
+                    with contextlib.suppress(TransportError):
+                        self.sender.send(Address(node_id, self.name), passed_on, src_actor=self.name)
         return None
 
     # -- membership ------------------------------------------------------------------------------

@@ -448,6 +448,35 @@ def test_a_manager_of_two_moved_to_another_address_is_reached_there(nodes, which
         wait_until(lambda n=node: labels_on(n, current.node_id).get(key) == "v", 10, f"the write on {node.listen}")
 
 
+def test_managers_that_all_moved_but_one_find_each_other_through_it(nodes):
+    """Two moved ones reach the one that stayed, not each other (each has the other's old
+    address): it passes on where each said it is."""
+    managers = Managers(nodes, 3)
+    managers.wait_leader()
+    moved = managers.all[1:]  # the first stays where it was
+    for node in managers.all:
+        node.stop()
+    for node in moved:
+        node.listen = f"127.0.0.1:{free_port_pair()}"
+    for node in managers.all:
+        node.start(wait=False)
+
+    def all_reachable_where_they_are() -> bool:
+        leader = managers.leader_node()
+        status = managers.cluster_status(leader) if leader is not None else None
+        if status is None:
+            return False
+        rows = {m.node_id: m for m in status.members}
+        return all(
+            (row := rows.get(node.node_id)) is not None and row.addr == node.listen and row.reachable == "reachable"
+            for node in managers.all
+            if node is not leader
+        )
+
+    wait_until(all_reachable_where_they_are, 20, "every manager reachable at the address it listens on")
+    write_label(managers.wait_leader(), "after-all-moved")
+
+
 def test_a_worker_that_knows_only_a_follower_finds_the_leader_through_it(nodes):
     """Its list of managers can lack the leader (learnt from a leader demoted since: seen after
     demote and promote cycles); a follower runs no dispatcher, but names the leader and managers."""

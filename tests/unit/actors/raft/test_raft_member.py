@@ -8,6 +8,7 @@ follower of a leader the test plays.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import itertools
 import logging
@@ -55,7 +56,7 @@ from swarmnode.actors.store import WalWriteError
 from swarmnode.actors.store import wal as wal_module
 from swarmnode.actors.store.core import ApplyResult, StoreCore
 from swarmnode.actors.store.transactions import Create, Transaction, Update
-from swarmnode.transport import Identity
+from swarmnode.transport import Identity, NotSent, TransportError
 
 NODE = "n1"
 LEADER = "l1"
@@ -600,6 +601,9 @@ class ForwardingTransport:
 
     def request(self, dst: Address, body: object, *, src_actor: str, timeout_s: float) -> object:
         self.requests.append((dst.node, type(body).__name__))
+        return self.answer()
+
+    def answer(self) -> object:
         return SimpleNamespace(add_done_callback=lambda fn: None)
 
 
@@ -618,6 +622,48 @@ def test_an_operators_write_made_without_a_leader_waits_for_one_and_goes_to_it(
     assert transport.requests == [(LEADER, "ForwardProposal")]
 
 
+class FailedFuture:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def add_done_callback(self, fn: Callable[[object], None]) -> None:
+        fn(self)
+
+    def result(self, timeout: float) -> object:
+        raise self.error
+
+
+def test_an_operators_write_whose_forward_was_not_sent_is_sent_again_and_one_lost_on_the_way_is_not(
+    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection to a leader just killed is lost: a forward that never left can go again
+    (to it, or to the next leader); one lost on its way may have been committed."""
+    transport = ForwardingTransport()
+    member, _ = started_in(state_dir, members, ConfState(voters=(LEADER, NODE), learners=()), None, transport)
+    member.step(leader_append(2), Request(peer=Identity(LEADER, "manager")))
+    member._process()
+    answers = iter([FailedFuture(NotSent("the connection to the node was lost 0.3 s ago"))])
+    transport.answer = lambda: next(answers, SimpleNamespace(add_done_callback=lambda fn: None))  # type: ignore[attr-defined]
+    monkeypatch.setattr(actor_module, "FORWARD_RETRY_S", 0.0)
+    outcome = Outcome()
+    member._propose((Create("task", "t1", {"n": 1}),), outcome, wait_for_leader_s=5.0)
+    assert not outcome.settled, "a forward that never left failed the write"
+    told = [
+        e.message
+        for e in iter(lambda: member.actor_inbox.get_nowait() if not member.actor_inbox.empty() else None, None)
+    ]
+    unsent = [m for m in told if isinstance(m, actor_module._AwaitingLeader)]
+    assert len(unsent) == 1, told
+    member.on_receive(unsent[0])  # told back by the transport's thread
+    member._receive(actor_module._Tick())
+    assert transport.requests == [(LEADER, "ForwardProposal")] * 2 and not outcome.settled
+    transport.answer = lambda: FailedFuture(TransportError("RaftForwardProposal to raft@l1: the connection was lost"))  # type: ignore[attr-defined]
+    lost = Outcome()
+    member._propose((Create("task", "t2", {"n": 1}),), lost, wait_for_leader_s=5.0)
+    with pytest.raises(Refused, match="may or may not be committed"):
+        lost.wait(0)
+
+
 def test_a_write_without_a_leader_fails_at_once_or_when_its_wait_is_over(
     state_dir: Path, members: list[RaftMember]
 ) -> None:
@@ -627,8 +673,10 @@ def test_a_write_without_a_leader_fails_at_once_or_when_its_wait_is_over(
     with pytest.raises(Refused, match="no leader"):
         at_once.wait(0)
     waited = Outcome()
-    member._propose((Create("task", "t2", {"n": 1}),), waited, wait_for_leader_s=1e-9)
+    member._propose((Create("task", "t2", {"n": 1}),), waited, wait_for_leader_s=3600.0)
+    member._receive(actor_module._Tick())
     assert not waited.settled
+    member.awaiting_leader = [dataclasses.replace(w, deadline=0.0) for w in member.awaiting_leader]  # its time is up
     member._receive(actor_module._Tick())
     with pytest.raises(Refused, match="no leader"):
         waited.wait(0)
@@ -748,34 +796,65 @@ def test_a_manager_that_stops_saying_where_it_is_is_reached_where_the_store_has_
     assert transport.at[LEADER] == "127.0.0.1:5000" and member.heard_at == {}
 
 
-def test_a_manager_says_where_it_is_to_the_managers_only_while_the_store_has_it_elsewhere(
+def test_where_a_manager_says_it_is_is_passed_on_once_to_the_others(state_dir: Path, members: list[RaftMember]) -> None:
+    """A moved manager may reach only some of the others (the leader may have moved too)."""
+    transport = RecordingTransport()
+    store = with_managers_at(**{LEADER: "127.0.0.1:5000", NODE: "127.0.0.1:7000", "m3": "127.0.0.1:9000"})
+    conf = ConfState(voters=(LEADER, NODE, "m3"), learners=())
+    member, sender = started_in(state_dir, members, conf, store, transport)
+    member.address_heard(RaftAddress("127.0.0.1:9100"), Request(peer=Identity("m3", "manager")))
+    assert transport.at["m3"] == "127.0.0.1:9100"
+    assert [m for m in sender.sent if isinstance(m, RaftAddress)] == [RaftAddress("127.0.0.1:9100", "m3")]
+    member.address_heard(RaftAddress("127.0.0.1:5100", LEADER), Request(peer=Identity("m3", "manager")))
+    assert transport.at[LEADER] == "127.0.0.1:5100", "what another manager passed on was not followed"
+    assert len([m for m in sender.sent if isinstance(m, RaftAddress)]) == 1, "passed on again"
+    member.address_heard(RaftAddress("127.0.0.1:7100", NODE), FROM_LEADER)  # where this node is: it knows
+    assert NODE not in member.heard_at
+
+
+def test_a_manager_says_where_it_is_to_the_managers_often_while_the_store_has_it_elsewhere_and_now_and_then_after(
     state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Now and then after: another manager's Store may lag (it could not answer the leader)."""
     member, sender, _ = two_managers(state_dir, members)
     said = lambda: [m.addr for m in sender.sent if isinstance(m, RaftAddress)]
     monkeypatch.setattr(actor_module, "ADDRESS_SAY_S", 0.0)
-    member.context.advertise_addr = "127.0.0.1:7000"  # where the Store has it: nothing to say
+    member.context.advertise_addr = "127.0.0.1:7000"  # where the Store has it
     member._say_address()
-    assert said() == []
-    member.context.advertise_addr = "127.0.0.1:8000"  # restarted on another --listen
     member._say_address()
-    assert said() == ["127.0.0.1:8000"]
+    assert said() == ["127.0.0.1:7000"], "said more often than ADDRESS_RECORDED_SAY_S"
+    monkeypatch.setattr(actor_module, "ADDRESS_RECORDED_SAY_S", 0.0)
+    member._say_address()
+    assert said() == ["127.0.0.1:7000"] * 2
+    monkeypatch.setattr(actor_module, "ADDRESS_RECORDED_SAY_S", 3600.0)
+    member.context.advertise_addr = "127.0.0.1:8000"  # restarted on another --listen: said at once
+    member._say_address()
+    assert said()[2:] == ["127.0.0.1:8000"]
     monkeypatch.setattr(actor_module, "ADDRESS_SAY_S", 3600.0)
     member._say_address()
-    assert said() == ["127.0.0.1:8000"], "said again before ADDRESS_SAY_S"
+    assert said()[2:] == ["127.0.0.1:8000"], "said again before ADDRESS_SAY_S"
     monkeypatch.setattr(actor_module, "ADDRESS_SAY_S", 0.0)
     change_in_store(member, LEADER, cert_role="worker")  # demoted: told no more, nothing held for it
     member.address_heard(RaftAddress("127.0.0.1:6000"), FROM_LEADER)
     member._connect_peers()
     member._say_address()
-    assert said() == ["127.0.0.1:8000"] and member.heard_at == {} and member.peers == {}
+    assert said()[2:] == ["127.0.0.1:8000"] and member.heard_at == {} and member.peers == {}
     change_in_store(member, LEADER, cert_role="manager")
     member._connect_peers()
     member._say_address()
-    assert said() == ["127.0.0.1:8000"] * 2
-    change_in_store(member, NODE, addr="127.0.0.1:8000")  # recorded: said no more
+    assert said()[2:] == ["127.0.0.1:8000"] * 2
+    change_in_store(member, NODE, addr="127.0.0.1:8000")  # recorded: said now and then only
     member._say_address()
-    assert said() == ["127.0.0.1:8000"] * 2
+    assert said()[2:] == ["127.0.0.1:8000"] * 2
+
+
+def test_a_manager_back_where_the_store_has_it_is_reached_there_at_once(
+    state_dir: Path, members: list[RaftMember]
+) -> None:
+    member, _, transport = two_managers(state_dir, members)
+    member.address_heard(RaftAddress("127.0.0.1:6000"), FROM_LEADER)
+    member.address_heard(RaftAddress("127.0.0.1:5000"), FROM_LEADER)  # said now and then: it moved back
+    assert transport.at[LEADER] == "127.0.0.1:5000" and member.heard_at == {}
 
 
 def test_a_removal_waits_while_the_voters_left_that_answer_are_no_majority():
