@@ -13,6 +13,7 @@ from swarmnode.transport import DEFAULT_PORT
 
 __all__ = [
     "DEFAULT_PORT",
+    "WRITE_TIMEOUT_S",
     "Command",
     "Group",
     "Refused",
@@ -26,6 +27,10 @@ __all__ = [
 ]
 
 REQUEST_TIMEOUT_S = 10.0
+# A write's own deadlines on the manager add up to more (a linearizable read up to 5 s, a wait for
+# a leader, the write's 10 s): the CLI waits longer, so that the manager's word (done, refused, or
+# "may or may not be committed") is what the operator reads, not a bare timeout.
+WRITE_TIMEOUT_S = 25.0
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from .common import REQUEST_TIMEOUT_S, Command, Group, Refused, Settings, fail, request
+from .common import REQUEST_TIMEOUT_S, WRITE_TIMEOUT_S, Command, Group, Refused, Settings, fail, request
 from .output import emit_json, plain, rfc3339, table
 
 __all__ = ["actor", "ca", "cluster", "emit_status", "join_token", "leave", "node"]
@@ -132,7 +132,9 @@ def node_rm(settings: Settings, nodes: tuple[str, ...], force: bool) -> None:
     _each(
         settings,
         nodes,
-        lambda ref: {"node_id": request(settings, "control", NodeRemoveRequest(node=ref, force=force)).node_id},
+        lambda ref: {
+            "node_id": request(settings, "control", NodeRemoveRequest(node=ref, force=force), WRITE_TIMEOUT_S).node_id
+        },
         lambda row: row["node_id"],
     )
 
@@ -158,7 +160,7 @@ def _set_role(settings: Settings, nodes: tuple[str, ...], role: str) -> None:
     from swarmnode.actors.control.messages import NodeRoleRequest
 
     def do(ref: str) -> dict[str, Any]:
-        reply = request(settings, "control", NodeRoleRequest(node=ref, role=role))
+        reply = request(settings, "control", NodeRoleRequest(node=ref, role=role), WRITE_TIMEOUT_S)
         return {"node_id": reply.node_id, "role": role, "changed": reply.changed}
 
     done = "promoted to a manager" if role == "manager" else "demoted to a worker"
@@ -207,6 +209,7 @@ def node_update(
         settings,
         "control",
         NodeUpdateRequest(node=node_ref, availability=availability or "", label_add=labels, label_rm=label_rm),
+        WRITE_TIMEOUT_S,
     )
     if settings.output == "json":
         emit_json({"node_id": reply.node_id})
@@ -223,7 +226,7 @@ def join_token(settings: Settings, role: str, rotate: bool, quiet: bool) -> None
     """Show (or rotate) the token that lets a node join as a worker or a manager."""
     from swarmnode.actors.control.messages import JoinTokenRequest
 
-    reply = request(settings, "control", JoinTokenRequest(role=role, rotate=rotate))
+    reply = request(settings, "control", JoinTokenRequest(role=role, rotate=rotate), WRITE_TIMEOUT_S)
     command = f"swarm-node join --token {reply.token} {reply.manager_addr}"
     if settings.output == "json":  # before --quiet, as in `node ls`
         addr = reply.manager_addr

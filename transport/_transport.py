@@ -842,6 +842,9 @@ class Transport:
             if old.endpoint == endpoint and old.server_key == server_key:
                 return
             self._close_peer(old)
+            # Their replies would come back on the socket just closed: fail them now, not at their
+            # deadline (they left: the node may have acted on them).
+            self._fail_requests_to(node_id, f"the connection to the node moved to {endpoint} before the reply came")
         assert self._context is not None
         dealer = self.open_peer_dealer(self._context, endpoint, server_key, monitored=True)
         peer = self._peers[node_id] = _Peer(node_id, endpoint, server_key, dealer)

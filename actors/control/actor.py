@@ -65,15 +65,17 @@ __all__ = ["ControlActor"]
 ROOT_NAME = "node"
 STATISTICS_TIMEOUT_S = 3.0
 LEADER_TIMEOUT_S = 2.0  # a follower's wait for the leader's view of the Raft group
-# Requests that may wait (on Raft, on the supervisors) run on this many threads beside the actor's: waits_aside.
-WAITING_THREADS = 4
+# Requests that may wait run on threads beside the actor's (waits_aside), in pools by what they
+# wait on, so that writes waiting for a leader never hold up a `status`: pool -> threads.
+WAITING_THREADS = {"raft": 4, "supervisors": 2}
 STOPPED_BEFORE_IT_RAN = "the node's control actor stopped (or restarted) before it got to this request; try again"
 
 H = TypeVar("H", bound=Callable[..., Any])
 
 
-def waits_aside(handler: H) -> H:
-    """Run a handler that may wait on Raft, or on the supervisors, on one of the actor's waiting threads.
+def _aside_in(pool: str) -> Callable[[H], H]:
+    """Return a decorator: run a handler that may wait, on one of the actor's waiting threads of
+    ``pool`` (waits_aside: on Raft; waits_on_supervisors: on the root supervisor).
 
     A linearizable read or a write waits for the leader; without one that is seconds
     (READ_INDEX_TIMEOUT_S, FORWARD_TIMEOUT_S). Meanwhile the actor answers the rest, above all
@@ -86,14 +88,21 @@ def waits_aside(handler: H) -> H:
     later) runs it on the actor's thread.
     """
 
-    @functools.wraps(handler)
-    def aside(self: ControlActor, msg: Message, request: Request) -> Message | None:
-        if request.delivery is None:
-            return cast(Message | None, handler(self, msg, request))
-        self._run_aside(functools.partial(handler, self, msg), request)
-        return None
+    def wrap(handler: H) -> H:
+        @functools.wraps(handler)
+        def aside(self: ControlActor, msg: Message, request: Request) -> Message | None:
+            if request.delivery is None:
+                return cast(Message | None, handler(self, msg, request))
+            self._run_aside(functools.partial(handler, self, msg), request, pool)
+            return None
 
-    return cast(H, aside)
+        return cast(H, aside)
+
+    return wrap
+
+
+waits_aside = _aside_in("raft")
+waits_on_supervisors = _aside_in("supervisors")
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +162,7 @@ class ControlActor(NodeActor):
     def __init__(self, link: Link | None, context: NodeContext) -> None:
         super().__init__(link)
         self.context = context
-        self.waiting: ThreadPoolExecutor | None = None  # made on first use
+        self.waiting: dict[str, ThreadPoolExecutor] = {}  # pool -> its threads, made on first use
         self.queued: dict[Future[None], Request] = {}  # submitted to the waiting threads, not finished
 
     def on_receive(self, message: Any) -> Any:
@@ -170,18 +179,20 @@ class ControlActor(NodeActor):
     def _stop_waiting(self) -> None:
         """Requests under way finish on their own (each has a deadline) and answer; the ones still
         queued behind them are answered now, rather than left to their callers' timeouts."""
-        if self.waiting is None:
-            return
         for future, request in list(self.queued.items()):
             if future.cancel():
                 request.reply(ErrorReply(code="unavailable", text=STOPPED_BEFORE_IT_RAN))
-        self.waiting.shutdown(wait=False)
-        self.waiting = None
+        for threads in self.waiting.values():
+            threads.shutdown(wait=False)
+        self.waiting = {}
 
-    def _run_aside(self, work: Callable[[Request], Message | None], request: Request) -> None:
-        if self.waiting is None:
-            self.waiting = ThreadPoolExecutor(WAITING_THREADS, thread_name_prefix=f"{self.name}-waiting")
-        future = self.waiting.submit(self._answer_aside, work, request)
+    def _run_aside(self, work: Callable[[Request], Message | None], request: Request, pool: str) -> None:
+        threads = self.waiting.get(pool)
+        if threads is None:
+            threads = self.waiting[pool] = ThreadPoolExecutor(
+                WAITING_THREADS[pool], thread_name_prefix=f"{self.name}-waiting-{pool}"
+            )
+        future = threads.submit(self._answer_aside, work, request)
         self.queued[future] = request
         future.add_done_callback(self._forget)
 
@@ -201,7 +212,7 @@ class ControlActor(NodeActor):
         return read_store(self.context, fn, linearizable=linearizable)
 
     @handles(StatusRequest, roles=MANAGERS)
-    @waits_aside
+    @waits_on_supervisors
     def status(self, msg: StatusRequest, request: Request) -> StatusReply:
         root = self.context.registry.get(ROOT_NAME)
         if root is None:

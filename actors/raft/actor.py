@@ -41,6 +41,7 @@ from swarmnode.actors.runtime import (
     NodeActor,
     NodeContext,
     Refused,
+    TransportDown,
     handles,
 )
 from swarmnode.actors.runtime.addressable import Request
@@ -144,8 +145,8 @@ NOT_A_MEMBER_S = 10.0
 # A manager the Store records at another address than it has now tells the other managers this often;
 # what it said holds that many times as long unless said again (it may have moved back).
 ADDRESS_SAY_S = 1.0
-ADDRESS_HELD_SAYS = 3
 ADDRESS_RECORDED_SAY_S = 5.0  # and this often once it is recorded (see RaftMember._say_address)
+ADDRESS_HELD_SAYS = 3  # what it said holds for this many of the slower repeats (a manager back where it was says so)
 
 
 def raft_dir(state_dir: Path) -> Path:
@@ -161,28 +162,28 @@ class Outcome:
     ``on_done`` runs once it is settled (forwarded proposals answer over the network from it).
     """
 
-    __slots__ = ("_error", "_event", "_on_done", "_value", "answered")
+    __slots__ = ("_error", "_event", "_lock", "_on_done", "_value", "answered")
 
     def __init__(self, on_done: Callable[[Outcome], None] | None = None) -> None:
         self.answered = False  # a forwarded proposal: the leader's answer came (set by the transport)
         self._event = threading.Event()
+        self._lock = threading.Lock()  # settled from the actor's thread or the transport's: once
         self._value: Any = None
         self._error: BaseException | None = None
         self._on_done = on_done
 
     def set(self, value: Any) -> None:
-        if self._event.is_set():
-            return  # settled already (e.g. failed on a leader change): the first word stands
-        self._value = value
-        self._event.set()
-        if self._on_done is not None:
-            self._on_done(self)
+        self._settle(value, None)
 
     def fail(self, error: BaseException) -> None:
-        if self._event.is_set():
-            return
-        self._error = error
-        self._event.set()
+        self._settle(None, error)
+
+    def _settle(self, value: Any, error: BaseException | None) -> None:
+        with self._lock:
+            if self._event.is_set():
+                return  # settled already (e.g. failed on a leader change): the first word stands
+            self._value, self._error = value, error
+            self._event.set()
         if self._on_done is not None:
             self._on_done(self)
 
@@ -632,6 +633,15 @@ class RaftMember(NodeActor):
             self._process_when_idle()
         return result
 
+    def on_undelivered(self, message: Any, how: str) -> None:
+        """A write or read told to this member after it stopped (or crashed) is failed at once:
+        it was never proposed nor asked, so its sender may simply try again."""
+        outcome = message.outcome if isinstance(message, (Propose, Read)) else None
+        if outcome is not None:
+            outcome.fail(Refused("unavailable", f"this manager's store {how} before it took the request; try again"))
+        else:
+            super().on_undelivered(message, how)
+
     def _recover(self) -> None:
         """Apply what the log recovered holds, and say how long it took when it was much."""
         started, applied = time.monotonic(), self.store.last_index
@@ -961,7 +971,7 @@ class RaftMember(NodeActor):
                 src_actor=self.name,
                 timeout_s=FORWARD_TIMEOUT_S,
             )
-        except TransportError as exc:  # raised here, it was not sent
+        except (NotSent, TransportDown) as exc:  # raised here: it was not sent
             why = f"cannot reach the leader {leader}: {describe(exc)}"
             self._await_leader(_AwaitingLeader(txn, data, outcome, deadline, time.monotonic() + FORWARD_RETRY_S, why))
             return
@@ -1000,21 +1010,41 @@ class RaftMember(NodeActor):
         future.add_done_callback(done)
 
     def _await_leader(self, write: _AwaitingLeader) -> None:
-        """Keep ``write`` until a leader takes it, or fail it now if it may not wait (see Propose)."""
+        """Keep ``write`` until a leader takes it, or fail it now if it may not wait (see Propose).
+
+        One already answered is dropped, never sent again: a leader change may have failed it
+        ("may or may not be committed") while the transport's word that it was not sent was on its
+        way here, and the operator, told to check, must not find it committed later.
+        """
         self.forwarded_to_leader.discard(write.outcome)  # not in flight: the leader's change must not fail it
-        if time.monotonic() >= write.deadline:
+        if write.outcome.settled:
+            return
+        if (removed := self._removed()) is not None:
+            write.outcome.fail(removed)
+        elif time.monotonic() >= write.deadline:
             write.outcome.fail(Refused("unavailable", write.why or NO_LEADER))
         else:
             self.awaiting_leader.append(write)
 
+    def _send_awaiting(self) -> None:
+        """A leader is known (a new one): what waited for one is proposed here (the Ready loop goes
+        on) or forwarded to it."""
+        awaiting, self.awaiting_leader = self.awaiting_leader, []
+        for write in awaiting:
+            if not write.outcome.settled:
+                self._propose_txn(write.txn, write.outcome, write.data, write.deadline)
+
     def _tend_awaiting_leader(self) -> None:
-        """On a tick: fail what waited its time; send again what the known leader did not get."""
+        """On a tick: fail what waited its time; send what waits to the leader known now (again at
+        ``retry_at`` to one that did not get it)."""
         now = time.monotonic()
         waiting, self.awaiting_leader = self.awaiting_leader, []
         for write in waiting:
+            if write.outcome.settled:
+                continue
             if now >= write.deadline:
                 write.outcome.fail(Refused("unavailable", write.why or NO_LEADER))
-            elif write.retry_at and self.leader and now >= write.retry_at:
+            elif self.leader and now >= write.retry_at:
                 self._propose_txn(write.txn, write.outcome, write.data, write.deadline)
             else:
                 self.awaiting_leader.append(write)
@@ -1220,15 +1250,13 @@ class RaftMember(NodeActor):
             # one before is still right (it confirmed its commit index with a quorum after the ask).
             for context, read in self.reads_asked.items():
                 self._ask_leader(context, read)
-            awaiting, self.awaiting_leader = self.awaiting_leader, []
-            for write in awaiting:  # proposed here by a new leader (the Ready loop goes on), or forwarded
-                self._propose_txn(write.txn, write.outcome, write.data, write.deadline)
+            self._send_awaiting()
         if not is_leader:
             # Proposals this manager accepted as leader may now never commit here.
             for index, waiting in list(self.pending.items()):
                 if index > self.store.last_index:
                     waiting.outcome.fail(
-                        removed or Refused("unavailable", "leadership changed before the write committed; try again")
+                        removed or Refused("unavailable", f"leadership changed before the write committed: {UNKNOWN}")
                     )
                     del self.pending[index]
         for ref in self.watchers.targets():
@@ -1241,9 +1269,10 @@ class RaftMember(NodeActor):
         assert self.core is not None
         if self.reads_asked or self.reads_confirmed:
             self._tend_reads()
+        halted = self._follow_session()  # first: a manager removed sends nothing more (it fails what waits)
         if self.awaiting_leader:
-            self._tend_awaiting_leader()
-        if self._follow_session() or self._told_not_a_member():
+            self._tend_awaiting_leader()  # also while told it is not a member: deadlines hold
+        if halted or self._told_not_a_member():
             self.timers.start("tick", TICK_S, _Tick())
             return
         self.core.tick()
@@ -1319,7 +1348,12 @@ class RaftMember(NodeActor):
 
     def _connect_peers(self) -> None:
         """Keep a connection to every other manager the Store knows: where it said it is, while
-        that holds (RaftAddress), else where the Store has it."""
+        that holds (RaftAddress), else where the Store has it. Nothing while the transport
+        restarts (it connects to no one then): the next call does it."""
+        try:
+            transport = self.context.transport
+        except TransportError:
+            return
         now = time.monotonic()
         managers: set[str] = set()
         for node in nodes_of(self.store):
@@ -1335,7 +1369,7 @@ class RaftMember(NodeActor):
                 continue
             target = (addr, node.curve_key)
             if self.peers.get(node.node_id) != target:
-                self.context.transport.connect(node.node_id, addr, node.curve_key.encode())
+                transport.connect(node.node_id, addr, node.curve_key.encode())
                 self.peers[node.node_id] = target
         # Managers no more (demoted, removed): not told where this one is, and nothing held for them.
         self.peers = {n: target for n, target in self.peers.items() if n in managers}
@@ -1398,7 +1432,7 @@ class RaftMember(NodeActor):
                 "it" if subject == sender else f"manager {sender}",
                 NodeView.of(obj).addr or "no address",
             )
-        self.heard_at[subject] = (msg.addr, time.monotonic() + ADDRESS_HELD_SAYS * ADDRESS_SAY_S)
+        self.heard_at[subject] = (msg.addr, time.monotonic() + ADDRESS_HELD_SAYS * ADDRESS_RECORDED_SAY_S)
         self._connect_peers()
         if subject not in self.heard_at:  # no manager (_connect_peers keeps no one else)
             return None

@@ -56,7 +56,7 @@ def delivered(transport: RecordingTransport) -> Request:
 def answer_of(actor: ControlActor, work: Any) -> tuple[RecordingTransport, Request]:
     transport = RecordingTransport()
     request = delivered(transport)
-    actor._run_aside(work, request)
+    actor._run_aside(work, request, "raft")
     assert transport.answered.wait(DEADLINE_S), "no answer"
     return transport, request
 
@@ -112,11 +112,15 @@ def test_requests_queued_behind_busy_waiting_threads_are_answered_when_the_actor
         assert release.wait(DEADLINE_S)
         return Pong(b"late")
 
-    transports = [RecordingTransport() for _ in range(WAITING_THREADS + 2)]
+    threads = WAITING_THREADS["raft"]
+    transports = [RecordingTransport() for _ in range(threads + 2)]
     for transport in transports:
-        actor._run_aside(slow, delivered(transport))
-    for _ in range(WAITING_THREADS):
+        actor._run_aside(slow, delivered(transport), "raft")
+    for _ in range(threads):
         assert running.acquire(timeout=DEADLINE_S), "the waiting threads did not start"
+    status = RecordingTransport()
+    actor._run_aside(lambda request: Pong(b"status"), delivered(status), "supervisors")
+    assert status.answered.wait(DEADLINE_S), "a status waited behind the writes waiting for a leader"
     actor.on_stop()
     queued = [t for t in transports if t.answered.is_set()]
     assert len(queued) == 2
@@ -126,4 +130,4 @@ def test_requests_queued_behind_busy_waiting_threads_are_answered_when_the_actor
     release.set()
     for transport in transports:
         assert transport.answered.wait(DEADLINE_S)
-    assert sum(t.replies == [Pong(b"late")] for t in transports) == WAITING_THREADS
+    assert sum(t.replies == [Pong(b"late")] for t in transports) == threads

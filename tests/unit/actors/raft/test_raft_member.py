@@ -664,6 +664,50 @@ def test_an_operators_write_whose_forward_was_not_sent_is_sent_again_and_one_los
         lost.wait(0)
 
 
+class HeldFuture:
+    """A forward's future whose end the test decides."""
+
+    def __init__(self) -> None:
+        self.callbacks: list[Callable[[object], None]] = []
+        self.error: Exception | None = None
+
+    def add_done_callback(self, fn: Callable[[object], None]) -> None:
+        self.callbacks.append(fn)
+
+    def result(self, timeout: float) -> object:
+        assert self.error is not None
+        raise self.error
+
+    def end(self, error: Exception) -> None:
+        self.error = error
+        for fn in self.callbacks:
+            fn(self)
+
+
+def test_a_write_failed_on_a_leader_change_is_never_sent_again_when_its_forward_turns_out_unsent(
+    state_dir: Path, members: list[RaftMember]
+) -> None:
+    """The operator was told it may or may not be committed, to check before retrying: it must
+    not be committed later all the same."""
+    transport = ForwardingTransport()
+    member, _ = started_in(state_dir, members, ConfState(voters=(LEADER, NODE), learners=()), None, transport)
+    member.step(leader_append(2), Request(peer=Identity(LEADER, "manager")))
+    member._process()
+    held = HeldFuture()
+    transport.answer = lambda: held  # type: ignore[attr-defined]
+    outcome = Outcome()
+    member._propose((Create("task", "t1", {"n": 1}),), outcome, wait_for_leader_s=5.0)
+    member._leadership("")  # the leader lost (an election): what was handed to it is failed
+    with pytest.raises(Refused, match="may or may not be committed"):
+        outcome.wait(0)
+    held.end(NotSent("the connection to the node was lost 0.2 s ago"))  # its word comes after
+    while not member.actor_inbox.empty():
+        member.on_receive(member.actor_inbox.get_nowait().message)
+    member._leadership(LEADER)
+    member._receive(actor_module._Tick())
+    assert transport.requests == [(LEADER, "ForwardProposal")], "sent again after it was failed"
+
+
 def test_a_write_without_a_leader_fails_at_once_or_when_its_wait_is_over(
     state_dir: Path, members: list[RaftMember]
 ) -> None:
