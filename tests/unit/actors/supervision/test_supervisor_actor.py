@@ -171,6 +171,31 @@ def test_what_reaches_a_dead_actor_after_the_sender_found_it_alive_is_answered(t
     assert a.actor_inbox.empty()
 
 
+class SlowToStop(Undelivered):
+    stopping = threading.Event()
+    release = threading.Event()
+
+    def on_stop(self) -> None:
+        SlowToStop.stopping.set()
+        assert SlowToStop.release.wait(5)
+
+
+def test_what_reaches_a_stopping_actor_is_answered_before_its_on_stop_is_over(tree, journal):
+    """on_stop may take its time (and may stop what an answer goes through): the mailbox is closed first."""
+    SlowToStop.stopping.clear()
+    SlowToStop.release.clear()
+    _, registry = start_root(tree, Strategy.ONE_FOR_ONE, [SlowToStop.spec("a", journal, restart=Restart.TEMPORARY)])
+    a = registry.get("a")
+    stopped = a.stop(block=False)
+    try:
+        assert SlowToStop.stopping.wait(5)
+        a.actor_inbox.put(Envelope("late tell"))
+        assert [e for e in journal.take() if e.startswith("undelivered")] == ["undelivered late tell (stopped)"]
+    finally:
+        SlowToStop.release.set()
+    stopped.get(timeout=5)
+
+
 def test_one_for_all_restarts_every_child_in_order(tree, journal):
     ref, registry = start_root(tree, Strategy.ONE_FOR_ALL, specs(journal, "a", "b", "c"))
     journal.take()
