@@ -708,6 +708,33 @@ def test_a_write_failed_on_a_leader_change_is_never_sent_again_when_its_forward_
     assert transport.requests == [(LEADER, "ForwardProposal")], "sent again after it was failed"
 
 
+def test_an_operators_write_waiting_to_be_sent_again_is_failed_as_removed_when_the_node_is_removed(
+    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The tick that finds the node removed fails what waits before it could go to the leader again."""
+    transport = ForwardingTransport()
+    member, _ = started_in(state_dir, members, ConfState(voters=(LEADER, NODE), learners=()), None, transport)
+    member.step(leader_append(2), Request(peer=Identity(LEADER, "manager")))
+    member._process()
+    monkeypatch.setattr(actor_module, "FORWARD_RETRY_S", 0.0)
+    answers = iter([FailedFuture(NotSent("the connection to the node was lost 0.1 s ago"))])
+    transport.answer = lambda: next(answers, SimpleNamespace(add_done_callback=lambda fn: None))  # type: ignore[attr-defined]
+    waiting = Outcome()
+    member._propose((Create("task", "t1", {"n": 1}),), waiting, wait_for_leader_s=5.0)
+    while not member.actor_inbox.empty():
+        member.on_receive(member.actor_inbox.get_nowait().message)  # the transport's word: not sent
+    member.context.set_shared(SESSION_KEY, Session(REMOVED, "node n1 was removed from the swarm", 0.0))
+    member._receive(actor_module._Tick())
+    with pytest.raises(Refused, match="was removed from the swarm"):
+        waiting.wait(0)
+    assert transport.requests == [(LEADER, "ForwardProposal")], "sent again by a removed node"
+    txn = Transaction(ops=(Create("task", "t9", {"n": 1}),), now=0.0, txn_id="t9")
+    late = actor_module._AwaitingLeader(txn, b"", Outcome(), 1e18)
+    member.on_receive(late)  # an unsent forward's word arriving after the removal
+    with pytest.raises(Refused, match="was removed from the swarm"):
+        late.outcome.wait(0)
+
+
 def test_a_write_without_a_leader_fails_at_once_or_when_its_wait_is_over(
     state_dir: Path, members: list[RaftMember]
 ) -> None:
