@@ -106,6 +106,7 @@ _ROUTER = 0
 _CONTROL = 1
 _LOCAL = 2
 _BOOTSTRAP = 3
+_CHANNEL_NAMES = ("cluster port", "control socket", "local", "bootstrap port")  # by channel, for logs
 
 # Commands from other threads to the I/O thread: tuples whose first item is one of these.
 _OP_REQUEST = 0  # (op, pending, payload)
@@ -133,7 +134,7 @@ class _Origin:
         self.routing_id = routing_id
 
     def __repr__(self) -> str:
-        return f"<origin {('router', 'control', 'local', 'bootstrap')[self.channel]} {self.routing_id.hex()}>"
+        return f"<origin {_CHANNEL_NAMES[self.channel]} {self.routing_id.hex()}>"
 
 
 _LOCAL_ORIGIN = _Origin(_LOCAL, b"")
@@ -1062,7 +1063,7 @@ class Transport:
             sock.send_multipart((origin.routing_id, payload), zmq.NOBLOCK)
             self._sent += 1
         except zmq.ZMQError as exc:
-            where = ("cluster port", "control socket", "", "bootstrap port")[origin.channel]
+            where = _CHANNEL_NAMES[origin.channel]
             if exc.errno == errno.EHOSTUNREACH:  # it timed out and closed (a CLI command): routine
                 log.info("reply on the %s dropped: its requester went away", where)
             else:  # it stopped reading (EAGAIN): it will time out

@@ -250,14 +250,15 @@ class CertAuthority(NodeActor):
 
     # -- manager: bootstrap, join, renewal ---------------------------------------------------
 
-    def _rotation_as_the_leader_has_it(self) -> tuple[ClusterView, tuple[int, int, tuple[NodeView, ...]]]:
-        """The cluster and how far a rotation is, in one read-index round."""
+    def _rotation(self, *, linearizable: bool = True) -> tuple[ClusterView, tuple[int, int, tuple[NodeView, ...]]]:
+        """The cluster and how far a rotation is, in one read (by default as the leader has it: one
+        read-index round)."""
 
         def both(core: StoreCore) -> tuple[ClusterView | None, tuple[int, int, tuple[NodeView, ...]]]:
             cluster = cluster_of(core)
             return cluster, rotation_detail(cluster, core) if cluster is not None else (0, 0, ())
 
-        cluster, detail = read_store(self.context, both, linearizable=True)
+        cluster, detail = read_store(self.context, both, linearizable=linearizable)
         if cluster is None:
             raise Refused("unavailable", "this manager has no cluster object yet")
         return cluster, detail
@@ -398,7 +399,7 @@ class CertAuthority(NodeActor):
         What it reports is read as the leader has it (read-index), as every read an operator
         makes: a follower's Store may lag, and a removed manager's is frozen.
         """
-        cluster, detail = self._rotation_as_the_leader_has_it()
+        cluster, detail = self._rotation()
         if msg.start and cluster.rotation != "rotating":
             if cluster.external_ca is not None:
                 raise Refused("refused", "rotating the root CA of a swarm with an external CA is not built")
@@ -420,8 +421,7 @@ class CertAuthority(NodeActor):
             assert new.key_pem is not None
             write_private(self.context.state_dir / CERT_DIR / "root-ca.key", new.key_pem)
             log.info("root CA rotation started: new root %s", ca_digest(new.cert_pem)[:16])
-            cluster = self._cluster()  # this manager applied the write: its own Store has it
-            detail = read_store(self.context, lambda core: rotation_detail(cluster, core))
+            cluster, detail = self._rotation(linearizable=False)  # this manager applied the write: its Store has it
         done, total, pending = detail
         return CARotateReply(
             root_digest=ca_digest(cluster.root_cert),

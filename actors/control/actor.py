@@ -65,8 +65,8 @@ __all__ = ["ControlActor"]
 ROOT_NAME = "node"
 STATISTICS_TIMEOUT_S = 3.0
 LEADER_TIMEOUT_S = 2.0  # a follower's wait for the leader's view of the Raft group
-# Requests that may wait run on threads beside the actor's (waits_aside), in pools by what they
-# wait on, so that writes waiting for a leader never hold up a `status`: pool -> threads.
+# Requests that may wait run on threads beside the actor's (waits_on_raft, waits_on_supervisors),
+# in pools by what they wait on, so that writes waiting for a leader never hold up a `status`.
 WAITING_THREADS = {"raft": 4, "supervisors": 2}
 STOPPED_BEFORE_IT_RAN = "the node's control actor stopped (or restarted) before it got to this request; try again"
 
@@ -75,7 +75,7 @@ H = TypeVar("H", bound=Callable[..., Any])
 
 def _aside_in(pool: str) -> Callable[[H], H]:
     """Return a decorator: run a handler that may wait, on one of the actor's waiting threads of
-    ``pool`` (waits_aside: on Raft; waits_on_supervisors: on the root supervisor).
+    ``pool`` (waits_on_raft: on Raft; waits_on_supervisors: on the root supervisor).
 
     A linearizable read or a write waits for the leader; without one that is seconds
     (READ_INDEX_TIMEOUT_S, FORWARD_TIMEOUT_S). Meanwhile the actor answers the rest, above all
@@ -101,7 +101,7 @@ def _aside_in(pool: str) -> Callable[[H], H]:
     return wrap
 
 
-waits_aside = _aside_in("raft")
+waits_on_raft = _aside_in("raft")
 waits_on_supervisors = _aside_in("supervisors")
 
 
@@ -334,7 +334,7 @@ class ControlActor(NodeActor):
         return {m.node_id: m.reachable for m in reply.members if m.reachable}
 
     @handles(NodeListRequest, roles=MANAGERS)
-    @waits_aside
+    @waits_on_raft
     def node_list(self, msg: NodeListRequest, request: Request) -> NodeListReply:
         nodes = self._read(nodes_of)
         status = self._raft_status()
@@ -358,7 +358,7 @@ class ControlActor(NodeActor):
         return NodeListReply(nodes=tuple(rows))
 
     @handles(NodeInspectRequest, roles=MANAGERS)
-    @waits_aside
+    @waits_on_raft
     def node_inspect(self, msg: NodeInspectRequest, request: Request) -> NodeInspectReply:
         obj = self._read(lambda core: find_node(core, msg.node, self.context.node_id))
         node = {
@@ -385,7 +385,7 @@ class ControlActor(NodeActor):
         return NodeInspectReply(node=node)
 
     @handles(NodeUpdateRequest, roles=MANAGERS)
-    @waits_aside
+    @waits_on_raft
     def node_update(self, msg: NodeUpdateRequest, request: Request) -> NodeUpdateReply:
         if msg.availability and msg.availability not in AVAILABILITIES:
             raise Refused("invalid", f"availability {msg.availability!r} is not one of {', '.join(AVAILABILITIES)}")
@@ -408,7 +408,7 @@ class ControlActor(NodeActor):
         return NodeUpdateReply(node_id=obj.id, version=result.index)
 
     @handles(NodeRoleRequest, roles=MANAGERS)
-    @waits_aside
+    @waits_on_raft
     def node_role(self, msg: NodeRoleRequest, request: Request) -> NodeRoleReply:
         """Change a node's desired role; its next certificate carries it, and Raft follows.
 
@@ -474,7 +474,7 @@ class ControlActor(NodeActor):
         )
 
     @handles(NodeRemoveRequest, roles=MANAGERS)
-    @waits_aside
+    @waits_on_raft
     def node_remove(self, msg: NodeRemoveRequest, request: Request) -> NodeRemoveReply:
         obj, cluster = self._read(lambda core: (find_node(core, msg.node, self.context.node_id), _cluster(core)))
         node = NodeView.of(obj)
@@ -508,7 +508,7 @@ class ControlActor(NodeActor):
         return NodeRemoveReply(node_id=node.node_id)
 
     @handles(JoinTokenRequest, roles=MANAGERS)
-    @waits_aside
+    @waits_on_raft
     def join_token(self, msg: JoinTokenRequest, request: Request) -> JoinTokenReply:
         if msg.role not in ("worker", "manager"):
             raise Refused("invalid", f"role {msg.role!r} has no join token; use worker or manager")

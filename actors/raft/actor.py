@@ -602,12 +602,7 @@ class RaftMember(NodeActor):
                 Refused("unavailable", "this manager's store stopped; the leader may have committed the write")
             )
         self.forwarded_to_leader = set()
-        for read in [*self.reads_asked.values(), *self.reads_confirmed]:
-            read.outcome.fail(Refused("unavailable", "this manager's store stopped; try again"))
-        self.reads_asked, self.reads_confirmed = {}, []
-        for write in self.awaiting_leader:
-            write.outcome.fail(Refused("unavailable", "this manager's store stopped; try again"))
-        self.awaiting_leader = []
+        self._fail_waiting(Refused("unavailable", "this manager's store stopped; try again"))
         try:
             if self.sender is not None:
                 self.sender.close()
@@ -759,10 +754,8 @@ class RaftMember(NodeActor):
         level = logging.WARNING if dropped_messages or node_id in self.dropped else logging.INFO
         what = "dropped the Raft messages of" if dropped_messages else "told"
         log.log(level if last is None else logging.DEBUG, "raft: %s %s, which is not a member", what, node_id)
-        if self.sender is None:
-            self.sender = DirectSender(self.context.transport)
         try:
-            self.sender.send(Address(node_id, self.name), NotAMember(self.core.term, text), src_actor=self.name)
+            self._direct().send(Address(node_id, self.name), NotAMember(self.core.term, text), src_actor=self.name)
         except TransportError as exc:
             log.info("raft: could not tell %s it is not a member: %s", node_id, describe(exc))
 
@@ -1040,14 +1033,10 @@ class RaftMember(NodeActor):
         now = time.monotonic()
         waiting, self.awaiting_leader = self.awaiting_leader, []
         for write in waiting:
-            if write.outcome.settled:
-                continue
-            if now >= write.deadline:
-                write.outcome.fail(Refused("unavailable", write.why or NO_LEADER))
-            elif self.leader and now >= write.retry_at:
+            if self.leader and now >= write.retry_at and now < write.deadline and not write.outcome.settled:
                 self._propose_txn(write.txn, write.outcome, write.data, write.deadline)
             else:
-                self.awaiting_leader.append(write)
+                self._await_leader(write)  # kept, or failed at its deadline (dropped if answered)
 
     # -- the Ready loop --------------------------------------------------------------------------
 
@@ -1134,14 +1123,26 @@ class RaftMember(NodeActor):
             return
         if any(msg.to not in self.peers for msg in messages):
             self._connect_peers()  # once per round, not per message: it walks the Store's nodes
-        if self.sender is None:
-            self.sender = DirectSender(self.context.transport)
+        sender = self._direct()
         for msg in messages:
             try:
-                # Straight from this thread: no hop through the transport's I/O thread.
-                self.sender.send(Address(msg.to, self.name), msg, src_actor=self.name)
+                sender.send(Address(msg.to, self.name), msg, src_actor=self.name)
             except TransportError:
                 continue  # an unreachable peer: Raft retries by itself
+
+    def _direct(self) -> DirectSender:
+        """The sender of Raft's messages, straight from this thread: no hop through the transport's I/O thread."""
+        if self.sender is None:
+            self.sender = DirectSender(self.context.transport)
+        return self.sender
+
+    def _tell_managers(self, body: Message, *, but: str = "") -> None:
+        """Tell every other manager this one is connected to ``body`` (one-way; an unreachable one misses it)."""
+        sender = self._direct()
+        for node_id in self.peers:
+            if node_id != but:
+                with contextlib.suppress(TransportError):
+                    sender.send(Address(node_id, self.name), body, src_actor=self.name)
 
     def _apply(self, ready: Ready) -> None:
         events: list[Event] = []
@@ -1311,17 +1312,23 @@ class RaftMember(NodeActor):
                 self._process()  # the leadership change fails what was handed to a leader
                 refusal = self._removed()
                 assert refusal is not None
-                for read in [*self.reads_asked.values(), *self.reads_confirmed]:
-                    read.outcome.fail(refusal)
-                self.reads_asked, self.reads_confirmed = {}, []
-                for write in self.awaiting_leader:
-                    write.outcome.fail(refusal)
-                self.awaiting_leader = []
+                self._fail_waiting(refusal)
                 self._settle_applied()  # what the leader committed: its word stands
             else:
                 log.info("raft: this manager is part of the swarm again; its Raft member goes on")
                 self.no_leader_said_at = time.monotonic()
         return halted
+
+    def _fail_waiting(self, refusal: Refused) -> None:
+        """Fail the reads and the writes that wait on a leader (this member stops, or was removed)."""
+        waiting: list[_PendingRead | _AwaitingLeader] = [
+            *self.reads_asked.values(),
+            *self.reads_confirmed,
+            *self.awaiting_leader,
+        ]
+        for one in waiting:
+            one.outcome.fail(refusal)
+        self.reads_asked, self.reads_confirmed, self.awaiting_leader = {}, [], []
 
     def _removed(self) -> Refused | None:
         """Why this manager can serve no read or write: it was removed from the swarm (or None)."""
@@ -1396,13 +1403,7 @@ class RaftMember(NodeActor):
             # Not recorded yet (a new swarm's first moments: its Dispatcher records it); an address
             # no node can dial is not said (the Dispatcher logs it at every heartbeat).
             return
-        if self.sender is None:
-            self.sender = DirectSender(self.context.transport)
-        for node_id in self.peers:  # the managers the Store knows (_connect_peers)
-            try:
-                self.sender.send(Address(node_id, self.name), RaftAddress(addr), src_actor=self.name)
-            except TransportError:
-                continue  # said again in ADDRESS_SAY_S
+        self._tell_managers(RaftAddress(addr))  # one that misses it is told again in ADDRESS_SAY_S
 
     @handles(RaftAddress, roles={"manager"})
     def address_heard(self, msg: RaftAddress, request: Request) -> None:
@@ -1417,7 +1418,8 @@ class RaftMember(NodeActor):
         obj = self.store.get("node", subject)
         if subject == self.context.node_id or obj is None:
             return None
-        if msg.addr == NodeView.of(obj).addr:  # what the Store has: a manager back where it was
+        view = NodeView.of(obj)
+        if msg.addr == view.addr:  # what the Store has: a manager back where it was
             if self.heard_at.pop(subject, None) is not None:
                 self._connect_peers()
             return None
@@ -1430,21 +1432,15 @@ class RaftMember(NodeActor):
                 subject,
                 msg.addr,
                 "it" if subject == sender else f"manager {sender}",
-                NodeView.of(obj).addr or "no address",
+                view.addr or "no address",
             )
         self.heard_at[subject] = (msg.addr, time.monotonic() + ADDRESS_HELD_SAYS * ADDRESS_RECORDED_SAY_S)
         self._connect_peers()
         if subject not in self.heard_at:  # no manager (_connect_peers keeps no one else)
             return None
-        self.context.transport.connect(subject, msg.addr, NodeView.of(obj).curve_key.encode())  # nothing if there
+        self.context.transport.connect(subject, msg.addr, view.curve_key.encode())  # nothing if connected there
         if subject == sender:  # passed on once, to the managers that may not hear it themselves
-            if self.sender is None:
-                self.sender = DirectSender(self.context.transport)
-            passed_on = RaftAddress(msg.addr, subject)
-            for node_id in self.peers:
-                if node_id != subject:
-                    with contextlib.suppress(TransportError):
-                        self.sender.send(Address(node_id, self.name), passed_on, src_actor=self.name)
+            self._tell_managers(RaftAddress(msg.addr, subject), but=subject)
         return None
 
     # -- membership ------------------------------------------------------------------------------
