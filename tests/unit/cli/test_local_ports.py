@@ -28,6 +28,7 @@ def test_a_pair_is_free_and_outside_the_ephemeral_range() -> None:
 
 def test_a_pair_never_reaches_into_the_ephemeral_range(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(local, "_ephemeral_range", lambda: (32768, 60999))
+    monkeypatch.setattr(local, "_bindable", lambda host, port: True)  # which port is chosen, whatever this host holds
     seen: list[int] = []
 
     def highest_below(candidates: list[int]) -> int:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -56,7 +57,7 @@ from swarmnode.actors.store import WalWriteError
 from swarmnode.actors.store import wal as wal_module
 from swarmnode.actors.store.core import ApplyResult, StoreCore
 from swarmnode.actors.store.transactions import Create, Transaction, Update
-from swarmnode.transport import Identity, NotSent, TransportError
+from swarmnode.transport import Identity, NotSent, ReplyFuture, TransportError
 
 NODE = "n1"
 LEADER = "l1"
@@ -212,23 +213,35 @@ def started_in(
     sender = RecordingSender([])
     member.sender = sender  # type: ignore[assignment]
     member.on_start()
+    assert isinstance(member.actor_inbox.get_nowait().message, _Recover)  # told to itself, first
     member.on_receive(_Recover())
     members.append(member)
     return member, sender
 
 
-def follower(state_dir: Path, members: list[RaftMember]) -> tuple[RaftMember, list[str]]:
+def follower(
+    state_dir: Path, members: list[RaftMember], transport: object | None = None
+) -> tuple[RaftMember, list[str]]:
     """A member that is one of two voters, the other (LEADER) played by the test; no leader yet."""
-    member, sender = started_in(state_dir, members, ConfState(voters=(LEADER, NODE), learners=()))
+    member, sender = started_in(state_dir, members, ConfState(voters=(LEADER, NODE), learners=()), None, transport)
     return member, sender.events
 
 
-def following(state_dir: Path, members: list[RaftMember]) -> tuple[RaftMember, list[str]]:
+def following(
+    state_dir: Path, members: list[RaftMember], transport: object | None = None
+) -> tuple[RaftMember, list[str]]:
     """A follower (see ``follower``) that took LEADER's first append: it knows its leader."""
-    member, events = follower(state_dir, members)
+    member, events = follower(state_dir, members, transport)
     member.step(leader_append(2), Request(peer=Identity(LEADER, "manager")))
     member._process()
+    assert member.leader == LEADER
     return member, events
+
+
+def drain(member: RaftMember) -> None:
+    """Handle what was told to ``member`` (the test plays its thread): the transport's word, say."""
+    while not member.actor_inbox.empty():
+        member.on_receive(member.actor_inbox.get_nowait().message)
 
 
 def leader_append(index: int) -> RaftMessage:
@@ -591,20 +604,33 @@ def test_a_read_without_a_leader_fails_at_its_deadline(
 
 
 class ForwardingTransport:
-    """Notes where writes are forwarded; the leader never answers."""
+    """Notes where writes are forwarded; each forward gets the next of ``answers``, then one the
+    leader never answers (the futures handed out are kept, for a test to end them)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *answers: ReplyFuture[Any]) -> None:
         self.requests: list[tuple[str, str]] = []
+        self.answers = list(answers)
+        self.futures: list[ReplyFuture[Any]] = []
 
     def connect(self, node_id: str, addr: str, key: bytes) -> None:
         pass
 
-    def request(self, dst: Address, body: object, *, src_actor: str, timeout_s: float) -> object:
+    def request(self, dst: Address, body: object, *, src_actor: str, timeout_s: float) -> ReplyFuture[Any]:
         self.requests.append((dst.node, type(body).__name__))
-        return self.answer()
+        self.futures.append(self.answers.pop(0) if self.answers else ReplyFuture())
+        return self.futures[-1]
 
-    def answer(self) -> object:
-        return SimpleNamespace(add_done_callback=lambda fn: None)
+
+def failed(error: Exception) -> ReplyFuture[Any]:
+    future: ReplyFuture[Any] = ReplyFuture()
+    future.set_exception(error)
+    return future
+
+
+def operators_write(member: RaftMember, object_id: str) -> Outcome:
+    outcome = Outcome()
+    member._propose((Create("task", object_id, {"n": 1}),), outcome, wait_for_leader_s=5.0)
+    return outcome
 
 
 def test_an_operators_write_made_without_a_leader_waits_for_one_and_goes_to_it(
@@ -612,9 +638,8 @@ def test_an_operators_write_made_without_a_leader_waits_for_one_and_goes_to_it(
 ) -> None:
     """A manager just restarted has not heard from the leader yet; an election may be under way."""
     transport = ForwardingTransport()
-    member, _ = started_in(state_dir, members, ConfState(voters=(LEADER, NODE), learners=()), None, transport)
-    outcome = Outcome()
-    member._propose((Create("task", "t1", {"n": 1}),), outcome, wait_for_leader_s=5.0)
+    member, _ = follower(state_dir, members, transport)
+    outcome = operators_write(member, "t1")
     member._process()
     assert not outcome.settled and transport.requests == [], "failed (or forwarded) without a leader"
     member.step(leader_append(2), Request(peer=Identity(LEADER, "manager")))
@@ -622,66 +647,28 @@ def test_an_operators_write_made_without_a_leader_waits_for_one_and_goes_to_it(
     assert transport.requests == [(LEADER, "ForwardProposal")]
 
 
-class FailedFuture:
-    def __init__(self, error: Exception) -> None:
-        self.error = error
-
-    def add_done_callback(self, fn: Callable[[object], None]) -> None:
-        fn(self)
-
-    def result(self, timeout: float) -> object:
-        raise self.error
-
-
 def test_an_operators_write_whose_forward_was_not_sent_is_sent_again_and_one_lost_on_the_way_is_not(
     state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The connection to a leader just killed is lost: a forward that never left can go again
     (to it, or to the next leader); one lost on its way may have been committed."""
-    transport = ForwardingTransport()
-    member, _ = started_in(state_dir, members, ConfState(voters=(LEADER, NODE), learners=()), None, transport)
-    member.step(leader_append(2), Request(peer=Identity(LEADER, "manager")))
-    member._process()
-    answers = iter([FailedFuture(NotSent("the connection to the node was lost 0.3 s ago"))])
-    transport.answer = lambda: next(answers, SimpleNamespace(add_done_callback=lambda fn: None))  # type: ignore[attr-defined]
+    transport = ForwardingTransport(failed(NotSent("the connection to the node was lost 0.3 s ago")))
+    member, _ = following(state_dir, members, transport)
     monkeypatch.setattr(actor_module, "FORWARD_RETRY_S", 0.0)
-    outcome = Outcome()
-    member._propose((Create("task", "t1", {"n": 1}),), outcome, wait_for_leader_s=5.0)
+    outcome = operators_write(member, "t1")
     assert not outcome.settled, "a forward that never left failed the write"
-    told = [
-        e.message
-        for e in iter(lambda: member.actor_inbox.get_nowait() if not member.actor_inbox.empty() else None, None)
-    ]
-    unsent = [m for m in told if isinstance(m, actor_module._AwaitingLeader)]
-    assert len(unsent) == 1, told
+    mailbox = []
+    while not member.actor_inbox.empty():
+        mailbox.append(member.actor_inbox.get_nowait().message)
+    unsent = [m for m in mailbox if isinstance(m, actor_module._AwaitingLeader)]
+    assert len(unsent) == 1, mailbox
     member.on_receive(unsent[0])  # told back by the transport's thread
     member._receive(actor_module._Tick())
     assert transport.requests == [(LEADER, "ForwardProposal")] * 2 and not outcome.settled
-    transport.answer = lambda: FailedFuture(TransportError("RaftForwardProposal to raft@l1: the connection was lost"))  # type: ignore[attr-defined]
-    lost = Outcome()
-    member._propose((Create("task", "t2", {"n": 1}),), lost, wait_for_leader_s=5.0)
+    transport.answers.append(failed(TransportError("RaftForwardProposal to raft@l1: the connection was lost")))
+    lost = operators_write(member, "t2")
     with pytest.raises(Refused, match="may or may not be committed"):
         lost.wait(0)
-
-
-class HeldFuture:
-    """A forward's future whose end the test decides."""
-
-    def __init__(self) -> None:
-        self.callbacks: list[Callable[[object], None]] = []
-        self.error: Exception | None = None
-
-    def add_done_callback(self, fn: Callable[[object], None]) -> None:
-        self.callbacks.append(fn)
-
-    def result(self, timeout: float) -> object:
-        assert self.error is not None
-        raise self.error
-
-    def end(self, error: Exception) -> None:
-        self.error = error
-        for fn in self.callbacks:
-            fn(self)
 
 
 def test_a_write_failed_on_a_leader_change_is_never_sent_again_when_its_forward_turns_out_unsent(
@@ -690,19 +677,14 @@ def test_a_write_failed_on_a_leader_change_is_never_sent_again_when_its_forward_
     """The operator was told it may or may not be committed, to check before retrying: it must
     not be committed later all the same."""
     transport = ForwardingTransport()
-    member, _ = started_in(state_dir, members, ConfState(voters=(LEADER, NODE), learners=()), None, transport)
-    member.step(leader_append(2), Request(peer=Identity(LEADER, "manager")))
-    member._process()
-    held = HeldFuture()
-    transport.answer = lambda: held  # type: ignore[attr-defined]
-    outcome = Outcome()
-    member._propose((Create("task", "t1", {"n": 1}),), outcome, wait_for_leader_s=5.0)
+    member, _ = following(state_dir, members, transport)
+    outcome = operators_write(member, "t1")
     member._leadership("")  # the leader lost (an election): what was handed to it is failed
     with pytest.raises(Refused, match="may or may not be committed"):
         outcome.wait(0)
-    held.end(NotSent("the connection to the node was lost 0.2 s ago"))  # its word comes after
-    while not member.actor_inbox.empty():
-        member.on_receive(member.actor_inbox.get_nowait().message)
+    transport.futures[0].set_exception(NotSent("the connection to the node was lost 0.2 s ago"))  # its word, after
+    drain(member)
+    assert member.awaiting_leader == [], "an answered write waits to be sent again"
     member._leadership(LEADER)
     member._receive(actor_module._Tick())
     assert transport.requests == [(LEADER, "ForwardProposal")], "sent again after it was failed"
@@ -712,17 +694,11 @@ def test_an_operators_write_waiting_to_be_sent_again_is_failed_as_removed_when_t
     state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The tick that finds the node removed fails what waits before it could go to the leader again."""
-    transport = ForwardingTransport()
-    member, _ = started_in(state_dir, members, ConfState(voters=(LEADER, NODE), learners=()), None, transport)
-    member.step(leader_append(2), Request(peer=Identity(LEADER, "manager")))
-    member._process()
+    transport = ForwardingTransport(failed(NotSent("the connection to the node was lost 0.1 s ago")))
+    member, _ = following(state_dir, members, transport)
     monkeypatch.setattr(actor_module, "FORWARD_RETRY_S", 0.0)
-    answers = iter([FailedFuture(NotSent("the connection to the node was lost 0.1 s ago"))])
-    transport.answer = lambda: next(answers, SimpleNamespace(add_done_callback=lambda fn: None))  # type: ignore[attr-defined]
-    waiting = Outcome()
-    member._propose((Create("task", "t1", {"n": 1}),), waiting, wait_for_leader_s=5.0)
-    while not member.actor_inbox.empty():
-        member.on_receive(member.actor_inbox.get_nowait().message)  # the transport's word: not sent
+    waiting = operators_write(member, "t1")
+    drain(member)  # the transport's word: not sent
     member.context.set_shared(SESSION_KEY, Session(REMOVED, "node n1 was removed from the swarm", 0.0))
     member._receive(actor_module._Tick())
     with pytest.raises(Refused, match="was removed from the swarm"):
@@ -743,8 +719,7 @@ def test_a_write_without_a_leader_fails_at_once_or_when_its_wait_is_over(
     at_once = propose(member, "t1")
     with pytest.raises(Refused, match="no leader"):
         at_once.wait(0)
-    waited = Outcome()
-    member._propose((Create("task", "t2", {"n": 1}),), waited, wait_for_leader_s=3600.0)
+    waited = operators_write(member, "t2")
     member._receive(actor_module._Tick())
     assert not waited.settled
     member.awaiting_leader = [dataclasses.replace(w, deadline=0.0) for w in member.awaiting_leader]  # its time is up
@@ -753,17 +728,11 @@ def test_a_write_without_a_leader_fails_at_once_or_when_its_wait_is_over(
         waited.wait(0)
 
 
-def known_leader(state_dir: Path, members: list[RaftMember]) -> tuple[RaftMember, list[str]]:
-    member, events = following(state_dir, members)
-    assert member.leader == LEADER
-    return member, events
-
-
 def test_a_read_the_leader_does_not_confirm_is_asked_again(
     state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Its request or answer may be lost, or the leader began a new term and dropped it."""
-    member, events = known_leader(state_dir, members)
+    member, events = following(state_dir, members)
     outcome = read_tasks(member)
     member._process()
     assert events.count("send read_index") == 1
@@ -776,7 +745,7 @@ def test_a_read_the_leader_does_not_confirm_is_asked_again(
 def test_a_confirmed_read_this_manager_cannot_catch_up_with_fails_at_its_deadline(
     state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    member, _ = known_leader(state_dir, members)
+    member, _ = following(state_dir, members)
     outcome = read_past_its_deadline(member, monkeypatch)
     member._process()
     (context,) = member.reads_asked

@@ -160,8 +160,10 @@ def test_requests_queued_behind_a_crash_are_answered_unavailable_at_once(cluster
         cluster.client.request(Address("server", "echo"), EchoRequest(text=t), src_actor="t", timeout_s=TIMEOUT_S)
         for t in ("hold", "boom", "after")
     ]
-    wait_until(lambda: echo.actor_inbox.qsize() == 2, TIMEOUT_S, "boom and after queued behind hold")
-    HELD.set()
+    try:
+        wait_until(lambda: echo.actor_inbox.qsize() == 2, TIMEOUT_S, "boom and after queued behind hold")
+    finally:
+        HELD.set()  # the echo's thread is not left waiting, whatever happened
     assert send[0].result(TIMEOUT_S + 1) == EchoReply(text="worker:hold")
     with pytest.raises(RemoteError, match="handler bug"):
         send[1].result(TIMEOUT_S + 1)

@@ -106,6 +106,8 @@ def test_what_port_plus_one_says_changes_only_when_two_probes_agree(
     assert said == [taken, taken, taken, taken, "", "", "", taken]
 
 
-def test_a_manager_says_nothing_of_port_plus_one(tmp_path: Path) -> None:
+def test_a_manager_says_nothing_of_port_plus_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     context = NodeContext("m1", "manager", tmp_path, "127.0.0.1:0", CurveKeys(b"p" * 40, b"s" * 40))
+    context.set_transport(SimpleNamespace(address="127.0.0.1:5000"))  # type: ignore[arg-type]
+    monkeypatch.setattr(worker_module, "port_taken", lambda listen, *, bootstrap: "cannot listen on 127.0.0.1:5001")
     assert Worker(None, context)._cannot_manage() == ""  # it listens there already
