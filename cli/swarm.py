@@ -441,10 +441,18 @@ def cluster_status(settings: Settings) -> None:
         return
     click.echo(f"This manager:  {reply.node_id} ({reply.role})")
     none = "(none: this node was removed from the swarm)" if removed else "(none: an election may be under way)"
+    if reply.disk_full:
+        none = "(unknown: this manager's disk is full)"
     click.echo(f"Leader:        {reply.leader or none}")
     voters = sum(1 for m in reply.members if m.suffrage == "voter")
     if removed:
         click.echo(f"               {removed}")
+    elif reply.disk_full:
+        click.echo(
+            f"               {reply.disk_full}. This manager takes no part in Raft until the disk has room "
+            "again, and goes on by itself then (its log says how much it waits for); the other managers "
+            "go on without it while a majority of them is up. Run commands on another manager meanwhile."
+        )
     elif not reply.leader and voters:
         click.echo(
             f"               A leader needs {voters // 2 + 1} of the {voters} voters up and reaching each other: "

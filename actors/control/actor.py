@@ -29,7 +29,14 @@ from swarmnode.actors.runtime import (
     handles,
 )
 from swarmnode.actors.runtime.addressable import Request
-from swarmnode.actors.store.client import LEADER_WAIT_S, propose, raft_status, read_store, update_object
+from swarmnode.actors.store.client import (
+    DISK_FULL_KEY,
+    LEADER_WAIT_S,
+    propose,
+    raft_status,
+    read_store,
+    update_object,
+)
 from swarmnode.actors.store.core import StoreCore, StoredObject
 from swarmnode.actors.store.objects import AVAILABILITIES, CLUSTER_ID, ClusterView, NodeView, cluster_of, nodes_of
 from swarmnode.actors.store.transactions import Delete, Update
@@ -316,6 +323,7 @@ class ControlActor(NodeActor):
             applied=status.applied,
             members=tuple(rows),
             members_seen_by=status.id,
+            disk_full=self.context.get_shared(DISK_FULL_KEY) or "",
         )
 
     def _leader_reachability(self, status: Any) -> dict[str, str] | None:

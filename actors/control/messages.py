@@ -251,6 +251,7 @@ class ClusterStatusReply(Message):
     applied: int
     members: tuple[MemberRow, ...]
     members_seen_by: str
+    disk_full: str = ""  # what the WAL said when this manager's disk filled: its Raft member waits for room
 
 
 @message

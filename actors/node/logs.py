@@ -51,13 +51,46 @@ class BriefFormatter(logging.Formatter):
         return super().format(brief)
 
 
+class _LogFile(logging.FileHandler):
+    """node.log; a write that fails (a full disk) is said once on stderr, not as a traceback per record."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, encoding="utf-8")
+        self.lost = 0  # records that failed to be written since writing began to fail
+        self._failed = False  # the record being written failed
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._failed = False
+        super().emit(record)  # calls handleError on a failure
+        if self.lost and not self._failed:
+            print(
+                f"swarm-node: writing the node log {self.baseFilename} again ({self.lost} records not written)",
+                file=sys.stderr,
+            )
+            self.lost = 0
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        if not isinstance(error, OSError):
+            super().handleError(record)  # a bug: its traceback
+            return
+        self._failed = True
+        if not self.lost:
+            print(
+                f"swarm-node: cannot write the node log {self.baseFilename} ({error.strerror}); records may be "
+                "lost until it can, and warnings still come here",
+                file=sys.stderr,
+            )
+        self.lost += 1
+
+
 def configure_logging(state_dir: Path, *, verbose: bool = False) -> Path:
     """Send every record to ``state_dir/node.log`` as JSON, and the important ones to stderr."""
     path = state_dir / LOG_FILE
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    file_handler = logging.FileHandler(path, encoding="utf-8")
+    file_handler = _LogFile(path)
     file_handler.setFormatter(JsonFormatter())
     file_handler.setLevel(logging.DEBUG if verbose else logging.INFO)
     stderr_handler = logging.StreamHandler(sys.stderr)

@@ -45,7 +45,7 @@ from swarmnode.actors.runtime import (
     handles,
 )
 from swarmnode.actors.runtime.addressable import Request
-from swarmnode.actors.store.client import STORE_CRASH_KEY
+from swarmnode.actors.store.client import DISK_FULL_KEY, STORE_CRASH_KEY
 from swarmnode.actors.store.core import ApplyResult, Event, StoreCore, Watchers
 from swarmnode.actors.store.objects import NodeView, cluster_of, nodes_of
 from swarmnode.actors.store.transactions import (
@@ -59,7 +59,14 @@ from swarmnode.actors.store.transactions import (
     new_txn_id,
 )
 from swarmnode.actors.store.wal import HardState as WalHardState
-from swarmnode.actors.store.wal import WriteAheadLog, read_latest_snapshot, write_snapshot
+from swarmnode.actors.store.wal import (
+    WalDiskFull,
+    WriteAheadLog,
+    has_room,
+    read_latest_snapshot,
+    room_to_go_on,
+    write_snapshot,
+)
 from swarmnode.actors.supervision import Link, describe
 from swarmnode.transport import DirectSender, NotSent, TransportError
 
@@ -129,6 +136,8 @@ NO_LEADER = (
 # A linearizable read not confirmed by then fails: no leader all that time, or its request or
 # answer was lost.
 READ_INDEX_TIMEOUT_S = 5.0
+# A manager whose disk filled looks this often whether there is room again (wal.room_to_go_on).
+DISK_PROBE_S = 1.0
 # A forward to the leader that could not be sent (the connection lost) is tried again this often.
 FORWARD_RETRY_S = 0.2
 # A read not confirmed this long after it was asked is asked again: the request or its answer
@@ -512,6 +521,10 @@ class RaftMember(NodeActor):
         self.is_leader = False
         self.no_leader_said_at = time.monotonic()  # when "still no leader" was last said (or leaderless since)
         self.halted = False  # this node was removed from the swarm (its Worker was told): no campaigning
+        # What the WAL said when the disk filled (the crash before this start): until there is
+        # room again this member takes no part in Raft. "" when it writes as usual.
+        self.disk_full = ""
+        self.disk_looked_at = -math.inf  # when the room on the disk was last looked at
         self.not_a_member_since: float | None = None  # when a member said it holds this one out of the group
         self.not_a_member_told: dict[str, float] = {}  # node id -> when it was last told it is not a member
         self.not_a_member_pushed_at = -math.inf  # when the managers out of the group were last told, unasked
@@ -574,7 +587,16 @@ class RaftMember(NodeActor):
             len(restored.entries),
             hs.commit if hs else 0,
         )
-        if self.core.status().conf.voters == (self.context.node_id,):
+        self.disk_full = self.context.get_shared(DISK_FULL_KEY) or ""
+        if self.disk_full:
+            log.warning(
+                "raft: %s; this manager takes no part in Raft until %d MB are free in %s (looked at every %g s)",
+                self.disk_full,
+                room_to_go_on(directory) >> 20,
+                directory,
+                DISK_PROBE_S,
+            )
+        elif self.core.status().conf.voters == (self.context.node_id,):
             self.core.campaign()  # the only voter: no one to wait for (a new swarm starts writable)
         # What the log holds is applied by the first message (a restart with a long log takes
         # seconds, which on_start must not: the node's start waits for it, 10 s at most).
@@ -587,6 +609,11 @@ class RaftMember(NodeActor):
     def on_crash(self, exc: BaseException) -> None:
         # Writes that come while it restarts are told why (a full disk, say), not only "not running".
         self.context.set_shared(STORE_CRASH_KEY, (time.monotonic(), describe(exc)))
+        if isinstance(exc, WalDiskFull):
+            # Restarted, the member rebuilds its core from what the disk holds (the failed write
+            # was cut back off) and waits for room rather than crash at every write until its
+            # supervisors give up and the node exits (etcd stops on a failed WAL write).
+            self.context.set_shared(DISK_FULL_KEY, str(exc))
         self._close(Refused("unavailable", f"the raft member crashed: {describe(exc)}"))
 
     def _close(self, error: BaseException) -> None:
@@ -702,6 +729,8 @@ class RaftMember(NodeActor):
             return None
         if self.halted:
             return None  # removed from the swarm: messages queued for it while it was down still arrive
+        if self.disk_full:
+            return None  # it could not write what they ask: the leader counts it as unreachable
         if self._held_out(msg.frm):
             return None
         if self.not_a_member_since is not None:
@@ -823,8 +852,8 @@ class RaftMember(NodeActor):
 
     def _read_index(self, fn: Callable[[StoreCore], Any], outcome: Outcome) -> None:
         assert self.core is not None
-        if (removed := self._removed()) is not None:
-            outcome.fail(removed)  # no leader will confirm it: said now, not at the deadline
+        if (halted := self._halted()) is not None:
+            outcome.fail(halted)  # no leader will confirm it: said now, not at the deadline
             return
         context = self.rng.getrandbits(64).to_bytes(8, "big")
         read = _PendingRead(fn, outcome, time.monotonic() + READ_INDEX_TIMEOUT_S)
@@ -905,7 +934,7 @@ class RaftMember(NodeActor):
 
     @handles(ForwardProposal, roles={"manager"})
     def forwarded(self, msg: ForwardProposal, request: Request) -> None:
-        if self.halted:  # what this node was told is for its operator, not for the manager asking
+        if self.halted or self.disk_full:  # what this node was told is for its operator, not for the manager asking
             raise Refused("unavailable", f"node {self.context.node_id} is not the leader")
 
         def answer(outcome: Outcome) -> None:
@@ -948,8 +977,8 @@ class RaftMember(NodeActor):
         return index
 
     def _forward(self, txn: Transaction, data: bytes, outcome: Outcome, leader: str, deadline: float = 0.0) -> None:
-        if (removed := self._removed()) is not None:
-            outcome.fail(removed)
+        if (halted := self._halted()) is not None:
+            outcome.fail(halted)
             return
         if not leader or leader == self.context.node_id:
             # An election under way, or this manager has just started and not heard from the
@@ -1012,8 +1041,8 @@ class RaftMember(NodeActor):
         self.forwarded_to_leader.discard(write.outcome)  # not in flight: the leader's change must not fail it
         if write.outcome.settled:
             return
-        if (removed := self._removed()) is not None:
-            write.outcome.fail(removed)
+        if (halted := self._halted()) is not None:
+            write.outcome.fail(halted)
         elif time.monotonic() >= write.deadline:
             write.outcome.fail(Refused("unavailable", write.why or NO_LEADER))
         else:
@@ -1273,7 +1302,9 @@ class RaftMember(NodeActor):
         halted = self._follow_session()  # first: a manager removed sends nothing more (it fails what waits)
         if self.awaiting_leader:
             self._tend_awaiting_leader()  # also while told it is not a member: deadlines hold
-        if halted or self._told_not_a_member():
+        if self.disk_full:
+            self._look_for_room()
+        if halted or self.disk_full or self._told_not_a_member():
             self.timers.start("tick", TICK_S, _Tick())
             return
         self.core.tick()
@@ -1329,6 +1360,41 @@ class RaftMember(NodeActor):
         for one in waiting:
             one.outcome.fail(refusal)
         self.reads_asked, self.reads_confirmed, self.awaiting_leader = {}, [], []
+
+    def _look_for_room(self) -> None:
+        """Take part in Raft again once the disk that filled has room (looked at every DISK_PROBE_S).
+
+        The core was rebuilt from the disk at this member's start and has stepped nothing since,
+        so it goes on from what the disk holds: it catches up from the leader, or leads again.
+        """
+        now = time.monotonic()
+        if now - self.disk_looked_at < DISK_PROBE_S:
+            return
+        self.disk_looked_at = now
+        directory = raft_dir(self.context.state_dir)
+        if not has_room(directory, room_to_go_on(directory)):
+            return
+        log.info("raft: the disk has room again in %s; this manager takes part in Raft again", directory)
+        self.disk_full = ""
+        self.context.set_shared(DISK_FULL_KEY, None)
+        self.no_leader_said_at = now
+        assert self.core is not None
+        if self.core.status().conf.voters == (self.context.node_id,):
+            self.core.campaign()
+
+    def _halted(self) -> Refused | None:
+        """Why this manager can serve no read or write now (removed, or its disk full), or None."""
+        if (removed := self._removed()) is not None:
+            return removed
+        if not self.disk_full:
+            return None
+        directory = raft_dir(self.context.state_dir)
+        return Refused(
+            "unavailable",
+            f"this manager's disk is full ({self.disk_full}): it takes no part in the swarm's Raft group until "
+            f"{room_to_go_on(directory) >> 20} MB are free in {directory}, and goes on by itself then. "
+            "Meanwhile run the command on another manager",
+        )
 
     def _removed(self) -> Refused | None:
         """Why this manager can serve no read or write: it was removed from the swarm (or None)."""

@@ -15,6 +15,7 @@ from typing import Any, TypeVar, cast
 import pykka
 
 from swarmnode.actors.runtime import NodeContext, Refused
+from swarmnode.actors.supervision import ActorCrashed
 
 from .core import ApplyResult, StoreCore, StoredObject
 from .transactions import Op, Update
@@ -33,6 +34,7 @@ __all__ = [
 T = TypeVar("T")
 STORE_ACTOR = "raft"
 STORE_CRASH_KEY = "store_crash"  # (monotonic time, reason) of the RaftMember's last crash
+DISK_FULL_KEY = "store_disk_full"  # what the WAL said when the disk filled, until it has room again
 CRASH_TOLD_S = 60.0  # a store that is not running names a crash this recent as the likely cause
 STORE_TIMEOUT_S = 10.0
 # An operator's write made while no leader is known waits this long for one, as a linearizable
@@ -116,6 +118,10 @@ def read_store(
             outcome = _store(context).ask(Read(fn), timeout=timeout_s)
     except pykka.ActorDeadError:
         raise _down(context, "the store stopped before answering") from None
+    except ActorCrashed as exc:  # a full disk, say: the asker is not at fault, and must not crash too
+        raise Refused(
+            "unavailable", f"the store of this manager crashed before answering ({exc.reason}); try again"
+        ) from None
     except (pykka.Timeout, TimeoutError):
         raise Refused("unavailable", f"the store did not answer within {timeout_s:g} s") from None
     return cast(T, cast(ReadOutcome, outcome).unwrap())
@@ -129,6 +135,8 @@ def raft_status(context: NodeContext, timeout_s: float = STATUS_TIMEOUT_S) -> An
         return _store(context).ask(GetRaftStatus(), timeout=timeout_s)
     except pykka.ActorDeadError:
         raise _down(context, "the raft member stopped before answering") from None
+    except ActorCrashed as exc:
+        raise Refused("unavailable", f"the raft member crashed before answering ({exc.reason}); try again") from None
     except (pykka.Timeout, TimeoutError):
         raise Refused("unavailable", f"the raft member did not answer within {timeout_s:g} s") from None
 

@@ -78,10 +78,13 @@ __all__ = [
     "HardState",
     "Recovered",
     "WalCorruption",
+    "WalDiskFull",
     "WalError",
     "WalWriteError",
     "WriteAheadLog",
+    "has_room",
     "read_latest_snapshot",
+    "room_to_go_on",
     "write_snapshot",
 ]
 
@@ -98,6 +101,8 @@ _HEADER = struct.Struct("<II")
 _SEGMENT_NAME = re.compile(r"wal-([0-9a-f]{16})\.log")
 _SNAPSHOT_NAME = re.compile(r"snapshot-([0-9a-f]{16})\.snap")
 _LOCK_NAME = "wal.lock"
+_PROBE_NAME = "space.probe"
+_FULL = (errno.ENOSPC, errno.EDQUOT)  # the disk, or this user's quota of it, is full
 _MAX_INDEX = 2**63 - 1
 _SECTOR = 512  # the smallest unit a disk writes whole (or not at all)
 # How every payload begins: a msgpack array of 5 (or 4, from an older version), then the record type.
@@ -125,6 +130,11 @@ class WalCorruption(WalError):
 
 class WalWriteError(WalError):
     """A write did not reach the disk; nothing of it was acknowledged."""
+
+
+class WalDiskFull(WalWriteError):
+    """A write met a full disk and was cut back off: the files are whole, and writing may go on
+    once there is room (:func:`has_room`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -776,14 +786,14 @@ class WriteAheadLog:
                 f"({again.strerror}); restart the node so that it recovers from what the disk holds"
             )
             raise WalWriteError(self._broken) from exc
-        if exc.errno != errno.ENOSPC:
+        if exc.errno not in _FULL:
             # After a failed fsync the kernel may have dropped the pages: retrying could lie.
             self._broken = (
                 f"writing {path} failed ({exc.strerror}); nothing of that write was acknowledged. "
                 "Restart the node once the disk is healthy"
             )
             raise WalWriteError(self._broken) from exc
-        raise WalWriteError(
+        raise WalDiskFull(
             f"disk full while writing {path}: nothing of this write was acknowledged; free space and retry"
         ) from exc
 
@@ -803,8 +813,8 @@ class WriteAheadLog:
 
 
 def _write_error(path: Path, exc: OSError) -> WalWriteError:
-    if exc.errno == errno.ENOSPC:
-        return WalWriteError(f"disk full while writing {path}: nothing was acknowledged; free space and retry")
+    if exc.errno in _FULL:
+        return WalDiskFull(f"disk full while writing {path}: nothing was acknowledged; free space and retry")
     return WalWriteError(f"cannot write {path}: {exc.strerror}; nothing was acknowledged")
 
 
@@ -840,6 +850,48 @@ def _fsync_directory(directory: Path) -> None:
 
 
 # ------------------------------------------------------------------------------- snapshots
+
+
+def has_room(directory: str | os.PathLike[str], nbytes: int) -> bool:
+    """Whether ``nbytes`` more can be written in ``directory`` now.
+
+    The bytes are allocated for real (``posix_fallocate`` of a file there, removed at once), so
+    that the answer holds whatever the filesystem reserves (root's blocks, a quota); where it
+    cannot allocate, the free space ``statvfs`` reports is compared.
+    """
+    folder = Path(directory)
+    path = folder / _PROBE_NAME
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as exc:
+        if exc.errno in _FULL:
+            return False  # not even a directory entry
+        raise
+    try:
+        _os_fallocate(fd, 0, nbytes)
+    except OSError as exc:
+        if exc.errno in _FULL:
+            return False
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+        stat = os.statvfs(folder)
+        return stat.f_bavail * stat.f_frsize >= nbytes
+    finally:
+        os.close(fd)
+        path.unlink(missing_ok=True)
+    return True
+
+
+def room_to_go_on(directory: str | os.PathLike[str]) -> int:
+    """The bytes that must be free in ``directory`` for a log that met a full disk to go on: two
+    preallocation steps, and a snapshot as big as the newest (the old one is removed only after)."""
+    files = _snapshot_files(Path(directory))
+    newest = files and max(files)[1]
+    try:
+        snapshot = newest.stat().st_size if newest else 0
+    except FileNotFoundError:
+        snapshot = 0  # replaced by a newer one since
+    return 2 * PREALLOCATE_BYTES + snapshot
 
 
 def write_snapshot(directory: str | os.PathLike[str], index: int, data: bytes) -> Path:

@@ -43,9 +43,9 @@ class NodeProcess:
 
     def start(self, *extra: str, wait: bool = True, env: dict[str, str] | None = None) -> NodeProcess:
         args = ["start", "--listen", self.listen, "--state-dir", str(self.state_dir), *extra]
-        if not self.state_dir.exists():
+        if not self.state_dir.exists() or not any(self.state_dir.iterdir()):
             # Founding is explicit; a restart goes by what the state dir holds, and one whose node
-            # left is refused, as an operator's plain `start` is.
+            # left is refused, as an operator's plain `start` is. (An empty one: a mount point.)
             args += ["--role", self.role]
         return self._run(args, wait, env)
 

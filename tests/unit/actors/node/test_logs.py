@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import logging
+import os
 
 import pytest
 
@@ -45,3 +48,37 @@ def test_tracebacks_go_to_the_json_log_but_not_to_stderr():
 @pytest.mark.parametrize("value", [object(), {"a": 1}, [1, 2]])
 def test_odd_extras_are_written_as_text(value):
     assert isinstance(json.loads(JsonFormatter().format(record("m", odd=value)))["odd"], str)
+
+
+class Disk(io.StringIO):
+    """A log file's stream on a disk that is full until told otherwise."""
+
+    full = True
+
+    def write(self, text: str) -> int:
+        if self.full:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return super().write(text)
+
+
+def test_a_log_file_that_cannot_be_written_is_said_once_on_stderr_not_per_record(tmp_path, capsys):
+    from swarmnode.actors.node.logs import _LogFile
+
+    handler = _LogFile(tmp_path / "node.log")
+    handler.setFormatter(JsonFormatter())
+    disk = Disk()
+    handler.stream.close()
+    handler.stream = disk
+    for i in range(3):
+        handler.handle(record(f"lost {i}"))
+    said = capsys.readouterr().err
+    assert said.count("cannot write the node log") == 1 and "No space left on device" in said, said
+    assert "Traceback" not in said
+    disk.full = False  # room again
+    handler.handle(record("kept"))
+    said = capsys.readouterr().err
+    assert "writing the node log" in said and "again (3 records not written)" in said, said
+    assert "kept" in disk.getvalue()
+    handler.handle(record("quiet"))
+    assert capsys.readouterr().err == ""
+    handler.close()

@@ -12,6 +12,7 @@ import dataclasses
 import errno
 import itertools
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -53,8 +54,9 @@ from swarmnode.actors.raft.messages import (
 from swarmnode.actors.runtime import REMOVED, SESSION_KEY, NodeContext, Refused, Session
 from swarmnode.actors.runtime.addressable import Request
 from swarmnode.actors.runtime.context import CurveKeys
-from swarmnode.actors.store import WalWriteError
+from swarmnode.actors.store import WalDiskFull, WalWriteError
 from swarmnode.actors.store import wal as wal_module
+from swarmnode.actors.store.client import DISK_FULL_KEY
 from swarmnode.actors.store.core import ApplyResult, StoreCore
 from swarmnode.actors.store.transactions import Create, Transaction, Update
 from swarmnode.transport import Identity, NotSent, ReplyFuture, TransportError
@@ -178,6 +180,79 @@ def test_a_write_the_disk_refuses_crashes_the_member_unacknowledged_and_is_not_c
     assert propose(again, "t2").wait(0).ok, "the member does not write again after the disk has room"
 
 
+def test_a_member_restarted_after_its_disk_filled_waits_for_room_then_goes_on(
+    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not a crash at every write until the supervisors give up and the node exits: the restarted
+    member takes no part until the disk has room, says why to whoever asks, then goes on."""
+    caplog.set_level(logging.INFO, "swarmnode.raft")
+    member = started(state_dir)
+    members.append(member)
+    monkeypatch.setattr(wal_module, "_os_write", failing_once(errno.ENOSPC))
+    with pytest.raises(WalDiskFull, match="disk full") as crashed:
+        propose(member, "lost")
+    member.timers.close()
+    member.on_crash(crashed.value)  # as the actor's crash does
+    members.remove(member)
+    room = [False]
+    looked: list[int] = []
+
+    def has_room(directory: Path, nbytes: int) -> bool:
+        looked.append(nbytes)
+        return room[0]
+
+    monkeypatch.setattr(actor_module, "has_room", has_room)
+    again = RaftMember(None, member.context)  # its supervisor starts it again with the node's context
+    members.append(again)
+    again.on_start()
+    again.on_receive(again.actor_inbox.get_nowait().message)  # its _Recover
+    assert again.core is not None and again.core.role != "leader", "the lone voter campaigned with its disk full"
+    refused = propose(again, "t1")
+    with pytest.raises(Refused, match=r"disk is full \(disk full while writing .*\): it takes no part") as caught:
+        refused.wait(0)
+    assert "8 MB are free in" in caught.value.text, caught.value.text
+    assert again.store.get("task", "lost") is None
+    again._receive(actor_module._Tick())
+    newest = max(raft_dir(state_dir).glob("snapshot-*.snap"))
+    assert looked == [(8 << 20) + newest.stat().st_size], "it did not look for room for the log's next steps"
+    again._receive(actor_module._Tick())
+    assert len(looked) == 1, "it looked for room again before DISK_PROBE_S"
+    assert again.context.get_shared(DISK_FULL_KEY) is not None
+    room[0] = True
+    again.disk_looked_at = -math.inf  # DISK_PROBE_S later
+    again._receive(actor_module._Tick())
+    assert again.core.role == "leader" and again.context.get_shared(DISK_FULL_KEY) is None
+    assert propose(again, "t2").wait(0).ok, "it does not write again once the disk has room"
+    assert "takes part in Raft again" in caplog.text
+
+
+def test_a_follower_whose_disk_filled_neither_answers_nor_campaigns_until_there_is_room(
+    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    room = [False]
+    monkeypatch.setattr(actor_module, "has_room", lambda directory, nbytes: room[0])
+    conf = ConfState(voters=(LEADER, NODE), learners=())
+    member, sender = started_in(state_dir, members, conf, disk_full="disk full while writing wal-1.log")
+    member.step(leader_append(2), Request(peer=Identity(LEADER, "manager")))
+    member._process()
+    for _ in range(4 * actor_module.ELECTION_TICKS):  # twice the longest election timeout
+        member._receive(actor_module._Tick())
+    assert sender.events == [], f"with its disk full it answered or campaigned: {sender.events}"
+    assert member.leader == "" and member.core is not None and member.core.log.last_index == 1
+    for outcome in (read_tasks(member), propose(member, "t1")):
+        assert outcome.settled, "a read or write waits for a leader it cannot follow"
+        assert isinstance(outcome._error, Refused) and "disk is full" in outcome._error.text, outcome._error
+    with pytest.raises(Refused, match="not the leader"):
+        member.forwarded(actor_module.ForwardProposal(txn=b""), Request(peer=Identity(LEADER, "manager")))
+    room[0] = True
+    member.disk_looked_at = -math.inf
+    member._receive(actor_module._Tick())
+    member.step(leader_append(2), Request(peer=Identity(LEADER, "manager")))
+    member._process()
+    assert member.leader == LEADER and member.core.log.last_index == 2, "it does not follow once there is room"
+    assert "send app_resp" in sender.events
+
+
 class RecordingSender:
     """Stands in for the DirectSender: notes each message sent, in order with the fsyncs."""
 
@@ -199,9 +274,11 @@ def started_in(
     conf: ConfState,
     store: StoreCore | None = None,
     transport: object | None = None,
+    disk_full: str = "",
 ) -> tuple[RaftMember, RecordingSender]:
     """A member started from a snapshot of membership ``conf`` (and ``store``), its messages
-    recorded; ``transport`` stands in for the transport, which it uses to connect to peers."""
+    recorded; ``transport`` stands in for the transport, which it uses to connect to peers;
+    ``disk_full``: restarted after its disk filled (what the WAL said)."""
     directory = raft_dir(state_dir)
     for stale in directory.glob("snapshot-*"):
         stale.unlink()
@@ -210,6 +287,7 @@ def started_in(
     wal_module.write_snapshot(directory, 1, encode_snapshot(RaftSnapshot(meta=meta, data=data)))
     member = RaftMember(None, context(state_dir))
     member.context.set_transport(transport)  # type: ignore[arg-type]
+    member.context.set_shared(DISK_FULL_KEY, disk_full or None)
     sender = RecordingSender([])
     member.sender = sender  # type: ignore[assignment]
     member.on_start()

@@ -17,6 +17,7 @@ from swarmnode.actors.store import (
     HardState,
     Recovered,
     WalCorruption,
+    WalDiskFull,
     WalError,
     WalWriteError,
     WriteAheadLog,
@@ -588,7 +589,7 @@ def test_disk_full_cuts_the_partial_write_and_the_log_goes_on(
     log.append(entries(1, 3))
     before = segment(log).read_bytes()
     monkeypatch.setattr(wal_module, "_os_write", failing_write(errno.ENOSPC, 50))
-    with pytest.raises(WalWriteError, match=f"disk full while writing {segment(log)}"):
+    with pytest.raises(WalDiskFull, match=f"disk full while writing {segment(log)}"):  # a WalWriteError
         log.append(entries(4, 10))
     after = segment(log).read_bytes()  # the partial write is cut off, and with it only preallocated zeros
     assert after == before[: len(after)] and not any(before[len(after) :]) and log.last_index == 3
@@ -610,13 +611,49 @@ def test_disk_full_while_preallocating_writes_nothing_and_the_log_goes_on(
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(wal_module, "_os_fallocate", full)
-    with pytest.raises(WalWriteError, match="disk full"):
+    with pytest.raises(WalDiskFull, match="disk full"):
         wal.append(entries(4, 5, size=big))  # past the preallocated 4 MiB
     assert segment(wal).read_bytes() == before and wal.last_index == 3
     monkeypatch.setattr(wal_module, "_os_fallocate", os.posix_fallocate)  # space was freed
     wal.append(entries(4, 5, size=big))
     wal.close()
     assert reopen(tmp_path).entries == entries(1, 5, size=big)
+
+
+def test_room_is_allocated_for_real_and_given_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[int] = []
+
+    def allocate(fd: int, offset: int, length: int) -> None:
+        asked.append(length)
+        if length > 1000:
+            raise OSError(errno.EDQUOT, os.strerror(errno.EDQUOT))  # a full quota is a full disk too
+        os.posix_fallocate(fd, offset, length)
+
+    monkeypatch.setattr(wal_module, "_os_fallocate", allocate)
+    assert wal_module.has_room(tmp_path, 1000) is True
+    assert wal_module.has_room(tmp_path, 1001) is False
+    assert asked == [1000, 1001] and list(tmp_path.iterdir()) == [], "the probe was left behind"
+
+
+def test_room_on_a_filesystem_that_cannot_preallocate_is_what_it_says_is_free(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unsupported(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.EOPNOTSUPP, os.strerror(errno.EOPNOTSUPP))
+
+    monkeypatch.setattr(wal_module, "_os_fallocate", unsupported)
+    stat = os.statvfs(tmp_path)
+    free = stat.f_bavail * stat.f_frsize
+    assert wal_module.has_room(tmp_path, 4096) is True
+    assert wal_module.has_room(tmp_path, free + (1 << 30)) is False
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_log_that_met_a_full_disk_goes_on_with_room_for_two_steps_and_a_snapshot(tmp_path: Path) -> None:
+    assert wal_module.room_to_go_on(tmp_path) == 2 * PREALLOCATE_BYTES
+    write_snapshot(tmp_path, 5, b"s" * 3000)
+    newest = write_snapshot(tmp_path, 9, b"s" * 7000)
+    assert wal_module.room_to_go_on(tmp_path) == 2 * PREALLOCATE_BYTES + newest.stat().st_size
 
 
 def test_a_filesystem_that_cannot_preallocate_grows_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
