@@ -448,10 +448,15 @@ def cluster_status(settings: Settings) -> None:
     if removed:
         click.echo(f"               {removed}")
     elif reply.disk_full:
+        others = (
+            f"the swarm goes on without it while {voters // 2 + 1} of its {voters} voters are up: run commands on "
+            "another manager meanwhile"
+            if voters > 2
+            else "with so few managers, the swarm takes no writes until it has room again"
+        )
         click.echo(
-            f"               {reply.disk_full}. This manager takes no part in Raft until the disk has room "
-            "again, and goes on by itself then (its log says how much it waits for); the other managers "
-            "go on without it while a majority of them is up. Run commands on another manager meanwhile."
+            f"               {reply.disk_full}. This manager takes no part in Raft until then, and goes on by itself "
+            f"once there is room; {others}."
         )
     elif not reply.leader and voters:
         click.echo(

@@ -188,7 +188,19 @@ class CertAuthority(NodeActor):
             self.timers.start("renew", RENEW_RETRY_S, RenewNow(reason, via))
             return
         cert = NodeCertificate(key_pem=key_pem, chain_pem=chain, trust_pem=trust)
-        write_certificate(self.context.state_dir, cert)
+        try:
+            write_certificate(self.context.state_dir, cert)
+        except OSError as exc:
+            # Not adopted: a restart would find the old one on disk. The old one still serves.
+            log.warning(
+                "certificate renewal (%s): could not save the new certificate in %s (%s); retrying in %g s",
+                reason,
+                self.context.state_dir,
+                exc.strerror or exc,
+                RENEW_RETRY_S,
+            )
+            self.timers.start("renew", RENEW_RETRY_S, RenewNow(reason, via))
+            return
         self._adopt(cert)
         self.renewed_at = time.monotonic()
         log.info("renewed the certificate of this node (%s)", reason)

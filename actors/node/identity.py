@@ -22,9 +22,13 @@ __all__ = [
     "new_node_id",
     "prepare_state_dir",
     "write_private",
+    "write_private_files",
 ]
 
 LOCK_FILE = "lock"  # held (flock) by the one node process that uses the state dir; it names its pid
+
+# Every write of the state dir's files goes through this name, so that tests can make the disk fill up.
+_os_write = os.write
 
 NODE_ID_CHARS = 25
 _ALPHABET = string.digits + string.ascii_lowercase
@@ -128,16 +132,39 @@ def lock_holder(path: Path) -> str | None:
 
 def write_private(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically with mode 0600 (temporary file, fsync, rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    write_private_files({path: data})
+
+
+def write_private_files(files: dict[Path, bytes]) -> None:
+    """Write each file atomically with mode 0600, all in one directory; none is replaced unless
+    all of them were written (a full disk half-way leaves the old ones, and no temporary file).
+
+    Each is written whole to a temporary file and fsynced first; then they are renamed in order
+    and the directory fsynced once.
+    """
+    staged: list[tuple[Path, Path]] = []
     try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+        for path, data in files.items():
+            tmp = path.with_name(path.name + ".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            staged.append((tmp, path))
+            try:
+                view = memoryview(data)
+                while view:  # a write may take part of it (a disk filling up): the rest, or its error
+                    view = view[_os_write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    except BaseException:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise
+    for tmp, path in staged:
+        os.replace(tmp, path)
+    folders = {path.parent for _, path in staged}
+    for folder in folders:
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -56,16 +57,15 @@ class _LogFile(logging.FileHandler):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, encoding="utf-8")
-        self.lost = 0  # records that failed to be written since writing began to fail
+        self.lost = 0  # records whose write failed since writing began to fail (some may follow later)
         self._failed = False  # the record being written failed
 
     def emit(self, record: logging.LogRecord) -> None:
         self._failed = False
         super().emit(record)  # calls handleError on a failure
         if self.lost and not self._failed:
-            print(
-                f"swarm-node: writing the node log {self.baseFilename} again ({self.lost} records not written)",
-                file=sys.stderr,
+            _say(
+                f"swarm-node: writing the node log {self.baseFilename} again; up to {self.lost} records may be missing"
             )
             self.lost = 0
 
@@ -76,12 +76,18 @@ class _LogFile(logging.FileHandler):
             return
         self._failed = True
         if not self.lost:
-            print(
+            _say(
                 f"swarm-node: cannot write the node log {self.baseFilename} ({error.strerror}); records may be "
-                "lost until it can, and warnings still come here",
-                file=sys.stderr,
+                "lost until it can, and warnings still come here"
             )
         self.lost += 1
+
+
+def _say(text: str) -> None:
+    """Print ``text`` on stderr; a stderr that fails too (a full disk, a closed pipe) is given up on,
+    never raised into whoever logged."""
+    with contextlib.suppress(OSError, ValueError):
+        print(text, file=sys.stderr)
 
 
 def configure_logging(state_dir: Path, *, verbose: bool = False) -> Path:

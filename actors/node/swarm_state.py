@@ -31,7 +31,7 @@ from typing import Any
 
 from swarmnode.actors.runtime import CurveKeys
 
-from .identity import StateDirError, write_private
+from .identity import StateDirError, write_private, write_private_files
 
 __all__ = [
     "NODE_FILE",
@@ -124,10 +124,12 @@ def load_node_state(state_dir: Path) -> NodeState | None:
         ) from None
 
 
-def save_node_state(state_dir: Path, state: NodeState) -> None:
-    """Write node.json and curve.key atomically (keys first: node.json marks a complete state)."""
-    keys: dict[str, Any] = {"public": state.keys.public.decode(), "secret": state.keys.secret.decode()}
-    write_private(state_dir / KEY_FILE, json.dumps(keys).encode())
+def save_node_state(state_dir: Path, state: NodeState, *, keys: bool = True) -> None:
+    """Write node.json, and curve.key unless ``keys`` is False, atomically (keys first: node.json
+    marks a complete state)."""
+    if keys:
+        pair: dict[str, Any] = {"public": state.keys.public.decode(), "secret": state.keys.secret.decode()}
+        write_private(state_dir / KEY_FILE, json.dumps(pair).encode())
     node = {
         "format": STATE_FORMAT,
         "node_id": state.node_id,
@@ -152,17 +154,21 @@ def update_node_state(state_dir: Path, change: Callable[[NodeState], NodeState])
             return None
         new = change(state)
         if new != state:
-            save_node_state(state_dir, new)
+            save_node_state(state_dir, new, keys=new.keys != state.keys)  # the secret key is not rewritten for nothing
         return new
 
 
 def write_certificate(state_dir: Path, cert: NodeCertificate) -> None:
-    """Replace the node's key, chain and trusted roots (each file atomically, key first)."""
+    """Replace the node's key, chain and trusted roots: all three, or (a full disk) none."""
     cert_dir = state_dir / CERT_DIR
     cert_dir.mkdir(mode=0o700, exist_ok=True)
-    write_private(cert_dir / "node.key", cert.key_pem)
-    write_private(cert_dir / "node.crt", cert.chain_pem)
-    write_private(cert_dir / "trust.pem", cert.trust_pem)
+    write_private_files(
+        {
+            cert_dir / "node.key": cert.key_pem,
+            cert_dir / "node.crt": cert.chain_pem,
+            cert_dir / "trust.pem": cert.trust_pem,
+        }
+    )
 
 
 def write_trust(state_dir: Path, trust_pem: bytes) -> None:

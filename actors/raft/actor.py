@@ -21,7 +21,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ from swarmnode.actors.runtime import (
     handles,
 )
 from swarmnode.actors.runtime.addressable import Request
-from swarmnode.actors.store.client import DISK_FULL_KEY, STORE_CRASH_KEY
+from swarmnode.actors.store.client import DISK_FULL_KEY, STORE_CRASH_KEY, DiskFull
 from swarmnode.actors.store.core import ApplyResult, Event, StoreCore, Watchers
 from swarmnode.actors.store.objects import NodeView, cluster_of, nodes_of
 from swarmnode.actors.store.transactions import (
@@ -136,8 +136,12 @@ NO_LEADER = (
 # A linearizable read not confirmed by then fails: no leader all that time, or its request or
 # answer was lost.
 READ_INDEX_TIMEOUT_S = 5.0
-# A manager whose disk filled looks this often whether there is room again (wal.room_to_go_on).
+# A manager whose disk filled looks this often whether there is room again (wal.room_to_go_on),
+# and this seldom once it met a full disk again soon after it went on (DISK_AGAIN_S): the disk
+# fills as fast as it is freed, and a restart each time would make its supervisors give up.
 DISK_PROBE_S = 1.0
+DISK_PROBE_SLOW_S = 15.0
+DISK_AGAIN_S = 60.0
 # A forward to the leader that could not be sent (the connection lost) is tried again this often.
 FORWARD_RETRY_S = 0.2
 # A read not confirmed this long after it was asked is asked again: the request or its answer
@@ -525,6 +529,8 @@ class RaftMember(NodeActor):
         # room again this member takes no part in Raft. "" when it writes as usual.
         self.disk_full = ""
         self.disk_looked_at = -math.inf  # when the room on the disk was last looked at
+        self.disk_error = ""  # the last error met while looking (said once)
+        self.restart_log_at = 0  # the log must restart at this index once there is room (0: no)
         self.not_a_member_since: float | None = None  # when a member said it holds this one out of the group
         self.not_a_member_told: dict[str, float] = {}  # node id -> when it was last told it is not a member
         self.not_a_member_pushed_at = -math.inf  # when the managers out of the group were last told, unasked
@@ -563,7 +569,12 @@ class RaftMember(NodeActor):
         if snap_meta is not None and _log_behind(entries, self.wal.last_index, snap_meta):
             # A crash after a snapshot from the leader was written, before its log was restarted
             # after it: the log must go on after the snapshot, not after its own last entry.
-            self.wal.restart_at(snap_meta.index + 1)
+            try:
+                self.wal.restart_at(snap_meta.index + 1)
+            except WalDiskFull as exc:
+                # Nothing is written until there is room: the log is restarted first then.
+                self.restart_log_at = snap_meta.index + 1
+                self._disk_filled(exc)
             entries = []
         hs = recovered.hard_state
         restored = Restored(
@@ -587,14 +598,15 @@ class RaftMember(NodeActor):
             len(restored.entries),
             hs.commit if hs else 0,
         )
-        self.disk_full = self.context.get_shared(DISK_FULL_KEY) or ""
-        if self.disk_full:
+        record = self.context.get_shared(DISK_FULL_KEY)
+        if isinstance(record, DiskFull) and record.waiting:
+            self.disk_full = record.what
+            record = replace(record, room=self._room_needed())
+            self.context.set_shared(DISK_FULL_KEY, record)
             log.warning(
-                "raft: %s; this manager takes no part in Raft until %d MB are free in %s (looked at every %g s)",
-                self.disk_full,
-                room_to_go_on(directory) >> 20,
-                directory,
-                DISK_PROBE_S,
+                "raft: %s; this manager takes no part in Raft until then (it looks every %g s)",
+                record.says(),
+                self._disk_probe_s(),
             )
         elif self.core.status().conf.voters == (self.context.node_id,):
             self.core.campaign()  # the only voter: no one to wait for (a new swarm starts writable)
@@ -613,7 +625,7 @@ class RaftMember(NodeActor):
             # Restarted, the member rebuilds its core from what the disk holds (the failed write
             # was cut back off) and waits for room rather than crash at every write until its
             # supervisors give up and the node exits (etcd stops on a failed WAL write).
-            self.context.set_shared(DISK_FULL_KEY, str(exc))
+            self._disk_filled(exc)
         self._close(Refused("unavailable", f"the raft member crashed: {describe(exc)}"))
 
     def _close(self, error: BaseException) -> None:
@@ -1101,12 +1113,15 @@ class RaftMember(NodeActor):
             else:
                 # A follower's answers promise that its entries and vote are on disk: fsync first.
                 self._persist_snapshot(ready, wal)
-                self._write_log(ready, wal)
+                if not (self.disk_full and not ready.must_sync):
+                    # (With its disk full, a member steps nothing: the recovery's new commit index
+                    # alone is not written then. It needs not be durable: it is learnt again.)
+                    self._write_log(ready, wal)
                 self._send(ready.messages)
                 self._apply(ready)
             core.advance(ready)
             self._confirm_reads(ready)
-            if (
+            if not self.disk_full and (  # a restart's recovery would fail on it again at once
                 self.since_snapshot >= self.context.settings.snapshot_every_entries
                 or self.since_snapshot_bytes >= SNAPSHOT_EVERY_BYTES
             ):
@@ -1361,6 +1376,28 @@ class RaftMember(NodeActor):
             one.outcome.fail(refusal)
         self.reads_asked, self.reads_confirmed, self.awaiting_leader = {}, [], []
 
+    def _disk_filled(self, exc: WalDiskFull) -> None:
+        """Say that a write met a full disk: this member (or its next incarnation) waits for room."""
+        now = time.monotonic()
+        before = self.context.get_shared(DISK_FULL_KEY)
+        crashes = 1
+        if isinstance(before, DiskFull) and before.waiting:
+            crashes = before.crashes  # the same time: its restart met the full disk again
+        elif isinstance(before, DiskFull) and now - before.at < DISK_AGAIN_S:
+            crashes = before.crashes + 1  # it went on a moment ago (at), and the disk filled again
+        where = str(raft_dir(self.context.state_dir))
+        self.context.set_shared(DISK_FULL_KEY, DiskFull(str(exc), where, crashes=crashes, at=now))
+        self.disk_full = str(exc)
+
+    def _disk_probe_s(self) -> float:
+        record = self.context.get_shared(DISK_FULL_KEY)
+        return DISK_PROBE_SLOW_S if isinstance(record, DiskFull) and record.crashes > 1 else DISK_PROBE_S
+
+    def _room_needed(self) -> int:
+        """The bytes this member waits for: the log's next steps and a snapshot of the Store as it
+        grew since the newest one (wal.room_to_go_on)."""
+        return room_to_go_on(raft_dir(self.context.state_dir)) + self.since_snapshot_bytes
+
     def _look_for_room(self) -> None:
         """Take part in Raft again once the disk that filled has room (looked at every DISK_PROBE_S).
 
@@ -1368,17 +1405,32 @@ class RaftMember(NodeActor):
         so it goes on from what the disk holds: it catches up from the leader, or leads again.
         """
         now = time.monotonic()
-        if now - self.disk_looked_at < DISK_PROBE_S:
+        if now - self.disk_looked_at < self._disk_probe_s():
             return
         self.disk_looked_at = now
+        assert self.core is not None and self.wal is not None
         directory = raft_dir(self.context.state_dir)
-        if not has_room(directory, room_to_go_on(directory)):
+        needed = self._room_needed()
+        record = self.context.get_shared(DISK_FULL_KEY)
+        if isinstance(record, DiskFull) and record.room != needed:
+            self.context.set_shared(DISK_FULL_KEY, replace(record, room=needed))  # what `cluster status` shows
+        try:
+            if not has_room(directory, needed):
+                return
+            if self.restart_log_at:
+                self.wal.restart_at(self.restart_log_at)
+                self.restart_log_at = 0
+        except (OSError, WalDiskFull) as exc:  # a disk that fails otherwise too: said, and looked at again
+            if describe(exc) != self.disk_error:
+                self.disk_error = describe(exc)
+                log.warning("raft: looking for room in %s failed: %s; it looks again", directory, self.disk_error)
             return
         log.info("raft: the disk has room again in %s; this manager takes part in Raft again", directory)
-        self.disk_full = ""
-        self.context.set_shared(DISK_FULL_KEY, None)
+        self.disk_full = self.disk_error = ""
+        record = self.context.get_shared(DISK_FULL_KEY)
+        if isinstance(record, DiskFull):  # kept: a full disk met again soon is looked at less often
+            self.context.set_shared(DISK_FULL_KEY, replace(record, waiting=False, at=now))
         self.no_leader_said_at = now
-        assert self.core is not None
         if self.core.status().conf.voters == (self.context.node_id,):
             self.core.campaign()
 
@@ -1388,12 +1440,12 @@ class RaftMember(NodeActor):
             return removed
         if not self.disk_full:
             return None
-        directory = raft_dir(self.context.state_dir)
+        record = self.context.get_shared(DISK_FULL_KEY)
+        said = record.says() if isinstance(record, DiskFull) else self.disk_full
         return Refused(
             "unavailable",
-            f"this manager's disk is full ({self.disk_full}): it takes no part in the swarm's Raft group until "
-            f"{room_to_go_on(directory) >> 20} MB are free in {directory}, and goes on by itself then. "
-            "Meanwhile run the command on another manager",
+            f"this manager's disk is full ({said}): it takes no part in the swarm's Raft group until then, and "
+            "goes on by itself. Meanwhile free space there, or run the command on another manager",
         )
 
     def _removed(self) -> Refused | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import pykka
@@ -24,6 +25,7 @@ __all__ = [
     "NOT_A_MANAGER",
     "STORE_ACTOR",
     "Change",
+    "DiskFull",
     "is_raft_member",
     "propose",
     "raft_status",
@@ -34,7 +36,7 @@ __all__ = [
 T = TypeVar("T")
 STORE_ACTOR = "raft"
 STORE_CRASH_KEY = "store_crash"  # (monotonic time, reason) of the RaftMember's last crash
-DISK_FULL_KEY = "store_disk_full"  # what the WAL said when the disk filled, until it has room again
+DISK_FULL_KEY = "store_disk_full"  # a DiskFull: what RaftMember says of a disk that filled
 CRASH_TOLD_S = 60.0  # a store that is not running names a crash this recent as the likely cause
 STORE_TIMEOUT_S = 10.0
 # An operator's write made while no leader is known waits this long for one, as a linearizable
@@ -47,6 +49,25 @@ NOT_A_MANAGER = (
 Change = Callable[[StoredObject], tuple[dict[str, Any] | None, dict[str, Any] | None]]
 UPDATE_ATTEMPTS = 5
 STATUS_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class DiskFull:
+    """What the Raft member says of its disk once a write met it full (DISK_FULL_KEY): for the
+    control API, and for the member's next incarnation, which waits for room."""
+
+    what: str  # the WAL's words
+    where: str  # the directory that needs room
+    waiting: bool = True  # out of Raft until there is room; False once it took part again
+    room: int = 0  # the bytes it waits for (0: not worked out yet)
+    crashes: int = 1  # disk-full crashes in a row, each soon after the one before
+    at: float = 0.0  # monotonic time of the last
+
+    def says(self) -> str:
+        """One line for an operator: the WAL's words and the room waited for."""
+        if not self.room:
+            return self.what
+        return f"{self.what}; it waits for {-(-self.room // (1 << 20))} MiB free in {self.where}"
 
 
 def _store(context: NodeContext) -> pykka.ActorRef[Any]:

@@ -101,7 +101,6 @@ _HEADER = struct.Struct("<II")
 _SEGMENT_NAME = re.compile(r"wal-([0-9a-f]{16})\.log")
 _SNAPSHOT_NAME = re.compile(r"snapshot-([0-9a-f]{16})\.snap")
 _LOCK_NAME = "wal.lock"
-_PROBE_NAME = "space.probe"
 _FULL = (errno.ENOSPC, errno.EDQUOT)  # the disk, or this user's quota of it, is full
 _MAX_INDEX = 2**63 - 1
 _SECTOR = 512  # the smallest unit a disk writes whole (or not at all)
@@ -853,33 +852,14 @@ def _fsync_directory(directory: Path) -> None:
 
 
 def has_room(directory: str | os.PathLike[str], nbytes: int) -> bool:
-    """Whether ``nbytes`` more can be written in ``directory`` now.
+    """Whether ``nbytes`` are free in ``directory``'s filesystem for this process to write now.
 
-    The bytes are allocated for real (``posix_fallocate`` of a file there, removed at once), so
-    that the answer holds whatever the filesystem reserves (root's blocks, a quota); where it
-    cannot allocate, the free space ``statvfs`` reports is compared.
+    As ``statvfs`` says (the blocks reserved for root left out): it looks without writing, so
+    that looking every second takes no room from the other writers of a disk almost full. A
+    quota it does not see: a write that meets one fails again, as a full disk does.
     """
-    folder = Path(directory)
-    path = folder / _PROBE_NAME
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    except OSError as exc:
-        if exc.errno in _FULL:
-            return False  # not even a directory entry
-        raise
-    try:
-        _os_fallocate(fd, 0, nbytes)
-    except OSError as exc:
-        if exc.errno in _FULL:
-            return False
-        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
-            raise
-        stat = os.statvfs(folder)
-        return stat.f_bavail * stat.f_frsize >= nbytes
-    finally:
-        os.close(fd)
-        path.unlink(missing_ok=True)
-    return True
+    stat = os.statvfs(directory)
+    return stat.f_bavail * stat.f_frsize >= nbytes
 
 
 def room_to_go_on(directory: str | os.PathLike[str]) -> int:

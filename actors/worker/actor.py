@@ -15,7 +15,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -368,9 +368,9 @@ class Worker(NodeActor):
             if leader in ids:
                 self.current = ids.index(leader)  # the leader's order: keep beating to the one that answered
         if reply.trust_pem:
-            write_trust(self.context.state_dir, reply.trust_pem)
             self.context.set_shared(TRUST_KEY, reply.trust_pem)
             log.info("updated the trusted root CA certificates")
+            self._save("the trusted root CA certificates", lambda: write_trust(self.context.state_dir, reply.trust_pem))
         if reply.renew:
             ca = self.context.registry.get("ca")
             if ca is not None:
@@ -381,5 +381,25 @@ class Worker(NodeActor):
     def _remember_managers(self, managers: tuple[ManagerRecord, ...], infos: Sequence[ManagerInfo]) -> None:
         self.context.set_shared(MANAGERS_KEY, managers)
         self._adopt_managers(managers)
-        update_node_state(self.context.state_dir, lambda state: state.with_managers(managers))
         log.info("managers of the swarm: %s", ", ".join(f"{m.node_id}@{m.addr}" for m in infos))
+        self._save(
+            "the managers of the swarm",
+            lambda: update_node_state(self.context.state_dir, lambda state: state.with_managers(managers)),
+        )
+
+    def _save(self, what: str, write: Callable[[], object]) -> None:
+        """Save ``what`` in the state dir; a full disk (or another write error) is said, not a crash.
+
+        The node goes on with it in memory (its context outlives this actor); a node restarted
+        before it is saved starts from what was saved before, and the managers' answers to its
+        heartbeats bring it again.
+        """
+        try:
+            write()
+        except OSError as exc:
+            log.warning(
+                "could not save %s in %s (%s); this node goes on with them in memory",
+                what,
+                self.context.state_dir,
+                exc.strerror or exc,
+            )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -9,6 +10,7 @@ import stat
 
 import pytest
 
+from swarmnode.actors.node import identity as identity_module
 from swarmnode.actors.node.identity import (
     LOCK_FILE,
     NODE_ID_CHARS,
@@ -27,6 +29,7 @@ from swarmnode.actors.node.swarm_state import (
     load_node_state,
     read_certificate,
     save_node_state,
+    update_node_state,
     write_certificate,
 )
 from swarmnode.actors.runtime import CurveKeys
@@ -82,6 +85,46 @@ def test_certificates_are_written_private_and_read_back(tmp_path):
     write_certificate(tmp_path, cert)
     assert read_certificate(tmp_path) == cert
     assert stat.S_IMODE((tmp_path / "certificates" / "node.key").stat().st_mode) == 0o600
+
+
+def filling_disk(room: int):
+    """os.write on a disk with ``room`` bytes left: it writes what fits, then fails with ENOSPC."""
+    left = [room]
+
+    def write(fd: int, data: memoryview) -> int:
+        if left[0] <= 0:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        n = os.write(fd, data[: left[0]])
+        left[0] -= n
+        return n
+
+    return write
+
+
+def test_a_certificate_that_does_not_fit_replaces_nothing_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    """Not a key beside the old chain, nor a file cut short: a node that then restarts keeps its identity."""
+    old = NodeCertificate(key_pem=b"k" * 100, chain_pem=b"c" * 100, trust_pem=b"t" * 100)
+    write_certificate(tmp_path, old)
+    new = NodeCertificate(key_pem=b"K" * 100, chain_pem=b"C" * 100, trust_pem=b"T" * 100)
+    for room in (50, 150, 250):  # cut in the key, in the chain, in the trusted roots
+        monkeypatch.setattr(identity_module, "_os_write", filling_disk(room))
+        with pytest.raises(OSError, match="No space left"):
+            write_certificate(tmp_path, new)
+        assert read_certificate(tmp_path) == old, f"cut after {room} bytes"
+        assert sorted(p.name for p in (tmp_path / "certificates").iterdir()) == ["node.crt", "node.key", "trust.pem"]
+    monkeypatch.setattr(identity_module, "_os_write", filling_disk(300))  # just enough
+    write_certificate(tmp_path, new)
+    assert read_certificate(tmp_path) == new
+
+
+def test_a_change_of_the_node_state_does_not_rewrite_its_secret_key(tmp_path, monkeypatch):
+    made = state()
+    save_node_state(tmp_path, made)
+    key_file = tmp_path / "curve.key"
+    before = key_file.stat().st_ino
+    changed = update_node_state(tmp_path, lambda s: s.with_managers(()))
+    assert changed is not None and load_node_state(tmp_path) == changed
+    assert key_file.stat().st_ino == before, "curve.key was written again"
 
 
 def test_a_damaged_state_is_a_clear_error(tmp_path):

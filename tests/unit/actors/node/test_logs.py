@@ -77,8 +77,21 @@ def test_a_log_file_that_cannot_be_written_is_said_once_on_stderr_not_per_record
     disk.full = False  # room again
     handler.handle(record("kept"))
     said = capsys.readouterr().err
-    assert "writing the node log" in said and "again (3 records not written)" in said, said
+    assert "writing the node log" in said and "again; up to 3 records may be missing" in said, said
     assert "kept" in disk.getvalue()
     handler.handle(record("quiet"))
     assert capsys.readouterr().err == ""
+    handler.close()
+
+
+def test_a_stderr_that_fails_too_is_not_raised_into_whoever_logged(tmp_path, monkeypatch):
+    from swarmnode.actors.node.logs import _LogFile
+
+    handler = _LogFile(tmp_path / "node.log")
+    handler.setFormatter(JsonFormatter())
+    handler.stream.close()
+    handler.stream = Disk()
+    monkeypatch.setattr("sys.stderr", Disk())  # the same full disk
+    handler.handle(record("lost"))  # raised OSError into the actor that logged
+    assert handler.lost == 1
     handler.close()

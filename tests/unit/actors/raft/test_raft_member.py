@@ -45,6 +45,7 @@ from swarmnode.actors.raft.messages import (
     MSG_HEARTBEAT,
     MSG_PRE_VOTE,
     MSG_READ_INDEX_RESP,
+    MSG_SNAP,
     ConfState,
     RaftEntry,
     RaftMessage,
@@ -56,7 +57,7 @@ from swarmnode.actors.runtime.addressable import Request
 from swarmnode.actors.runtime.context import CurveKeys
 from swarmnode.actors.store import WalDiskFull, WalWriteError
 from swarmnode.actors.store import wal as wal_module
-from swarmnode.actors.store.client import DISK_FULL_KEY
+from swarmnode.actors.store.client import DISK_FULL_KEY, DiskFull
 from swarmnode.actors.store.core import ApplyResult, StoreCore
 from swarmnode.actors.store.transactions import Create, Transaction, Update
 from swarmnode.transport import Identity, NotSent, ReplyFuture, TransportError
@@ -210,18 +211,19 @@ def test_a_member_restarted_after_its_disk_filled_waits_for_room_then_goes_on(
     refused = propose(again, "t1")
     with pytest.raises(Refused, match=r"disk is full \(disk full while writing .*\): it takes no part") as caught:
         refused.wait(0)
-    assert "8 MB are free in" in caught.value.text, caught.value.text
+    assert "it waits for 9 MiB free in" in caught.value.text, caught.value.text  # 8 MiB and a snapshot, rounded up
     assert again.store.get("task", "lost") is None
     again._receive(actor_module._Tick())
     newest = max(raft_dir(state_dir).glob("snapshot-*.snap"))
-    assert looked == [(8 << 20) + newest.stat().st_size], "it did not look for room for the log's next steps"
+    expected = (8 << 20) + newest.stat().st_size + again.since_snapshot_bytes
+    assert looked == [expected], "it did not look for room for the log's next steps and a snapshot"
     again._receive(actor_module._Tick())
     assert len(looked) == 1, "it looked for room again before DISK_PROBE_S"
-    assert again.context.get_shared(DISK_FULL_KEY) is not None
+    assert again.context.get_shared(DISK_FULL_KEY).waiting
     room[0] = True
     again.disk_looked_at = -math.inf  # DISK_PROBE_S later
     again._receive(actor_module._Tick())
-    assert again.core.role == "leader" and again.context.get_shared(DISK_FULL_KEY) is None
+    assert again.core.role == "leader" and not again.context.get_shared(DISK_FULL_KEY).waiting
     assert propose(again, "t2").wait(0).ok, "it does not write again once the disk has room"
     assert "takes part in Raft again" in caplog.text
 
@@ -251,6 +253,143 @@ def test_a_follower_whose_disk_filled_neither_answers_nor_campaigns_until_there_
     member._process()
     assert member.leader == LEADER and member.core.log.last_index == 2, "it does not follow once there is room"
     assert "send app_resp" in sender.events
+
+
+def test_a_snapshot_that_met_a_full_disk_is_not_tried_again_before_there_is_room(
+    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The restart's recovery applies what the failed snapshot held: it must not try it again at once."""
+    monkeypatch.setattr(actor_module, "SNAPSHOT_EVERY_BYTES", 2000)
+    member = started(state_dir)
+    members.append(member)
+    tried: list[int] = []
+    real_write_snapshot = actor_module.write_snapshot
+
+    def full(directory: Path, index: int, data: bytes) -> Path:
+        tried.append(index)
+        raise WalDiskFull("disk full while writing snapshot: nothing was acknowledged; free space and retry")
+
+    monkeypatch.setattr(actor_module, "write_snapshot", full)
+    with pytest.raises(WalDiskFull) as crashed:
+        for i in range(5):
+            member._propose((Create("task", f"big{i}", {"blob": "x" * 900}),), Outcome())
+            member._process()
+    assert tried, "no snapshot was tried"
+    member.timers.close()
+    member.on_crash(crashed.value)
+    members.remove(member)
+    room = [False]
+    monkeypatch.setattr(actor_module, "has_room", lambda directory, nbytes: room[0])
+    again = RaftMember(None, member.context)
+    members.append(again)
+    again.on_start()
+    tried.clear()
+    again.on_receive(again.actor_inbox.get_nowait().message)  # its _Recover applies the entries again
+    again._receive(actor_module._Tick())
+    assert tried == [] and again.disk_full, "it tried the snapshot again with its disk full"
+    assert again.store.get("task", "big0") is not None, "the recovery lost what was committed"
+    room[0] = True
+    again.disk_looked_at = -math.inf
+    monkeypatch.setattr(actor_module, "write_snapshot", real_write_snapshot)
+    again._receive(actor_module._Tick())
+    assert propose(again, "after").wait(0).ok
+    assert len(list(raft_dir(state_dir).glob("snapshot-*.snap"))) == 2, "no snapshot once there is room"
+
+
+def test_a_log_to_restart_after_an_installed_snapshot_waits_for_room_not_a_failed_start(
+    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The leader's snapshot is on disk, the log restart after it met the full disk: the next
+    start must restart the log, and could not; it now does so once there is room."""
+    member, _ = following(state_dir, members)
+    writes = [0]
+
+    def second_write_fails(fd: int, data: object) -> int:
+        writes[0] += 1
+        if writes[0] >= 2:  # the snapshot's file fits, the log's restart after it does not
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return os.write(fd, data)  # type: ignore[arg-type]
+
+    def no_room(fd: int, offset: int, length: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(wal_module, "_os_write", second_write_fails)
+    conf = ConfState(voters=(LEADER, NODE), learners=())
+    snap = RaftSnapshot(meta=SnapshotMeta(index=100, term=2, conf=conf), data=StoreCore().snapshot())
+    member.step(
+        RaftMessage(type=MSG_SNAP, to=NODE, frm=LEADER, term=2, snapshot=snap, commit=100),
+        Request(peer=Identity(LEADER, "manager")),
+    )
+    with pytest.raises(WalDiskFull) as crashed:
+        member._process()
+    member.timers.close()
+    member.on_crash(crashed.value)
+    members.remove(member)
+    monkeypatch.setattr(wal_module, "_os_fallocate", no_room)
+    room = [False]
+    monkeypatch.setattr(actor_module, "has_room", lambda directory, nbytes: room[0])
+    again = RaftMember(None, member.context)
+    sender = RecordingSender([])
+    again.sender = sender  # type: ignore[assignment]
+    members.append(again)
+    again.on_start()  # raised WalDiskFull: a failed start at every restart, and the node gave up
+    assert again.disk_full and again.restart_log_at == 101
+    again.on_receive(again.actor_inbox.get_nowait().message)
+    monkeypatch.setattr(wal_module, "_os_write", os.write)
+    monkeypatch.setattr(wal_module, "_os_fallocate", os.posix_fallocate)
+    room[0] = True
+    again._receive(actor_module._Tick())
+    assert not again.disk_full and again.restart_log_at == 0
+    assert again.wal is not None and again.wal.last_index is None, "the log was not restarted after the snapshot"
+    append = RaftMessage(
+        type=MSG_APP, to=NODE, frm=LEADER, term=2, log_term=2, index=100, commit=100,
+        entries=(RaftEntry(index=101, term=2, kind=ENTRY_NORMAL, data=b""),),
+    )  # fmt: skip
+    again.step(append, Request(peer=Identity(LEADER, "manager")))
+    again._process()
+    assert again.core is not None and again.core.log.last_index == 101 and again.wal.last_index == 101
+    assert sender.sent and sender.sent[-1].type == MSG_APP_RESP and not sender.sent[-1].reject
+
+
+def test_a_member_that_cannot_look_at_its_disk_says_so_once_and_goes_on_waiting(
+    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, "swarmnode.raft")
+
+    def failing(directory: Path, nbytes: int) -> bool:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(actor_module, "has_room", failing)
+    conf = ConfState(voters=(LEADER, NODE), learners=())
+    member, _ = started_in(state_dir, members, conf, disk_full="disk full while writing wal-1.log")
+    for _ in range(3):
+        member.disk_looked_at = -math.inf
+        member._receive(actor_module._Tick())  # raised into the tick: a crash, and its supervisor gave up
+    assert member.disk_full and caplog.text.count("looking for room") == 1, caplog.text
+
+
+def test_a_disk_that_fills_again_soon_after_is_looked_at_less_often(
+    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each time it goes on and meets the full disk again costs a restart: its supervisors give up
+    after a few in a short while."""
+    looked: list[float] = []
+
+    def has_room(directory: Path, nbytes: int) -> bool:
+        looked.append(time.monotonic())
+        return len(looked) == 1  # room the first time: it goes on
+
+    monkeypatch.setattr(actor_module, "has_room", has_room)
+    conf = ConfState(voters=(LEADER, NODE), learners=())
+    member, _ = started_in(state_dir, members, conf, disk_full="disk full while writing wal-1.log")
+    member._receive(actor_module._Tick())
+    assert len(looked) == 1 and not member.disk_full
+    member._disk_filled(WalDiskFull("disk full while writing wal-1.log, again"))  # what its crash says, soon after
+    record = member.context.get_shared(DISK_FULL_KEY)
+    assert record.crashes == 2 and member._disk_probe_s() == actor_module.DISK_PROBE_SLOW_S
+    member.disk_looked_at = time.monotonic() - actor_module.DISK_PROBE_S - 0.01
+    member._receive(actor_module._Tick())
+    assert len(looked) == 1, "it looked again after DISK_PROBE_S, not DISK_PROBE_SLOW_S"
 
 
 class RecordingSender:
@@ -287,7 +426,8 @@ def started_in(
     wal_module.write_snapshot(directory, 1, encode_snapshot(RaftSnapshot(meta=meta, data=data)))
     member = RaftMember(None, context(state_dir))
     member.context.set_transport(transport)  # type: ignore[arg-type]
-    member.context.set_shared(DISK_FULL_KEY, disk_full or None)
+    if disk_full:
+        member.context.set_shared(DISK_FULL_KEY, DiskFull(disk_full, str(raft_dir(state_dir))))
     sender = RecordingSender([])
     member.sender = sender  # type: ignore[assignment]
     member.on_start()

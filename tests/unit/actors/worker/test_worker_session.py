@@ -111,3 +111,35 @@ def test_a_manager_says_nothing_of_port_plus_one(tmp_path: Path, monkeypatch: py
     context.set_transport(SimpleNamespace(address="127.0.0.1:5000"))  # type: ignore[arg-type]
     monkeypatch.setattr(worker_module, "port_taken", lambda listen, *, bootstrap: "cannot listen on 127.0.0.1:5001")
     assert Worker(None, context)._cannot_manage() == ""  # it listens there already
+
+
+def test_managers_that_cannot_be_saved_are_kept_in_memory_and_said_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A full disk made the Worker crash at each new list of managers, until the node gave up."""
+    import errno
+    import os
+
+    from swarmnode.actors.ca.messages import ManagerInfo
+    from swarmnode.actors.node import identity as identity_module
+    from swarmnode.actors.node.swarm_state import NodeState, load_node_state, save_node_state
+
+    keys = CurveKeys(b"p" * 40, b"s" * 40)
+    saved = NodeState("w1", "worker", "c1", "127.0.0.1:2177", "h1", keys, (MANAGER,))
+    save_node_state(tmp_path, saved)
+    context = NodeContext("w1", "worker", tmp_path, "127.0.0.1:0", keys)
+    connected: list[str] = []
+    context.set_transport(SimpleNamespace(connect=lambda node_id, addr, key: connected.append(node_id)))  # type: ignore[arg-type]
+    worker = Worker(None, context)
+
+    def full(fd: int, data: object) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(identity_module, "_os_write", full)
+    two = (MANAGER, ManagerRecord("m2", "127.0.0.1:2477", "N" * 40))
+    with caplog.at_level(logging.WARNING, logger="swarmnode.worker"):
+        worker._remember_managers(two, [ManagerInfo(m.node_id, m.addr, m.curve_key) for m in two])
+    assert context.get_shared(worker_module.MANAGERS_KEY) == two and connected == ["m1", "m2"]
+    assert "could not save the managers of the swarm" in caplog.text and "No space left on device" in caplog.text
+    assert load_node_state(tmp_path) == saved, "a half-written node.json"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curve.key", "node.json"], "a temporary file was left"
