@@ -30,9 +30,8 @@ from swarmnode.actors.runtime import (
 )
 from swarmnode.actors.runtime.addressable import Request
 from swarmnode.actors.store.client import (
-    DISK_FULL_KEY,
     LEADER_WAIT_S,
-    DiskFull,
+    disk_full,
     propose,
     raft_status,
     read_store,
@@ -324,7 +323,7 @@ class ControlActor(NodeActor):
             applied=status.applied,
             members=tuple(rows),
             members_seen_by=status.id,
-            disk_full=_disk_full(self.context.get_shared(DISK_FULL_KEY)),
+            disk_full=disk_full(self.context),
         )
 
     def _leader_reachability(self, status: Any) -> dict[str, str] | None:
@@ -546,8 +545,3 @@ class ControlActor(NodeActor):
             raise Refused("unavailable", "this node process cannot be stopped from here")
         stop("left the swarm", "leave")
         return LeaveReply(node_id=self.context.node_id)
-
-
-def _disk_full(record: object) -> str:
-    """What `cluster status` says of this manager's disk: "" unless its Raft member waits for room."""
-    return record.says() if isinstance(record, DiskFull) and record.waiting else ""

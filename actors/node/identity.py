@@ -7,6 +7,7 @@ What the node keeps there of its swarm is in swarm_state.py.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import os
@@ -67,9 +68,14 @@ def prepare_state_dir(path: Path) -> Path:
             os.fsync(f.fileno())
         probe.unlink()
     except OSError as exc:
-        reason = "the disk is full" if exc.errno == errno.ENOSPC else exc.strerror
+        with contextlib.suppress(OSError):
+            probe.unlink()
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise StateDirError(
+                f"state dir {path} is not writable: the disk is full; free space there and start again"
+            ) from None
         raise StateDirError(
-            f"state dir {path} is not writable: {reason}; fix its permissions or choose another --state-dir"
+            f"state dir {path} is not writable: {exc.strerror}; fix its permissions or choose another --state-dir"
         ) from None
     os.chmod(path, 0o700)
     return path

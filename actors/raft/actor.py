@@ -616,7 +616,7 @@ class RaftMember(NodeActor):
         self.timers.start("tick", TICK_S, _Tick())
 
     def on_stop(self) -> None:
-        self._close(TransportError("the raft member stopped"))
+        self._close("this manager's store stopped")
 
     def on_crash(self, exc: BaseException) -> None:
         # Writes that come while it restarts are told why (a full disk, say), not only "not running".
@@ -626,22 +626,24 @@ class RaftMember(NodeActor):
             # was cut back off) and waits for room rather than crash at every write until its
             # supervisors give up and the node exits (etcd stops on a failed WAL write).
             self._disk_filled(exc)
-        self._close(Refused("unavailable", f"the raft member crashed: {describe(exc)}"))
+        cause = "its disk is full" if isinstance(exc, WalDiskFull) else describe(exc)
+        self._close(f"this manager's store crashed ({cause})")
 
-    def _close(self, error: BaseException) -> None:
+    def _close(self, why: str) -> None:
+        """Fail what waits here, saying ``why``; release the log."""
+        # Proposed here, not answered: a leader's appends left before its own write (and its
+        # crash), so the followers may commit it all the same.
         for waiting in self.pending.values():
-            waiting.outcome.fail(error)
+            waiting.outcome.fail(Refused("unavailable", f"{why} before the write was answered: {UNKNOWN}"))
         self.pending.clear()
         for outcome, result in self.awaiting_apply:
             outcome.set(result)  # the leader's word stands; this Store is going away
         self.awaiting_apply = []
         for outcome in self.forwarded_to_leader:
             # Unanswered, or answered with the answer still in the mailbox, which a stop drops.
-            outcome.fail(
-                Refused("unavailable", "this manager's store stopped; the leader may have committed the write")
-            )
+            outcome.fail(Refused("unavailable", f"{why} before the leader answered: {UNKNOWN}"))
         self.forwarded_to_leader = set()
-        self._fail_waiting(Refused("unavailable", "this manager's store stopped; try again"))
+        self._fail_waiting(Refused("unavailable", f"{why}; try again"))  # never proposed
         try:
             if self.sender is not None:
                 self.sender.close()
@@ -1425,7 +1427,8 @@ class RaftMember(NodeActor):
                 self.disk_error = describe(exc)
                 log.warning("raft: looking for room in %s failed: %s; it looks again", directory, self.disk_error)
             return
-        log.info("raft: the disk has room again in %s; this manager takes part in Raft again", directory)
+        # A warning, as the one it ends: both go to stderr.
+        log.warning("raft: the disk has room again in %s; this manager takes part in Raft again", directory)
         self.disk_full = self.disk_error = ""
         record = self.context.get_shared(DISK_FULL_KEY)
         if isinstance(record, DiskFull):  # kept: a full disk met again soon is looked at less often

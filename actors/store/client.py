@@ -26,6 +26,7 @@ __all__ = [
     "STORE_ACTOR",
     "Change",
     "DiskFull",
+    "disk_full",
     "is_raft_member",
     "propose",
     "raft_status",
@@ -68,6 +69,12 @@ class DiskFull:
         if not self.room:
             return self.what
         return f"{self.what}; it waits for {-(-self.room // (1 << 20))} MiB free in {self.where}"
+
+
+def disk_full(context: NodeContext) -> str:
+    """What this manager's Raft member says of its disk while it waits for room there, else ""."""
+    record = context.get_shared(DISK_FULL_KEY)
+    return record.says() if isinstance(record, DiskFull) and record.waiting else ""
 
 
 def _store(context: NodeContext) -> pykka.ActorRef[Any]:

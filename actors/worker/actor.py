@@ -46,7 +46,7 @@ from swarmnode.actors.runtime import (
     Refused,
     Session,
 )
-from swarmnode.actors.store.client import STORE_ACTOR
+from swarmnode.actors.store.client import STORE_ACTOR, disk_full
 from swarmnode.actors.supervision import Link, describe
 from swarmnode.transport import RemoteError, Transport, TransportError
 
@@ -63,7 +63,13 @@ FAILED_RETRY_S = 0.1  # the first retry after a failed heartbeat; doubles while 
 class NoLeader(Exception):
     """The manager beaten to runs no dispatcher, and no leader was learnt: a quorum loss, or an election."""
 
-    def __init__(self, manager: str, *, own_store: bool) -> None:
+    def __init__(self, manager: str, *, own_store: bool, disk_full: str = "") -> None:
+        if own_store and disk_full:
+            super().__init__(
+                f"this node (manager {manager}) runs no dispatcher, and its Raft member takes no part in the swarm "
+                f"while its disk is full ({disk_full})"
+            )
+            return
         if own_store:
             what = f"this node (manager {manager}) runs no dispatcher, and its Raft member knows no leader"
         else:
@@ -231,7 +237,8 @@ class Worker(NodeActor):
                 # yet; or demoted): passing, said quietly unless it goes on.
                 return self._failed(manager, unasked, expected=isinstance(unasked, Refused))
             # No quorum, or an election (a manager's own beats at its start): said quietly, unless it goes on.
-            no_leader = NoLeader(manager.node_id, own_store=self.context.role == "manager")
+            own = self.context.role == "manager"
+            no_leader = NoLeader(manager.node_id, own_store=own, disk_full=disk_full(self.context) if own else "")
             return self._failed(manager, no_leader, expected=True)
         except (TransportError, TimeoutError) as exc:
             return self._failed(manager, exc)

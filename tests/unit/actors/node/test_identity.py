@@ -68,6 +68,13 @@ def test_a_file_in_the_way_is_a_clear_error(tmp_path):
         prepare_state_dir(tmp_path / "f" / "sub")
 
 
+def test_a_state_dir_on_a_full_disk_says_so_and_what_to_do(tmp_path):
+    (tmp_path / f".write-test-{os.getpid()}").symlink_to("/dev/full")  # every write: ENOSPC
+    with pytest.raises(StateDirError, match="not writable: the disk is full; free space there and start again"):
+        prepare_state_dir(tmp_path)
+    assert list(tmp_path.iterdir()) == [], "the probe was left behind"
+
+
 def test_an_empty_state_dir_holds_no_swarm(tmp_path):
     assert load_node_state(tmp_path) is None
 

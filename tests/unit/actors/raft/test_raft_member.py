@@ -94,7 +94,7 @@ def members(state_dir: Path) -> Iterator[list[RaftMember]]:
     yield made
     for member in made:
         member.timers.close()
-        member._close(RuntimeError("test over"))
+        member._close("test over")
 
 
 def failing_once(code: int) -> Callable[[int, object], int]:
@@ -124,7 +124,7 @@ def test_a_write_is_acknowledged_once_durable_and_read_back_after_a_restart(
     outcome = propose(member, "t1")
     assert outcome.wait(0).ok
     member.timers.close()
-    member._close(RuntimeError("restart"))
+    member._close("restart")
     members.remove(member)
     again = started(state_dir)
     members.append(again)
@@ -171,9 +171,13 @@ def test_a_write_the_disk_refuses_crashes_the_member_unacknowledged_and_is_not_c
     assert member.core.status().commit == commit_before, "the core counted a write that never reached the disk"
     assert not refused.settled, "a write the disk refused was answered"
     member.timers.close()
-    member._close(RuntimeError("crashed"))
-    with pytest.raises(RuntimeError, match="crashed"):
-        refused.wait(0)  # the crash tells its caller it failed
+    member.on_crash(WalDiskFull("disk full while writing wal-1.log: nothing of this write was acknowledged"))
+    with pytest.raises(Refused) as told:
+        refused.wait(0)  # the crash tells its caller it failed: as a leader it sent the write before its own
+    assert told.value.text == (
+        "this manager's store crashed (its disk is full) before the write was answered: "
+        "the write may or may not be committed; check before you retry"
+    ), "told that nothing was acknowledged, of a write the followers may commit"
     members.remove(member)
     again = started(state_dir)  # the restart recovers from the disk
     members.append(again)

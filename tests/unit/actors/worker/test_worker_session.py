@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -143,3 +144,19 @@ def test_managers_that_cannot_be_saved_are_kept_in_memory_and_said_not_a_crash(
     assert "could not save the managers of the swarm" in caplog.text and "No space left on device" in caplog.text
     assert load_node_state(tmp_path) == saved, "a half-written node.json"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["curve.key", "node.json"], "a temporary file was left"
+
+
+def test_a_manager_whose_disk_is_full_says_so_in_its_agents_no_leader(tmp_path: Path) -> None:
+    from swarmnode.actors.store.client import DISK_FULL_KEY, DiskFull, disk_full
+
+    context = NodeContext("m1", "manager", tmp_path, "127.0.0.1:0", CurveKeys(b"p" * 40, b"s" * 40))
+    assert disk_full(context) == ""
+    record = DiskFull("disk full while writing wal-1.log", "/x/store", room=9 << 20)
+    context.set_shared(DISK_FULL_KEY, record)
+    said = disk_full(context)
+    assert said == "disk full while writing wal-1.log; it waits for 9 MiB free in /x/store"
+    text = str(worker_module.NoLeader("m1", own_store=True, disk_full=said))
+    assert "takes no part in the swarm while its disk is full (disk full while writing" in text
+    assert "election" not in text, "an election is not what keeps it without a leader"
+    context.set_shared(DISK_FULL_KEY, replace(record, waiting=False))  # it went on
+    assert disk_full(context) == ""
