@@ -296,3 +296,7 @@ def main() -> None:
         click.echo(f"swarm-node: internal error: {type(exc).__name__}: {exc}", err=True)
         click.echo("Please report it with the node log (node.log in the state dir).", err=True)
         sys.exit(EXIT_INTERNAL)
+
+
+if __name__ == "__main__":  # `python -m swarmnode.cli.main`, as the `swarm-node` script
+    main()

@@ -439,7 +439,8 @@ def cluster_status(settings: Settings) -> None:
                 member["state"] = "leader"
         emit_json(body | {"removed": removed})
         return
-    click.echo(f"This manager:  {reply.node_id} ({reply.role})")
+    role = f"{reply.role}, out of Raft: its disk is full" if reply.disk_full else reply.role
+    click.echo(f"This manager:  {reply.node_id} ({role})")
     none = "(none: this node was removed from the swarm)" if removed else "(none: an election may be under way)"
     if reply.disk_full:
         none = "(unknown: this manager's disk is full)"
@@ -466,8 +467,9 @@ def cluster_status(settings: Settings) -> None:
             "was recorded cannot find each other: start one of them where it was (ADDRESS below). If "
             "the other managers are up, this one may have been removed from the swarm (`node ls` on one of them "
             "does not list it): then `swarm-node leave --force` here (not --force-new-cluster: that would found a "
-            "second swarm). If most managers are lost for good, "
-            "`swarm-node start --force-new-cluster` on a survivor recovers the swarm with its data."
+            "second swarm). A manager whose disk filled is up but takes no part until it has room again "
+            "(`cluster status` on it says so): free space there, and it goes on by itself. If most managers are "
+            "lost for good, `swarm-node start --force-new-cluster` on a survivor recovers the swarm with its data."
         )
     click.echo(f"Term:          {reply.term}")
     click.echo(f"Commit index:  {reply.commit}    Applied: {reply.applied}")

@@ -62,6 +62,9 @@ class _LogFile(logging.FileHandler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self._failed = False
+        if self.lost and self.stream is not None:
+            with contextlib.suppress(OSError, ValueError):
+                self.stream.write("\n")  # a record the full disk cut short ends here, not in this one
         super().emit(record)  # calls handleError on a failure
         if self.lost and not self._failed:
             _say(
