@@ -104,6 +104,11 @@ class RenewNow:
     asked_at: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class _FollowRole:
+    """Timer: save the role the certificate says, which a full disk kept from being saved."""
+
+
 def managers_of(core: StoreCore) -> tuple[ManagerInfo, ...]:
     """The managers of the swarm as joiners and workers need them."""
     return tuple(
@@ -148,6 +153,7 @@ class CertAuthority(NodeActor):
         self.cert: NodeCertificate | None = None
         self.info: NodeCertInfo | None = None
         self.renewed_at = 0.0  # monotonic time of this incarnation's last renewal
+        self.save_retrying = False  # a renewal whose certificate could not be saved is tried again
 
     # -- own certificate ----------------------------------------------------------------------
 
@@ -171,9 +177,14 @@ class CertAuthority(NodeActor):
 
     def on_receive(self, message: object) -> object:
         if isinstance(message, RenewNow):
-            if message.asked_at and message.asked_at <= self.renewed_at:
-                return None  # a renewal finished after it was asked
+            if message.asked_at and (message.asked_at <= self.renewed_at or self.save_retrying):
+                # A renewal finished after it was asked, or one is tried again soon (its
+                # certificate could not be saved): a signing at each heartbeat would not help.
+                return None
             self._renew_own(message.reason, message.via)
+            return None
+        if isinstance(message, _FollowRole):
+            self._follow_role()
             return None
         return super().on_receive(message)
 
@@ -200,13 +211,35 @@ class CertAuthority(NodeActor):
                 RENEW_RETRY_S,
             )
             self.timers.start("renew", RENEW_RETRY_S, RenewNow(reason, via))
+            self.save_retrying = True
             return
+        self.save_retrying = False
         self._adopt(cert)
         self.renewed_at = time.monotonic()
         log.info("renewed the certificate of this node (%s)", reason)
+        self._follow_role()
+
+    def _follow_role(self) -> None:
+        """Run as the role the certificate says: save it and restart the node's actors as one.
+
+        A full disk that keeps it from being saved is said and tried again: a crash would leave
+        the certificate of one role (it is on disk) beside the node of the other, which no later
+        renewal would notice.
+        """
         assert self.info is not None
-        if self.info.role != self.context.role:
+        if self.info.role == self.context.role:
+            return
+        try:
             self._change_role(self.info.role)
+        except OSError as exc:
+            log.warning(
+                "this node's certificate makes it a %s, and saving that in %s failed (%s); retrying in %g s",
+                self.info.role,
+                self.context.state_dir,
+                exc.strerror or exc,
+                RENEW_RETRY_S,
+            )
+            self.timers.start("role", RENEW_RETRY_S, _FollowRole())
 
     def _change_role(self, role: str) -> None:
         """The new certificate makes this node a manager or a worker: restart the tree as one."""

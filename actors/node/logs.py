@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -57,14 +58,16 @@ class _LogFile(logging.FileHandler):
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, encoding="utf-8")
+        # A record cut short when the disk filled (the process stopped before it could finish
+        # it) is ended here: the records of this process each begin a line of their own.
+        with contextlib.suppress(OSError, ValueError), path.open("rb") as before:
+            if before.seek(0, os.SEEK_END) and before.seek(-1, os.SEEK_END) >= 0 and before.read(1) != b"\n":
+                self.stream.write("\n")  # type: ignore[union-attr]  # opened above (delay=False)
         self.lost = 0  # records whose write failed since writing began to fail (some may follow later)
         self._failed = False  # the record being written failed
 
     def emit(self, record: logging.LogRecord) -> None:
         self._failed = False
-        if self.lost and self.stream is not None:
-            with contextlib.suppress(OSError, ValueError):
-                self.stream.write("\n")  # a record the full disk cut short ends here, not in this one
         super().emit(record)  # calls handleError on a failure
         if self.lost and not self._failed:
             _say(

@@ -601,8 +601,13 @@ class RaftMember(NodeActor):
         record = self.context.get_shared(DISK_FULL_KEY)
         if isinstance(record, DiskFull) and record.waiting:
             self.disk_full = record.what
-            record = replace(record, room=self._room_needed())
-            self.context.set_shared(DISK_FULL_KEY, record)
+            if record.crashes > 1:
+                # The disk filled again soon after it went on: not looked at before DISK_PROBE_SLOW_S
+                # from now either, or each restart would look at once, go on and crash again.
+                self.disk_looked_at = time.monotonic()
+            with contextlib.suppress(OSError):
+                record = replace(record, room=self._room_needed())
+                self.context.set_shared(DISK_FULL_KEY, record)
             log.warning(
                 "raft: %s; this manager takes no part in Raft until then (it looks every %g s)",
                 record.says(),
@@ -1388,8 +1393,11 @@ class RaftMember(NodeActor):
         elif isinstance(before, DiskFull) and now - before.at < DISK_AGAIN_S:
             crashes = before.crashes + 1  # it went on a moment ago (at), and the disk filled again
         where = str(raft_dir(self.context.state_dir))
-        self.context.set_shared(DISK_FULL_KEY, DiskFull(str(exc), where, crashes=crashes, at=now))
-        self.disk_full = str(exc)
+        # Not the WAL's "nothing was acknowledged; free space and retry": that was said of the
+        # write that met the full disk, not of those refused since.
+        what = f"a write to {exc.path} met a full disk" if exc.path else str(exc)
+        self.context.set_shared(DISK_FULL_KEY, DiskFull(what, where, crashes=crashes, at=now))
+        self.disk_full = what
 
     def _disk_probe_s(self) -> float:
         record = self.context.get_shared(DISK_FULL_KEY)
@@ -1412,11 +1420,11 @@ class RaftMember(NodeActor):
         self.disk_looked_at = now
         assert self.core is not None and self.wal is not None
         directory = raft_dir(self.context.state_dir)
-        needed = self._room_needed()
-        record = self.context.get_shared(DISK_FULL_KEY)
-        if isinstance(record, DiskFull) and record.room != needed:
-            self.context.set_shared(DISK_FULL_KEY, replace(record, room=needed))  # what `cluster status` shows
         try:
+            needed = self._room_needed()
+            record = self.context.get_shared(DISK_FULL_KEY)
+            if isinstance(record, DiskFull) and record.room != needed:
+                self.context.set_shared(DISK_FULL_KEY, replace(record, room=needed))  # what `cluster status` shows
             if not has_room(directory, needed):
                 return
             if self.restart_log_at:

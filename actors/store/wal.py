@@ -133,7 +133,11 @@ class WalWriteError(WalError):
 
 class WalDiskFull(WalWriteError):
     """A write met a full disk and was cut back off: the files are whole, and writing may go on
-    once there is room (:func:`has_room`)."""
+    once there is room (:func:`has_room`). ``path``: the file it was writing."""
+
+    def __init__(self, text: str, path: str | os.PathLike[str] = "") -> None:
+        super().__init__(text)
+        self.path = str(path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -793,7 +797,7 @@ class WriteAheadLog:
             )
             raise WalWriteError(self._broken) from exc
         raise WalDiskFull(
-            f"disk full while writing {path}: nothing of this write was acknowledged; free space and retry"
+            f"disk full while writing {path}: nothing of this write was acknowledged; free space and retry", path
         ) from exc
 
     def _open_active(self, path: Path, data_end: int) -> None:
@@ -813,7 +817,7 @@ class WriteAheadLog:
 
 def _write_error(path: Path, exc: OSError) -> WalWriteError:
     if exc.errno in _FULL:
-        return WalDiskFull(f"disk full while writing {path}: nothing was acknowledged; free space and retry")
+        return WalDiskFull(f"disk full while writing {path}: nothing was acknowledged; free space and retry", path)
     return WalWriteError(f"cannot write {path}: {exc.strerror}; nothing was acknowledged")
 
 

@@ -118,6 +118,7 @@ class Worker(NodeActor):
         self.cannot_manage_seen = ""  # the last probe's answer
         self.rng = random.Random()
         self.transport: Transport | None = None
+        self.unsaved: dict[str, Callable[[], object]] = {}  # what could not be saved (a full disk): tried again
 
     @property
     def managers(self) -> tuple[ManagerRecord, ...]:
@@ -368,6 +369,7 @@ class Worker(NodeActor):
 
     def _follow(self, reply: HeartbeatReply, leader: str) -> None:
         self.period_s = reply.period_s
+        self._save_again()
         managers = tuple(ManagerRecord(m.node_id, m.addr, m.curve_key) for m in reply.managers if m.addr)
         if managers and managers != self.managers:
             self._remember_managers(managers, reply.managers)
@@ -397,16 +399,24 @@ class Worker(NodeActor):
     def _save(self, what: str, write: Callable[[], object]) -> None:
         """Save ``what`` in the state dir; a full disk (or another write error) is said, not a crash.
 
-        The node goes on with it in memory (its context outlives this actor); a node restarted
-        before it is saved starts from what was saved before, and the managers' answers to its
-        heartbeats bring it again.
+        The node goes on with it in memory (its context outlives this actor), and tries again at
+        each heartbeat answered (the newest of each ``what``) until it is saved.
         """
         try:
             write()
         except OSError as exc:
-            log.warning(
-                "could not save %s in %s (%s); this node goes on with them in memory",
-                what,
-                self.context.state_dir,
-                exc.strerror or exc,
-            )
+            if what not in self.unsaved:
+                log.warning(
+                    "could not save %s in %s (%s); this node goes on with them in memory and tries again",
+                    what,
+                    self.context.state_dir,
+                    exc.strerror or exc,
+                )
+            self.unsaved[what] = write
+            return
+        if self.unsaved.pop(what, None) is not None:
+            log.info("saved %s in %s at last", what, self.context.state_dir)
+
+    def _save_again(self) -> None:
+        for what, write in list(self.unsaved.items()):
+            self._save(what, write)

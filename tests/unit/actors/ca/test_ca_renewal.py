@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import os
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,8 +14,8 @@ from swarmnode.actors.ca import actor as ca_actor
 from swarmnode.actors.ca.actor import CertAuthority, RenewNow
 from swarmnode.actors.node import identity as identity_module
 from swarmnode.actors.node.founding import FoundingOptions, found_swarm
-from swarmnode.actors.node.swarm_state import read_certificate
-from swarmnode.actors.runtime import NodeContext
+from swarmnode.actors.node.swarm_state import load_node_state, read_certificate, save_node_state
+from swarmnode.actors.runtime import STOP_NODE_KEY, NodeContext
 
 
 def test_a_renewal_that_cannot_be_saved_keeps_the_old_certificate_and_is_tried_again(
@@ -43,5 +45,39 @@ def test_a_renewal_that_cannot_be_saved_keeps_the_old_certificate_and_is_tried_a
         assert sorted(p.name for p in (tmp_path / "certificates").iterdir()) == sorted(
             ["node.key", "node.crt", "trust.pem", "root-ca.key"]
         ), "a temporary file was left"
+        signed = len(started)
+        ca.on_receive(RenewNow("the managers asked", asked_at=time.monotonic()))  # at each heartbeat
+        assert len(started) == signed, "a renewal signed again while one is tried again soon"
+    finally:
+        ca.timers.close()
+
+
+def test_a_role_the_certificate_gives_that_cannot_be_saved_is_tried_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The certificate says manager, node.json could not be told: the node stayed a worker for good."""
+    state = found_swarm(tmp_path, FoundingOptions(advertise_addr="127.0.0.1:2377", hostname="h1"))
+    save_node_state(tmp_path, replace(state, role="worker"))  # a worker promoted: its new certificate says manager
+    worker = NodeContext(state.node_id, "worker", tmp_path, "127.0.0.1:0", state.keys, cluster_id=state.cluster_id)
+    restarts: list[tuple[str, str]] = []
+    worker.set_shared(STOP_NODE_KEY, lambda why, how: restarts.append((why, how)))
+    ca = CertAuthority(None, worker)
+    ca.on_start()  # the founding certificate says manager
+    started: list[tuple[str, float, object]] = []
+    monkeypatch.setattr(ca.timers, "start", lambda key, delay_s, message: started.append((key, delay_s, message)))
+
+    def full(fd: int, data: object) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(identity_module, "_os_write", full)
+    try:
+        ca._follow_role()  # raised OSError: a CA crash, and its restart never looked again
+        assert restarts == [] and [(k, d) for k, d, _ in started] == [("role", ca_actor.RENEW_RETRY_S)]
+        assert "saving that in" in caplog.text and "No space left on device" in caplog.text
+        monkeypatch.setattr(identity_module, "_os_write", os.write)  # room again
+        ca.on_receive(started[0][2])
+        assert restarts == [("role changed to manager", "restart")]
+        state_now = load_node_state(tmp_path)
+        assert state_now is not None and state_now.role == "manager"
     finally:
         ca.timers.close()

@@ -213,9 +213,12 @@ def test_a_member_restarted_after_its_disk_filled_waits_for_room_then_goes_on(
     again.on_receive(again.actor_inbox.get_nowait().message)  # its _Recover
     assert again.core is not None and again.core.role != "leader", "the lone voter campaigned with its disk full"
     refused = propose(again, "t1")
-    with pytest.raises(Refused, match=r"disk is full \(disk full while writing .*\): it takes no part") as caught:
+    with pytest.raises(
+        Refused, match=r"disk is full \(a write to .*wal-0+1\.log met a full disk; .*\): it takes no part"
+    ) as caught:
         refused.wait(0)
     assert "it waits for 9 MiB free in" in caught.value.text, caught.value.text  # 8 MiB and a snapshot, rounded up
+    assert "nothing" not in caught.value.text, "the WAL's words of the write that failed, not of this one"
     assert again.store.get("task", "lost") is None
     again._receive(actor_module._Tick())
     newest = max(raft_dir(state_dir).glob("snapshot-*.snap"))
@@ -339,9 +342,12 @@ def test_a_log_to_restart_after_an_installed_snapshot_waits_for_room_not_a_faile
     again.on_start()  # raised WalDiskFull: a failed start at every restart, and the node gave up
     assert again.disk_full and again.restart_log_at == 101
     again.on_receive(again.actor_inbox.get_nowait().message)
+    room[0] = True  # statvfs says so, and the disk still refuses (a quota, say)
+    again._receive(actor_module._Tick())
+    assert again.disk_full and again.restart_log_at == 101, "it went on with a log it could not restart"
     monkeypatch.setattr(wal_module, "_os_write", os.write)
     monkeypatch.setattr(wal_module, "_os_fallocate", os.posix_fallocate)
-    room[0] = True
+    again.disk_looked_at = -math.inf
     again._receive(actor_module._Tick())
     assert not again.disk_full and again.restart_log_at == 0
     assert again.wal is not None and again.wal.last_index is None, "the log was not restarted after the snapshot"
@@ -388,12 +394,25 @@ def test_a_disk_that_fills_again_soon_after_is_looked_at_less_often(
     member, _ = started_in(state_dir, members, conf, disk_full="disk full while writing wal-1.log")
     member._receive(actor_module._Tick())
     assert len(looked) == 1 and not member.disk_full
-    member._disk_filled(WalDiskFull("disk full while writing wal-1.log, again"))  # what its crash says, soon after
+    member.timers.close()
+    member.on_crash(WalDiskFull("disk full while writing wal-1.log", "wal-1.log"))  # soon after it went on
+    members.remove(member)
     record = member.context.get_shared(DISK_FULL_KEY)
-    assert record.crashes == 2 and member._disk_probe_s() == actor_module.DISK_PROBE_SLOW_S
-    member.disk_looked_at = time.monotonic() - actor_module.DISK_PROBE_S - 0.01
-    member._receive(actor_module._Tick())
+    assert record.crashes == 2 and record.waiting
+    again = RaftMember(None, member.context)  # its supervisor's restart
+    again.sender = RecordingSender([])  # type: ignore[assignment]
+    members.append(again)
+    again.on_start()
+    again.on_receive(again.actor_inbox.get_nowait().message)
+    assert again._disk_probe_s() == actor_module.DISK_PROBE_SLOW_S
+    again._receive(actor_module._Tick())  # looked at once, went on and crashed again: a restart each time
+    assert len(looked) == 1, "the restart looked for room at once"
+    again.disk_looked_at -= actor_module.DISK_PROBE_S + 0.01
+    again._receive(actor_module._Tick())
     assert len(looked) == 1, "it looked again after DISK_PROBE_S, not DISK_PROBE_SLOW_S"
+    again.disk_looked_at -= actor_module.DISK_PROBE_SLOW_S
+    again._receive(actor_module._Tick())
+    assert len(looked) == 2
 
 
 class RecordingSender:

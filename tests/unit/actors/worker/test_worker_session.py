@@ -144,6 +144,14 @@ def test_managers_that_cannot_be_saved_are_kept_in_memory_and_said_not_a_crash(
     assert "could not save the managers of the swarm" in caplog.text and "No space left on device" in caplog.text
     assert load_node_state(tmp_path) == saved, "a half-written node.json"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["curve.key", "node.json"], "a temporary file was left"
+    worker._save_again()  # the next heartbeat answered: the disk is still full
+    assert caplog.text.count("could not save the managers") == 1, "said again at each heartbeat"
+    monkeypatch.setattr(identity_module, "_os_write", os.write)  # room again
+    with caplog.at_level(logging.INFO, logger="swarmnode.worker"):
+        worker._save_again()
+    reloaded = load_node_state(tmp_path)
+    assert reloaded is not None and reloaded.managers == two, "never saved once there was room"
+    assert "saved the managers of the swarm" in caplog.text and worker.unsaved == {}
 
 
 def test_a_manager_whose_disk_is_full_says_so_in_its_agents_no_leader(tmp_path: Path) -> None:
