@@ -459,6 +459,12 @@ def cluster_status(settings: Settings) -> None:
             f"               {reply.disk_full}. This manager takes no part in Raft until then, and goes on by itself "
             f"once there is room; {others}."
         )
+    elif not reply.leader and (full := [m.node_id for m in reply.members if "disk full" in m.reachable]):
+        click.echo(
+            f"               A leader needs {voters // 2 + 1} of the {voters} voters up and reaching each other. "
+            f"Up, but out of Raft until their disk has room: {', '.join(full)}. Free space there: they take part "
+            "again by themselves (not --force-new-cluster: nothing is lost)."
+        )
     elif not reply.leader and voters:
         click.echo(
             f"               A leader needs {voters // 2 + 1} of the {voters} voters up and reaching each other: "

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar, cast
@@ -31,6 +31,7 @@ from swarmnode.actors.runtime import (
 from swarmnode.actors.runtime.addressable import Request
 from swarmnode.actors.store.client import (
     LEADER_WAIT_S,
+    PEERS_OUT_KEY,
     disk_full,
     propose,
     raft_status,
@@ -156,8 +157,17 @@ def _manager_status(n: NodeView, status: Any, reachable: dict[str, str] | None =
     return "Reachable" if n.state == "ready" else "Unreachable"  # the leader did not answer: the heartbeats
 
 
-def _reachability(status: Any, node_id: str) -> str:
-    """As the leader sees member ``node_id``: heard from within an election timeout; "" off the leader."""
+OUT_OF_SERVICE = "unreachable (disk full)"
+
+
+def _reachability(status: Any, node_id: str, out: Collection[str] = ()) -> str:
+    """As the leader sees member ``node_id``: heard from within an election timeout; "" off the leader.
+
+    ``out``: the members that said they are up but out of Raft (their disk is full), known on any
+    manager they dropped Raft messages of (a follower's pre-votes too).
+    """
+    if node_id in out:
+        return OUT_OF_SERVICE
     if not status.active:
         return ""
     return "reachable" if node_id in status.active else "unreachable"
@@ -288,10 +298,15 @@ class ControlActor(NodeActor):
             Address(leader, self.name), ClusterStatusRequest(), src_actor=self.name, timeout_s=LEADER_TIMEOUT_S
         )
 
+    def _peers_out(self) -> dict[str, str]:
+        """The managers that told this one they are up but out of Raft, and why (a full disk)."""
+        return dict(self.context.get_shared(PEERS_OUT_KEY) or {})
+
     def _own_cluster_status(self) -> ClusterStatusReply:
         status = self._raft_status()
         # This manager's own view: cluster status must answer also when there is no leader.
         nodes = {n.node_id: n for n in self._read(nodes_of, linearizable=False)}
+        out = self._peers_out()
         rows = []
         for suffrage, ids in (("voter", status.conf.voters), ("learner", status.conf.learners)):
             for node_id in ids:
@@ -311,7 +326,7 @@ class ControlActor(NodeActor):
                         match=match,
                         lag=lag,
                         state=progress[2] if progress else ("self" if node_id == status.id else "unknown"),
-                        reachable=_reachability(status, node_id),
+                        reachable=_reachability(status, node_id, out),
                     )
                 )
         return ClusterStatusReply(
@@ -347,6 +362,9 @@ class ControlActor(NodeActor):
         nodes = self._read(nodes_of)
         status = self._raft_status()
         reachable = self._leader_reachability(status)
+        out = self._peers_out()
+        if out:  # what this manager was told itself: also when the leader did not answer
+            reachable = {**(reachable or {}), **dict.fromkeys(out, OUT_OF_SERVICE)}
         me = self.context.node_id
         rows = [
             NodeRow(
@@ -387,7 +405,7 @@ class ControlActor(NodeActor):
         if manager_status:  # as Docker's ManagerStatus, for the managers' Raft members only
             node["manager_status"] = {
                 "leader": manager_status == "Leader",
-                "reachability": "unreachable" if manager_status == "Unreachable" else "reachable",
+                "reachability": "unreachable" if manager_status.startswith("Unreachable") else "reachable",
                 "addr": view.addr,
             }
         return NodeInspectReply(node=node)

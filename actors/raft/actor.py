@@ -45,7 +45,7 @@ from swarmnode.actors.runtime import (
     handles,
 )
 from swarmnode.actors.runtime.addressable import Request
-from swarmnode.actors.store.client import DISK_FULL_KEY, STORE_CRASH_KEY, DiskFull
+from swarmnode.actors.store.client import DISK_FULL_KEY, PEERS_OUT_KEY, STORE_CRASH_KEY, DiskFull
 from swarmnode.actors.store.core import ApplyResult, Event, StoreCore, Watchers
 from swarmnode.actors.store.objects import NodeView, cluster_of, nodes_of
 from swarmnode.actors.store.transactions import (
@@ -142,6 +142,10 @@ READ_INDEX_TIMEOUT_S = 5.0
 DISK_PROBE_S = 1.0
 DISK_PROBE_SLOW_S = 15.0
 DISK_AGAIN_S = 60.0
+# A member out of Raft for its full disk tells whoever sends it Raft messages, at most this often
+# each; what it said is held this long after (it goes quiet once it takes part again).
+OUT_OF_SERVICE_TELL_S = 1.0
+OUT_OF_SERVICE_S = 5.0
 # A forward to the leader that could not be sent (the connection lost) is tried again this often.
 FORWARD_RETRY_S = 0.2
 # A read not confirmed this long after it was asked is asked again: the request or its answer
@@ -364,6 +368,15 @@ class RaftAddress(Message):
 
 
 @message
+class OutOfService(Message):
+    """Told by a member out of Raft (its disk is full) to a member whose Raft messages it drops:
+    `cluster status` and `node ls` there say why it is unreachable, and that it is up."""
+
+    KIND = "RaftOutOfService"
+    text: str
+
+
+@message
 class NotAMember(Message):
     """Told to a manager whose Raft messages reach a member that holds it out of the group: it
     was demoted (or dropped by a forced new cluster), so it must not campaign nor vote.
@@ -530,6 +543,8 @@ class RaftMember(NodeActor):
         self.disk_full = ""
         self.disk_looked_at = -math.inf  # when the room on the disk was last looked at
         self.disk_error = ""  # the last error met while looking (said once)
+        self.out_told: dict[str, float] = {}  # node id -> when it was last told this member is out (disk full)
+        self.peers_out: dict[str, tuple[str, float]] = {}  # node id -> (why it is out of Raft, until when)
         self.restart_log_at = 0  # the log must restart at this index once there is room (0: no)
         self.not_a_member_since: float | None = None  # when a member said it holds this one out of the group
         self.not_a_member_told: dict[str, float] = {}  # node id -> when it was last told it is not a member
@@ -749,9 +764,13 @@ class RaftMember(NodeActor):
         if self.halted:
             return None  # removed from the swarm: messages queued for it while it was down still arrive
         if self.disk_full:
+            self._tell_out_of_service(request.peer.node_id)
             return None  # it could not write what they ask: the leader counts it as unreachable
         if self._held_out(msg.frm):
             return None
+        if msg.frm in self.peers_out:  # it takes part again
+            del self.peers_out[msg.frm]
+            self._publish_peers_out()
         if self.not_a_member_since is not None:
             if msg.type in (MSG_VOTE, MSG_PRE_VOTE):
                 return None  # told it is out of the group: it grants no vote either
@@ -829,6 +848,33 @@ class RaftMember(NodeActor):
             if now - self.not_a_member_told.get(obj.id, -math.inf) >= every:
                 self.not_a_member_push_every[obj.id] = min(max(2 * every, NOT_A_MEMBER_PUSH_S), NOT_A_MEMBER_PUSH_MAX_S)
                 self._tell_not_a_member(obj.id, dropped_messages=False)
+
+    def _tell_out_of_service(self, node_id: str) -> None:
+        """Tell ``node_id``, whose Raft messages this member drops, why (at most every OUT_OF_SERVICE_TELL_S)."""
+        now = time.monotonic()
+        if now - self.out_told.get(node_id, -math.inf) < OUT_OF_SERVICE_TELL_S:
+            return
+        self.out_told[node_id] = now
+        record = self.context.get_shared(DISK_FULL_KEY)
+        text = f"its disk is full ({record.says() if isinstance(record, DiskFull) else self.disk_full})"
+        with contextlib.suppress(TransportError):  # an unreachable peer: told at its next message
+            self._direct().send(Address(node_id, self.name), OutOfService(text), src_actor=self.name)
+
+    @handles(OutOfService, roles={"manager"})
+    def out_of_service(self, msg: OutOfService, request: Request) -> None:
+        """A member says it is up but out of Raft: held for OUT_OF_SERVICE_S, for `cluster status`."""
+        assert request.peer is not None
+        node_id = request.peer.node_id
+        said = self.peers_out.get(node_id)
+        self.peers_out[node_id] = (msg.text, time.monotonic() + OUT_OF_SERVICE_S)
+        if said is None or said[0] != msg.text:
+            log.info("raft: manager %s is up but out of Raft: %s", node_id, msg.text)
+            self._publish_peers_out()
+
+    def _publish_peers_out(self) -> None:
+        now = time.monotonic()
+        self.peers_out = {n: out for n, out in self.peers_out.items() if out[1] > now}
+        self.context.set_shared(PEERS_OUT_KEY, {n: text for n, (text, _) in self.peers_out.items()})
 
     @handles(NotAMember, roles={"manager"})
     def not_a_member(self, msg: NotAMember, request: Request) -> None:
@@ -1322,6 +1368,8 @@ class RaftMember(NodeActor):
         if self.reads_asked or self.reads_confirmed:
             self._tend_reads()
         halted = self._follow_session()  # first: a manager removed sends nothing more (it fails what waits)
+        if self.peers_out and any(until <= time.monotonic() for _, until in self.peers_out.values()):
+            self._publish_peers_out()  # one that went quiet: gone, or taking part again
         if self.awaiting_leader:
             self._tend_awaiting_leader()  # also while told it is not a member: deadlines hold
         if self.disk_full:

@@ -38,6 +38,7 @@ T = TypeVar("T")
 STORE_ACTOR = "raft"
 STORE_CRASH_KEY = "store_crash"  # (monotonic time, reason) of the RaftMember's last crash
 DISK_FULL_KEY = "store_disk_full"  # a DiskFull: what RaftMember says of a disk that filled
+PEERS_OUT_KEY = "store_peers_out"  # node id -> why that manager, up, is out of Raft (its disk is full)
 CRASH_TOLD_S = 60.0  # a store that is not running names a crash this recent as the likely cause
 STORE_TIMEOUT_S = 10.0
 # An operator's write made while no leader is known waits this long for one, as a linearizable

@@ -11,7 +11,12 @@ import time
 
 import pytest
 
-from swarmnode.actors.control.messages import ClusterStatusReply, ClusterStatusRequest, NodeUpdateRequest
+from swarmnode.actors.control.messages import (
+    ClusterStatusReply,
+    ClusterStatusRequest,
+    NodeListRequest,
+    NodeUpdateRequest,
+)
 from swarmnode.actors.raft.actor import ProposeCreate
 from swarmnode.transport import RemoteError, TransportError
 from tests.support import wait_until
@@ -85,6 +90,11 @@ def test_a_manager_whose_disk_fills_stays_up_out_of_raft_and_goes_on_once_there_
             shown = run_cli("--state-dir", str(founder_dir), "cluster", "status")
             assert "(unknown: this manager's disk is full)" in shown.stdout, shown.stdout + shown.stderr
             assert founder.proc is not None and founder.proc.poll() is None, "the node exited"
+            founder_id = founder.node_id
+            rows = {m.node_id: m.reachable for m in status_of(leader).members}
+            assert rows[founder_id] == "unreachable (disk full)", rows  # the leader was told why
+            listed = leader.request("control", NodeListRequest(), timeout_s=5.0)
+            assert {r.node_id: r.manager_status for r in listed.nodes}[founder_id] == "Unreachable (disk full)"
             assert all(n.proc is not None and n.proc.poll() is None for n in others)
 
             ballast.unlink()

@@ -57,7 +57,7 @@ from swarmnode.actors.runtime.addressable import Request
 from swarmnode.actors.runtime.context import CurveKeys
 from swarmnode.actors.store import WalDiskFull, WalWriteError
 from swarmnode.actors.store import wal as wal_module
-from swarmnode.actors.store.client import DISK_FULL_KEY, DiskFull
+from swarmnode.actors.store.client import DISK_FULL_KEY, PEERS_OUT_KEY, DiskFull
 from swarmnode.actors.store.core import ApplyResult, StoreCore
 from swarmnode.actors.store.transactions import Create, Transaction, Update
 from swarmnode.transport import Identity, NotSent, ReplyFuture, TransportError
@@ -242,11 +242,14 @@ def test_a_follower_whose_disk_filled_neither_answers_nor_campaigns_until_there_
     monkeypatch.setattr(actor_module, "has_room", lambda directory, nbytes: room[0])
     conf = ConfState(voters=(LEADER, NODE), learners=())
     member, sender = started_in(state_dir, members, conf, disk_full="disk full while writing wal-1.log")
-    member.step(leader_append(2), Request(peer=Identity(LEADER, "manager")))
-    member._process()
+    for _ in range(3):  # the leader's append, tried again
+        member.step(leader_append(2), Request(peer=Identity(LEADER, "manager")))
+        member._process()
     for _ in range(4 * actor_module.ELECTION_TICKS):  # twice the longest election timeout
         member._receive(actor_module._Tick())
-    assert sender.events == [], f"with its disk full it answered or campaigned: {sender.events}"
+    assert sender.events == ["send RaftOutOfService"], f"with its disk full it answered or campaigned: {sender.events}"
+    told = sender.sent[0]
+    assert isinstance(told, actor_module.OutOfService) and told.text.startswith("its disk is full (disk full while")
     assert member.leader == "" and member.core is not None and member.core.log.last_index == 1
     for outcome in (read_tasks(member), propose(member, "t1")):
         assert outcome.settled, "a read or write waits for a leader it cannot follow"
@@ -413,6 +416,22 @@ def test_a_disk_that_fills_again_soon_after_is_looked_at_less_often(
     again.disk_looked_at -= actor_module.DISK_PROBE_SLOW_S
     again._receive(actor_module._Tick())
     assert len(looked) == 2
+
+
+def test_a_member_told_another_is_out_of_service_shows_it_until_it_takes_part_again(
+    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    member, _ = following(state_dir, members)
+    peer = Request(peer=Identity(LEADER, "manager"))
+    member.out_of_service(actor_module.OutOfService("its disk is full (a write met a full disk)"), peer)
+    assert member.context.get_shared(PEERS_OUT_KEY) == {LEADER: "its disk is full (a write met a full disk)"}
+    member.step(leader_append(3), peer)  # it takes part again
+    assert member.context.get_shared(PEERS_OUT_KEY) == {}
+    member.out_of_service(actor_module.OutOfService("its disk is full"), peer)
+    monkeypatch.setattr(actor_module, "OUT_OF_SERVICE_S", 0.0)  # it went quiet: gone, or back
+    member.out_of_service(actor_module.OutOfService("its disk is full"), peer)
+    member._receive(actor_module._Tick())
+    assert member.context.get_shared(PEERS_OUT_KEY) == {}
 
 
 class RecordingSender:
