@@ -449,15 +449,10 @@ def cluster_status(settings: Settings) -> None:
     if removed:
         click.echo(f"               {removed}")
     elif reply.disk_full:
-        others = (
-            f"the swarm goes on without it while {voters // 2 + 1} of its {voters} voters are up: run commands on "
-            "another manager meanwhile"
-            if voters > 2
-            else "with so few managers, the swarm takes no writes until it has room again"
-        )
         click.echo(
             f"               {reply.disk_full}. This manager takes no part in Raft until then, and goes on by itself "
-            f"once there is room; {others}."
+            "once there is room. The swarm goes on without it while a majority of its voters are up and reach "
+            "each other: run commands on another manager meanwhile (`cluster status` there shows them)."
         )
     elif not reply.leader and (full := [m.node_id for m in reply.members if "disk full" in m.reachable]):
         click.echo(

@@ -153,7 +153,7 @@ class CertAuthority(NodeActor):
         self.cert: NodeCertificate | None = None
         self.info: NodeCertInfo | None = None
         self.renewed_at = 0.0  # monotonic time of this incarnation's last renewal
-        self.save_retrying = False  # a renewal whose certificate could not be saved is tried again
+        self.unsaved: NodeCertificate | None = None  # signed, not saved (a full disk): saved at the next try
 
     # -- own certificate ----------------------------------------------------------------------
 
@@ -177,7 +177,7 @@ class CertAuthority(NodeActor):
 
     def on_receive(self, message: object) -> object:
         if isinstance(message, RenewNow):
-            if message.asked_at and (message.asked_at <= self.renewed_at or self.save_retrying):
+            if message.asked_at and (message.asked_at <= self.renewed_at or self.unsaved is not None):
                 # A renewal finished after it was asked, or one is tried again soon (its
                 # certificate could not be saved): a signing at each heartbeat would not help.
                 return None
@@ -189,35 +189,54 @@ class CertAuthority(NodeActor):
         return super().on_receive(message)
 
     def _renew_own(self, reason: str, via: str = "") -> None:
-        key_pem = new_node_key()
-        csr = make_csr(key_pem)
-        try:
-            chain, trust = self._renew_here_or_remotely(csr, via)
-        except (Refused, TransportError, ExternalCAError, CertificateError) as exc:
-            text = exc.text if isinstance(exc, Refused) else describe(exc)
-            log.warning("certificate renewal (%s) failed: %s; retrying in %g s", reason, text, RENEW_RETRY_S)
-            self.timers.start("renew", RENEW_RETRY_S, RenewNow(reason, via))
-            return
-        cert = NodeCertificate(key_pem=key_pem, chain_pem=chain, trust_pem=trust)
+        cert = self._unsaved_still_valid()
+        if cert is None:
+            key_pem = new_node_key()
+            csr = make_csr(key_pem)
+            try:
+                chain, trust = self._renew_here_or_remotely(csr, via)
+            except (Refused, TransportError, ExternalCAError, CertificateError) as exc:
+                text = exc.text if isinstance(exc, Refused) else describe(exc)
+                log.warning("certificate renewal (%s) failed: %s; retrying in %g s", reason, text, RENEW_RETRY_S)
+                self.timers.start("renew", RENEW_RETRY_S, RenewNow(reason, via))
+                return
+            cert = NodeCertificate(key_pem=key_pem, chain_pem=chain, trust_pem=trust)
         try:
             write_certificate(self.context.state_dir, cert)
         except OSError as exc:
-            # Not adopted: a restart would find the old one on disk. The old one still serves.
-            log.warning(
-                "certificate renewal (%s): could not save the new certificate in %s (%s); retrying in %g s",
-                reason,
-                self.context.state_dir,
-                exc.strerror or exc,
-                RENEW_RETRY_S,
-            )
+            # Not adopted: a restart would find the old one on disk, which still serves. The one
+            # signed is kept and saved at the next try: signing again each time would cost the
+            # managers a signing and a Store write every RENEW_RETRY_S while the disk is full.
+            if self.unsaved is None:
+                log.warning(
+                    "certificate renewal (%s): could not save the new certificate in %s (%s); retrying every %g s",
+                    reason,
+                    self.context.state_dir,
+                    exc.strerror or exc,
+                    RENEW_RETRY_S,
+                )
+            self.unsaved = cert
             self.timers.start("renew", RENEW_RETRY_S, RenewNow(reason, via))
-            self.save_retrying = True
             return
-        self.save_retrying = False
+        if self.unsaved is not None:
+            log.info("saved the renewed certificate of this node at last")
+        self.unsaved = None
         self._adopt(cert)
         self.renewed_at = time.monotonic()
         log.info("renewed the certificate of this node (%s)", reason)
         self._follow_role()
+
+    def _unsaved_still_valid(self) -> NodeCertificate | None:
+        """The certificate signed and not saved yet, while it is valid (else it is signed again)."""
+        cert, self.unsaved = self.unsaved, None
+        if cert is None:
+            return None
+        try:
+            verify_member_certificate(cert.chain_pem, cert.trust_pem, self.context.cluster_id, self._now())
+        except CertificateError:
+            return None
+        self.unsaved = cert
+        return cert
 
     def _follow_role(self) -> None:
         """Run as the role the certificate says: save it and restart the node's actors as one.
@@ -413,10 +432,11 @@ class CertAuthority(NodeActor):
         chain, info = self._sign(
             cluster, csr, node_id, role, node.curve_key.encode(), f"cannot renew the certificate of {node_id}"
         )
+        # Not its issuer: the node's heartbeats say which root it uses, once it saved and took
+        # this one (Dispatcher); a rotation must not count one it could not save.
         renewed = {
             "certificate": chain,
             "cert_expiry": info.not_after.timestamp(),
-            "issuer": info.issuer_digest,
             "cert_role": info.role,
         }
 

@@ -139,6 +139,10 @@ class Dispatcher(NodeActor):
                 said["addr"] = msg.addr
         if msg.cannot_manage != view.cannot_manage:
             said["cannot_manage"] = msg.cannot_manage
+        if msg.issuer and msg.issuer != view.issuer:
+            # The root of the certificate it uses, not of the last one signed for it (one it may
+            # not have saved, on a full disk): a root rotation is done when every node uses one.
+            said["issuer"] = msg.issuer
         if not said:
             return
         try:

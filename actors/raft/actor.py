@@ -543,6 +543,7 @@ class RaftMember(NodeActor):
         self.disk_full = ""
         self.disk_looked_at = -math.inf  # when the room on the disk was last looked at
         self.disk_error = ""  # the last error met while looking (said once)
+        self.snapshot_size = (-1, 0)  # (applied index, bytes of the Store's snapshot there): _room_needed
         self.out_told: dict[str, float] = {}  # node id -> when it was last told this member is out (disk full)
         self.peers_out: dict[str, tuple[str, float]] = {}  # node id -> (why it is out of Raft, until when)
         self.restart_log_at = 0  # the log must restart at this index once there is room (0: no)
@@ -620,14 +621,6 @@ class RaftMember(NodeActor):
                 # The disk filled again soon after it went on: not looked at before DISK_PROBE_SLOW_S
                 # from now either, or each restart would look at once, go on and crash again.
                 self.disk_looked_at = time.monotonic()
-            with contextlib.suppress(OSError):
-                record = replace(record, room=self._room_needed())
-                self.context.set_shared(DISK_FULL_KEY, record)
-            log.warning(
-                "raft: %s; this manager takes no part in Raft until then (it looks every %g s)",
-                record.says(),
-                self._disk_probe_s(),
-            )
         elif self.core.status().conf.voters == (self.context.node_id,):
             self.core.campaign()  # the only voter: no one to wait for (a new swarm starts writable)
         # What the log holds is applied by the first message (a restart with a long log takes
@@ -636,7 +629,7 @@ class RaftMember(NodeActor):
         self.timers.start("tick", TICK_S, _Tick())
 
     def on_stop(self) -> None:
-        self._close("this manager's store stopped")
+        self._close(f"the store of manager {self.context.node_id} stopped")  # relayed too: named, not "this"
 
     def on_crash(self, exc: BaseException) -> None:
         # Writes that come while it restarts are told why (a full disk, say), not only "not running".
@@ -647,7 +640,7 @@ class RaftMember(NodeActor):
             # supervisors give up and the node exits (etcd stops on a failed WAL write).
             self._disk_filled(exc)
         cause = "its disk is full" if isinstance(exc, WalDiskFull) else describe(exc)
-        self._close(f"this manager's store crashed ({cause})")
+        self._close(f"the store of manager {self.context.node_id} crashed ({cause})")
 
     def _close(self, why: str) -> None:
         """Fail what waits here, saying ``why``; release the log."""
@@ -708,6 +701,16 @@ class RaftMember(NodeActor):
                 self.store.last_index,
                 self.store.last_index - applied,
                 time.monotonic() - started,
+            )
+        record = self.context.get_shared(DISK_FULL_KEY)
+        if self.disk_full and isinstance(record, DiskFull):  # said with the room its Store now needs
+            with contextlib.suppress(OSError):
+                record = replace(record, room=self._room_needed())
+                self.context.set_shared(DISK_FULL_KEY, record)
+            log.warning(
+                "raft: %s; this manager takes no part in Raft until then (it looks every %g s)",
+                record.says(),
+                self._disk_probe_s(),
             )
 
     def _receive(self, message: Any) -> Any:
@@ -1452,9 +1455,14 @@ class RaftMember(NodeActor):
         return DISK_PROBE_SLOW_S if isinstance(record, DiskFull) and record.crashes > 1 else DISK_PROBE_S
 
     def _room_needed(self) -> int:
-        """The bytes this member waits for: the log's next steps and a snapshot of the Store as it
-        grew since the newest one (wal.room_to_go_on)."""
-        return room_to_go_on(raft_dir(self.context.state_dir)) + self.since_snapshot_bytes
+        """The bytes this member waits for: the log's next steps and a snapshot of its Store
+        (wal.room_to_go_on), which it takes soon after it goes on, and which lets the log be
+        compacted. The Store's size is worked out once per applied index (nothing is applied
+        while it waits, but its recovery)."""
+        index = self.store.last_index
+        if self.snapshot_size[0] != index:
+            self.snapshot_size = (index, len(self.store.snapshot()))
+        return room_to_go_on(self.snapshot_size[1])
 
     def _look_for_room(self) -> None:
         """Take part in Raft again once the disk that filled has room (looked at every DISK_PROBE_S).

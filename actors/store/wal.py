@@ -866,16 +866,11 @@ def has_room(directory: str | os.PathLike[str], nbytes: int) -> bool:
     return stat.f_bavail * stat.f_frsize >= nbytes
 
 
-def room_to_go_on(directory: str | os.PathLike[str]) -> int:
-    """The bytes that must be free in ``directory`` for a log that met a full disk to go on: two
-    preallocation steps, and a snapshot as big as the newest (the old one is removed only after)."""
-    files = _snapshot_files(Path(directory))
-    newest = files and max(files)[1]
-    try:
-        snapshot = newest.stat().st_size if newest else 0
-    except FileNotFoundError:
-        snapshot = 0  # replaced by a newer one since
-    return 2 * PREALLOCATE_BYTES + snapshot
+def room_to_go_on(snapshot_bytes: int) -> int:
+    """The bytes that must be free for a log that met a full disk to go on: two preallocation
+    steps, and a snapshot of ``snapshot_bytes`` (the Store now: the old one is removed only after
+    the new one is written, and the log is compacted only then)."""
+    return 2 * PREALLOCATE_BYTES + snapshot_bytes + 4096  # 4096: the file's header, frame and Raft metadata
 
 
 def write_snapshot(directory: str | os.PathLike[str], index: int, data: bytes) -> Path:

@@ -22,8 +22,9 @@ from typing import Any
 import pykka
 
 from swarmnode.actors.ca.actor import RenewNow, leader_and_managers
-from swarmnode.actors.ca.core import trust_digest
+from swarmnode.actors.ca.core import split_pem, trust_digest
 from swarmnode.actors.ca.messages import GetManagersReply, GetManagersRequest, ManagerInfo
+from swarmnode.actors.ca.pki import ca_digest
 from swarmnode.actors.dispatcher.messages import HeartbeatReply, HeartbeatRequest
 from swarmnode.actors.messages import Address
 from swarmnode.actors.node.addresses import port_taken
@@ -64,14 +65,17 @@ class NoLeader(Exception):
     """The manager beaten to runs no dispatcher, and no leader was learnt: a quorum loss, or an election."""
 
     def __init__(self, manager: str, *, own_store: bool, disk_full: str = "") -> None:
+        # ``manager``: the one beaten to; ``own_store``: this node is a manager, and what it knows
+        # of the leader comes from its own Raft member.
         if own_store and disk_full:
-            super().__init__(
-                f"this node (manager {manager}) runs no dispatcher, and its Raft member takes no part in the swarm "
+            what = (
+                f"manager {manager} runs no dispatcher, and this node's Raft member takes no part in the swarm "
                 f"while its disk is full ({disk_full})"
             )
+            super().__init__(what)
             return
         if own_store:
-            what = f"this node (manager {manager}) runs no dispatcher, and its Raft member knows no leader"
+            what = f"manager {manager} runs no dispatcher, and this node's Raft member knows no leader"
         else:
             what = f"manager {manager} runs no dispatcher, and named no leader (it knows none, or is no manager now)"
         super().__init__(
@@ -379,7 +383,19 @@ class Worker(NodeActor):
         if reply.trust_pem:
             self.context.set_shared(TRUST_KEY, reply.trust_pem)
             log.info("updated the trusted root CA certificates")
-            self._save("the trusted root CA certificates", lambda: write_trust(self.context.state_dir, reply.trust_pem))
+            cert = self.context.get_shared(CERTIFICATE_KEY)
+            if cert is None or cert.issuer_digest in {ca_digest(root) for root in split_pem(reply.trust_pem)}:
+                self._save(
+                    "the trusted root CA certificates", lambda: write_trust(self.context.state_dir, reply.trust_pem)
+                )
+            else:
+                # Its certificate is of a root the swarm no longer trusts (a renewal it could not
+                # save, on a full disk): on disk, these roots would keep it from starting again.
+                # Saved with the certificate they go with, which its renewal writes with them.
+                log.warning(
+                    "the swarm's trusted roots no longer include the one of this node's certificate: not saved "
+                    "before a renewal replaces the certificate"
+                )
         if reply.renew:
             ca = self.context.registry.get("ca")
             if ca is not None:

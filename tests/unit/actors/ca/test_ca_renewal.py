@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import time
 from dataclasses import replace
@@ -22,13 +23,20 @@ def test_a_renewal_that_cannot_be_saved_keeps_the_old_certificate_and_is_tried_a
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """It crashed the CA at each try; with renewals asked at each heartbeat the node gave up."""
+    caplog.set_level(logging.INFO, "swarmnode.ca")
     state = found_swarm(tmp_path, FoundingOptions(advertise_addr="127.0.0.1:2377", hostname="h1"))
     context = NodeContext(state.node_id, "manager", tmp_path, "127.0.0.1:0", state.keys, cluster_id=state.cluster_id)
     ca = CertAuthority(None, context)
     ca.on_start()
     old = read_certificate(tmp_path)
     # What the managers would sign: the node's own chain again is enough to be saved (or not).
-    monkeypatch.setattr(ca, "_renew_here_or_remotely", lambda csr, via="": (old.chain_pem, old.trust_pem))
+    signed: list[bytes] = []
+
+    def sign(csr: bytes, via: str = "") -> tuple[bytes, bytes]:
+        signed.append(csr)
+        return old.chain_pem, old.trust_pem
+
+    monkeypatch.setattr(ca, "_renew_here_or_remotely", sign)
     started: list[tuple[str, float, object]] = []
     monkeypatch.setattr(ca.timers, "start", lambda key, delay_s, message: started.append((key, delay_s, message)))
 
@@ -45,9 +53,15 @@ def test_a_renewal_that_cannot_be_saved_keeps_the_old_certificate_and_is_tried_a
         assert sorted(p.name for p in (tmp_path / "certificates").iterdir()) == sorted(
             ["node.key", "node.crt", "trust.pem", "root-ca.key"]
         ), "a temporary file was left"
-        signed = len(started)
         ca.on_receive(RenewNow("the managers asked", asked_at=time.monotonic()))  # at each heartbeat
-        assert len(started) == signed, "a renewal signed again while one is tried again soon"
+        assert len(signed) == 1, "a renewal signed again while one is tried again soon"
+        ca.on_receive(started[-1][2])  # the retry, the disk still full
+        assert len(signed) == 1, "signed again at each retry: a signing and a Store write every 10 s"
+        assert caplog.text.count("could not save the new certificate") == 1
+        monkeypatch.setattr(identity_module, "_os_write", os.write)  # room again
+        ca.on_receive(started[-1][2])
+        assert len(signed) == 1 and ca.unsaved is None and read_certificate(tmp_path).chain_pem == old.chain_pem
+        assert "saved the renewed certificate of this node at last" in caplog.text
     finally:
         ca.timers.close()
 

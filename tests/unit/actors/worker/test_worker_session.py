@@ -168,3 +168,27 @@ def test_a_manager_whose_disk_is_full_says_so_in_its_agents_no_leader(tmp_path: 
     assert "election" not in text, "an election is not what keeps it without a leader"
     context.set_shared(DISK_FULL_KEY, replace(record, waiting=False))  # it went on
     assert disk_full(context) == ""
+
+
+def test_trusted_roots_without_the_one_of_its_own_certificate_are_not_saved(tmp_path: Path) -> None:
+    """Its renewal unsaved (a full disk), a node that saved them could not start again: its
+    certificate on disk would be of a root its trust on disk no longer holds."""
+    from swarmnode.actors.ca.pki import ca_digest
+    from swarmnode.actors.dispatcher.messages import HeartbeatReply
+    from swarmnode.actors.node.founding import FoundingOptions, found_swarm
+    from swarmnode.actors.node.swarm_state import read_certificate
+    from swarmnode.actors.runtime import CERTIFICATE_KEY
+
+    own = found_swarm(tmp_path / "own", FoundingOptions(advertise_addr="127.0.0.1:2377", hostname="h1"))
+    found_swarm(tmp_path / "other", FoundingOptions(advertise_addr="127.0.0.1:2477", hostname="h2"))  # another root
+    own_trust = read_certificate(tmp_path / "own").trust_pem
+    other_root = read_certificate(tmp_path / "other").trust_pem
+    context = NodeContext(own.node_id, "worker", tmp_path / "own", "127.0.0.1:0", own.keys, cluster_id=own.cluster_id)
+    context.set_transport(SimpleNamespace(connect=lambda node_id, addr, key: None))  # type: ignore[arg-type]
+    context.set_shared(CERTIFICATE_KEY, SimpleNamespace(issuer_digest=ca_digest(own_trust)))
+    worker = Worker(None, context)
+    worker._follow(HeartbeatReply(period_s=1.0, managers=(), trust_pem=other_root, renew=False), "m1")
+    assert read_certificate(tmp_path / "own").trust_pem == own_trust, "a trust its certificate does not chain to"
+    both = own_trust + other_root  # during a rotation: the old root and the new
+    worker._follow(HeartbeatReply(period_s=1.0, managers=(), trust_pem=both, renew=False), "m1")
+    assert read_certificate(tmp_path / "own").trust_pem == both
