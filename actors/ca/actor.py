@@ -89,6 +89,8 @@ __all__ = ["CertAuthority", "RenewNow", "leader_and_managers", "managers_of"]
 log = logging.getLogger("swarmnode.ca")
 
 RENEW_RETRY_S = 10.0
+SAVE_RETRY_MAX_S = 300.0  # a renewal that cannot be saved is tried again at most this far apart
+ROLE_FOLLOW_S = 1.0  # a role the certificate gives, found at start, is followed this long after
 MANAGERS_READ_S = 0.5  # GetManagersRequest: local reads, answered at once unless this manager is stuck
 RENEW_TIMEOUT_S = 15.0
 
@@ -153,13 +155,19 @@ class CertAuthority(NodeActor):
         self.cert: NodeCertificate | None = None
         self.info: NodeCertInfo | None = None
         self.renewed_at = 0.0  # monotonic time of this incarnation's last renewal
-        self.unsaved: NodeCertificate | None = None  # signed, not saved (a full disk): saved at the next try
+        self.save_failures = 0  # renewals in a row whose certificate could not be saved (a full disk)
 
     # -- own certificate ----------------------------------------------------------------------
 
     def on_start(self) -> None:
         cert = read_certificate(self.context.state_dir)
         self._adopt(cert)
+        assert self.info is not None
+        if self.info.role != self.context.role:
+            # The certificate was saved and node.json was not (a full disk, or a crash between
+            # the two): the node runs as node.json says, and no heartbeat would ask for a renewal.
+            # Followed once the node's start is over.
+            self.timers.start("role", ROLE_FOLLOW_S, _FollowRole())
 
     def _now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC)
@@ -177,7 +185,7 @@ class CertAuthority(NodeActor):
 
     def on_receive(self, message: object) -> object:
         if isinstance(message, RenewNow):
-            if message.asked_at and (message.asked_at <= self.renewed_at or self.unsaved is not None):
+            if message.asked_at and (message.asked_at <= self.renewed_at or self.save_failures):
                 # A renewal finished after it was asked, or one is tried again soon (its
                 # certificate could not be saved): a signing at each heartbeat would not help.
                 return None
@@ -189,54 +197,41 @@ class CertAuthority(NodeActor):
         return super().on_receive(message)
 
     def _renew_own(self, reason: str, via: str = "") -> None:
-        cert = self._unsaved_still_valid()
-        if cert is None:
-            key_pem = new_node_key()
-            csr = make_csr(key_pem)
-            try:
-                chain, trust = self._renew_here_or_remotely(csr, via)
-            except (Refused, TransportError, ExternalCAError, CertificateError) as exc:
-                text = exc.text if isinstance(exc, Refused) else describe(exc)
-                log.warning("certificate renewal (%s) failed: %s; retrying in %g s", reason, text, RENEW_RETRY_S)
-                self.timers.start("renew", RENEW_RETRY_S, RenewNow(reason, via))
-                return
-            cert = NodeCertificate(key_pem=key_pem, chain_pem=chain, trust_pem=trust)
+        key_pem = new_node_key()
+        csr = make_csr(key_pem)
+        try:
+            chain, trust = self._renew_here_or_remotely(csr, via)
+        except (Refused, TransportError, ExternalCAError, CertificateError) as exc:
+            text = exc.text if isinstance(exc, Refused) else describe(exc)
+            log.warning("certificate renewal (%s) failed: %s; retrying in %g s", reason, text, RENEW_RETRY_S)
+            self.timers.start("renew", RENEW_RETRY_S, RenewNow(reason, via))
+            return
+        cert = NodeCertificate(key_pem=key_pem, chain_pem=chain, trust_pem=trust)
         try:
             write_certificate(self.context.state_dir, cert)
         except OSError as exc:
-            # Not adopted: a restart would find the old one on disk, which still serves. The one
-            # signed is kept and saved at the next try: signing again each time would cost the
-            # managers a signing and a Store write every RENEW_RETRY_S while the disk is full.
-            if self.unsaved is None:
-                log.warning(
-                    "certificate renewal (%s): could not save the new certificate in %s (%s); retrying every %g s",
-                    reason,
-                    self.context.state_dir,
-                    exc.strerror or exc,
-                    RENEW_RETRY_S,
-                )
-            self.unsaved = cert
-            self.timers.start("renew", RENEW_RETRY_S, RenewNow(reason, via))
+            # Not adopted: a restart would find the old one on disk, which still serves. Signed
+            # again at the next try (with the role wanted then), less and less often while the
+            # disk stays full: each costs the managers a signing and a Store write.
+            self.save_failures += 1
+            retry_s = min(RENEW_RETRY_S * 2 ** (self.save_failures - 1), SAVE_RETRY_MAX_S)
+            log.log(
+                logging.WARNING if self.save_failures == 1 else logging.INFO,
+                "certificate renewal (%s): could not save the new certificate in %s (%s); retrying in %g s",
+                reason,
+                self.context.state_dir,
+                exc.strerror or exc,
+                retry_s,
+            )
+            self.timers.start("renew", retry_s, RenewNow(reason, via))
             return
-        if self.unsaved is not None:
-            log.info("saved the renewed certificate of this node at last")
-        self.unsaved = None
+        if self.save_failures:
+            log.info("saved a renewed certificate of this node at last")
+        self.save_failures = 0
         self._adopt(cert)
         self.renewed_at = time.monotonic()
         log.info("renewed the certificate of this node (%s)", reason)
         self._follow_role()
-
-    def _unsaved_still_valid(self) -> NodeCertificate | None:
-        """The certificate signed and not saved yet, while it is valid (else it is signed again)."""
-        cert, self.unsaved = self.unsaved, None
-        if cert is None:
-            return None
-        try:
-            verify_member_certificate(cert.chain_pem, cert.trust_pem, self.context.cluster_id, self._now())
-        except CertificateError:
-            return None
-        self.unsaved = cert
-        return cert
 
     def _follow_role(self) -> None:
         """Run as the role the certificate says: save it and restart the node's actors as one.

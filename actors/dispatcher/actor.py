@@ -9,6 +9,7 @@ heartbeat marks it ready. Only transitions are written to the Store.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ __all__ = ["Dispatcher"]
 log = logging.getLogger("swarmnode.dispatcher")
 
 EXPIRE_CHECKS_PER_PERIOD = 4
+_DIGEST = re.compile(r"[0-9a-f]{64}")  # a root's ca_digest, as a heartbeat reports it (anything else is not kept)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +141,7 @@ class Dispatcher(NodeActor):
                 said["addr"] = msg.addr
         if msg.cannot_manage != view.cannot_manage:
             said["cannot_manage"] = msg.cannot_manage
-        if msg.issuer and msg.issuer != view.issuer:
+        if msg.issuer != view.issuer and _DIGEST.fullmatch(msg.issuer):
             # The root of the certificate it uses, not of the last one signed for it (one it may
             # not have saved, on a full disk): a root rotation is done when every node uses one.
             said["issuer"] = msg.issuer

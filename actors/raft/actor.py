@@ -614,6 +614,8 @@ class RaftMember(NodeActor):
             len(restored.entries),
             hs.commit if hs else 0,
         )
+        # What the member before heard of managers out of Raft: a new one hears it again from them.
+        self.context.set_shared(PEERS_OUT_KEY, {})
         record = self.context.get_shared(DISK_FULL_KEY)
         if isinstance(record, DiskFull) and record.waiting:
             self.disk_full = record.what
@@ -1456,9 +1458,8 @@ class RaftMember(NodeActor):
 
     def _room_needed(self) -> int:
         """The bytes this member waits for: the log's next steps and a snapshot of its Store
-        (wal.room_to_go_on), which it takes soon after it goes on, and which lets the log be
-        compacted. The Store's size is worked out once per applied index (nothing is applied
-        while it waits, but its recovery)."""
+        (wal.room_to_go_on), its next one. The Store's size is worked out once per applied index
+        (nothing is applied while it waits, but its recovery)."""
         index = self.store.last_index
         if self.snapshot_size[0] != index:
             self.snapshot_size = (index, len(self.store.snapshot()))

@@ -48,6 +48,7 @@ def test_a_renewal_that_cannot_be_saved_keeps_the_old_certificate_and_is_tried_a
         ca._renew_own("a root CA rotation")
         assert read_certificate(tmp_path) == old and ca.cert == old, "a certificate that is not on disk was adopted"
         assert [(key, delay) for key, delay, _ in started] == [("renew", ca_actor.RENEW_RETRY_S)]
+        assert len(signed) == 1
         assert isinstance(started[0][2], RenewNow) and started[0][2].reason == "a root CA rotation"
         assert "could not save the new certificate" in caplog.text and "No space left on device" in caplog.text
         assert sorted(p.name for p in (tmp_path / "certificates").iterdir()) == sorted(
@@ -55,13 +56,15 @@ def test_a_renewal_that_cannot_be_saved_keeps_the_old_certificate_and_is_tried_a
         ), "a temporary file was left"
         ca.on_receive(RenewNow("the managers asked", asked_at=time.monotonic()))  # at each heartbeat
         assert len(signed) == 1, "a renewal signed again while one is tried again soon"
-        ca.on_receive(started[-1][2])  # the retry, the disk still full
-        assert len(signed) == 1, "signed again at each retry: a signing and a Store write every 10 s"
-        assert caplog.text.count("could not save the new certificate") == 1
+        for _ in range(8):
+            ca.on_receive(started[-1][2])  # the retries, the disk still full: signed afresh (the role wanted then)
+        delays = [delay for key, delay, _ in started if key == "renew"]
+        assert delays == [10.0, 20.0, 40.0, 80.0, 160.0, 300.0, 300.0, 300.0, 300.0], "not less and less often"
+        assert [r.levelname for r in caplog.records if "could not save" in r.getMessage()].count("WARNING") == 1
         monkeypatch.setattr(identity_module, "_os_write", os.write)  # room again
         ca.on_receive(started[-1][2])
-        assert len(signed) == 1 and ca.unsaved is None and read_certificate(tmp_path).chain_pem == old.chain_pem
-        assert "saved the renewed certificate of this node at last" in caplog.text
+        assert ca.save_failures == 0 and read_certificate(tmp_path).chain_pem == old.chain_pem
+        assert "saved a renewed certificate of this node at last" in caplog.text
     finally:
         ca.timers.close()
 
@@ -93,5 +96,39 @@ def test_a_role_the_certificate_gives_that_cannot_be_saved_is_tried_again(
         assert restarts == [("role changed to manager", "restart")]
         state_now = load_node_state(tmp_path)
         assert state_now is not None and state_now.role == "manager"
+    finally:
+        ca.timers.close()
+
+
+def test_a_certificate_saved_without_its_role_is_followed_at_the_next_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Saved, then node.json not (a full disk, a crash): no heartbeat asks for a renewal, and the
+    node ran as the role node.json says until the next scheduled renewal, weeks later."""
+    state = found_swarm(tmp_path, FoundingOptions(advertise_addr="127.0.0.1:2377", hostname="h1"))
+    save_node_state(tmp_path, replace(state, role="worker"))
+    worker = NodeContext(state.node_id, "worker", tmp_path, "127.0.0.1:0", state.keys, cluster_id=state.cluster_id)
+    restarts: list[tuple[str, str]] = []
+    worker.set_shared(STOP_NODE_KEY, lambda why, how: restarts.append((why, how)))
+    ca = CertAuthority(None, worker)
+    started: list[tuple[str, float, object]] = []
+    monkeypatch.setattr(ca.timers, "start", lambda key, delay_s, message: started.append((key, delay_s, message)))
+    try:
+        ca.on_start()  # the certificate says manager
+        follow = [message for key, _, message in started if key == "role"]
+        assert len(follow) == 1, started
+        ca.on_receive(follow[0])
+        assert restarts == [("role changed to manager", "restart")]
+        manager = NodeContext(
+            state.node_id, "manager", tmp_path, "127.0.0.1:0", state.keys, cluster_id=state.cluster_id
+        )
+        again = CertAuthority(None, manager)
+        monkeypatch.setattr(
+            again.timers, "start", lambda key, delay_s, message: started.append((key, delay_s, message))
+        )
+        started.clear()
+        again.on_start()  # the roles agree now
+        assert [key for key, _, _ in started] == ["renew"]
+        again.timers.close()
     finally:
         ca.timers.close()

@@ -448,6 +448,18 @@ def test_a_member_told_another_is_out_of_service_shows_it_until_it_takes_part_ag
     assert member.context.get_shared(PEERS_OUT_KEY) == {}
 
 
+def test_a_restarted_member_forgets_what_the_one_before_heard_of_managers_out(
+    state_dir: Path, members: list[RaftMember]
+) -> None:
+    """Its own copy starts empty: a shared one kept would show a manager back long ago "disk full"."""
+    shared = context(state_dir)
+    shared.set_shared(PEERS_OUT_KEY, {LEADER: "its disk is full"})
+    member = RaftMember(None, shared)
+    members.append(member)
+    member.on_start()
+    assert shared.get_shared(PEERS_OUT_KEY) == {}
+
+
 class RecordingSender:
     """Stands in for the DirectSender: notes each message sent, in order with the fsyncs."""
 
