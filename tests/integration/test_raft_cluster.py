@@ -125,7 +125,7 @@ def test_a_minority_cannot_commit(nodes):
             10,
             "the cut-off manager's status to say it knows no leader",
         )
-        assert session.session == "failing" and "its Raft member knows no leader" in session.session_detail
+        assert session.session == "failing" and "this node's Raft member knows no leader" in session.session_detail
     finally:
         for node in others:
             node.signal(signal.SIGCONT)
