@@ -41,8 +41,8 @@ def small_disk(path: Path, size_mb: int) -> Iterator[Path]:
             print(f"tests/support/disk.py: could not unmount {path}: {done.stderr.strip()}", file=sys.stderr)
 
 
-def fill(path: Path) -> Path:
-    """Fill the filesystem of ``path`` to the last byte with a ballast file there; return it."""
+def fill(path: Path, leave: int = 0) -> Path:
+    """Fill the filesystem of ``path`` with a ballast file there, but ``leave`` bytes; return it."""
     ballast = path / BALLAST
     fd = os.open(ballast, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
@@ -54,6 +54,8 @@ def fill(path: Path) -> Path:
                 if exc.errno != errno.ENOSPC:
                     raise
                 if len(chunk) == 1:
+                    if leave:
+                        os.truncate(ballast, max(0, ballast.stat().st_size - leave))
                     return ballast
                 chunk = chunk[: len(chunk) // 2]  # down to the last byte
     finally:
