@@ -251,7 +251,7 @@ class ClusterStatusReply(Message):
     applied: int
     members: tuple[MemberRow, ...]
     members_seen_by: str
-    disk_full: str = ""  # what the WAL said when this manager's disk filled: its Raft member waits for room
+    disk_full: str = ""  # while its Raft member waits for room on a full disk: what filled, and the room it waits for
 
 
 @message

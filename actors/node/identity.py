@@ -148,6 +148,8 @@ def write_private_files(files: dict[Path, bytes]) -> None:
     Each is written whole to a temporary file and fsynced first; then they are renamed in order
     and the directory fsynced once.
     """
+    folder = next(iter(files)).parent
+    assert all(path.parent == folder for path in files), "one directory: one fsync makes the renames durable"
     staged: list[tuple[Path, Path]] = []
     try:
         for path, data in files.items():
@@ -167,10 +169,8 @@ def write_private_files(files: dict[Path, bytes]) -> None:
         raise
     for tmp, path in staged:
         os.replace(tmp, path)
-    folders = {path.parent for _, path in staged}
-    for folder in folders:
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -61,8 +61,11 @@ class _LogFile(logging.FileHandler):
         # A record cut short when the disk filled (the process stopped before it could finish
         # it) is ended here: the records of this process each begin a line of their own.
         with contextlib.suppress(OSError, ValueError), path.open("rb") as before:
-            if before.seek(0, os.SEEK_END) and before.seek(-1, os.SEEK_END) >= 0 and before.read(1) != b"\n":
-                self.stream.write("\n")  # type: ignore[union-attr]  # opened above (delay=False)
+            size = before.seek(0, os.SEEK_END)
+            if size:
+                before.seek(size - 1)
+                if before.read(1) != b"\n":
+                    self.stream.write("\n")  # type: ignore[union-attr]  # opened above (delay=False)
         self.lost = 0  # records whose write failed since writing began to fail (some may follow later)
         self._failed = False  # the record being written failed
 

@@ -45,7 +45,7 @@ from swarmnode.actors.runtime import (
     handles,
 )
 from swarmnode.actors.runtime.addressable import Request
-from swarmnode.actors.store.client import DISK_FULL_KEY, PEERS_OUT_KEY, STORE_CRASH_KEY, DiskFull
+from swarmnode.actors.store.client import DISK_FULL_KEY, PEERS_OUT_KEY, STORE_CRASH_KEY, DiskFull, disk_full
 from swarmnode.actors.store.core import ApplyResult, Event, StoreCore, Watchers
 from swarmnode.actors.store.objects import NodeView, cluster_of, nodes_of
 from swarmnode.actors.store.transactions import (
@@ -636,12 +636,13 @@ class RaftMember(NodeActor):
     def on_crash(self, exc: BaseException) -> None:
         # Writes that come while it restarts are told why (a full disk, say), not only "not running".
         self.context.set_shared(STORE_CRASH_KEY, (time.monotonic(), describe(exc)))
+        cause = describe(exc)
         if isinstance(exc, WalDiskFull):
             # Restarted, the member rebuilds its core from what the disk holds (the failed write
             # was cut back off) and waits for room rather than crash at every write until its
             # supervisors give up and the node exits (etcd stops on a failed WAL write).
             self._disk_filled(exc)
-        cause = "its disk is full" if isinstance(exc, WalDiskFull) else describe(exc)
+            cause = "its disk is full"
         self._close(f"the store of manager {self.context.node_id} crashed ({cause})")
 
     def _close(self, why: str) -> None:
@@ -704,14 +705,12 @@ class RaftMember(NodeActor):
                 self.store.last_index - applied,
                 time.monotonic() - started,
             )
-        record = self.context.get_shared(DISK_FULL_KEY)
-        if self.disk_full and isinstance(record, DiskFull):  # said with the room its Store now needs
+        if self.disk_full:  # said with the room its Store now needs
             with contextlib.suppress(OSError):
-                record = replace(record, room=self._room_needed())
-                self.context.set_shared(DISK_FULL_KEY, record)
+                self._room_needed()
             log.warning(
                 "raft: %s; this manager takes no part in Raft until then (it looks every %g s)",
-                record.says(),
+                disk_full(self.context) or self.disk_full,
                 self._disk_probe_s(),
             )
 
@@ -860,8 +859,7 @@ class RaftMember(NodeActor):
         if now - self.out_told.get(node_id, -math.inf) < OUT_OF_SERVICE_TELL_S:
             return
         self.out_told[node_id] = now
-        record = self.context.get_shared(DISK_FULL_KEY)
-        text = f"its disk is full ({record.says() if isinstance(record, DiskFull) else self.disk_full})"
+        text = f"its disk is full ({disk_full(self.context) or self.disk_full})"
         with contextlib.suppress(TransportError):  # an unreachable peer: told at its next message
             self._direct().send(Address(node_id, self.name), OutOfService(text), src_actor=self.name)
 
@@ -1458,11 +1456,14 @@ class RaftMember(NodeActor):
 
     def _room_needed(self) -> int:
         """The bytes this member waits for: the log's next steps and a snapshot of its Store
-        (wal.room_to_go_on), its next one. The Store's size is worked out once per applied index
-        (nothing is applied while it waits, but its recovery)."""
+        (wal.room_to_go_on), its next one; also what `cluster status` shows. The Store's size is
+        worked out once per applied index (nothing is applied while it waits, but its recovery)."""
         index = self.store.last_index
         if self.snapshot_size[0] != index:
             self.snapshot_size = (index, len(self.store.snapshot()))
+            record = self.context.get_shared(DISK_FULL_KEY)
+            if isinstance(record, DiskFull):
+                self.context.set_shared(DISK_FULL_KEY, replace(record, room=room_to_go_on(self.snapshot_size[1])))
         return room_to_go_on(self.snapshot_size[1])
 
     def _look_for_room(self) -> None:
@@ -1478,11 +1479,7 @@ class RaftMember(NodeActor):
         assert self.core is not None and self.wal is not None
         directory = raft_dir(self.context.state_dir)
         try:
-            needed = self._room_needed()
-            record = self.context.get_shared(DISK_FULL_KEY)
-            if isinstance(record, DiskFull) and record.room != needed:
-                self.context.set_shared(DISK_FULL_KEY, replace(record, room=needed))  # what `cluster status` shows
-            if not has_room(directory, needed):
+            if not has_room(directory, self._room_needed()):
                 return
             if self.restart_log_at:
                 self.wal.restart_at(self.restart_log_at)
@@ -1508,8 +1505,7 @@ class RaftMember(NodeActor):
             return removed
         if not self.disk_full:
             return None
-        record = self.context.get_shared(DISK_FULL_KEY)
-        said = record.says() if isinstance(record, DiskFull) else self.disk_full
+        said = disk_full(self.context) or self.disk_full
         return Refused(
             "unavailable",
             f"this manager's disk is full ({said}): it takes no part in the swarm's Raft group until then, and "

@@ -39,9 +39,7 @@ from .wal import (
     WalError,
     WalWriteError,
     WriteAheadLog,
-    has_room,
     read_latest_snapshot,
-    room_to_go_on,
     write_snapshot,
 )
 
@@ -80,8 +78,6 @@ __all__ = [
     "WriteAheadLog",
     "decode_transaction",
     "encode_transaction",
-    "has_room",
     "read_latest_snapshot",
-    "room_to_go_on",
     "write_snapshot",
 ]

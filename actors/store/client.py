@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -138,21 +139,13 @@ def read_store(
     """
     from swarmnode.actors.raft.actor import Outcome, Read, ReadOutcome
 
-    try:
+    with _answered(context, "the store", timeout_s):
         if linearizable:
             later = Outcome()
             _store(context).tell(Read(fn, later))  # answered through ``later`` once the leader confirms
             outcome = later.wait(timeout_s)
         else:
             outcome = _store(context).ask(Read(fn), timeout=timeout_s)
-    except pykka.ActorDeadError:
-        raise _down(context, "the store stopped before answering") from None
-    except ActorCrashed as exc:  # a full disk, say: the asker is not at fault, and must not crash too
-        raise Refused(
-            "unavailable", f"the store of this manager crashed before answering ({exc.reason}); try again"
-        ) from None
-    except (pykka.Timeout, TimeoutError):
-        raise Refused("unavailable", f"the store did not answer within {timeout_s:g} s") from None
     return cast(T, cast(ReadOutcome, outcome).unwrap())
 
 
@@ -160,14 +153,21 @@ def raft_status(context: NodeContext, timeout_s: float = STATUS_TIMEOUT_S) -> An
     """This manager's Raft state now (a ``RaftStatus``): its view of the leader, members, progress."""
     from swarmnode.actors.raft.actor import GetRaftStatus
 
-    try:
+    with _answered(context, "the raft member", timeout_s):
         return _store(context).ask(GetRaftStatus(), timeout=timeout_s)
+
+
+@contextmanager
+def _answered(context: NodeContext, who: str, timeout_s: float) -> Iterator[None]:
+    """Turn what an ask of the Raft member (``who``) may raise into what its caller is told."""
+    try:
+        yield
     except pykka.ActorDeadError:
-        raise _down(context, "the raft member stopped before answering") from None
-    except ActorCrashed as exc:
-        raise Refused("unavailable", f"the raft member crashed before answering ({exc.reason}); try again") from None
+        raise _down(context, f"{who} stopped before answering") from None
+    except ActorCrashed as exc:  # a full disk, say: the asker is not at fault, and must not crash too
+        raise Refused("unavailable", f"{who} crashed before answering ({exc.reason}); try again") from None
     except (pykka.Timeout, TimeoutError):
-        raise Refused("unavailable", f"the raft member did not answer within {timeout_s:g} s") from None
+        raise Refused("unavailable", f"{who} did not answer within {timeout_s:g} s") from None
 
 
 def is_raft_member(context: NodeContext, node_id: str) -> bool:

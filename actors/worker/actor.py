@@ -67,21 +67,17 @@ class NoLeader(Exception):
     def __init__(self, manager: str, *, own_store: bool, disk_full: str = "") -> None:
         # ``manager``: the one beaten to; ``own_store``: this node is a manager, and what it knows
         # of the leader comes from its own Raft member.
-        if own_store and disk_full:
-            what = (
-                f"manager {manager} runs no dispatcher, and this node's Raft member takes no part in the swarm "
-                f"while its disk is full ({disk_full})"
-            )
-            super().__init__(what)
-            return
-        if own_store:
-            what = f"manager {manager} runs no dispatcher, and this node's Raft member knows no leader"
-        else:
-            what = f"manager {manager} runs no dispatcher, and named no leader (it knows none, or is no manager now)"
-        super().__init__(
-            f"{what}; an election may be under way, or too few managers are up (`swarm-node cluster status` on a "
-            "manager says more)"
+        why = (
+            "an election may be under way, or too few managers are up (`swarm-node cluster status` on a manager "
+            "says more)"
         )
+        if own_store and disk_full:
+            what, why = f"this node's Raft member takes no part in the swarm while its disk is full ({disk_full})", ""
+        elif own_store:
+            what = "this node's Raft member knows no leader"
+        else:
+            what = "named no leader (it knows none, or is no manager now)"
+        super().__init__(f"manager {manager} runs no dispatcher, and {what}" + (f"; {why}" if why else ""))
 
 
 @dataclass(frozen=True, slots=True)

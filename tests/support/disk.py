@@ -14,6 +14,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 from .ci import skip_unless_ci
 
@@ -39,6 +40,11 @@ def small_disk(path: Path, size_mb: int) -> Iterator[Path]:
         done = subprocess.run(umount, capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, check=False)
         if done.returncode != 0:  # said, not raised: an error here would hide the test's own
             print(f"tests/support/disk.py: could not unmount {path}: {done.stderr.strip()}", file=sys.stderr)
+
+
+def no_room(*_: object) -> NoReturn:
+    """A write (or an allocation) on a full disk: stands in for os.write or os.posix_fallocate."""
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
 def fill(path: Path, leave: int = 0) -> Path:

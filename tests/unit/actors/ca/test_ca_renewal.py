@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import time
@@ -17,6 +16,14 @@ from swarmnode.actors.node import identity as identity_module
 from swarmnode.actors.node.founding import FoundingOptions, found_swarm
 from swarmnode.actors.node.swarm_state import load_node_state, read_certificate, save_node_state
 from swarmnode.actors.runtime import STOP_NODE_KEY, NodeContext
+from tests.support.disk import no_room
+
+
+def timers_of(ca: CertAuthority, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, float, object]]:
+    """The timers ``ca`` starts from now on (key, delay, message), recorded instead of started."""
+    started: list[tuple[str, float, object]] = []
+    monkeypatch.setattr(ca.timers, "start", lambda key, delay_s, message: started.append((key, delay_s, message)))
+    return started
 
 
 def test_a_renewal_that_cannot_be_saved_keeps_the_old_certificate_and_is_tried_again(
@@ -37,13 +44,8 @@ def test_a_renewal_that_cannot_be_saved_keeps_the_old_certificate_and_is_tried_a
         return old.chain_pem, old.trust_pem
 
     monkeypatch.setattr(ca, "_renew_here_or_remotely", sign)
-    started: list[tuple[str, float, object]] = []
-    monkeypatch.setattr(ca.timers, "start", lambda key, delay_s, message: started.append((key, delay_s, message)))
-
-    def full(fd: int, data: object) -> int:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    monkeypatch.setattr(identity_module, "_os_write", full)
+    started = timers_of(ca, monkeypatch)
+    monkeypatch.setattr(identity_module, "_os_write", no_room)
     try:
         ca._renew_own("a root CA rotation")
         assert read_certificate(tmp_path) == old and ca.cert == old, "a certificate that is not on disk was adopted"
@@ -80,13 +82,8 @@ def test_a_role_the_certificate_gives_that_cannot_be_saved_is_tried_again(
     worker.set_shared(STOP_NODE_KEY, lambda why, how: restarts.append((why, how)))
     ca = CertAuthority(None, worker)
     ca.on_start()  # the founding certificate says manager
-    started: list[tuple[str, float, object]] = []
-    monkeypatch.setattr(ca.timers, "start", lambda key, delay_s, message: started.append((key, delay_s, message)))
-
-    def full(fd: int, data: object) -> int:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    monkeypatch.setattr(identity_module, "_os_write", full)
+    started = timers_of(ca, monkeypatch)
+    monkeypatch.setattr(identity_module, "_os_write", no_room)
     try:
         ca._follow_role()  # raised OSError: a CA crash, and its restart never looked again
         assert restarts == [] and [(k, d) for k, d, _ in started] == [("role", ca_actor.RENEW_RETRY_S)]
@@ -111,8 +108,7 @@ def test_a_certificate_saved_without_its_role_is_followed_at_the_next_start(
     restarts: list[tuple[str, str]] = []
     worker.set_shared(STOP_NODE_KEY, lambda why, how: restarts.append((why, how)))
     ca = CertAuthority(None, worker)
-    started: list[tuple[str, float, object]] = []
-    monkeypatch.setattr(ca.timers, "start", lambda key, delay_s, message: started.append((key, delay_s, message)))
+    started = timers_of(ca, monkeypatch)
     try:
         ca.on_start()  # the certificate says manager
         follow = [message for key, _, message in started if key == "role"]

@@ -61,6 +61,7 @@ from swarmnode.actors.store.client import DISK_FULL_KEY, PEERS_OUT_KEY, DiskFull
 from swarmnode.actors.store.core import ApplyResult, StoreCore
 from swarmnode.actors.store.transactions import Create, Transaction, Update
 from swarmnode.transport import Identity, NotSent, ReplyFuture, TransportError
+from tests.support.disk import no_room
 
 NODE = "n1"
 LEADER = "l1"
@@ -333,9 +334,6 @@ def test_a_log_to_restart_after_an_installed_snapshot_waits_for_room_not_a_faile
         if writes[0] >= 2:  # the snapshot's file fits, the log's restart after it does not
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return os.write(fd, data)  # type: ignore[arg-type]
-
-    def no_room(fd: int, offset: int, length: int) -> None:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(wal_module, "_os_write", second_write_fails)
     conf = ConfState(voters=(LEADER, NODE), learners=())

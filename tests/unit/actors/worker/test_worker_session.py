@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -10,13 +11,25 @@ from types import SimpleNamespace
 import pykka
 import pytest
 
-from swarmnode.actors.node.swarm_state import ManagerRecord
+from swarmnode.actors.ca.messages import ManagerInfo
+from swarmnode.actors.ca.pki import ca_digest
+from swarmnode.actors.dispatcher.messages import HeartbeatReply
+from swarmnode.actors.node import identity as identity_module
+from swarmnode.actors.node.founding import FoundingOptions, found_swarm
+from swarmnode.actors.node.swarm_state import (
+    ManagerRecord,
+    NodeState,
+    load_node_state,
+    read_certificate,
+    save_node_state,
+)
 from swarmnode.actors.raft.actor import Subscribe
-from swarmnode.actors.runtime import SESSION_KEY, CurveKeys, NodeContext, Session
-from swarmnode.actors.store.client import STORE_ACTOR
+from swarmnode.actors.runtime import CERTIFICATE_KEY, SESSION_KEY, CurveKeys, NodeContext, Session
+from swarmnode.actors.store.client import DISK_FULL_KEY, STORE_ACTOR, DiskFull, disk_full
 from swarmnode.actors.worker import actor as worker_module
 from swarmnode.actors.worker.actor import Worker
 from swarmnode.transport import RemoteError, TransportError
+from tests.support.disk import no_room
 
 MANAGER = ManagerRecord("m1", "127.0.0.1:2377", "M" * 40)
 REMOVED = RemoteError("removed", "node w1 was removed from the swarm")
@@ -118,12 +131,6 @@ def test_managers_that_cannot_be_saved_are_kept_in_memory_and_said_not_a_crash(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A full disk made the Worker crash at each new list of managers, until the node gave up."""
-    import errno
-    import os
-
-    from swarmnode.actors.ca.messages import ManagerInfo
-    from swarmnode.actors.node import identity as identity_module
-    from swarmnode.actors.node.swarm_state import NodeState, load_node_state, save_node_state
 
     keys = CurveKeys(b"p" * 40, b"s" * 40)
     saved = NodeState("w1", "worker", "c1", "127.0.0.1:2177", "h1", keys, (MANAGER,))
@@ -132,11 +139,7 @@ def test_managers_that_cannot_be_saved_are_kept_in_memory_and_said_not_a_crash(
     connected: list[str] = []
     context.set_transport(SimpleNamespace(connect=lambda node_id, addr, key: connected.append(node_id)))  # type: ignore[arg-type]
     worker = Worker(None, context)
-
-    def full(fd: int, data: object) -> int:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    monkeypatch.setattr(identity_module, "_os_write", full)
+    monkeypatch.setattr(identity_module, "_os_write", no_room)
     two = (MANAGER, ManagerRecord("m2", "127.0.0.1:2477", "N" * 40))
     with caplog.at_level(logging.WARNING, logger="swarmnode.worker"):
         worker._remember_managers(two, [ManagerInfo(m.node_id, m.addr, m.curve_key) for m in two])
@@ -155,7 +158,6 @@ def test_managers_that_cannot_be_saved_are_kept_in_memory_and_said_not_a_crash(
 
 
 def test_a_manager_whose_disk_is_full_says_so_in_its_agents_no_leader(tmp_path: Path) -> None:
-    from swarmnode.actors.store.client import DISK_FULL_KEY, DiskFull, disk_full
 
     context = NodeContext("m1", "manager", tmp_path, "127.0.0.1:0", CurveKeys(b"p" * 40, b"s" * 40))
     assert disk_full(context) == ""
@@ -173,11 +175,6 @@ def test_a_manager_whose_disk_is_full_says_so_in_its_agents_no_leader(tmp_path: 
 def test_trusted_roots_without_the_one_of_its_own_certificate_are_not_saved(tmp_path: Path) -> None:
     """Its renewal unsaved (a full disk), a node that saved them could not start again: its
     certificate on disk would be of a root its trust on disk no longer holds."""
-    from swarmnode.actors.ca.pki import ca_digest
-    from swarmnode.actors.dispatcher.messages import HeartbeatReply
-    from swarmnode.actors.node.founding import FoundingOptions, found_swarm
-    from swarmnode.actors.node.swarm_state import read_certificate
-    from swarmnode.actors.runtime import CERTIFICATE_KEY
 
     own = found_swarm(tmp_path / "own", FoundingOptions(advertise_addr="127.0.0.1:2377", hostname="h1"))
     found_swarm(tmp_path / "other", FoundingOptions(advertise_addr="127.0.0.1:2477", hostname="h2"))  # another root
