@@ -13,18 +13,25 @@ import fcntl
 import os
 import secrets
 import string
+import threading
 from pathlib import Path
 
 __all__ = [
     "LOCK_FILE",
     "StateDirError",
+    "finish_private_writes",
     "lock_holder",
     "lock_state_dir",
     "new_node_id",
     "prepare_state_dir",
+    "sync_dir",
     "write_private",
     "write_private_files",
 ]
+
+SWITCH_FILE = ".switch"  # names the files being replaced together (write_private_files)
+TMP_SUFFIX = ".tmp"
+_WRITE_LOCK = threading.Lock()
 
 LOCK_FILE = "lock"  # held (flock) by the one node process that uses the state dir; it names its pid
 
@@ -145,15 +152,66 @@ def write_private_files(files: dict[Path, bytes]) -> None:
     """Write each file atomically with mode 0600, all in one directory; none is replaced unless
     all of them were written (a full disk half-way leaves the old ones, and no temporary file).
 
-    Each is written whole to a temporary file and fsynced first; then they are renamed in order
-    and the directory fsynced once.
+    Each is written whole to a temporary file and fsynced first. Several files are then named
+    in a marker (SWITCH_FILE, itself written whole): from there on they are replaced together,
+    a crash between the renames being finished at the next start (``finish_private_writes``),
+    never a new key left beside an old chain. Then they are renamed in order and the directory
+    fsynced. One write at a time in this process: the CA and the Worker both write trust.pem.
     """
     folder = next(iter(files)).parent
     assert all(path.parent == folder for path in files), "one directory: one fsync makes the renames durable"
+    with _WRITE_LOCK:
+        staged = _stage(files)
+        together = len(staged) > 1
+        if together:
+            names = "\n".join(path.name for _, path in staged).encode()
+            try:
+                (marker,) = _stage({folder / SWITCH_FILE: names})
+            except BaseException:
+                _unlink_all(staged)
+                raise
+            os.replace(*marker)
+            sync_dir(folder)  # the point of no return: from here the new files are the node's
+        for tmp, path in staged:
+            os.replace(tmp, path)
+        sync_dir(folder)
+        if together:
+            (folder / SWITCH_FILE).unlink()
+            sync_dir(folder)  # gone for good before another write stages its files
+
+
+def finish_private_writes(folder: Path) -> list[str]:
+    """Finish what a crash cut in ``folder`` (at start, the state dir locked); return the files it replaced.
+
+    Files being replaced together (a marker names them) whose renames a crash cut are renamed
+    now: their new contents were all on disk before the first rename. Temporary files of a write
+    that had not reached its renames are removed: the old files stand.
+    """
+    marker = folder / SWITCH_FILE
+    try:
+        names = marker.read_text().split("\n")
+    except FileNotFoundError:
+        names = []
+    finished = []
+    for name in names:
+        tmp = folder / (name + TMP_SUFFIX)
+        if name and "/" not in name and tmp.exists():
+            os.replace(tmp, folder / name)
+            finished.append(name)
+    leftovers = list(folder.glob("*" + TMP_SUFFIX))
+    _unlink_all([(tmp, tmp) for tmp in leftovers])
+    if names or leftovers:
+        marker.unlink(missing_ok=True)
+        sync_dir(folder)
+    return finished
+
+
+def _stage(files: dict[Path, bytes]) -> list[tuple[Path, Path]]:
+    """Write each file whole beside its path and fsync it; return (temporary, path) pairs, or none on failure."""
     staged: list[tuple[Path, Path]] = []
     try:
         for path, data in files.items():
-            tmp = path.with_name(path.name + ".tmp")
+            tmp = path.with_name(path.name + TMP_SUFFIX)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             staged.append((tmp, path))
             try:
@@ -164,11 +222,18 @@ def write_private_files(files: dict[Path, bytes]) -> None:
             finally:
                 os.close(fd)
     except BaseException:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
+        _unlink_all(staged)
         raise
-    for tmp, path in staged:
-        os.replace(tmp, path)
+    return staged
+
+
+def _unlink_all(staged: list[tuple[Path, Path]]) -> None:
+    for tmp, _ in staged:
+        tmp.unlink(missing_ok=True)
+
+
+def sync_dir(folder: Path) -> None:
+    """fsync a directory: the names created, renamed or removed in it are then on disk."""
     dir_fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(dir_fd)

@@ -32,7 +32,15 @@ from .founding import DEFAULT_CERT_EXPIRY_S, DEFAULT_HEARTBEAT_S, FoundingOption
 from .identity import StateDirError, lock_state_dir, prepare_state_dir
 from .join import JoinError, JoinOptions, join_swarm
 from .logs import SAID, configure_logging
-from .swarm_state import NODE_FILE, NodeState, drop_manager_data, forget_swarm, load_node_state, update_node_state
+from .swarm_state import (
+    NODE_FILE,
+    NodeState,
+    drop_manager_data,
+    finish_interrupted_writes,
+    forget_swarm,
+    load_node_state,
+    update_node_state,
+)
 from .tree import start_node_tree
 
 __all__ = ["NodeConfig", "run_node"]
@@ -154,6 +162,9 @@ def run_node(config: NodeConfig) -> int:
         return EXIT_FAILED
     log_path = configure_logging(state_dir, verbose=config.verbose)
     try:
+        finished = finish_interrupted_writes(state_dir)
+        if finished:
+            log.warning("finished replacing %s, which a crash had cut between renames", ", ".join(finished))
         state, happened = _swarm_state(config, state_dir)
         if not happened and config.advertise_addr:  # kept from now on, as the one of a join or founding
             state = replace(state, advertise_addr=_resolved(config.advertise_addr, state))

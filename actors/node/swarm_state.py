@@ -1,6 +1,7 @@
 """What a node keeps of its swarm in its state directory: identity, certificate, managers.
 
-Layout (the directory is 0700; every secret is 0600 and written atomically):
+Layout (the directory is 0700; every secret is 0600 and written atomically; the certificate's
+three files are replaced together, a crash between their renames finished at the next start):
 
     node.json                  node id, certificate role, cluster id, advertise and listen addresses, managers
     curve.key                  the node's CURVE key pair (bound into its certificate)
@@ -20,7 +21,6 @@ A node without ``node.json`` is in no swarm: ``start --role manager`` founds one
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import threading
@@ -31,7 +31,7 @@ from typing import Any
 
 from swarmnode.actors.runtime import CurveKeys
 
-from .identity import StateDirError, write_private, write_private_files
+from .identity import StateDirError, finish_private_writes, sync_dir, write_private, write_private_files
 
 __all__ = [
     "NODE_FILE",
@@ -40,6 +40,7 @@ __all__ = [
     "NodeCertificate",
     "NodeState",
     "drop_manager_data",
+    "finish_interrupted_writes",
     "forget_swarm",
     "load_node_state",
     "read_certificate",
@@ -171,6 +172,26 @@ def write_certificate(state_dir: Path, cert: NodeCertificate) -> None:
     )
 
 
+def finish_interrupted_writes(state_dir: Path) -> list[str]:
+    """Finish the writes of the state dir that a crash cut (at start, the dir locked); return the files replaced.
+
+    The certificate's three files are replaced together: a crash between their renames is
+    finished, so that the node does not start with a new key beside its old chain.
+    """
+    finished: list[str] = []
+    try:
+        for folder in (state_dir, state_dir / CERT_DIR):
+            if folder.is_dir():
+                prefix = "" if folder == state_dir else f"{CERT_DIR}/"
+                finished.extend(prefix + name for name in finish_private_writes(folder))
+    except OSError as exc:
+        raise StateDirError(
+            f"cannot finish the writes a crash cut in state dir {state_dir} ({exc.strerror}: {exc.filename}); "
+            "fix the directory's permissions, or restore it from a backup"
+        ) from None
+    return finished
+
+
 def write_trust(state_dir: Path, trust_pem: bytes) -> None:
     write_private(state_dir / CERT_DIR / "trust.pem", trust_pem)
 
@@ -207,7 +228,7 @@ def drop_manager_data(state_dir: Path) -> list[str]:
             shutil.rmtree(path)
         else:
             path.unlink()
-        _sync_dir(path.parent)
+        sync_dir(path.parent)
     return found
 
 
@@ -219,12 +240,4 @@ def forget_swarm(state_dir: Path) -> None:
             path.unlink()
     for name in (CERT_DIR, STORE_DIR):
         shutil.rmtree(state_dir / name, ignore_errors=True)
-    _sync_dir(state_dir)
-
-
-def _sync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    sync_dir(state_dir)

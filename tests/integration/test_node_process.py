@@ -322,6 +322,26 @@ def test_restarted_node_keeps_its_identity(nodes):
     assert node.try_status().node_id == first
 
 
+def test_a_node_killed_between_the_renames_of_its_certificate_starts_with_the_new_one(nodes):
+    """The start finishes the renames the marker names, as the process would have (identity.py)."""
+    node = nodes().start()
+    node.stop()
+    certs = node.state_dir / "certificates"
+    new = {name: (certs / name).read_bytes() for name in ("node.key", "node.crt", "trust.pem")}
+    # Killed after the marker and the key's rename: the chain and the trusted roots wait in their
+    # temporary files, the old ones (unusable here: no old chain of this swarm is at hand) in place.
+    (certs / ".switch").write_text("node.key\nnode.crt\ntrust.pem")
+    for name in ("node.crt", "trust.pem"):
+        (certs / name).rename(certs / f"{name}.tmp")
+        (certs / name).write_bytes(b"the old one")
+    node.start()
+    assert node.try_status().node_id
+    assert {name: (certs / name).read_bytes() for name in new} == new
+    assert sorted(p.name for p in certs.iterdir()) == sorted([*new, "root-ca.key"])
+    log = (node.state_dir / "node.log").read_text()
+    assert "finished replacing certificates/node.crt, certificates/trust.pem" in log
+
+
 def test_a_restart_without_listen_listens_where_the_node_did(nodes):
     """As Docker's daemon keeps its swarm listen address: `start` alone brings the node back as it was."""
     node = nodes(listen=f"127.0.0.1:{free_port_pair()}").start()

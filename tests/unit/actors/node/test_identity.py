@@ -25,6 +25,7 @@ from swarmnode.actors.node.swarm_state import (
     NodeCertificate,
     NodeState,
     drop_manager_data,
+    finish_interrupted_writes,
     forget_swarm,
     load_node_state,
     read_certificate,
@@ -113,15 +114,80 @@ def test_a_certificate_that_does_not_fit_replaces_nothing_and_leaves_no_temporar
     old = NodeCertificate(key_pem=b"k" * 100, chain_pem=b"c" * 100, trust_pem=b"t" * 100)
     write_certificate(tmp_path, old)
     new = NodeCertificate(key_pem=b"K" * 100, chain_pem=b"C" * 100, trust_pem=b"T" * 100)
-    for room in (50, 150, 250):  # cut in the key, in the chain, in the trusted roots
+    for room in (50, 150, 250, 310):  # cut in the key, in the chain, in the trusted roots, in the marker naming them
         monkeypatch.setattr(identity_module, "_os_write", filling_disk(room))
         with pytest.raises(OSError, match="No space left"):
             write_certificate(tmp_path, new)
         assert read_certificate(tmp_path) == old, f"cut after {room} bytes"
         assert sorted(p.name for p in (tmp_path / "certificates").iterdir()) == ["node.crt", "node.key", "trust.pem"]
-    monkeypatch.setattr(identity_module, "_os_write", filling_disk(300))  # just enough
+    monkeypatch.setattr(identity_module, "_os_write", filling_disk(300 + len(b"node.key\nnode.crt\ntrust.pem")))
     write_certificate(tmp_path, new)
     assert read_certificate(tmp_path) == new
+
+
+class Crash(BaseException):
+    """The process dies here: nothing after it runs (no except clause catches a BaseException of ours)."""
+
+
+def crashing_at_rename(k: int):
+    """os.replace that renames k - 1 times and then dies, as a process killed between two renames."""
+    renamed = [0]
+    real = os.replace
+
+    def replace(src, dst):
+        if renamed[0] == k - 1:
+            raise Crash(f"killed before rename {k}: {src} -> {dst}")
+        renamed[0] += 1
+        real(src, dst)
+
+    return replace
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 4])
+def test_a_crash_between_the_renames_of_a_certificate_is_finished_at_the_next_start(tmp_path, monkeypatch, k):
+    """Rename 1 is of the marker naming the files, then key, chain, trusted roots: never a mix after a start.
+
+    A new chain beside the old trusted roots (a root rotation) would not verify: the node would not start.
+    """
+    old = NodeCertificate(key_pem=b"k" * 100, chain_pem=b"c" * 100, trust_pem=b"t" * 100)
+    new = NodeCertificate(key_pem=b"K" * 100, chain_pem=b"C" * 100, trust_pem=b"T" * 100)
+    write_certificate(tmp_path, old)
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "replace", crashing_at_rename(k))
+        with pytest.raises(Crash):
+            write_certificate(tmp_path, new)
+    finished = finish_interrupted_writes(tmp_path)
+    if k == 1:  # the marker never named them: the old certificate stands
+        assert (read_certificate(tmp_path), finished) == (old, [])
+    else:
+        left = ["certificates/node.key", "certificates/node.crt", "certificates/trust.pem"][k - 2 :]
+        assert (read_certificate(tmp_path), finished) == (new, left)
+    assert sorted(p.name for p in (tmp_path / "certificates").iterdir()) == ["node.crt", "node.key", "trust.pem"]
+    assert finish_interrupted_writes(tmp_path) == [], "finished once"
+
+
+def test_what_a_crash_left_before_the_renames_is_removed_at_the_next_start(tmp_path, monkeypatch):
+    old = NodeCertificate(key_pem=b"k" * 100, chain_pem=b"c" * 100, trust_pem=b"t" * 100)
+    write_certificate(tmp_path, old)
+    save_node_state(tmp_path, state())
+    (tmp_path / "node.json.tmp").write_bytes(b"{")  # a single file's write cut before its rename
+    (tmp_path / "certificates" / "node.key.tmp").write_bytes(b"K")  # a certificate's, cut before the marker
+    assert finish_interrupted_writes(tmp_path) == []
+    assert read_certificate(tmp_path) == old and load_node_state(tmp_path) is not None
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_one_write_of_the_state_dir_at_a_time(tmp_path, monkeypatch):
+    """The CA (a renewal) and the Worker (trusted roots) both write trust.pem, through one temporary file."""
+    held = []
+
+    def write(fd, data):
+        held.append(identity_module._WRITE_LOCK.acquire(blocking=False))
+        return os.write(fd, data)
+
+    monkeypatch.setattr(identity_module, "_os_write", write)
+    write_certificate(tmp_path, NodeCertificate(key_pem=b"K", chain_pem=b"C", trust_pem=b"T"))
+    assert held and not any(held), "another write could have begun meanwhile"
 
 
 def test_a_change_of_the_node_state_does_not_rewrite_its_secret_key(tmp_path, monkeypatch):
