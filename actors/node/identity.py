@@ -19,6 +19,7 @@ from pathlib import Path
 __all__ = [
     "LOCK_FILE",
     "StateDirError",
+    "StateDirFull",
     "finish_private_writes",
     "lock_holder",
     "lock_state_dir",
@@ -44,6 +45,14 @@ _ALPHABET = string.digits + string.ascii_lowercase
 
 class StateDirError(Exception):
     """The state directory cannot be used; the text says why and what to do."""
+
+
+class StateDirFull(StateDirError):
+    """The state directory's disk is full: a node that has its identity there may start all the same."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"state dir {path} is not writable: the disk is full; free space there and start again")
+        self.path = path
 
 
 def new_node_id() -> str:
@@ -78,9 +87,8 @@ def prepare_state_dir(path: Path) -> Path:
         with contextlib.suppress(OSError):
             probe.unlink()
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise StateDirError(
-                f"state dir {path} is not writable: the disk is full; free space there and start again"
-            ) from None
+            os.chmod(path, 0o700)
+            raise StateDirFull(path) from None
         raise StateDirError(
             f"state dir {path} is not writable: {exc.strerror}; fix its permissions or choose another --state-dir"
         ) from None

@@ -29,7 +29,7 @@ from swarmnode.transport import TransportError, join_host_port, split_host_port
 
 from .addresses import DEFAULT_LISTEN, advertise_address, port_taken
 from .founding import DEFAULT_CERT_EXPIRY_S, DEFAULT_HEARTBEAT_S, FoundingOptions, found_swarm
-from .identity import StateDirError, lock_state_dir, prepare_state_dir
+from .identity import StateDirError, StateDirFull, lock_state_dir, prepare_state_dir
 from .join import JoinError, JoinOptions, join_swarm
 from .logs import SAID, configure_logging
 from .swarm_state import (
@@ -155,7 +155,16 @@ def run_node(config: NodeConfig) -> int:
     try:
         if config.join is None and config.role is None and not (config.state_dir.expanduser() / NODE_FILE).exists():
             raise StateDirError(_holds_no_node(config.state_dir.expanduser()))  # before a typo'd dir is made
-        state_dir = prepare_state_dir(config.state_dir)
+        try:
+            state_dir = prepare_state_dir(config.state_dir)
+        except StateDirFull as full:
+            if config.join is not None or not (full.path / NODE_FILE).exists():
+                raise  # a founding or a join has a new identity to write
+            state_dir = full.path
+            _say(
+                f"the disk of state dir {state_dir} is full: the node starts all the same, and what it "
+                "cannot write waits for room (a manager takes no part in the swarm's Raft group until then)"
+            )
         lock_state_dir(state_dir)  # held until the process exits
     except StateDirError as exc:
         _say(str(exc))
@@ -269,9 +278,18 @@ def _start_tree(context: NodeContext, state: NodeState, give_up: Callable[[str],
             log.warning("could not remove the manager data of this worker yet: %s", exc)
     root = start_node_tree(context, give_up)
     if context.listened:  # the port the kernel chose for a port 0 too: a start without --listen reuses it
-        update_node_state(
-            context.state_dir, lambda st: replace(st, listen=context.listened, advertise_addr=state.advertise_addr)
-        )
+        try:
+            update_node_state(
+                context.state_dir, lambda st: replace(st, listen=context.listened, advertise_addr=state.advertise_addr)
+            )
+        except OSError as exc:  # a full disk: the node runs all the same
+            log.warning(
+                "could not record in node.json that this node listens on %s (%s): "
+                "until it can, start it with --listen %s again",
+                context.listened,
+                exc.strerror,
+                context.listened,
+            )
     return root
 
 

@@ -106,3 +106,33 @@ def test_a_manager_whose_disk_fills_stays_up_out_of_raft_and_goes_on_once_there_
             assert labels_on(leader, founder.node_id)["after"] == "v"
         finally:
             nodes.stop_all()  # before the disk goes
+
+
+def test_a_manager_started_on_a_full_disk_comes_up_and_goes_on_once_there_is_room(nodes, short_tmp):
+    """A machine rebooted with its disk full: the node runs and says why it waits (it was refused at start)."""
+    state_dir = short_tmp / "lone"
+    with small_disk(state_dir, DISK_MB):
+        try:
+            node = nodes("lone").start()
+            write_label(node, "before")
+            node.stop()
+            ballast = fill(state_dir)
+            node.start()
+            assert "is full: the node starts all the same" in node.stderr(), node.stderr()
+            # It listens on a new port (127.0.0.1:0), which node.json cannot be told:
+            said = "could not record in node.json that this node listens on"
+            wait_until(lambda: said in node.stderr(), 10, f"the node to say it {said}")
+            wait_until(lambda: disk_full(node), 10, "the manager to say its disk is full")
+            with pytest.raises(RemoteError, match="disk is full"):
+                write_label(node, "refused")
+            # A new identity cannot be written there: founding (or joining) is refused, and says why.
+            founding = run_cli("start", "--role", "manager", "--state-dir", str(state_dir / "new"))
+            assert founding.returncode != 0
+            assert "the disk is full; free space there and start again" in founding.stderr, founding.stderr
+
+            ballast.unlink()
+            wait_until(lambda: disk_full(node) == "", 10, "the manager to take part again")
+            write_label(node, "after")
+            assert {"before", "after"} <= labels_on(node, "self").keys()
+        finally:
+            nodes.stop_all()  # before the disk goes
