@@ -100,7 +100,7 @@ class Dispatcher(NodeActor):
         for first in range(0, len(ops), MARK_CHUNK):
             chunk = ops[first : first + MARK_CHUNK]
             try:
-                propose(self.context, *chunk)
+                propose(self.context, *chunk, leader_only=True)
             except Refused as exc:
                 log.info("%d node(s) may not be marked unknown for the new leader: %s", len(chunk), exc.text)
                 continue
@@ -118,7 +118,16 @@ class Dispatcher(NodeActor):
         addr = self.context.cluster_addr
         node = read_store(self.context, lambda core: core.get("node", self.context.node_id))
         if node is not None and node.status.get("addr") != addr:
-            update_object(self.context, "node", self.context.node_id, lambda obj: (None, obj.status | {"addr": addr}))
+            try:
+                update_object(
+                    self.context,
+                    "node",
+                    self.context.node_id,
+                    lambda obj: (None, obj.status | {"addr": addr}),
+                    leader_only=True,
+                )
+            except Refused as exc:  # its own heartbeat says it again
+                log.info("could not record where this manager is reached yet: %s", exc.text)
 
     def _note_what_it_says(self, view: NodeView, msg: HeartbeatRequest) -> None:
         """Record what a node's heartbeat says of itself when it changed: where it is reached now
@@ -148,7 +157,7 @@ class Dispatcher(NodeActor):
         if not said:
             return
         try:
-            update_object(self.context, "node", view.node_id, lambda obj: (None, obj.status | said))
+            update_object(self.context, "node", view.node_id, lambda obj: (None, obj.status | said), leader_only=True)
         except Refused as exc:  # the next heartbeat tries again
             log.info("could not record what node %s says of itself yet: %s", view.node_id, exc.text)
             return
@@ -185,10 +194,20 @@ class Dispatcher(NodeActor):
         cluster = self.cluster
         if cluster is None or cluster.rotation != "rotating":
             return
-        done, total = read_store(self.context, lambda core: rotation_progress(cluster, core))
-        if done < total:
+        try:
+            done, total = read_store(self.context, lambda core: rotation_progress(cluster, core))
+            if done < total:
+                return
+            update_object(
+                self.context,
+                "cluster",
+                CLUSTER_ID,
+                lambda obj: (None, finish_rotation(ClusterView.of(obj))),
+                leader_only=True,
+            )
+        except Refused as exc:  # looked at again at the next check
+            log.info("could not end the root CA rotation yet: %s", exc.text)
             return
-        update_object(self.context, "cluster", CLUSTER_ID, lambda obj: (None, finish_rotation(ClusterView.of(obj))))
         log.info("root CA rotation finished: all %d node(s) hold certificates of the new root", total)
 
     def _record(self, transitions: list[Transition]) -> None:
@@ -196,12 +215,13 @@ class Dispatcher(NodeActor):
             state = t.state.value
             log.info("node %s is %s", t.node_id, state)
             try:
-                update_object(self.context, "node", t.node_id, _with_state(state))
+                update_object(self.context, "node", t.node_id, _with_state(state), leader_only=True)
             except Refused as exc:
                 if exc.code == "not-found":
                     self.core.forget(t.node_id)
-                else:
-                    raise
+                else:  # said again at the next beat or check (this manager no longer leading: it stops soon)
+                    self.core.revert(t)
+                    log.info("could not record that node %s is %s yet: %s", t.node_id, state, exc.text)
 
     @handles(HeartbeatRequest, roles={"manager", "worker", "local"})
     def heartbeat(self, msg: HeartbeatRequest, request: Request) -> HeartbeatReply:

@@ -15,7 +15,7 @@ Store changes that alter them, so that a period does not cost time in the square
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from swarmnode.actors.ca.core import trust_digest
 from swarmnode.actors.ca.messages import ManagerInfo
@@ -41,6 +41,7 @@ _WAITED_FOR = (NodeLiveness.READY, NodeLiveness.UNKNOWN)  # what silence makes d
 class Transition:
     node_id: str
     state: NodeLiveness
+    was: NodeLiveness | None = field(default=None, compare=False)  # what revert() goes back to
 
 
 class HeartbeatCore:
@@ -55,6 +56,7 @@ class HeartbeatCore:
         self.grace_periods = grace_periods
         self._last: dict[str, float] = {}
         self._state: dict[str, NodeLiveness] = {}
+        self._checked_at: float | None = None  # the last expire()
 
     @property
     def grace_s(self) -> float:
@@ -78,20 +80,39 @@ class HeartbeatCore:
     def beat(self, node_id: str, now: float) -> Transition | None:
         """Record a heartbeat; return the transition to ready if the node was not ready."""
         self._last[node_id] = now
-        if self._state.get(node_id) is NodeLiveness.READY:
+        was = self._state.get(node_id)
+        if was is NodeLiveness.READY:
             return None
         self._state[node_id] = NodeLiveness.READY
-        return Transition(node_id, NodeLiveness.READY)
+        return Transition(node_id, NodeLiveness.READY, was)
 
     def expire(self, now: float) -> list[Transition]:
-        """Return the ready or unknown nodes silent for longer than the grace time, now down."""
-        down = []
-        for node_id, state in self._state.items():
-            if state in _WAITED_FOR and now - self._last[node_id] > self.grace_s:
-                down.append(node_id)
-        for node_id in down:
-            self._state[node_id] = NodeLiveness.DOWN
-        return [Transition(n, NodeLiveness.DOWN) for n in sorted(down)]
+        """Return the ready or unknown nodes silent for longer than the grace time, now down.
+
+        Called often (every quarter period); a gap of more than a period since the last call is
+        time this process did not run (a machine that hung, a stopped process): it heard no
+        heartbeat then, so that time is not the nodes' silence. Their deadlines move on by it.
+        """
+        if self._checked_at is not None and now - self._checked_at > self.period_s:
+            gap = now - self._checked_at
+            for node_id, last in self._last.items():
+                self._last[node_id] = min(now, last + gap)
+        self._checked_at = now
+        down = [
+            Transition(n, NodeLiveness.DOWN, state)
+            for n, state in sorted(self._state.items())
+            if state in _WAITED_FOR and now - self._last[n] > self.grace_s
+        ]
+        for t in down:
+            self._state[t.node_id] = NodeLiveness.DOWN
+        return down
+
+    def revert(self, transition: Transition) -> None:
+        """Undo ``transition``, which could not be recorded: it is reported again (next beat, or next expire)."""
+        if transition.was is None:
+            self.forget(transition.node_id)
+        elif self._state.get(transition.node_id) is transition.state:
+            self._state[transition.node_id] = transition.was
 
     def state(self, node_id: str) -> NodeLiveness | None:
         return self._state.get(node_id)

@@ -234,6 +234,10 @@ class Propose:
     # Made while no leader is known, the write waits this long for one (an operator's: the manager
     # may have just restarted); 0 fails it at once (an actor's own: it acts again on its next turn).
     wait_for_leader_s: float = 0.0
+    # The write of an actor that runs only while this manager leads (the Dispatcher): proposed
+    # here or not at all, never forwarded. A leader that hung and came back must not have another
+    # leader commit what it decided from a stale view (every node unknown, or down).
+    leader_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -738,7 +742,7 @@ class RaftMember(NodeActor):
             # else appends carried the commit it was armed for; _process arms it again for a later one
             return None
         if isinstance(message, Propose):
-            self._propose(message.ops, message.outcome, message.wait_for_leader_s)
+            self._propose(message.ops, message.outcome, message.wait_for_leader_s, leader_only=message.leader_only)
             return None
         if isinstance(message, GetRaftStatus):
             assert self.core is not None
@@ -1024,14 +1028,18 @@ class RaftMember(NodeActor):
 
     # -- proposals -------------------------------------------------------------------------------
 
-    def _propose(self, ops: tuple[Op, ...], outcome: Outcome, wait_for_leader_s: float = 0.0) -> None:
+    def _propose(
+        self, ops: tuple[Op, ...], outcome: Outcome, wait_for_leader_s: float = 0.0, *, leader_only: bool = False
+    ) -> None:
         txn = Transaction(ops=ops, now=self.clock(), txn_id=new_txn_id(self.rng))
         deadline = time.monotonic() + wait_for_leader_s if wait_for_leader_s > 0 else 0.0
-        self._propose_txn(txn, outcome, encode_transaction(txn), deadline)
+        self._propose_txn(txn, outcome, encode_transaction(txn), deadline, leader_only=leader_only)
 
-    def _propose_txn(self, txn: Transaction, outcome: Outcome, data: bytes, deadline: float = 0.0) -> int | None:
+    def _propose_txn(
+        self, txn: Transaction, outcome: Outcome, data: bytes, deadline: float = 0.0, *, leader_only: bool = False
+    ) -> int | None:
         """Propose ``txn`` (``data`` its encoding), or forward it; until ``deadline`` (monotonic; 0:
-        none) it waits for a leader it can reach (see Propose).
+        none) it waits for a leader it can reach (see Propose). ``leader_only``: here or not at all.
 
         Return its log index when proposed here, None when forwarded, waiting or failed.
         """
@@ -1039,7 +1047,10 @@ class RaftMember(NodeActor):
         try:
             index = self.core.propose(data)
         except NotLeader as exc:
-            self._forward(txn, data, outcome, exc.leader, deadline)
+            if leader_only:
+                outcome.fail(Refused("not-leader", f"manager {self.context.node_id} does not lead now"))
+            else:
+                self._forward(txn, data, outcome, exc.leader, deadline)
             return None
         self.pending[index] = _Pending(txn, data, outcome)  # on_receive runs the Ready round
         return index

@@ -98,18 +98,23 @@ def _down(context: NodeContext, what: str, otherwise: str = "") -> Refused:
 
 
 def propose(
-    context: NodeContext, *ops: Op, timeout_s: float = STORE_TIMEOUT_S, wait_for_leader_s: float = 0.0
+    context: NodeContext,
+    *ops: Op,
+    timeout_s: float = STORE_TIMEOUT_S,
+    wait_for_leader_s: float = 0.0,
+    leader_only: bool = False,
 ) -> ApplyResult:
     """Commit ``ops`` as one transaction; raise Refused("conflict") when the Store refused them.
 
     Without a leader known, it fails at once, or waits up to ``wait_for_leader_s`` for one (an
-    operator's write: see raft.actor.Propose).
+    operator's write: see raft.actor.Propose). ``leader_only``: the write of an actor that runs
+    while this manager leads, refused ("not-leader") rather than sent to another leader.
     """
     from swarmnode.actors.raft.actor import Outcome, Propose
 
     outcome = Outcome()
     try:
-        _store(context).tell(Propose(tuple(ops), outcome, wait_for_leader_s))
+        _store(context).tell(Propose(tuple(ops), outcome, wait_for_leader_s, leader_only))
         result = cast(ApplyResult, outcome.wait(timeout_s))
     except pykka.ActorDeadError:
         raise _down(context, "the store stopped before committing") from None
@@ -180,7 +185,13 @@ def is_raft_member(context: NodeContext, node_id: str) -> bool:
 
 
 def update_object(
-    context: NodeContext, kind: str, object_id: str, change: Change, *, wait_for_leader_s: float = 0.0
+    context: NodeContext,
+    kind: str,
+    object_id: str,
+    change: Change,
+    *,
+    wait_for_leader_s: float = 0.0,
+    leader_only: bool = False,
 ) -> ApplyResult:
     """Read an object, compute its new ``(spec, status)`` with ``change``, write it if nobody wrote it since.
 
@@ -194,7 +205,7 @@ def update_object(
         spec, status = change(obj)
         try:
             update = Update(kind, object_id, spec=spec, status=status, expected_version=obj.version)
-            return propose(context, update, wait_for_leader_s=wait_for_leader_s)
+            return propose(context, update, wait_for_leader_s=wait_for_leader_s, leader_only=leader_only)
         except Refused as exc:
             if exc.code != "conflict":
                 raise

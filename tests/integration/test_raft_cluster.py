@@ -670,3 +670,36 @@ def test_cluster_status_answers_while_a_read_waits_for_a_leader(nodes):
     finally:
         sock.close(0)
         context.term()
+
+
+def test_a_leader_that_hung_and_came_back_declares_no_node_down_and_leaves_them_ready(nodes):
+    """Its Dispatcher heard no heartbeat while its process was stopped: that silence is its own.
+
+    Before, at the resume every node it tracked was down (its own node too), and the writes
+    saying so went to the new leader when it had stepped down meanwhile: live nodes could be left
+    down or unknown in the Store while they beat.
+    """
+    managers = Managers(nodes, 3, heartbeat="1s")  # down after 3 s of silence
+    old = managers.wait_leader()
+    old_id = old.node_id
+    ids = [n.node_id for n in managers.all]
+    for node_id in ids:
+        managers.wait_status(node_id, "ready", 15)
+    old.signal(signal.SIGSTOP)
+    try:
+        others = [n for n in managers.all if n is not old]
+        new = wait_until(lambda: managers.leader_node(among=others), 10, "a new leader")
+        # The new leader's Dispatcher finds the hung one down: more than a grace time went by.
+        wait_until(lambda: rows_of(new).get(old_id) == "down", 15, "the hung leader down on the new one")
+        resumed_at = time.time()
+    finally:
+        old.signal(signal.SIGCONT)
+    wait_until(lambda: (s := managers.cluster_status(old)) is not None and s.leader != old_id, 10, "a step-down")
+    wait_until(lambda: all(rows_of(new).get(i) == "ready" for i in ids), 15, "every manager ready on the new leader")
+    said = [r["msg"] for r in old.log_records() if r["ts"] > resumed_at and r["logger"] == "swarmnode.dispatcher"]
+    assert not [m for m in said if " is down" in m], said
+
+
+def rows_of(manager: NodeProcess) -> dict[str, str]:
+    reply = manager.request("control", NodeListRequest(), timeout_s=5.0)
+    return {row.node_id: row.status for row in reply.nodes}

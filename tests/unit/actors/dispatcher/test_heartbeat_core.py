@@ -75,3 +75,38 @@ def test_transitions_are_sorted_for_deterministic_proposals():
 def test_bad_periods_are_refused_with_the_value(period):
     with pytest.raises(ValueError, match=f"got {period}"):
         HeartbeatCore(period_s=period)
+
+
+def test_time_the_dispatcher_did_not_run_is_not_the_nodes_silence():
+    """A leader that hung (a stopped process, a machine that froze) heard no heartbeat meanwhile:
+    at its next check it must not find every node down (once its own node)."""
+    core = HeartbeatCore(period_s=1.0, grace_periods=3)
+    core.beat("a", now=0.0)
+    core.beat("b", now=0.0)
+    for quarter in range(1, 8):  # checked every quarter period; b beats on, a goes silent at 0
+        core.beat("b", now=quarter / 4)
+        assert core.expire(now=quarter / 4) == []
+    assert core.expire(now=1.75 + 17.0) == [], "hung 17 s: its own silence"
+    # a had been silent 1.75 s before the hang: down once 3 s of silence were seen, 1.25 s later.
+    downs = {}
+    for quarter in range(1, 9):
+        now = 18.75 + quarter / 4
+        core.beat("b", now=now)
+        downs[now] = core.expire(now=now)
+    assert {now: t for now, t in downs.items() if t} == {20.25: [Transition("a", DOWN)]}
+
+
+def test_a_transition_that_could_not_be_recorded_is_reported_again():
+    core = HeartbeatCore(period_s=1.0, grace_periods=3)
+    core.track("a", NodeLiveness.UNKNOWN, now=0.0)
+    ready = core.beat("a", now=0.5)
+    assert ready == Transition("a", READY)
+    core.revert(ready)
+    assert core.beat("a", now=1.0) == Transition("a", READY), "not said again at the next beat"
+    (down,) = core.expire(now=4.1)
+    core.revert(down)
+    assert core.expire(now=4.3) == [Transition("a", DOWN)], "not said again at the next check"
+    new = core.beat("b", now=5.0)  # a node it did not track
+    assert new is not None
+    core.revert(new)
+    assert core.state("b") is None and core.beat("b", now=6.0) == Transition("b", READY)

@@ -9,8 +9,9 @@ import pytest
 
 from swarmnode.actors.dispatcher import actor as dispatcher_module
 from swarmnode.actors.dispatcher.actor import Dispatcher
+from swarmnode.actors.dispatcher.core import HeartbeatCore, NodeLiveness
 from swarmnode.actors.dispatcher.messages import HeartbeatRequest
-from swarmnode.actors.runtime import CurveKeys, NodeContext
+from swarmnode.actors.runtime import CurveKeys, NodeContext, Refused
 from swarmnode.actors.store.core import StoredObject
 from swarmnode.actors.store.objects import NodeView
 
@@ -40,7 +41,8 @@ def test_the_root_a_node_says_it_uses_is_recorded(
     context = NodeContext("m1", "manager", tmp_path, "127.0.0.1:0", CurveKeys(b"p" * 40, b"s" * 40))
     written: list[dict[str, Any]] = []
 
-    def update_object(context: NodeContext, kind: str, object_id: str, change: Any) -> None:
+    def update_object(context: NodeContext, kind: str, object_id: str, change: Any, *, leader_only: bool) -> None:
+        assert leader_only, "a leader's own write sent to another leader"
         _, status = change(StoredObject(kind, object_id, {}, {"issuer": OLD_ROOT}, 3, 0.0, 0.0))
         written.append(status)
 
@@ -48,3 +50,27 @@ def test_the_root_a_node_says_it_uses_is_recorded(
     beat = HeartbeatRequest(trust_digest="t", issuer=said, addr="127.0.0.1:2177", cannot_manage="")
     Dispatcher(None, context)._note_what_it_says(node(OLD_ROOT), beat)
     assert [w.get("issuer") for w in written] == ([recorded] if recorded else [])
+
+
+def test_a_node_state_the_store_refuses_is_written_again_at_the_next_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Dispatcher crashed on it: restarted on a manager that had just stopped leading, it
+    marked every node unknown through the new leader, where they stayed while they beat."""
+    context = NodeContext("m1", "manager", tmp_path, "127.0.0.1:0", CurveKeys(b"p" * 40, b"s" * 40))
+    asked: list[tuple[str, str, bool]] = []
+
+    def update_object(context: NodeContext, kind: str, object_id: str, change: Any, *, leader_only: bool) -> None:
+        _, status = change(StoredObject(kind, object_id, {}, {"state": "ready"}, 3, 0.0, 0.0))
+        asked.append((object_id, status["state"], leader_only))
+        if len(asked) == 1:
+            raise Refused("not-leader", "manager m1 does not lead now")
+
+    monkeypatch.setattr(dispatcher_module, "update_object", update_object)
+    dispatcher = Dispatcher(None, context)
+    dispatcher.core = HeartbeatCore(period_s=1.0)
+    dispatcher.core.track("w1", NodeLiveness.READY, now=0.0)
+    dispatcher._record(dispatcher.core.expire(now=3.5))
+    assert dispatcher.core.state("w1") is NodeLiveness.READY
+    dispatcher._record(dispatcher.core.expire(now=3.75))
+    assert asked == [("w1", "down", True)] * 2 and dispatcher.core.state("w1") is NodeLiveness.DOWN

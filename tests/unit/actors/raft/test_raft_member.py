@@ -29,6 +29,7 @@ from swarmnode.actors.raft.actor import (
     NO_LEADER,
     NotAMember,
     Outcome,
+    Propose,
     RaftAddress,
     RaftMember,
     Read,
@@ -1189,3 +1190,28 @@ def test_a_removal_waits_while_the_voters_left_that_answer_are_no_majority():
     assert RaftMember._removal_unsafe(status, "d") == ""  # no voter: nothing to lose
     lone = SimpleNamespace(conf=ConfState(("a",), ("l",)), answering=("a",))
     assert RaftMember._removal_unsafe(lone, "l") == ""  # a learner
+
+
+def test_a_leader_only_write_is_proposed_on_the_leader_and_never_forwarded(
+    state_dir: Path, members: list[RaftMember]
+) -> None:
+    """The Dispatcher's writes: a leader that hung and came back must not have the new leader
+    commit what it decided from its stale view (every node unknown at its restart, or down)."""
+    transport = ForwardingTransport()
+    member, _ = following(state_dir, members, transport)
+    refused = Outcome()
+    member._receive(Propose((Create("task", "t1", {"n": 1}),), refused, leader_only=True))
+    with pytest.raises(Refused, match=f"manager {NODE} does not lead now") as exc:
+        refused.wait(0)
+    assert exc.value.code == "not-leader" and transport.requests == [], "sent to the leader"
+    member._receive(Propose((Create("task", "t2", {"n": 1}),), Outcome()))
+    assert transport.requests == [(LEADER, "ForwardProposal")], "an operator's write is still forwarded"
+
+
+def test_a_leader_only_write_is_committed_by_the_leader(state_dir: Path, members: list[RaftMember]) -> None:
+    leader = started(state_dir)
+    members.append(leader)
+    written = Outcome()
+    leader._receive(Propose((Create("task", "t1", {"n": 1}),), written, leader_only=True))
+    leader._process()
+    assert written.wait(0).ok
