@@ -415,8 +415,8 @@ class ControlActor(NodeActor):
     def node_update(self, msg: NodeUpdateRequest, request: Request) -> NodeUpdateReply:
         if msg.availability and msg.availability not in AVAILABILITIES:
             raise Refused("invalid", f"availability {msg.availability!r} is not one of {', '.join(AVAILABILITIES)}")
-        # A read-modify-write: the version check at commit catches a stale read, so the local one does.
-        obj = self._read(lambda core: find_node(core, msg.node, self.context.node_id), linearizable=False)
+        # Linearizable: a manager behind the leader (just promoted) would not find a node it lacks yet.
+        obj = self._read(lambda core: find_node(core, msg.node, self.context.node_id))
 
         def change(current: StoredObject) -> tuple[dict[str, Any], None]:
             spec = dict(current.spec)

@@ -230,6 +230,19 @@ def test_a_demoted_manager_leaves_raft_runs_as_a_worker_and_drops_its_data(nodes
     result = run_cli("--state-dir", str(new_leader.state_dir), "node", "promote", victim_id, new_leader.node_id)
     assert result.returncode == 0, result.stderr
     assert f"Node {new_leader.node_id} is already a manager." in result.stdout
+    wait_until(lambda: (s := victim.try_status()) is not None and s.role == "manager", 30, "a manager again")
+    new_leader_id = new_leader.node_id
+
+    def written_through_it() -> bool:
+        """At once: its Store, restarting from nothing, lacks the leader's node (it said "no node")."""
+        try:
+            victim.request("control", add_label(new_leader_id, "through-promoted"), timeout_s=10)
+        except RemoteError as exc:
+            assert exc.code == "unavailable", exc  # not caught up yet, and it says so
+            return False
+        return True
+
+    wait_until(written_through_it, 30, "a write through the promoted manager")
     wait_until(lambda: managers.voters() == 3, 30, "the promoted node to rejoin as a voter")
     wait_until(lambda: labels_on(victim, new_leader.node_id).get("after-demote") == "v", 10, "the write on it")
 
