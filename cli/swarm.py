@@ -242,7 +242,13 @@ def join_token(settings: Settings, role: str, rotate: bool, quiet: bool) -> None
 
 
 @click.command(cls=Command)
-@click.option("--force", "-f", is_flag=True, help="Leave even as the last manager (erases the swarm).")
+@click.option(
+    "--force",
+    "-f",
+    is_flag=True,
+    help="Leave even as a manager (the others keep it as a voter until `node demote` and `node rm`; "
+    "the last manager erases the swarm), or a node that is not running.",
+)
 @click.pass_obj
 def leave(settings: Settings, force: bool) -> None:
     """Leave the swarm: the node stops and forgets its swarm state (with --force, also a node not running)."""
@@ -251,16 +257,20 @@ def leave(settings: Settings, force: bool) -> None:
     if force and _leave_offline(settings):
         return
     reply = request(settings, "control", LeaveRequest(force=force))
+    said = f"Node left the swarm; {reply.then}." if reply.then else "Node left the swarm."
     if settings.output == "json":
         emit_json({"left": True, "node_id": reply.node_id, "was_running": True})
+        if reply.then:
+            click.echo(said, err=True)  # what the managers still need is for the operator, not the parser
         return
-    click.echo("Node left the swarm.")
+    click.echo(said)
 
 
 def _leave_offline(settings: Settings) -> bool:
     """Forget the swarm state of a node that is not running (its state dir free); False if one runs."""
     import os
 
+    from swarmnode.actors.control.actor import still_a_voter
     from swarmnode.actors.node.identity import StateDirError, lock_state_dir
     from swarmnode.actors.node.swarm_state import NODE_FILE, forget_swarm, load_node_state
 
@@ -279,14 +289,11 @@ def _leave_offline(settings: Settings) -> bool:
         os.close(fd)
     who = state.node_id if state is not None else "it"
     then = (
-        f"`swarm-node node demote {who}`, then `node rm {who}`: it is still a voter of the managers' Raft group"
+        still_a_voter(who)
         if state is not None and state.role == "manager"
-        else f"`swarm-node node rm {who}`"
+        else f"on a manager, `swarm-node node rm {who}` (until then it is listed, down)"
     )
-    said = (
-        f"Node left the swarm. It was not running: its swarm state here is removed; on a manager, {then} "
-        "(until then it is listed, down)."
-    )
+    said = f"Node left the swarm. It was not running: its swarm state here is removed; {then}."
     if settings.output == "json":
         emit_json({"left": True, "node_id": state.node_id if state is not None else "", "was_running": False})
         click.echo(said, err=True)  # what the managers still need is for the operator, not the parser

@@ -143,6 +143,14 @@ def find_node(core: StoreCore, ref: str, self_id: str) -> StoredObject:
     raise Refused("ambiguous", f"{ref!r} names {len(matches)} nodes; use more of the node id")
 
 
+def still_a_voter(node_id: str) -> str:
+    """What the other managers need after manager ``node_id`` left without a demotion."""
+    return (
+        f"on another manager, `swarm-node node demote {node_id}`, then `node rm {node_id}`: "
+        "it is still a voter of the managers' Raft group (until then it is listed, down)"
+    )
+
+
 def _manager_status(n: NodeView, status: Any, reachable: dict[str, str] | None = None) -> str:
     """A node's MANAGER STATUS: Leader, Reachable or Unreachable for a Raft member, else "".
 
@@ -561,5 +569,13 @@ class ControlActor(NodeActor):
         stop = self.context.get_shared(STOP_NODE_KEY)
         if stop is None:
             raise Refused("unavailable", "this node process cannot be stopped from here")
+        then = ""
+        if self.context.role == "manager" and not removed:
+            try:
+                voters = self._raft_status().conf.voters
+            except Refused:
+                voters = ()
+            if len(voters) > 1 and self.context.node_id in voters:
+                then = still_a_voter(self.context.node_id)
         stop("left the swarm", "leave")
-        return LeaveReply(node_id=self.context.node_id)
+        return LeaveReply(node_id=self.context.node_id, then=then)

@@ -179,6 +179,8 @@ class LeaveRequest(Message):
 class LeaveReply(Message):
     KIND = "LeaveReply"
     node_id: str
+    # A manager that left with --force is still a voter of the others' Raft group: what to run on one.
+    then: str = ""
 
 
 @message

@@ -716,3 +716,16 @@ def test_a_leader_that_hung_and_came_back_declares_no_node_down_and_leaves_them_
 def rows_of(manager: NodeProcess) -> dict[str, str]:
     reply = manager.request("control", NodeListRequest(), timeout_s=5.0)
     return {row.node_id: row.status for row in reply.nodes}
+
+
+def test_a_manager_that_leaves_with_force_says_what_the_others_still_need(nodes):
+    """As for one that was not running: it is still a voter, shown unreachable, until demoted and removed."""
+    managers = Managers(nodes, 3)
+    leader = managers.wait_leader()
+    leaving = next(n for n in managers.all if n is not leader)
+    leaving_id = leaving.node_id
+    left = run_cli("--state-dir", str(leaving.state_dir), "leave", "--force")
+    assert left.returncode == 0, left.stderr
+    assert f"`swarm-node node demote {leaving_id}`, then `node rm {leaving_id}`: it is still a voter" in left.stdout
+    assert run_cli("--state-dir", str(leader.state_dir), "node", "demote", leaving_id).returncode == 0
+    wait_until(lambda: managers.voters() == 2, 15, "the manager that left out of Raft")
