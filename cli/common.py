@@ -205,7 +205,7 @@ def _nobody_listens(path: Path) -> bool:
 def request(settings: Settings, actor: str, body: Any, timeout_s: float = REQUEST_TIMEOUT_S) -> Any:
     """Send ``body`` to ``actor`` on the local node and return the reply, or fail with a readable error."""
     from swarmnode.actors.node.swarm_state import NODE_FILE
-    from swarmnode.transport import ControlClient, RemoteError, RequestTimeout, TransportError
+    from swarmnode.transport import ConnectionLost, ControlClient, RemoteError, RequestTimeout, TransportError
 
     path = settings.control_path
     stale = path.exists() and _nobody_listens(path)
@@ -238,6 +238,14 @@ def request(settings: Settings, actor: str, body: Any, timeout_s: float = REQUES
     except RemoteError as exc:
         text = f"{exc.text} ({exc.code})" if exc.code not in ("refused", "not-manager") else exc.text
         raise Refused(text, exc.code) from None
+    except ConnectionLost:
+        gone = _lock_holder(settings.state_dir) is None
+        fail(
+            f"the node of state dir {settings.state_dir} "
+            + ("stopped (it was killed, or it crashed)" if gone else "closed the connection")
+            + " before it answered: what was asked may or may not be done; check before you retry"
+            + (" (`swarm-node start` runs it again)" if gone else "")
+        )
     except RequestTimeout:
         fail(f"the node at {path} did not answer within {timeout_s:g} s (is it stopping or overloaded?)")
     except TransportError as exc:

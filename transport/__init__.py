@@ -7,7 +7,7 @@ answered by the admission hook), one DEALER per peer node, and the local control
 from ._control import ControlClient
 from ._direct import DirectSender
 from ._endpoints import DEFAULT_PORT, bootstrap_address, join_host_port, split_host_port
-from ._errors import NotSent, RemoteError, RequestTimeout, TransportError
+from ._errors import ConnectionLost, NotSent, RemoteError, RequestTimeout, TransportError
 from ._future import ReplyFuture, ReplyStream
 from ._keys import generate_keypair
 from ._transport import BOOTSTRAP_ROLE, RateLimitedLog, Transport
@@ -17,6 +17,7 @@ __all__ = [
     "BOOTSTRAP_ROLE",
     "DEFAULT_PORT",
     "Admission",
+    "ConnectionLost",
     "ControlClient",
     "DirectSender",
     "Identity",

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from types import TracebackType
 
 import zmq
+import zmq.utils.monitor
 
 from swarmnode.actors.messages import (
     MAX_MESSAGE_BYTES,
@@ -28,7 +29,7 @@ from swarmnode.actors.messages import (
 )
 
 from ._endpoints import BOOTSTRAP_MAX_BYTES, join_host_port, split_host_port, tcp_endpoint
-from ._errors import RemoteError, RequestTimeout, TransportError
+from ._errors import ConnectionLost, RemoteError, RequestTimeout, TransportError
 
 __all__ = ["ControlClient"]
 
@@ -59,6 +60,12 @@ class ControlClient:
         self._socket: zmq.Socket[bytes] = self._context.socket(zmq.DEALER)
         self._socket.setsockopt(zmq.LINGER, LINGER_MS)
         self._socket.setsockopt(zmq.MAXMSGSIZE, max_message_bytes)
+        # Its monitor says when the connection closes: a node killed while it handled a request
+        # is told at once, not after the whole timeout.
+        self._monitor = self._socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+        self._poller = zmq.Poller()
+        self._poller.register(self._socket, zmq.POLLIN)
+        self._poller.register(self._monitor, zmq.POLLIN)
         self._socket.connect(endpoint)
         self._closed = False
 
@@ -111,6 +118,8 @@ class ControlClient:
         """Close the socket; idempotent."""
         if not self._closed:
             self._closed = True
+            self._socket.disable_monitor()
+            self._monitor.close(LINGER_MS)
             self._socket.close(LINGER_MS)
             self._context.term()
 
@@ -141,7 +150,11 @@ class ControlClient:
         # Replies to earlier requests that timed out may still arrive: skip them.
         while True:
             wait_ms = int((deadline - time.monotonic()) * 1000)
-            if wait_ms < 0 or not self._socket.poll(wait_ms, zmq.POLLIN):
+            ready = dict(self._poller.poll(wait_ms)) if wait_ms >= 0 else {}
+            if self._socket not in ready and self._monitor in ready:
+                zmq.utils.monitor.recv_monitor_message(self._monitor)  # the one event it watches
+                raise ConnectionLost(f"the connection to {self._path} closed before {actor} answered {body.KIND}")
+            if not ready:
                 raise RequestTimeout(f"no reply from {actor} on {self._path} to {body.KIND} within {timeout:g} s")
             data = self._socket.recv()
             try:

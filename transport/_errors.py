@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["NotSent", "RemoteError", "RequestTimeout", "TransportError"]
+__all__ = ["ConnectionLost", "NotSent", "RemoteError", "RequestTimeout", "TransportError"]
 
 
 class TransportError(Exception):
@@ -14,6 +14,11 @@ class TransportError(Exception):
 class NotSent(TransportError):
     """The request never left this node (no connection, or one lost and not back): it reached no
     one, so sending it again, to that node or another, cannot make it happen twice."""
+
+
+class ConnectionLost(TransportError):
+    """The connection a request went out on closed before its reply came (the other process
+    stopped, or was killed): no reply will come, and what was asked may or may not have been done."""
 
 
 class RequestTimeout(TransportError):

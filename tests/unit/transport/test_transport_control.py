@@ -5,13 +5,21 @@ from __future__ import annotations
 import os
 import socket
 import stat
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import click
 import pytest
 
 from swarmnode.actors.messages import Ping, Pong
-from swarmnode.transport import ControlClient, Identity, RemoteError, RequestTimeout, TransportError
+from swarmnode.cli.common import Settings
+from swarmnode.cli.common import request as cli_request
+from swarmnode.transport import ConnectionLost, ControlClient, Identity, RemoteError, RequestTimeout, TransportError
+from tests.support import wait_until
 
 if TYPE_CHECKING:
     from tests.unit.transport.conftest import Cluster, Node
@@ -106,3 +114,38 @@ def test_a_closed_client_refuses_to_send(node: Node, control_path: str) -> None:
     client.close()
     with pytest.raises(TransportError, match="closed"):
         client.request("echo", Ping())
+
+
+@contextmanager
+def stopped_once_asked(node: Node) -> Iterator[None]:
+    """Stop ``node``'s transport once a request to its "silent" actor reached it (as a kill would)."""
+
+    def stop_once_asked() -> None:
+        wait_until(lambda: any(i.envelope.dst.actor == "silent" for i in node.received()), LONG_S, "the ask")
+        node.transport.stop()
+
+    stopper = threading.Thread(target=stop_once_asked)
+    stopper.start()
+    try:
+        yield
+    finally:
+        stopper.join()
+
+
+def test_a_node_that_stops_while_a_request_waits_is_told_at_once(node: Node, control_path: str) -> None:
+    """A node killed while it handled a write: not "did not answer within 25 s" after all of them."""
+    with ControlClient(control_path, timeout_s=LONG_S) as client, stopped_once_asked(node):
+        started = time.monotonic()
+        with pytest.raises(ConnectionLost, match=r"closed before silent answered Ping"):
+            client.request("silent", Ping())
+        assert time.monotonic() - started < LONG_S / 2
+
+
+def test_the_cli_says_a_node_that_stopped_before_answering_may_have_done_it(node: Node, tmp_path: Path) -> None:
+    """No process holds the state dir's lock: it stopped (killed, or crashed), and `start` runs it again."""
+    with stopped_once_asked(node), pytest.raises(click.ClickException) as failed:
+        cli_request(Settings(tmp_path, "text"), "silent", Ping(), timeout_s=LONG_S)
+    assert failed.value.message == (
+        f"the node of state dir {tmp_path} stopped (it was killed, or it crashed) before it answered: what was "
+        "asked may or may not be done; check before you retry (`swarm-node start` runs it again)"
+    )
