@@ -35,6 +35,7 @@ __all__ = ["ControlClient"]
 
 CLIENT_ACTOR = "cli"
 LINGER_MS = 0
+LOST_CHECK_MS = 100  # how often a wait for a reply looks whether the connection closed
 
 
 class ControlClient:
@@ -63,9 +64,6 @@ class ControlClient:
         # Its monitor says when the connection closes: a node killed while it handled a request
         # is told at once, not after the whole timeout.
         self._monitor = self._socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
-        self._poller = zmq.Poller()
-        self._poller.register(self._socket, zmq.POLLIN)
-        self._poller.register(self._monitor, zmq.POLLIN)
         self._socket.connect(endpoint)
         self._closed = False
 
@@ -134,6 +132,8 @@ class ControlClient:
     def _send(self, actor: str, body: Message) -> int:
         if self._closed:
             raise TransportError("the control client is closed")
+        while self._monitor.poll(0, zmq.POLLIN):  # a connection closed before this request concerns it not
+            zmq.utils.monitor.recv_monitor_message(self._monitor)
         request_id = next(self._ids)
         env = Envelope(id=request_id, reply_to=0, src=Address("", CLIENT_ACTOR), dst=Address("", actor), body=body)
         try:
@@ -150,12 +150,15 @@ class ControlClient:
         # Replies to earlier requests that timed out may still arrive: skip them.
         while True:
             wait_ms = int((deadline - time.monotonic()) * 1000)
-            ready = dict(self._poller.poll(wait_ms)) if wait_ms >= 0 else {}
-            if self._socket not in ready and self._monitor in ready:
-                zmq.utils.monitor.recv_monitor_message(self._monitor)  # the one event it watches
-                raise ConnectionLost(f"the connection to {self._path} closed before {actor} answered {body.KIND}")
-            if not ready:
+            if wait_ms < 0:
                 raise RequestTimeout(f"no reply from {actor} on {self._path} to {body.KIND} within {timeout:g} s")
+            # The reply is waited for alone (the path of every request); the monitor is looked
+            # at between slices of LOST_CHECK_MS.
+            if not self._socket.poll(min(wait_ms, LOST_CHECK_MS), zmq.POLLIN):
+                if self._monitor.poll(0, zmq.POLLIN):
+                    zmq.utils.monitor.recv_monitor_message(self._monitor)  # the one event it watches
+                    raise ConnectionLost(f"the connection to {self._path} closed before {actor} answered {body.KIND}")
+                continue
             data = self._socket.recv()
             try:
                 env = decode_envelope(data, self._max_bytes)

@@ -149,3 +149,15 @@ def test_the_cli_says_a_node_that_stopped_before_answering_may_have_done_it(node
         f"the node of state dir {tmp_path} stopped (it was killed, or it crashed) before it answered: what was "
         "asked may or may not be done; check before you retry (`swarm-node start` runs it again)"
     )
+
+
+def test_a_connection_lost_before_a_request_is_not_that_requests(cluster: Cluster, control_path: str) -> None:
+    """A client kept across a node's restart (a test's, a bench's): the old connection's close is old news."""
+    first = cluster.node("n1", control_path=control_path)
+    with ControlClient(control_path, timeout_s=LONG_S) as client:
+        assert client.request("echo", Ping(b"1")) == Pong(b"1")
+        first.transport.stop()
+        cluster.node("n2", control_path=control_path)
+        assert client.request("echo", Ping(b"2")) == Pong(b"2")
+        with pytest.raises(RequestTimeout):
+            client.request("silent", Ping(), timeout_s=0.5)
