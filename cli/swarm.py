@@ -468,17 +468,24 @@ def cluster_status(settings: Settings) -> None:
             "again by themselves (not --force-new-cluster: nothing is lost)."
         )
     elif not reply.leader and voters:
-        click.echo(
-            f"               A leader needs {voters // 2 + 1} of the {voters} voters up and reaching each other: "
-            "start the managers that are down again (`swarm-node start --state-dir DIR` on their machines). A "
-            "manager restarted on another address tells the others where it is, but two that moved before either "
-            "was recorded cannot find each other: start one of them where it was (ADDRESS below). If "
-            "the other managers are up, this one may have been removed from the swarm (`node ls` on one of them "
-            "does not list it): then `swarm-node leave --force` here (not --force-new-cluster: that would found a "
-            "second swarm). A manager whose disk filled is up but takes no part until it has room again "
-            "(`cluster status` on it says so): free space there, and it goes on by itself. If most managers are "
-            "lost for good, `swarm-node start --force-new-cluster` on a survivor recovers the swarm with its data."
-        )
+        others = [m for m in reply.members if m.suffrage == "voter" and m.node_id != reply.node_id]
+        silent = [m.node_id for m in others if m.reachable == "unreachable"]
+        heard = f"; this one hears {len(others) - len(silent)} of the {len(others)} others lately" if others else ""
+        for line in (
+            f"A leader needs {voters // 2 + 1} of the {voters} voters up and reaching each other{heard}"
+            + (f" (not {', '.join(silent)})." if silent else "."),
+            "- Start the managers that are down again (`swarm-node start --state-dir DIR` on their machines).",
+            "- A manager restarted on another address tells the others where it is, but two that moved before "
+            "either was recorded cannot find each other: start one of them where it was (ADDRESS below).",
+            "- If the other managers are up, this one may have been removed from the swarm (`node ls` on one of "
+            "them does not list it): then `swarm-node leave --force` here (not --force-new-cluster: that would "
+            "found a second swarm).",
+            "- A manager whose disk filled is up but takes no part until it has room again (`cluster status` on "
+            "it says so): free space there, and it goes on by itself.",
+            "- If most managers are lost for good, `swarm-node start --force-new-cluster` on a survivor recovers "
+            "the swarm with its data.",
+        ):
+            click.echo(f"               {line}")
     click.echo(f"Term:          {reply.term}")
     click.echo(f"Commit index:  {reply.commit}    Applied: {reply.applied}")
     click.echo("")

@@ -181,6 +181,16 @@ def _reachability(status: Any, node_id: str, out: Collection[str] = ()) -> str:
     return "reachable" if node_id in status.active else "unreachable"
 
 
+def _heard(status: Any, node_id: str) -> str:
+    """Without a leader, as this manager hears the others: the live ones' pre-votes reach it.
+
+    With one, a follower hears the leader only: "" (the leader's view is the one to ask).
+    """
+    if status.leader or node_id == status.id:
+        return ""
+    return "reachable" if node_id in status.heard else "unreachable"
+
+
 class ControlActor(NodeActor):
     """Serve the node's control API."""
 
@@ -334,7 +344,7 @@ class ControlActor(NodeActor):
                         match=match,
                         lag=lag,
                         state=progress[2] if progress else ("self" if node_id == status.id else "unknown"),
-                        reachable=_reachability(status, node_id, out),
+                        reachable=_reachability(status, node_id, out) or _heard(status, node_id),
                     )
                 )
         return ClusterStatusReply(

@@ -119,6 +119,9 @@ FORWARD_TIMEOUT_S = 10.0
 # The time counts from the oldest commit still untold, so that a stream of writes, whose appends
 # carry each commit a moment later, sends no extra round of empty appends every 5 ms.
 COMMIT_FLUSH_S = 0.005
+# A peer heard from within this is up and reaches this manager: without a leader, each live
+# manager pre-votes every election timeout (0.8-1.6 s).
+HEARD_S = 3.0
 # A snapshot also once the entries applied since the last one hold this many bytes: a restart
 # replays them, and big entries (a large spec rewritten again and again) make that slow.
 SNAPSHOT_EVERY_BYTES = 64 << 20
@@ -540,6 +543,7 @@ class RaftMember(NodeActor):
         self.awaiting_leader: list[_AwaitingLeader] = []  # writes made while no leader was known
         self.leader = ""
         self.is_leader = False
+        self.heard_from: dict[str, float] = {}  # peer -> when its last Raft message came (monotonic)
         self.no_leader_said_at = time.monotonic()  # when "still no leader" was last said (or leaderless since)
         self.halted = False  # this node was removed from the swarm (its Worker was told): no campaigning
         # What the WAL said when the disk filled (the crash before this start): until there is
@@ -746,7 +750,9 @@ class RaftMember(NodeActor):
             return None
         if isinstance(message, GetRaftStatus):
             assert self.core is not None
-            return self.core.status()
+            lately = time.monotonic() - HEARD_S
+            heard = tuple(sorted(node for node, at in self.heard_from.items() if at >= lately))
+            return replace(self.core.status(), heard=heard)
         if isinstance(message, Read):
             if message.outcome is not None:
                 self._read_index(message.fn, message.outcome)
@@ -771,6 +777,7 @@ class RaftMember(NodeActor):
             return None
         if self.halted:
             return None  # removed from the swarm: messages queued for it while it was down still arrive
+        self.heard_from[msg.frm] = time.monotonic()
         if self.disk_full:
             self._tell_out_of_service(request.peer.node_id)
             return None  # it could not write what they ask: the leader counts it as unreachable

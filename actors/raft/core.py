@@ -172,6 +172,9 @@ class RaftStatus:
     # Leader only: those it heard from within ANSWERING_TICKS (a live one answers every heartbeat):
     # what a removal or a hand-over may count on, where a peer killed a moment ago is still "active".
     answering: tuple[str, ...]
+    # Filled by the driver (RaftMember; the core has no clock): the peers it got a Raft message
+    # from lately. Without a leader, the live managers' pre-votes reach each other.
+    heard: tuple[str, ...] = ()
 
     def is_member(self, node_id: str) -> bool:
         """Whether ``node_id`` is a member in the membership in effect here or in the committed one."""

@@ -621,9 +621,11 @@ def test_force_new_cluster_recovers_a_lone_survivor_with_its_data_and_the_droppe
 
     def no_leader_hint() -> str:
         out = run_cli("--state-dir", str(survivor.state_dir), "cluster", "status").stdout
-        return out if "A leader needs 2 of the 3 voters up" in out else ""
+        # Once it heard nothing from them for HEARD_S: the two it lacks are named.
+        return out if "A leader needs 2 of the 3 voters up and reaching each other; this one hears 0 of" in out else ""
 
-    assert "--force-new-cluster" in wait_until(no_leader_hint, 10, "the survivor to see no leader")
+    hint = wait_until(no_leader_hint, 10, "the survivor to see no leader")
+    assert "--force-new-cluster" in hint and all(d in hint.split("(not ")[1].split(")")[0] for d in dropped), hint
     survivor.stop()
     survivor.start("--force-new-cluster")
     wait_until(lambda: managers.leader_node() is survivor, 10, "the survivor to lead")

@@ -27,6 +27,7 @@ from swarmnode.actors.raft import actor as actor_module
 from swarmnode.actors.raft import actor as raft_actor
 from swarmnode.actors.raft.actor import (
     NO_LEADER,
+    GetRaftStatus,
     NotAMember,
     Outcome,
     Propose,
@@ -1215,3 +1216,13 @@ def test_a_leader_only_write_is_committed_by_the_leader(state_dir: Path, members
     leader._receive(Propose((Create("task", "t1", {"n": 1}),), written, leader_only=True))
     leader._process()
     assert written.wait(0).ok
+
+
+def test_the_peers_heard_from_lately_are_in_the_status(
+    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a leader, `cluster status` names the managers it hears (their pre-votes) and those it does not."""
+    member, _ = following(state_dir, members)
+    assert member._receive(GetRaftStatus()).heard == (LEADER,)
+    monkeypatch.setattr(actor_module, "HEARD_S", 0.0)
+    assert member._receive(GetRaftStatus()).heard == ()
