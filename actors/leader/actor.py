@@ -6,6 +6,10 @@ where the Leader supervisor would, follows the RaftMember's leadership announcem
 the Leader supervisor as its own linked child when this manager becomes leader and stops it when
 it stops leading. If the Leader supervisor gives up, this actor crashes, and the manager
 supervisor decides (the same escalation as any subtree). ``status`` shows the subtree under it.
+
+The leader-only actors write with ``leader_only=True`` (``store.client.propose``,
+``update_object``): between this manager's step-down and their stop (or a restart by their own
+supervisor meanwhile) what they decided from a stale view must not go to the new leader.
 """
 
 from __future__ import annotations
