@@ -239,7 +239,12 @@ def request(settings: Settings, actor: str, body: Any, timeout_s: float = REQUES
         text = f"{exc.text} ({exc.code})" if exc.code not in ("refused", "not-manager") else exc.text
         raise Refused(text, exc.code) from None
     except ConnectionLost:
-        gone = _lock_holder(settings.state_dir) is None
+        from swarmnode.actors.node.identity import lock_holder
+
+        try:
+            gone = lock_holder(settings.state_dir) is None
+        except OSError:  # cannot tell (no /proc/locks): it is not said to have stopped
+            gone = False
         fail(
             f"the node of state dir {settings.state_dir} "
             + ("stopped (it was killed, or it crashed)" if gone else "closed the connection")

@@ -470,7 +470,8 @@ def cluster_status(settings: Settings) -> None:
     elif not reply.leader and voters:
         others = [m for m in reply.members if m.suffrage == "voter" and m.node_id != reply.node_id]
         silent = [m.node_id for m in others if m.reachable == "unreachable"]
-        heard = f"; this one hears {len(others) - len(silent)} of the {len(others)} others lately" if others else ""
+        known = others and all(m.reachable in ("reachable", "unreachable") for m in others)
+        heard = f"; this one hears {len(others) - len(silent)} of the {len(others)} others lately" if known else ""
         for line in (
             f"A leader needs {voters // 2 + 1} of the {voters} voters up and reaching each other{heard}"
             + (f" (not {', '.join(silent)})." if silent else "."),

@@ -182,11 +182,12 @@ def _reachability(status: Any, node_id: str, out: Collection[str] = ()) -> str:
 
 
 def _heard(status: Any, node_id: str) -> str:
-    """Without a leader, as this manager hears the others: the live ones' pre-votes reach it.
+    """Without a leader, as this manager hears the other voters: the live ones' pre-votes reach it.
 
-    With one, a follower hears the leader only: "" (the leader's view is the one to ask).
+    "" where that cannot be told: with a leader (a follower hears the leader only: the leader's
+    view is the one to ask), of a learner (it never campaigns), or just after a start.
     """
-    if status.leader or node_id == status.id:
+    if status.leader or node_id == status.id or status.heard is None or node_id not in status.conf.voters:
         return ""
     return "reachable" if node_id in status.heard else "unreachable"
 
@@ -579,13 +580,28 @@ class ControlActor(NodeActor):
         stop = self.context.get_shared(STOP_NODE_KEY)
         if stop is None:
             raise Refused("unavailable", "this node process cannot be stopped from here")
-        then = ""
-        if self.context.role == "manager" and not removed:
-            try:
-                voters = self._raft_status().conf.voters
-            except Refused:
-                voters = ()
-            if len(voters) > 1 and self.context.node_id in voters:
-                then = still_a_voter(self.context.node_id)
+        then = self._after_leaving() if self.context.role == "manager" and not removed else ""
         stop("left the swarm", "leave")
         return LeaveReply(node_id=self.context.node_id, then=then)
+
+    def _after_leaving(self) -> str:
+        """What the managers left need once this one, a voter of several, is gone ("" otherwise)."""
+        me = self.context.node_id
+        try:
+            status = self._raft_status()
+        except Refused:
+            return ""
+        voters = status.conf.voters
+        if len(voters) < 2 or me not in voters:
+            return ""
+        seen = self._leader_reachability(status)  # None: no leader, or it did not answer
+        if seen is None and status.leader:
+            return still_a_voter(me)  # who is up cannot be told: the usual way
+        up = [v for v in voters if v != me and seen is not None and (v == status.leader or seen.get(v) == "reachable")]
+        if len(up) >= len(voters) // 2 + 1:
+            return still_a_voter(me)
+        return (
+            f"the managers left ({len(up)} up of the {len(voters)} voters) hold no majority: the swarm takes no writes "
+            "until managers that are down are back, or `swarm-node start --force-new-cluster` on a survivor "
+            "recovers it with its data (this one is then dropped)"
+        )

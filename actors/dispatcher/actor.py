@@ -57,7 +57,7 @@ class Dispatcher(NodeActor):
         super().__init__(link)
         self.context = context
         self.clock = clock
-        self.core = HeartbeatCore(period_s=1.0)
+        self.core = HeartbeatCore(period_s=1.0, checked_often=True)
         self.cluster: ClusterView | None = None
         self.facts = ReplyFacts()
 
@@ -81,7 +81,7 @@ class Dispatcher(NodeActor):
             cluster, nodes, ready = read_store(self.context, read)
         if cluster is not None:
             self.cluster = cluster
-            self.core = HeartbeatCore(period_s=self.cluster.heartbeat_period_s)
+            self.core = HeartbeatCore(period_s=self.cluster.heartbeat_period_s, checked_often=True)
         self._mark_unknown(ready)
         now = self.clock()  # after the write: the grace window is whole
         for node in nodes:

@@ -47,7 +47,12 @@ class Transition:
 class HeartbeatCore:
     """Track the last heartbeat of every node and report ready/down transitions."""
 
-    def __init__(self, period_s: float, grace_periods: int = DEFAULT_GRACE_PERIODS) -> None:
+    def __init__(
+        self, period_s: float, grace_periods: int = DEFAULT_GRACE_PERIODS, *, checked_often: bool = False
+    ) -> None:
+        """``checked_often``: the caller checks (``expire``) at least every quarter period, as the
+        Dispatcher does; then a gap of more than a period in which nothing was handled is its own
+        stall (``_awake``). Without it every gap counts as the nodes' silence."""
         if period_s <= 0:
             raise ValueError(f"heartbeat period must be > 0 s, got {period_s}")
         if grace_periods < 1:
@@ -56,7 +61,8 @@ class HeartbeatCore:
         self.grace_periods = grace_periods
         self._last: dict[str, float] = {}
         self._state: dict[str, NodeLiveness] = {}
-        self._checked_at: float | None = None  # the last expire()
+        self.checked_often = checked_often
+        self._awake_at: float | None = None  # when it last handled a heartbeat or a check
 
     @property
     def grace_s(self) -> float:
@@ -79,6 +85,7 @@ class HeartbeatCore:
 
     def beat(self, node_id: str, now: float) -> Transition | None:
         """Record a heartbeat; return the transition to ready if the node was not ready."""
+        self._awake(now)
         self._last[node_id] = now
         was = self._state.get(node_id)
         if was is NodeLiveness.READY:
@@ -87,17 +94,8 @@ class HeartbeatCore:
         return Transition(node_id, NodeLiveness.READY, was)
 
     def expire(self, now: float) -> list[Transition]:
-        """Return the ready or unknown nodes silent for longer than the grace time, now down.
-
-        Called often (every quarter period); a gap of more than a period since the last call is
-        time this process did not run (a machine that hung, a stopped process): it heard no
-        heartbeat then, so that time is not the nodes' silence. Their deadlines move on by it.
-        """
-        if self._checked_at is not None and now - self._checked_at > self.period_s:
-            gap = now - self._checked_at
-            for node_id, last in self._last.items():
-                self._last[node_id] = min(now, last + gap)
-        self._checked_at = now
+        """Return the ready or unknown nodes silent for longer than the grace time, now down."""
+        self._awake(now)
         down = [
             Transition(n, NodeLiveness.DOWN, state)
             for n, state in sorted(self._state.items())
@@ -106,6 +104,21 @@ class HeartbeatCore:
         for t in down:
             self._state[t.node_id] = NodeLiveness.DOWN
         return down
+
+    def _awake(self, now: float) -> None:
+        """Note that the Dispatcher runs at ``now`` (a heartbeat, a check: one at least every quarter period).
+
+        A gap of more than a period in which it handled neither is time its process did not run
+        (a machine that hung, a stopped process, a leader's long wait on the Store): it heard no
+        heartbeat then, so that time is not the nodes' silence, and their deadlines move on by it.
+        A Dispatcher that runs late checks but handles heartbeats meanwhile is awake: its nodes'
+        silence counts.
+        """
+        if self.checked_often and self._awake_at is not None and now - self._awake_at > self.period_s:
+            gap = now - self._awake_at
+            for node_id, last in self._last.items():
+                self._last[node_id] = min(now, last + gap)
+        self._awake_at = now
 
     def revert(self, transition: Transition) -> None:
         """Undo ``transition``, which could not be recorded: it is reported again (next beat, or next expire)."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
+import json
 import os
 import secrets
 import string
@@ -172,9 +174,11 @@ def write_private_files(files: dict[Path, bytes]) -> None:
         staged = _stage(files)
         together = len(staged) > 1
         if together:
-            names = "\n".join(path.name for _, path in staged).encode()
+            # Each named with the digest of its new content: a marker left by an error after it
+            # (the process ran on) cannot roll a later write's cut temporary file into place.
+            named = [{"name": path.name, "sha256": hashlib.sha256(files[path]).hexdigest()} for _, path in staged]
             try:
-                (marker,) = _stage({folder / SWITCH_FILE: names})
+                (marker,) = _stage({folder / SWITCH_FILE: json.dumps(named).encode()})
             except BaseException:
                 _unlink_all(staged)
                 raise
@@ -192,23 +196,30 @@ def finish_private_writes(folder: Path) -> list[str]:
     """Finish what a crash cut in ``folder`` (at start, the state dir locked); return the files it replaced.
 
     Files being replaced together (a marker names them) whose renames a crash cut are renamed
-    now: their new contents were all on disk before the first rename. Temporary files of a write
-    that had not reached its renames are removed: the old files stand.
+    now: their new contents were all on disk before the first rename, as their digests in the
+    marker check. Temporary files of a write that had not reached its renames are removed: the
+    old files stand.
     """
     marker = folder / SWITCH_FILE
     try:
-        names = marker.read_text().split("\n")
+        named = json.loads(marker.read_bytes())
     except FileNotFoundError:
-        names = []
+        named = None
+    except ValueError:  # cannot be: it is renamed into place whole; unreadable, it names nothing
+        named = []
     finished = []
-    for name in names:
+    for entry in named if isinstance(named, list) else []:
+        name, digest = (entry.get("name"), entry.get("sha256")) if isinstance(entry, dict) else (None, None)
+        if not isinstance(name, str) or not name or "/" in name:
+            continue
         tmp = folder / (name + TMP_SUFFIX)
-        if name and "/" not in name and tmp.exists():
+        if tmp.exists() and hashlib.sha256(tmp.read_bytes()).hexdigest() == digest:
             os.replace(tmp, folder / name)
             finished.append(name)
     leftovers = list(folder.glob("*" + TMP_SUFFIX))
     _unlink_all([(tmp, tmp) for tmp in leftovers])
-    if names or leftovers:
+    if named is not None or leftovers:
+        sync_dir(folder)  # the renames, before the marker that asked for them goes
         marker.unlink(missing_ok=True)
         sync_dir(folder)
     return finished

@@ -111,8 +111,17 @@ def _swarm_state(config: NodeConfig, state_dir: Path) -> tuple[NodeState, str]:
         if state.role != "manager":
             raise StateDirError(f"--force-new-cluster needs a manager; state dir {state_dir} holds a {state.role}")
         from swarmnode.actors.raft.recovery import force_new_cluster
+        from swarmnode.actors.store.wal import WalDiskFull
 
-        index, term = force_new_cluster(state_dir, state.node_id, config.settings.store_segment_bytes)
+        try:
+            index, term = force_new_cluster(state_dir, state.node_id, config.settings.store_segment_bytes)
+        except (WalDiskFull, OSError) as exc:
+            if not isinstance(exc, WalDiskFull) and exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise StateDirError(
+                f"cannot force a new cluster: the disk of state dir {state_dir} is full; free space there and "
+                "start it again with --force-new-cluster"
+            ) from None
         log.warning(
             "forced a new cluster: this manager is the only voter, at index %d, term %d", index, term, extra=SAID
         )
@@ -155,17 +164,19 @@ def run_node(config: NodeConfig) -> int:
     try:
         if config.join is None and config.role is None and not (config.state_dir.expanduser() / NODE_FILE).exists():
             raise StateDirError(_holds_no_node(config.state_dir.expanduser()))  # before a typo'd dir is made
+        full = False
         try:
             state_dir = prepare_state_dir(config.state_dir)
-        except StateDirFull as full:
-            if config.join is not None or not (full.path / NODE_FILE).exists():
-                raise  # a founding or a join has a new identity to write
-            state_dir = full.path
+        except StateDirFull as exc:
+            if config.join is not None or config.force_new_cluster or not (exc.path / NODE_FILE).exists():
+                raise  # a founding or a join has a new identity to write, a forced new cluster a snapshot
+            state_dir, full = exc.path, True
+        lock_state_dir(state_dir)  # held until the process exits
+        if full:
             _say(
                 f"the disk of state dir {state_dir} is full: the node starts all the same, and what it "
                 "cannot write waits for room (a manager takes no part in the swarm's Raft group until then)"
             )
-        lock_state_dir(state_dir)  # held until the process exits
     except StateDirError as exc:
         _say(str(exc))
         return EXIT_FAILED

@@ -544,6 +544,7 @@ class RaftMember(NodeActor):
         self.leader = ""
         self.is_leader = False
         self.heard_from: dict[str, float] = {}  # peer -> when its last Raft message came (monotonic)
+        self.started_at = time.monotonic()
         self.no_leader_said_at = time.monotonic()  # when "still no leader" was last said (or leaderless since)
         self.halted = False  # this node was removed from the swarm (its Worker was told): no campaigning
         # What the WAL said when the disk filled (the crash before this start): until there is
@@ -751,6 +752,8 @@ class RaftMember(NodeActor):
         if isinstance(message, GetRaftStatus):
             assert self.core is not None
             lately = time.monotonic() - HEARD_S
+            if self.started_at > lately:
+                return self.core.status()  # who is up cannot be told yet
             heard = tuple(sorted(node for node, at in self.heard_from.items() if at >= lately))
             return replace(self.core.status(), heard=heard)
         if isinstance(message, Read):

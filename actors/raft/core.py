@@ -174,7 +174,7 @@ class RaftStatus:
     answering: tuple[str, ...]
     # Filled by the driver (RaftMember; the core has no clock): the peers it got a Raft message
     # from lately. Without a leader, the live managers' pre-votes reach each other.
-    heard: tuple[str, ...] = ()
+    heard: tuple[str, ...] | None = None  # None: not known (not yet HEARD_S since it started)
 
     def is_member(self, node_id: str) -> bool:
         """Whether ``node_id`` is a member in the membership in effect here or in the committed one."""

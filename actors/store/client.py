@@ -196,13 +196,12 @@ def update_object(
     """Read an object, compute its new ``(spec, status)`` with ``change``, write it if nobody wrote it since.
 
     Another actor may write the same object between the read and the write; then the version
-    check refuses the write and the change is computed again from the newer object, read once
-    this manager's Store holds what the leader committed (linearizable): a manager behind the
-    leader (just promoted, or restarted) would read the same stale version again.
+    check refuses the write and the change is computed again from the newer object (a refusal
+    forwarded by the leader is answered once this manager's Store applied it: the next read has
+    the newer version).
     """
-    linearizable = False
     for _ in range(UPDATE_ATTEMPTS):
-        obj = read_store(context, lambda core: core.get(kind, object_id), linearizable=linearizable)
+        obj = read_store(context, lambda core: core.get(kind, object_id))
         if obj is None:
             raise Refused("not-found", f"no {kind} {object_id!r}")
         spec, status = change(obj)
@@ -212,5 +211,4 @@ def update_object(
         except Refused as exc:
             if exc.code != "conflict":
                 raise
-            linearizable = True
     raise Refused("conflict", f"{kind} {object_id} kept changing; gave up after {UPDATE_ATTEMPTS} attempts")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import json
 import signal
 import socket
@@ -330,7 +331,8 @@ def test_a_node_killed_between_the_renames_of_its_certificate_starts_with_the_ne
     new = {name: (certs / name).read_bytes() for name in ("node.key", "node.crt", "trust.pem")}
     # Killed after the marker and the key's rename: the chain and the trusted roots wait in their
     # temporary files, the old ones (unusable here: no old chain of this swarm is at hand) in place.
-    (certs / ".switch").write_text("node.key\nnode.crt\ntrust.pem")
+    named = [{"name": name, "sha256": hashlib.sha256(data).hexdigest()} for name, data in new.items()]
+    (certs / ".switch").write_text(json.dumps(named))
     for name in ("node.crt", "trust.pem"):
         (certs / name).rename(certs / f"{name}.tmp")
         (certs / name).write_bytes(b"the old one")

@@ -720,14 +720,20 @@ def rows_of(manager: NodeProcess) -> dict[str, str]:
     return {row.node_id: row.status for row in reply.nodes}
 
 
-def test_a_manager_that_leaves_with_force_says_what_the_others_still_need(nodes):
-    """As for one that was not running: it is still a voter, shown unreachable, until demoted and removed."""
-    managers = Managers(nodes, 3)
+@pytest.mark.parametrize("count", [3, 2])
+def test_a_manager_that_leaves_with_force_says_what_the_others_still_need(nodes, count):
+    """As for one that was not running: it is still a voter, shown unreachable, until demoted and
+    removed; of two, the one left holds no majority, and a demotion could not commit."""
+    managers = Managers(nodes, count)
     leader = managers.wait_leader()
     leaving = next(n for n in managers.all if n is not leader)
     leaving_id = leaving.node_id
     left = run_cli("--state-dir", str(leaving.state_dir), "leave", "--force")
     assert left.returncode == 0, left.stderr
+    if count == 2:
+        assert "the managers left (1 up of the 2 voters) hold no majority" in left.stdout, left.stdout
+        assert "--force-new-cluster" in left.stdout
+        return
     assert f"`swarm-node node demote {leaving_id}`, then `node rm {leaving_id}`: it is still a voter" in left.stdout
     assert run_cli("--state-dir", str(leader.state_dir), "node", "demote", leaving_id).returncode == 0
     wait_until(lambda: managers.voters() == 2, 15, "the manager that left out of Raft")

@@ -129,6 +129,13 @@ def test_a_manager_started_on_a_full_disk_comes_up_and_goes_on_once_there_is_roo
             founding = run_cli("start", "--role", "manager", "--state-dir", str(state_dir / "new"))
             assert founding.returncode != 0
             assert "the disk is full; free space there and start again" in founding.stderr, founding.stderr
+            # A forced new cluster has a snapshot to write: refused the same way, not an internal error.
+            node.stop()
+            forced = run_cli("start", "--force-new-cluster", "--state-dir", str(state_dir))
+            assert forced.returncode == 1, forced.stderr
+            assert "the disk is full; free space there and start again" in forced.stderr, forced.stderr
+            node.start()
+            wait_until(lambda: disk_full(node), 10, "the manager to say its disk is full")
 
             ballast.unlink()
             wait_until(lambda: disk_full(node) == "", 10, "the manager to take part again")

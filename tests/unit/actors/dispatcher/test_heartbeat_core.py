@@ -80,7 +80,7 @@ def test_bad_periods_are_refused_with_the_value(period):
 def test_time_the_dispatcher_did_not_run_is_not_the_nodes_silence():
     """A leader that hung (a stopped process, a machine that froze) heard no heartbeat meanwhile:
     at its next check it must not find every node down (once its own node)."""
-    core = HeartbeatCore(period_s=1.0, grace_periods=3)
+    core = HeartbeatCore(period_s=1.0, grace_periods=3, checked_often=True)
     core.beat("a", now=0.0)
     core.beat("b", now=0.0)
     for quarter in range(1, 8):  # checked every quarter period; b beats on, a goes silent at 0
@@ -110,3 +110,18 @@ def test_a_transition_that_could_not_be_recorded_is_reported_again():
     assert new is not None
     core.revert(new)
     assert core.state("b") is None and core.beat("b", now=6.0) == Transition("b", READY)
+
+
+def test_late_checks_while_heartbeats_are_handled_do_not_keep_a_dead_node_ready():
+    """Checks delayed by the Dispatcher's own writes (each one waits on the Store) come a period
+    apart and more; the heartbeats it handles meanwhile show it runs: the dead node's silence counts."""
+    core = HeartbeatCore(period_s=1.0, grace_periods=3, checked_often=True)
+    core.beat("live", now=0.0)
+    core.beat("dead", now=0.0)
+    now, downs = 0.0, []
+    while now < 10.0 and not downs:
+        for _ in range(4):
+            now += 0.2625  # 1.05 periods between checks, the live node beating every quarter of them
+            core.beat("live", now=now)
+        downs = core.expire(now=now)
+    assert downs == [Transition("dead", DOWN)] and now < 4.5, (now, downs)

@@ -120,7 +120,7 @@ def test_a_certificate_that_does_not_fit_replaces_nothing_and_leaves_no_temporar
             write_certificate(tmp_path, new)
         assert read_certificate(tmp_path) == old, f"cut after {room} bytes"
         assert sorted(p.name for p in (tmp_path / "certificates").iterdir()) == ["node.crt", "node.key", "trust.pem"]
-    monkeypatch.setattr(identity_module, "_os_write", filling_disk(300 + len(b"node.key\nnode.crt\ntrust.pem")))
+    monkeypatch.setattr(identity_module, "_os_write", filling_disk(10_000))
     write_certificate(tmp_path, new)
     assert read_certificate(tmp_path) == new
 
@@ -166,6 +166,29 @@ def test_a_crash_between_the_renames_of_a_certificate_is_finished_at_the_next_st
     assert finish_interrupted_writes(tmp_path) == [], "finished once"
 
 
+def test_a_marker_left_by_an_error_rolls_no_later_write_cut_short_into_place(tmp_path, monkeypatch):
+    """An I/O error on a rename after the marker: the node runs on, a later trust.pem write is cut by a kill."""
+    old = NodeCertificate(key_pem=b"k" * 100, chain_pem=b"c" * 100, trust_pem=b"t" * 100)
+    new = NodeCertificate(key_pem=b"K" * 100, chain_pem=b"C" * 100, trust_pem=b"T" * 100)
+    write_certificate(tmp_path, old)
+    real = os.replace
+
+    def failing_on_the_chain(src, dst):
+        if str(dst).endswith("node.crt"):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real(src, dst)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "replace", failing_on_the_chain)
+        with pytest.raises(OSError, match="Input/output error"):
+            write_certificate(tmp_path, new)
+    # A later write of trusted roots, killed 10 bytes into its temporary file (no cleanup runs):
+    (tmp_path / "certificates" / "trust.pem.tmp").write_bytes(b"R" * 10)
+    finished = finish_interrupted_writes(tmp_path)
+    assert finished == ["certificates/node.crt"] and read_certificate(tmp_path).trust_pem == b"t" * 100
+    assert read_certificate(tmp_path).chain_pem == b"C" * 100
+
+
 def test_what_a_crash_left_before_the_renames_is_removed_at_the_next_start(tmp_path, monkeypatch):
     old = NodeCertificate(key_pem=b"k" * 100, chain_pem=b"c" * 100, trust_pem=b"t" * 100)
     write_certificate(tmp_path, old)
@@ -182,7 +205,10 @@ def test_one_write_of_the_state_dir_at_a_time(tmp_path, monkeypatch):
     held = []
 
     def write(fd, data):
-        held.append(identity_module._WRITE_LOCK.acquire(blocking=False))
+        taken = identity_module._WRITE_LOCK.acquire(blocking=False)
+        if taken:  # not held by the write: give it back, so that the test fails rather than hangs the next
+            identity_module._WRITE_LOCK.release()
+        held.append(taken)
         return os.write(fd, data)
 
     monkeypatch.setattr(identity_module, "_os_write", write)

@@ -1223,6 +1223,8 @@ def test_the_peers_heard_from_lately_are_in_the_status(
 ) -> None:
     """Without a leader, `cluster status` names the managers it hears (their pre-votes) and those it does not."""
     member, _ = following(state_dir, members)
+    assert member._receive(GetRaftStatus()).heard is None, "told who is up before it could have heard them"
+    member.started_at -= actor_module.HEARD_S
     assert member._receive(GetRaftStatus()).heard == (LEADER,)
     monkeypatch.setattr(actor_module, "HEARD_S", 0.0)
     assert member._receive(GetRaftStatus()).heard == ()

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from swarmnode.actors.raft.actor import Propose, Read, ReadOutcome
 from swarmnode.actors.runtime import NodeContext, Refused
 from swarmnode.actors.runtime.context import CurveKeys
 from swarmnode.actors.store.client import (
@@ -16,10 +15,7 @@ from swarmnode.actors.store.client import (
     STORE_CRASH_KEY,
     raft_status,
     read_store,
-    update_object,
 )
-from swarmnode.actors.store.core import ApplyResult, StoredObject
-from swarmnode.actors.store.transactions import Update
 from swarmnode.actors.supervision import SupervisedActor
 
 
@@ -66,53 +62,3 @@ def test_a_store_that_crashes_while_asked_fails_the_ask_without_crashing_the_ask
             assert caught.value.code == "unavailable"
         finally:
             ref.stop()
-
-
-class BehindTheLeader(SupervisedActor):
-    """The RaftMember of a manager behind the leader (just promoted): its Store holds version 3 of
-    node w1 until a linearizable read makes it catch up with the leader's, 4."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.reads: list[str] = []
-        self.versions: list[int] = []
-        self.caught_up = False
-
-    def on_receive(self, message: object) -> object:
-        if isinstance(message, Read):
-            self.reads.append("linearizable" if message.outcome is not None else "local")
-            self.caught_up = self.caught_up or message.outcome is not None
-            node = StoredObject("node", "w1", {}, {}, 4 if self.caught_up else 3, 0.0, 0.0)
-            read = ReadOutcome(value=message.fn(Objects({("node", "w1"): node})), error=None)
-            if message.outcome is None:
-                return read
-            message.outcome.set(read)
-            return None
-        assert isinstance(message, Propose)
-        (update,) = message.ops
-        assert isinstance(update, Update)
-        self.versions.append(update.expected_version)
-        ok = update.expected_version == 4  # the leader's
-        message.outcome.set(ApplyResult(10, "t1", ok, None if ok else "version 4, not 3", ()))
-        return None
-
-
-class Objects:
-    def __init__(self, objects: dict[tuple[str, str], StoredObject]) -> None:
-        self.objects = objects
-
-    def get(self, kind: str, object_id: str) -> StoredObject | None:
-        return self.objects.get((kind, object_id))
-
-
-def test_a_conflict_reads_again_what_the_leader_committed(tmp_path: Path) -> None:
-    """Five reads of the same stale version, and "kept changing; gave up", on a manager just promoted."""
-    context = manager(tmp_path)
-    ref = BehindTheLeader.start()
-    context.registry.register(STORE_ACTOR, ref)
-    try:
-        update_object(context, "node", "w1", lambda obj: ({"labels": {"a": "b"}}, None))
-        store = ref.proxy()
-        assert (store.reads.get(), store.versions.get()) == (["local", "linearizable"], [3, 4])
-    finally:
-        ref.stop()
