@@ -434,8 +434,15 @@ class ControlActor(NodeActor):
     def node_update(self, msg: NodeUpdateRequest, request: Request) -> NodeUpdateReply:
         if msg.availability and msg.availability not in AVAILABILITIES:
             raise Refused("invalid", f"availability {msg.availability!r} is not one of {', '.join(AVAILABILITIES)}")
-        # Linearizable: a manager behind the leader (just promoted) would not find a node it lacks yet.
-        obj = self._read(lambda core: find_node(core, msg.node, self.context.node_id))
+        # A read-modify-write: the version check at commit catches a stale read, so a local one
+        # does; but a manager behind the leader (just promoted) lacks nodes yet: one it does not
+        # find is looked for again linearizably before it is said not to exist.
+        try:
+            obj = self._read(lambda core: find_node(core, msg.node, self.context.node_id), linearizable=False)
+        except Refused as exc:
+            if exc.code not in ("not-found", "ambiguous"):
+                raise
+            obj = self._read(lambda core: find_node(core, msg.node, self.context.node_id))
 
         def change(current: StoredObject) -> tuple[dict[str, Any], None]:
             spec = dict(current.spec)
