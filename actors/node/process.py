@@ -22,8 +22,9 @@ from typing import Any
 import pykka
 
 from swarmnode.actors.ca.cfssl import ExternalCA, ExternalCAError
-from swarmnode.actors.raft.actor import membership_of
+from swarmnode.actors.raft.actor import membership_of, raft_dir
 from swarmnode.actors.runtime import MANAGERS_KEY, STOP_NODE_KEY, NodeContext, NodeSettings
+from swarmnode.actors.store.client import DISK_FULL_KEY, DiskFull
 from swarmnode.actors.supervision import StartFailed
 from swarmnode.transport import TransportError, join_host_port, split_host_port
 
@@ -196,7 +197,13 @@ def run_node(config: NodeConfig) -> int:
         log.error("cannot start: %s", exc, extra=SAID)
         _say(str(exc))
         return EXIT_FAILED
-    return _serve(_context(config, state, state_dir), state, happened, log_path)
+    context = _context(config, state, state_dir)
+    if full and state.role == "manager":
+        # Out of Raft from its start, as after a write that met the full disk: a follower would
+        # otherwise take part (vote, acknowledge nothing) until the first entry met the disk.
+        what = f"the disk of state dir {state_dir} was full when the node started"
+        context.set_shared(DISK_FULL_KEY, DiskFull(what, str(raft_dir(state_dir)), at=time.monotonic()))
+    return _serve(context, state, happened, log_path)
 
 
 def _holds_no_node(state_dir: Path) -> str:

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from swarmnode.actors.control.actor import OUT_OF_SERVICE
 from swarmnode.actors.control.messages import (
     ClusterStatusReply,
     ClusterStatusRequest,
@@ -141,5 +142,38 @@ def test_a_manager_started_on_a_full_disk_comes_up_and_goes_on_once_there_is_roo
             wait_until(lambda: disk_full(node) == "", 10, "the manager to take part again")
             write_label(node, "after")
             assert {"before", "after"} <= labels_on(node, "self").keys()
+        finally:
+            nodes.stop_all()  # before the disk goes
+
+
+def test_a_follower_started_on_a_full_disk_is_out_of_raft_before_any_write(nodes, short_tmp):
+    """It took part (a voter the leader counted, reachable) until the first entry met its disk and
+    crashed its Raft member; a write through it meanwhile was committed and reported failed."""
+    follower_dir = short_tmp / "m1"  # the first manager to join (tests/support/nodes.py)
+    with small_disk(follower_dir, DISK_MB):
+        try:
+            managers = Managers(nodes, 3)
+            (follower,) = [n for n in managers.all if n.state_dir == follower_dir]
+            if managers.wait_leader() is follower:  # a follower: no new term awaits it (a write)
+                follower.stop()
+                managers.wait_leader()
+                follower.start()
+            follower_id = follower.node_id
+            follower.stop()  # no election: the leader stays, at its term
+            ballast = fill(follower_dir)
+            follower.start()
+            # No write yet, nor a term to record: only its start can have told it.
+            wait_until(lambda: disk_full(follower), 10, "the manager to say at once that its disk is full")
+            leader = managers.wait_leader()
+            wait_until(
+                lambda: {m.node_id: m.reachable for m in status_of(leader).members}[follower_id] == OUT_OF_SERVICE,
+                10,
+                "the leader to see it out of Raft",
+            )
+            write_label(leader, "meanwhile")
+            assert not [r for r in follower.log_records() if "crashed: WalDiskFull" in r["msg"]]
+            ballast.unlink()
+            wait_until(lambda: disk_full(follower) == "", 10, "the manager to take part again")
+            wait_until(lambda: "meanwhile" in labels_on(follower, leader.node_id), 15, "the write made meanwhile")
         finally:
             nodes.stop_all()  # before the disk goes
