@@ -266,6 +266,39 @@ def leave(settings: Settings, force: bool) -> None:
     click.echo(said)
 
 
+def _no_leader_steps(reply: Any, voters: int) -> None:
+    """What to do without a leader: who is silent, who is out of Raft (a full disk), the steps."""
+    others = [m for m in reply.members if m.suffrage == "voter" and m.node_id != reply.node_id]
+    full = [m.node_id for m in others if "disk full" in m.reachable]
+    silent = [m.node_id for m in others if m.reachable == "unreachable"]
+    known = others and all(m.reachable in ("reachable", "unreachable") or m.node_id in full for m in others)
+    heard = f"; this one hears {len(others) - len(silent)} of the {len(others)} others lately" if known else ""
+    lines = [
+        f"A leader needs {voters // 2 + 1} of the {voters} voters up and reaching each other{heard}"
+        + (f" (not {', '.join(silent)})." if silent else ".")
+    ]
+    if full:
+        lines.append(
+            f"- Up, but out of Raft until their disk has room: {', '.join(full)}. Free space there: they take "
+            "part again by themselves (not --force-new-cluster: nothing is lost)."
+        )
+    if not full or silent or not known:
+        lines += [
+            "- Start the managers that are down again (`swarm-node start --state-dir DIR` on their machines).",
+            "- A manager restarted on another address tells the others where it is, but two that moved before "
+            "either was recorded cannot find each other: start one of them where it was (ADDRESS below).",
+            "- If the other managers are up, this one may have been removed from the swarm (`node ls` on one of "
+            "them does not list it): then `swarm-node leave --force` here (not --force-new-cluster: that would "
+            "found a second swarm).",
+            "- A manager whose disk filled is up but takes no part until it has room again (`cluster status` on "
+            "it says so): free space there, and it goes on by itself.",
+            "- If most managers are lost for good, `swarm-node start --force-new-cluster` on a survivor recovers "
+            "the swarm with its data.",
+        ]
+    for line in lines:
+        click.echo(f"               {line}")
+
+
 def _leave_offline(settings: Settings) -> bool:
     """Forget the swarm state of a node that is not running (its state dir free); False if one runs."""
     import os
@@ -461,39 +494,16 @@ def cluster_status(settings: Settings) -> None:
             "once there is room. The swarm goes on without it while a majority of its voters are up and reach "
             "each other: run commands on another manager meanwhile (`cluster status` there shows them)."
         )
-    elif not reply.leader and (full := [m.node_id for m in reply.members if "disk full" in m.reachable]):
-        click.echo(
-            f"               A leader needs {voters // 2 + 1} of the {voters} voters up and reaching each other. "
-            f"Up, but out of Raft until their disk has room: {', '.join(full)}. Free space there: they take part "
-            "again by themselves (not --force-new-cluster: nothing is lost)."
-        )
     elif not reply.leader and voters:
-        others = [m for m in reply.members if m.suffrage == "voter" and m.node_id != reply.node_id]
-        silent = [m.node_id for m in others if m.reachable == "unreachable"]
-        known = others and all(m.reachable in ("reachable", "unreachable") for m in others)
-        heard = f"; this one hears {len(others) - len(silent)} of the {len(others)} others lately" if known else ""
-        for line in (
-            f"A leader needs {voters // 2 + 1} of the {voters} voters up and reaching each other{heard}"
-            + (f" (not {', '.join(silent)})." if silent else "."),
-            "- Start the managers that are down again (`swarm-node start --state-dir DIR` on their machines).",
-            "- A manager restarted on another address tells the others where it is, but two that moved before "
-            "either was recorded cannot find each other: start one of them where it was (ADDRESS below).",
-            "- If the other managers are up, this one may have been removed from the swarm (`node ls` on one of "
-            "them does not list it): then `swarm-node leave --force` here (not --force-new-cluster: that would "
-            "found a second swarm).",
-            "- A manager whose disk filled is up but takes no part until it has room again (`cluster status` on "
-            "it says so): free space there, and it goes on by itself.",
-            "- If most managers are lost for good, `swarm-node start --force-new-cluster` on a survivor recovers "
-            "the swarm with its data.",
-        ):
-            click.echo(f"               {line}")
+        _no_leader_steps(reply, voters)
     click.echo(f"Term:          {reply.term}")
     click.echo(f"Commit index:  {reply.commit}    Applied: {reply.applied}")
     click.echo("")
     if reply.members_seen_by != reply.node_id:
         click.echo(f"Members as the leader ({reply.members_seen_by}) sees them:")
     elif reply.role != "leader":
-        click.echo("Members as this manager sees them (the leader did not answer: how far each got is unknown):")
+        why = "the leader did not answer" if reply.leader else "no leader is known"
+        click.echo(f"Members as this manager sees them ({why}: how far each got is unknown):")
     rows = [
         (
             m.node_id + (" *" if m.node_id == reply.node_id else ""),

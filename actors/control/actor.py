@@ -326,6 +326,7 @@ class ControlActor(NodeActor):
         # This manager's own view: cluster status must answer also when there is no leader.
         nodes = {n.node_id: n for n in self._read(nodes_of, linearizable=False)}
         out = self._peers_out()
+        full = disk_full(self.context)
         rows = []
         for suffrage, ids in (("voter", status.conf.voters), ("learner", status.conf.learners)):
             for node_id in ids:
@@ -345,7 +346,8 @@ class ControlActor(NodeActor):
                         match=match,
                         lag=lag,
                         state=progress[2] if progress else ("self" if node_id == status.id else "unknown"),
-                        reachable=_reachability(status, node_id, out) or _heard(status, node_id),
+                        # Out of Raft (its disk full), it hears the leader only, and drops that.
+                        reachable=_reachability(status, node_id, out) or ("" if full else _heard(status, node_id)),
                     )
                 )
         return ClusterStatusReply(
@@ -357,7 +359,7 @@ class ControlActor(NodeActor):
             applied=status.applied,
             members=tuple(rows),
             members_seen_by=status.id,
-            disk_full=disk_full(self.context),
+            disk_full=full,
         )
 
     def _leader_reachability(self, status: Any) -> dict[str, str] | None:
