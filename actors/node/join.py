@@ -9,8 +9,9 @@ own. The certificate it gets back binds that key.
 
 from __future__ import annotations
 
+import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,10 +22,11 @@ from swarmnode.actors.ca.messages import (
     IssueNodeCertificateReply,
     IssueNodeCertificateRequest,
 )
-from swarmnode.actors.ca.pki import CertificateError, ca_digest, make_csr, new_node_key
+from swarmnode.actors.ca.pki import CertificateError, NodeCertInfo, ca_digest, make_csr, new_node_key
 from swarmnode.actors.ca.tokens import TokenError, parse_join_token
 from swarmnode.actors.messages import Address
 from swarmnode.actors.runtime import CurveKeys
+from swarmnode.actors.store.wal import room_to_go_on
 from swarmnode.actors.supervision import describe
 from swarmnode.transport import (
     ControlClient,
@@ -37,12 +39,20 @@ from swarmnode.transport import (
 )
 
 from .addresses import AdvertiseAddressError, advertise_address
-from .swarm_state import ManagerRecord, NodeCertificate, NodeState, save_node_state, write_certificate
+from .swarm_state import (
+    ManagerRecord,
+    NodeCertificate,
+    NodeState,
+    forget_swarm,
+    save_node_state,
+    write_certificate,
+)
 
 __all__ = ["JoinError", "JoinOptions", "JoinResult", "join_swarm"]
 
 JOIN_TIMEOUT_S = 15.0
 PROBE_TIMEOUT_S = 5.0
+JOIN_ROOM_BYTES = 1 << 20  # free in the state dir before a join is asked: the node's files and log start
 
 
 class JoinError(Exception):
@@ -126,6 +136,7 @@ def join_swarm(state_dir: Path, options: JoinOptions) -> JoinResult:
         addr = advertise_address(options.advertise_addr, towards=options.manager_addr)
     except AdvertiseAddressError as exc:
         raise JoinError(str(exc)) from None
+    options = _with_room(state_dir, options)
     public, secret = generate_keypair()
     key_pem = new_node_key()
     csr = make_csr(key_pem)
@@ -138,11 +149,53 @@ def join_swarm(state_dir: Path, options: JoinOptions) -> JoinResult:
         raise JoinError(f"the manager issued a certificate that does not verify: {exc}") from None
     if info.curve_public_key != public:
         raise JoinError("the manager issued a certificate for another CURVE key; refusing it")
-    write_certificate(
-        state_dir, NodeCertificate(key_pem=key_pem, chain_pem=issued.certificate, trust_pem=issued.trust_pem)
+    try:
+        write_certificate(
+            state_dir, NodeCertificate(key_pem=key_pem, chain_pem=issued.certificate, trust_pem=issued.trust_pem)
+        )
+        state = _joined_state(issued, options, addr, manager, public, secret)
+        save_node_state(state_dir, state)
+    except OSError as exc:  # the disk filled since the check above
+        forget_swarm(state_dir)
+        raise JoinError(
+            f"the swarm took this node as {issued.node_id}, but its identity could not be saved in {state_dir} "
+            f"({exc.strerror}): free space there and join again (as a new node); on a manager, "
+            f"`swarm-node node rm {issued.node_id}` removes the one registered now"
+        ) from None
+    return JoinResult(state=state)
+
+
+def _with_room(state_dir: Path, options: JoinOptions) -> JoinOptions:
+    """Refuse a join the state dir has no room for, before anything is sent; tell the manager
+    when there is too little for a manager's Raft log (a manager token is then refused)."""
+    stat = os.statvfs(state_dir)
+    free = stat.f_bavail * stat.f_frsize
+    if free < JOIN_ROOM_BYTES:
+        raise JoinError(
+            f"the disk of state dir {state_dir} has {free >> 10} KiB free; a node needs "
+            f"{JOIN_ROOM_BYTES >> 20} MiB there to join (its identity, certificate and log): free space and "
+            "join again. Nothing was sent to the manager."
+        )
+    manager_room = room_to_go_on(0)
+    if free >= manager_room:
+        return options
+    why = (
+        f"its state dir's disk has {free >> 20} MiB free, and a manager's Raft log needs "
+        f"{-(-manager_room >> 20)} MiB there"
     )
+    return replace(options, cannot_manage="; ".join(filter(None, (options.cannot_manage, why))))
+
+
+def _joined_state(
+    issued: IssueNodeCertificateReply,
+    options: JoinOptions,
+    addr: str,
+    manager: NodeCertInfo,
+    public: bytes,
+    secret: bytes,
+) -> NodeState:
     managers = tuple(ManagerRecord(m.node_id, m.addr, m.curve_key) for m in issued.managers if m.addr)
-    state = NodeState(
+    return NodeState(
         node_id=issued.node_id,
         role=issued.role,
         cluster_id=issued.cluster_id,
@@ -151,8 +204,6 @@ def join_swarm(state_dir: Path, options: JoinOptions) -> JoinResult:
         keys=CurveKeys(public=public, secret=secret),
         managers=managers or (ManagerRecord(manager.node_id, options.manager_addr, manager.curve_public_key.decode()),),
     )
-    save_node_state(state_dir, state)
-    return JoinResult(state=state)
 
 
 def _request_certificate(

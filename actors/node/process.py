@@ -302,8 +302,8 @@ def _start_tree(context: NodeContext, state: NodeState, give_up: Callable[[str],
             )
         except OSError as exc:  # a full disk: the node runs all the same
             log.warning(
-                "could not record in node.json that this node listens on %s (%s): "
-                "until it can, start it with --listen %s again",
+                "could not record in node.json that this node listens on %s (%s): it keeps the old address, "
+                "which a plain start listens on; start it with --listen %s until a start has room to record it",
                 context.listened,
                 exc.strerror,
                 context.listened,

@@ -12,6 +12,7 @@ import pytest
 
 from swarmnode.cli.local import free_port_pair
 from tests.support import wait_until
+from tests.support.disk import fill, small_disk
 from tests.support.netns import LAB_PORT, NetLab, in_hosts, network_lab
 from tests.support.nodes import Swarm, run_cli
 
@@ -299,3 +300,23 @@ def test_a_node_that_listens_on_a_wildcard_advertises_its_address_on_the_route_t
     worker = nodes("w1", role="worker", listen=f"0.0.0.0:{LAB_PORT}", netns=worker_host.netns)
     worker.join(swarm.manager_addr, swarm.token())
     assert swarm.nodes()[worker.node_id].addr == f"{worker_host.ip}:{LAB_PORT}"
+
+
+def test_a_join_the_state_dir_has_no_room_for_is_refused_before_anything_is_sent(swarm, short_tmp):
+    """It registered a node the joiner could not save (a ghost, Down until `node rm`) and said
+    "internal error"; a manager joined on a disk too small for its Raft log waited for room for good."""
+    state_dir = short_tmp / "small"
+    before = set(swarm.nodes())
+    join = ["join", swarm.manager_addr, "--listen", f"127.0.0.1:{free_port_pair()}", "--state-dir", str(state_dir)]
+    with small_disk(state_dir, 4):  # each join below fails: no node process is left on it
+        ballast = fill(state_dir, leave=512 << 10)
+        refused = run_cli(*join, "--token", swarm.token())
+        assert refused.returncode == 1, refused.stderr
+        assert "KiB free; a node needs 1 MiB there to join" in refused.stderr, refused.stderr
+        assert "Nothing was sent to the manager" in refused.stderr and set(swarm.nodes()) == before
+        ballast.unlink()
+        fill(state_dir, leave=2 << 20)  # room for a worker, not for a manager's Raft log
+        as_manager = run_cli(*join, "--token", swarm.token("manager"))
+        assert as_manager.returncode == 1, as_manager.stderr
+        assert "a manager's Raft log needs 9 MiB there" in as_manager.stderr, as_manager.stderr
+        assert not (state_dir / "node.json").exists() and set(swarm.nodes()) == before
