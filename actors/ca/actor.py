@@ -363,7 +363,8 @@ class CertAuthority(NodeActor):
             raise Refused(
                 "refused",
                 f"the token makes a manager, and the joining node says: {msg.cannot_manage}; nothing was "
-                "registered (choose another --listen, or join with the worker token)",
+                "registered (mend that on its machine: another --listen for a taken port, free space for a full "
+                "disk; or join with the worker token)",
             )
         assert request.peer is not None
         curve_key = request.peer.node_id.encode()  # an anonymous peer is named by its CURVE key

@@ -187,8 +187,10 @@ def _heard(status: Any, node_id: str) -> str:
     "" where that cannot be told: with a leader (a follower hears the leader only: the leader's
     view is the one to ask), of a learner (it never campaigns), or just after a start.
     """
-    if status.leader or node_id == status.id or status.heard is None or node_id not in status.conf.voters:
+    if status.leader or status.heard is None or node_id == status.id:
         return ""
+    if node_id not in status.conf.voters or status.id not in status.conf.voters:
+        return ""  # pre-votes go from voters to voters: a learner neither sends nor hears them
     return "reachable" if node_id in status.heard else "unreachable"
 
 
@@ -603,10 +605,15 @@ class ControlActor(NodeActor):
         voters = status.conf.voters
         if len(voters) < 2 or me not in voters:
             return ""
-        seen = self._leader_reachability(status)  # None: no leader, or it did not answer
-        if seen is None and status.leader:
-            return still_a_voter(me)  # who is up cannot be told: the usual way
-        up = [v for v in voters if v != me and seen is not None and (v == status.leader or seen.get(v) == "reachable")]
+        if status.leader:
+            seen = self._leader_reachability(status)  # None: it did not answer
+            if seen is None:
+                return still_a_voter(me)  # who is up cannot be told: the usual way
+            up = [v for v in voters if v != me and (v == status.leader or seen.get(v) == "reachable")]
+        elif status.heard is not None and not disk_full(self.context):
+            up = [v for v in voters if v != me and v in status.heard]  # their pre-votes reach it
+        else:
+            return still_a_voter(me)
         if len(up) >= len(voters) // 2 + 1:
             return still_a_voter(me)
         return (

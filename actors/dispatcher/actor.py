@@ -167,15 +167,20 @@ class Dispatcher(NodeActor):
             log.info("node %s could not run as a manager: %s", view.node_id, msg.cannot_manage)
 
     def on_receive(self, message: object) -> object:
-        if isinstance(message, _Expire):
-            self._record(self.core.expire(self.clock()))
-            self._finish_rotation()
-            self.timers.start("expire", self.core.period_s / EXPIRE_CHECKS_PER_PERIOD, _Expire())
-            return None
-        if isinstance(message, StoreEvents):
-            self._follow(message)
-            return None
-        return super().on_receive(message)
+        try:
+            if isinstance(message, _Expire):
+                self._record(self.core.expire(self.clock()))
+                self._finish_rotation()
+                self.timers.start("expire", self.core.period_s / EXPIRE_CHECKS_PER_PERIOD, _Expire())
+                return None
+            if isinstance(message, StoreEvents):
+                self._follow(message)
+                return None
+            return super().on_receive(message)
+        finally:
+            # Time spent waiting on the Store in a handler is not a stall of the process: the
+            # heartbeats queued meanwhile are handled next, and a dead node's silence counts.
+            self.core.handled(self.clock())
 
     def _follow(self, message: StoreEvents) -> None:
         for event in message.events:

@@ -108,17 +108,22 @@ class HeartbeatCore:
     def _awake(self, now: float) -> None:
         """Note that the Dispatcher runs at ``now`` (a heartbeat, a check: one at least every quarter period).
 
-        A gap of more than a period in which it handled neither is time its process did not run
-        (a machine that hung, a stopped process, a leader's long wait on the Store): it heard no
+        A gap of more than a period since it last finished handling something (``handled``) is
+        time its process did not run (a machine that hung, a stopped process): it heard no
         heartbeat then, so that time is not the nodes' silence, and their deadlines move on by it.
-        A Dispatcher that runs late checks but handles heartbeats meanwhile is awake: its nodes'
-        silence counts.
+        A Dispatcher that waits on its Store, or checks late while it handles heartbeats, is
+        awake: its nodes' silence counts.
         """
         if self.checked_often and self._awake_at is not None and now - self._awake_at > self.period_s:
             gap = now - self._awake_at
             for node_id, last in self._last.items():
                 self._last[node_id] = min(now, last + gap)
         self._awake_at = now
+
+    def handled(self, now: float) -> None:
+        """Note that the Dispatcher finished handling a message at ``now``: it was running until
+        then, however long it waited on the Store (only idle gaps are its own stalls)."""
+        self._awake_at = now if self._awake_at is None else max(self._awake_at, now)
 
     def revert(self, transition: Transition) -> None:
         """Undo ``transition``, which could not be recorded: it is reported again (next beat, or next expire)."""

@@ -9,6 +9,8 @@ own. The certificate it gets back binds that key.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import socket
 from dataclasses import dataclass, replace
@@ -40,10 +42,12 @@ from swarmnode.transport import (
 
 from .addresses import AdvertiseAddressError, advertise_address
 from .swarm_state import (
+    CERTIFICATE_FILES,
+    KEY_FILE,
+    NODE_FILE,
     ManagerRecord,
     NodeCertificate,
     NodeState,
-    forget_swarm,
     save_node_state,
     write_certificate,
 )
@@ -149,17 +153,23 @@ def join_swarm(state_dir: Path, options: JoinOptions) -> JoinResult:
         raise JoinError(f"the manager issued a certificate that does not verify: {exc}") from None
     if info.curve_public_key != public:
         raise JoinError("the manager issued a certificate for another CURVE key; refusing it")
+    written = [state_dir / name for name in (*CERTIFICATE_FILES, KEY_FILE, NODE_FILE)]
+    there = {path for path in written if path.exists()}  # none, as a rule: the state dir holds no swarm
     try:
         write_certificate(
             state_dir, NodeCertificate(key_pem=key_pem, chain_pem=issued.certificate, trust_pem=issued.trust_pem)
         )
         state = _joined_state(issued, options, addr, manager, public, secret)
         save_node_state(state_dir, state)
-    except OSError as exc:  # the disk filled since the check above
-        forget_swarm(state_dir)
+    except OSError as exc:  # the disk filled since the check above, say
+        for path in written:
+            if path not in there:
+                with contextlib.suppress(OSError):
+                    path.unlink(missing_ok=True)  # only what this join wrote
+        mend = "free space there" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "mend that"
         raise JoinError(
             f"the swarm took this node as {issued.node_id}, but its identity could not be saved in {state_dir} "
-            f"({exc.strerror}): free space there and join again (as a new node); on a manager, "
+            f"({exc.strerror}): {mend} and join again (as a new node); on a manager, "
             f"`swarm-node node rm {issued.node_id}` removes the one registered now"
         ) from None
     return JoinResult(state=state)

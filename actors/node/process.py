@@ -25,6 +25,7 @@ from swarmnode.actors.ca.cfssl import ExternalCA, ExternalCAError
 from swarmnode.actors.raft.actor import membership_of, raft_dir
 from swarmnode.actors.runtime import MANAGERS_KEY, STOP_NODE_KEY, NodeContext, NodeSettings
 from swarmnode.actors.store.client import DISK_FULL_KEY, DiskFull
+from swarmnode.actors.store.wal import has_room, room_to_go_on
 from swarmnode.actors.supervision import StartFailed
 from swarmnode.transport import TransportError, join_host_port, split_host_port
 
@@ -173,11 +174,6 @@ def run_node(config: NodeConfig) -> int:
                 raise  # a founding or a join has a new identity to write, a forced new cluster a snapshot
             state_dir, full = exc.path, True
         lock_state_dir(state_dir)  # held until the process exits
-        if full:
-            _say(
-                f"the disk of state dir {state_dir} is full: the node starts all the same, and what it "
-                "cannot write waits for room (a manager takes no part in the swarm's Raft group until then)"
-            )
     except StateDirError as exc:
         _say(str(exc))
         return EXIT_FAILED
@@ -198,11 +194,18 @@ def run_node(config: NodeConfig) -> int:
         _say(str(exc))
         return EXIT_FAILED
     context = _context(config, state, state_dir)
-    if full and state.role == "manager":
+    store = raft_dir(state_dir)
+    if state.role == "manager" and (full or (store.is_dir() and not has_room(store, room_to_go_on(0)))):
         # Out of Raft from its start, as after a write that met the full disk: a follower would
         # otherwise take part (vote, acknowledge nothing) until the first entry met the disk.
-        what = f"the disk of state dir {state_dir} was full when the node started"
-        context.set_shared(DISK_FULL_KEY, DiskFull(what, str(raft_dir(state_dir)), at=time.monotonic()))
+        what = f"the disk of state dir {state_dir} had too little room when the node started"
+        context.set_shared(DISK_FULL_KEY, DiskFull(what, str(store), at=time.monotonic()))
+        full = True
+    if full:
+        _say(
+            f"the disk of state dir {state_dir} is full: the node starts all the same, and what it "
+            "cannot write waits for room (a manager takes no part in the swarm's Raft group until then)"
+        )
     return _serve(context, state, happened, log_path)
 
 

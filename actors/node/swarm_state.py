@@ -34,6 +34,8 @@ from swarmnode.actors.runtime import CurveKeys
 from .identity import StateDirError, finish_private_writes, sync_dir, write_private, write_private_files
 
 __all__ = [
+    "CERTIFICATE_FILES",
+    "KEY_FILE",
     "NODE_FILE",
     "STORE_DIR",
     "ManagerRecord",
@@ -53,6 +55,7 @@ NODE_FILE = "node.json"
 KEY_FILE = "curve.key"
 CERT_DIR = "certificates"
 STORE_DIR = "store"  # the Store's Raft log and snapshots (managers only)
+CERTIFICATE_FILES = (f"{CERT_DIR}/node.key", f"{CERT_DIR}/node.crt", f"{CERT_DIR}/trust.pem")  # key, chain, roots
 STATE_FORMAT = 1
 
 
@@ -163,13 +166,8 @@ def write_certificate(state_dir: Path, cert: NodeCertificate) -> None:
     """Replace the node's key, chain and trusted roots: all three, or (a full disk) none."""
     cert_dir = state_dir / CERT_DIR
     cert_dir.mkdir(mode=0o700, exist_ok=True)
-    write_private_files(
-        {
-            cert_dir / "node.key": cert.key_pem,
-            cert_dir / "node.crt": cert.chain_pem,
-            cert_dir / "trust.pem": cert.trust_pem,
-        }
-    )
+    key, chain, trust = (state_dir / name for name in CERTIFICATE_FILES)
+    write_private_files({key: cert.key_pem, chain: cert.chain_pem, trust: cert.trust_pem})
 
 
 def finish_interrupted_writes(state_dir: Path) -> list[str]:

@@ -160,7 +160,7 @@ def test_a_follower_started_on_a_full_disk_is_out_of_raft_before_any_write(nodes
                 follower.start()
             follower_id = follower.node_id
             follower.stop()  # no election: the leader stays, at its term
-            ballast = fill(follower_dir)
+            ballast = fill(follower_dir, leave=64 << 10)  # writable, but less than its Raft log needs
             follower.start()
             # No write yet, nor a term to record: only its start can have told it.
             wait_until(lambda: disk_full(follower), 10, "the manager to say at once that its disk is full")

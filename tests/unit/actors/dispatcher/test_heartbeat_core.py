@@ -125,3 +125,20 @@ def test_late_checks_while_heartbeats_are_handled_do_not_keep_a_dead_node_ready(
             core.beat("live", now=now)
         downs = core.expire(now=now)
     assert downs == [Transition("dead", DOWN)] and now < 4.5, (now, downs)
+
+
+def test_the_time_a_handler_waits_on_the_store_is_the_nodes_silence():
+    """Each beat's handler waits 1.2 periods on the Store (a slow disk): that is no stall of the
+    process, and the dead node goes down after its grace time all the same."""
+    core = HeartbeatCore(period_s=1.0, grace_periods=3, checked_often=True)
+    core.beat("live", now=0.0)
+    core.beat("dead", now=0.0)
+    now, downs = 0.0, []
+    while now < 20.0 and not downs:
+        core.beat("live", now=now)
+        now += 1.2  # the handler's wait
+        core.handled(now)
+        now += 0.001
+        downs = core.expire(now=now)  # the check queued meanwhile
+        core.handled(now)
+    assert downs == [Transition("dead", DOWN)] and now < 5.0, (now, downs)
