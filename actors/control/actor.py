@@ -485,8 +485,8 @@ class ControlActor(NodeActor):
             if msg.role == "manager" and why_not:
                 raise Refused(
                     "refused",
-                    f"node {node.node_id} cannot run as a manager: on its machine, {why_not}; free that port, or "
-                    "restart the node with another --listen, then promote it",
+                    f"node {node.node_id} cannot run as a manager: on its machine, {why_not}; mend that (free the "
+                    "port, or restart the node with another --listen; free space), then promote it",
                 )
             return obj.spec | {"role": msg.role}, None
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import os
 import socket
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -28,7 +27,7 @@ from swarmnode.actors.ca.pki import CertificateError, NodeCertInfo, ca_digest, m
 from swarmnode.actors.ca.tokens import TokenError, parse_join_token
 from swarmnode.actors.messages import Address
 from swarmnode.actors.runtime import CurveKeys
-from swarmnode.actors.store.wal import room_to_go_on
+from swarmnode.actors.store.wal import free_bytes
 from swarmnode.actors.supervision import describe
 from swarmnode.transport import (
     ControlClient,
@@ -49,6 +48,7 @@ from .swarm_state import (
     NodeCertificate,
     NodeState,
     save_node_state,
+    too_little_room_to_manage,
     write_certificate,
 )
 
@@ -178,21 +178,14 @@ def join_swarm(state_dir: Path, options: JoinOptions) -> JoinResult:
 def _with_room(state_dir: Path, options: JoinOptions) -> JoinOptions:
     """Refuse a join the state dir has no room for, before anything is sent; tell the manager
     when there is too little for a manager's Raft log (a manager token is then refused)."""
-    stat = os.statvfs(state_dir)
-    free = stat.f_bavail * stat.f_frsize
+    free = free_bytes(state_dir)
     if free < JOIN_ROOM_BYTES:
         raise JoinError(
             f"the disk of state dir {state_dir} has {free >> 10} KiB free; a node needs "
             f"{JOIN_ROOM_BYTES >> 20} MiB there to join (its identity, certificate and log): free space and "
             "join again. Nothing was sent to the manager."
         )
-    manager_room = room_to_go_on(0)
-    if free >= manager_room:
-        return options
-    why = (
-        f"its state dir's disk has {free >> 20} MiB free, and a manager's Raft log needs "
-        f"{-(-manager_room >> 20)} MiB there"
-    )
+    why = too_little_room_to_manage(state_dir)
     return replace(options, cannot_manage="; ".join(filter(None, (options.cannot_manage, why))))
 
 

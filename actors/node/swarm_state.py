@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from swarmnode.actors.runtime import CurveKeys
+from swarmnode.actors.store.wal import free_bytes, room_to_go_on
 
 from .identity import StateDirError, finish_private_writes, sync_dir, write_private, write_private_files
 
@@ -47,6 +48,7 @@ __all__ = [
     "load_node_state",
     "read_certificate",
     "save_node_state",
+    "too_little_room_to_manage",
     "update_node_state",
     "write_certificate",
 ]
@@ -188,6 +190,17 @@ def finish_interrupted_writes(state_dir: Path) -> list[str]:
             "fix the directory's permissions, or restore it from a backup"
         ) from None
     return finished
+
+
+def too_little_room_to_manage(state_dir: Path) -> str:
+    """Why this node's disk could not hold a manager's Raft log, or "" (a join asks, and each heartbeat)."""
+    needed, free = room_to_go_on(0), free_bytes(state_dir)
+    if free >= needed:
+        return ""
+    return (
+        f"its state dir's disk has {free >> 20} MiB free, and a manager's Raft log needs {-(-needed >> 20)} MiB "
+        "there: free space there"
+    )
 
 
 def write_trust(state_dir: Path, trust_pem: bytes) -> None:

@@ -82,6 +82,7 @@ __all__ = [
     "WalError",
     "WalWriteError",
     "WriteAheadLog",
+    "free_bytes",
     "has_room",
     "read_latest_snapshot",
     "room_to_go_on",
@@ -862,8 +863,13 @@ def has_room(directory: str | os.PathLike[str], nbytes: int) -> bool:
     that looking every second takes no room from the other writers of a disk almost full. A
     quota it does not see: a write that meets one fails again, as a full disk does.
     """
+    return free_bytes(directory) >= nbytes
+
+
+def free_bytes(directory: str | os.PathLike[str]) -> int:
+    """The bytes free in ``directory``'s filesystem for this process (``statvfs``, root's reserve left out)."""
     stat = os.statvfs(directory)
-    return stat.f_bavail * stat.f_frsize >= nbytes
+    return stat.f_bavail * stat.f_frsize
 
 
 def room_to_go_on(snapshot_bytes: int) -> int:

@@ -30,6 +30,7 @@ from swarmnode.actors.messages import Address
 from swarmnode.actors.node.addresses import port_taken
 from swarmnode.actors.node.swarm_state import (
     ManagerRecord,
+    too_little_room_to_manage,
     update_node_state,
     write_trust,
 )
@@ -252,18 +253,20 @@ class Worker(NodeActor):
         return self.period_s
 
     def _cannot_manage(self) -> str:
-        """Say why this worker could not run as a manager, or "": a manager also listens on port + 1.
+        """Say why this worker could not run as a manager, or "": a manager also listens on port + 1,
+        and its disk must hold a Raft log.
 
         A change is said once two probes in a row agree: an outgoing connection may hold a port
-        of the ephemeral range for a moment (a node that listens on port 0 is in it), and each
-        change is a write on the leader. A probe that fails says nothing new.
+        of the ephemeral range for a moment (a node that listens on port 0 is in it), free space
+        moves, and each change is a write on the leader. A probe that fails says nothing new.
         """
         if self.context.role == "manager":
             return ""
         try:
-            probe = port_taken(self.context.transport.address, bootstrap=True)
+            port = port_taken(self.context.transport.address, bootstrap=True)
+            probe = "; ".join(filter(None, (port, too_little_room_to_manage(self.context.state_dir))))
         except (TransportError, OSError) as exc:  # the transport restarts, or the probe itself failed
-            log.debug("cannot tell whether port + 1 is free: %s", exc)
+            log.debug("cannot tell whether this node could manage: %s", exc)
             return self.cannot_manage or ""
         if self.cannot_manage is None or probe == self.cannot_manage_seen:
             self.cannot_manage = probe

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from swarmnode.actors.control.messages import NodeInspectRequest
 from swarmnode.cli.local import free_port_pair
 from tests.support import wait_until
 from tests.support.disk import fill, small_disk
@@ -320,3 +321,29 @@ def test_a_join_the_state_dir_has_no_room_for_is_refused_before_anything_is_sent
         assert as_manager.returncode == 1, as_manager.stderr
         assert "a manager's Raft log needs 9 MiB there" in as_manager.stderr, as_manager.stderr
         assert not (state_dir / "node.json").exists() and set(swarm.nodes()) == before
+
+
+def test_a_worker_whose_disk_cannot_hold_a_raft_log_is_promoted_once_it_has_room(swarm, nodes, short_tmp):
+    """Promoted, it would wait out of Raft for room it may never have: refused until its heartbeats say it has."""
+    state_dir = short_tmp / "small"
+    with small_disk(state_dir, 24):
+        try:
+            worker = swarm.join("small")
+            worker_id = worker.node_id
+            swarm.wait_status(worker_id, "ready", 10)
+            ballast = fill(state_dir, leave=4 << 20)
+
+            def says() -> str:
+                inspected = swarm.manager.request("control", NodeInspectRequest(node=worker_id)).node
+                return str(inspected["status"].get("cannot_manage", ""))
+
+            wait_until(lambda: "Raft log needs" in says(), 3 * HEARTBEAT_S + 5, "its heartbeats to say it lacks room")
+            promote = ("--state-dir", str(swarm.manager.state_dir), "node", "promote", worker_id)
+            refused = run_cli(*promote)
+            assert refused.returncode == 1, refused.stdout
+            assert "a manager's Raft log needs 9 MiB there: free space there" in refused.stderr, refused.stderr
+            ballast.unlink()
+            wait_until(lambda: run_cli(*promote).returncode == 0, 3 * HEARTBEAT_S + 5, "the promotion with room")
+            wait_until(lambda: getattr(worker.try_status(), "role", "") == "manager", 15, "it to run as a manager")
+        finally:
+            nodes.stop_all()  # before the disk goes
