@@ -146,8 +146,8 @@ def find_node(core: StoreCore, ref: str, self_id: str) -> StoredObject:
 def still_a_voter(node_id: str) -> str:
     """What the other managers need after manager ``node_id`` left without a demotion."""
     return (
-        f"on another manager, `swarm-node node demote {node_id}`, then `node rm {node_id}`: "
-        "it is still a voter of the managers' Raft group (until then it is listed, down)"
+        f"on another manager, `swarm-node node demote {node_id}`, then, once `node ls` shows it Down, "
+        f"`node rm {node_id}`: it is still a voter of the managers' Raft group (until then it is listed)"
     )
 
 
@@ -616,8 +616,10 @@ class ControlActor(NodeActor):
             return still_a_voter(me)
         if len(up) >= len(voters) // 2 + 1:
             return still_a_voter(me)
+        down = len(voters) - 1 - len(up)
+        back = f"until one of the {down} managers that are down is back, or " if down else "until "
         return (
-            f"the managers left ({len(up)} up of the {len(voters)} voters) hold no majority: the swarm takes no writes "
-            "until managers that are down are back, or `swarm-node start --force-new-cluster` on a survivor "
-            "recovers it with its data (this one is then dropped)"
+            f"the managers left ({len(up)} up of the {len(voters)} voters, this one gone for good) hold no majority: "
+            f"the swarm takes no writes {back}`swarm-node start --force-new-cluster` on a survivor recovers it with "
+            "its data"
         )

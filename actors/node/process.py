@@ -25,7 +25,7 @@ from swarmnode.actors.ca.cfssl import ExternalCA, ExternalCAError
 from swarmnode.actors.raft.actor import membership_of, raft_dir
 from swarmnode.actors.runtime import MANAGERS_KEY, STOP_NODE_KEY, NodeContext, NodeSettings
 from swarmnode.actors.store.client import DISK_FULL_KEY, DiskFull
-from swarmnode.actors.store.wal import has_room, room_to_go_on
+from swarmnode.actors.store.wal import free_bytes, has_room, room_to_go_on
 from swarmnode.actors.supervision import StartFailed
 from swarmnode.transport import TransportError, join_host_port, split_host_port
 
@@ -120,9 +120,9 @@ def _swarm_state(config: NodeConfig, state_dir: Path) -> tuple[NodeState, str]:
         except (WalDiskFull, OSError) as exc:
             if not isinstance(exc, WalDiskFull) and exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
+            what = str(exc) if isinstance(exc, WalDiskFull) else f"the disk of state dir {state_dir} is full"
             raise StateDirError(
-                f"cannot force a new cluster: the disk of state dir {state_dir} is full; free space there and "
-                "start it again with --force-new-cluster"
+                f"cannot force a new cluster: {what}; free space there and start it again with --force-new-cluster"
             ) from None
         log.warning(
             "forced a new cluster: this manager is the only voter, at index %d, term %d", index, term, extra=SAID
@@ -170,8 +170,12 @@ def run_node(config: NodeConfig) -> int:
         try:
             state_dir = prepare_state_dir(config.state_dir)
         except StateDirFull as exc:
-            if config.join is not None or config.force_new_cluster or not (exc.path / NODE_FILE).exists():
-                raise  # a founding or a join has a new identity to write, a forced new cluster a snapshot
+            if config.join is not None:
+                raise StateDirError(
+                    f"state dir {exc.path} is not writable: the disk is full; free space there and join again"
+                ) from None
+            if config.force_new_cluster or not (exc.path / NODE_FILE).exists():
+                raise  # a founding has a new identity to write, a forced new cluster a snapshot
             state_dir, full = exc.path, True
         lock_state_dir(state_dir)  # held until the process exits
     except StateDirError as exc:
@@ -195,16 +199,17 @@ def run_node(config: NodeConfig) -> int:
         return EXIT_FAILED
     context = _context(config, state, state_dir)
     store = raft_dir(state_dir)
-    if state.role == "manager" and (full or (store.is_dir() and not has_room(store, room_to_go_on(0)))):
+    little = state.role == "manager" and store.is_dir() and not has_room(store, room_to_go_on(0))
+    if state.role == "manager" and (full or little):
         # Out of Raft from its start, as after a write that met the full disk: a follower would
         # otherwise take part (vote, acknowledge nothing) until the first entry met the disk.
         what = f"the disk of state dir {state_dir} had too little room when the node started"
         context.set_shared(DISK_FULL_KEY, DiskFull(what, str(store), at=time.monotonic()))
-        full = True
-    if full:
+    if full or little:
+        room = "is full" if full else f"has {free_bytes(state_dir) / 2**20:.1f} MiB free, less than its Raft log needs"
         _say(
-            f"the disk of state dir {state_dir} is full: the node starts all the same, and what it "
-            "cannot write waits for room (a manager takes no part in the swarm's Raft group until then)"
+            f"the disk of state dir {state_dir} {room}: the node starts all the same, and what it cannot write "
+            "waits for room (a manager takes no part in the swarm's Raft group until then)"
         )
     return _serve(context, state, happened, log_path)
 

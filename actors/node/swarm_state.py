@@ -198,8 +198,8 @@ def too_little_room_to_manage(state_dir: Path) -> str:
     if free >= needed:
         return ""
     return (
-        f"its state dir's disk has {free >> 20} MiB free, and a manager's Raft log needs {-(-needed >> 20)} MiB "
-        "there: free space there"
+        f"its state dir's disk has {free / 2**20:.1f} MiB free, and a manager's Raft log needs "
+        f"{-(-needed >> 20)} MiB there: free space there"
     )
 
 

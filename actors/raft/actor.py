@@ -68,7 +68,7 @@ from swarmnode.actors.store.wal import (
     write_snapshot,
 )
 from swarmnode.actors.supervision import Link, describe
-from swarmnode.transport import DirectSender, NotSent, TransportError
+from swarmnode.transport import DirectSender, NotSent, RemoteError, TransportError
 
 from .core import (
     ConfChange,
@@ -1017,7 +1017,7 @@ class RaftMember(NodeActor):
     @handles(ForwardProposal, roles={"manager"})
     def forwarded(self, msg: ForwardProposal, request: Request) -> None:
         if self.halted or self.disk_full:  # what this node was told is for its operator, not for the manager asking
-            raise Refused("unavailable", f"node {self.context.node_id} is not the leader")
+            raise Refused("not-leader", f"node {self.context.node_id} is not the leader")  # proposed nowhere
 
         def answer(outcome: Outcome) -> None:
             try:
@@ -1094,7 +1094,12 @@ class RaftMember(NodeActor):
         def done(f: Any) -> None:  # on the transport's thread
             try:
                 reply = f.result(0)
-            except NotSent as exc:  # it reached no one: tried again, on this actor's thread
+            except (NotSent, RemoteError) as exc:  # it reached no one, or one that proposed it nowhere
+                if isinstance(exc, RemoteError) and exc.code != "not-leader":
+                    text = f"the leader {leader} did not answer ({describe(exc)}): {UNKNOWN}"
+                    outcome.fail(Refused("unavailable", text))
+                    return
+                # Tried again, on this actor's thread: with the leader known then.
                 why = f"cannot reach the leader {leader}: {describe(exc)}"
                 unsent = _AwaitingLeader(txn, data, outcome, deadline, time.monotonic() + FORWARD_RETRY_S, why)
                 try:

@@ -23,7 +23,15 @@ from swarmnode.actors.node.identity import write_private
 from swarmnode.actors.store.core import StoreCore
 from swarmnode.actors.store.objects import nodes_of
 from swarmnode.actors.store.transactions import decode_transaction
-from swarmnode.actors.store.wal import HardState, WalDiskFull, WriteAheadLog, has_room, room_to_go_on, write_snapshot
+from swarmnode.actors.store.wal import (
+    HardState,
+    WalDiskFull,
+    WriteAheadLog,
+    free_bytes,
+    has_room,
+    room_to_go_on,
+    write_snapshot,
+)
 
 from .actor import decode_entry, encode_snapshot, load_latest_snapshot, raft_dir
 from .messages import ENTRY_NORMAL, ConfState, RaftSnapshot, SnapshotMeta
@@ -94,10 +102,15 @@ def force_new_cluster(state_dir: Path, node_id: str, segment_bytes: int) -> tupl
         managers = (n for n in nodes_of(store) if "manager" in (n.role, n.cert_role))
         meta = SnapshotMeta(index=index, term=term, conf=ConfState(voters=(node_id,), learners=()))
         encoded = encode_snapshot(RaftSnapshot(meta=meta, data=store.snapshot()))
-        if not has_room(directory, room_to_go_on(len(encoded))):
+        needed = room_to_go_on(len(encoded))
+        if not has_room(directory, needed):
             # Nothing written yet: a snapshot naming this manager the only voter, without the
             # hard state of its new term, would make a plain start campaign alone (split brain).
-            raise WalDiskFull(f"not enough room in {directory} for a new snapshot and log", directory)
+            raise WalDiskFull(
+                f"not enough room in {directory}: {free_bytes(directory) / 2**20:.1f} MiB free, and a new snapshot "
+                f"and log need {needed / 2**20:.1f} MiB",
+                directory,
+            )
         # First, naming the new term: the hard state written last says whether the rest was done.
         write_dropped(directory, sorted(n.node_id for n in managers if n.node_id != node_id), new_term)
         write_snapshot(directory, index, encoded)

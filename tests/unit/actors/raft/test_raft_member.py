@@ -62,7 +62,7 @@ from swarmnode.actors.store import wal as wal_module
 from swarmnode.actors.store.client import DISK_FULL_KEY, PEERS_OUT_KEY, DiskFull
 from swarmnode.actors.store.core import ApplyResult, StoreCore
 from swarmnode.actors.store.transactions import Create, Transaction, Update
-from swarmnode.transport import Identity, NotSent, ReplyFuture, TransportError
+from swarmnode.transport import Identity, NotSent, RemoteError, ReplyFuture, TransportError
 from tests.support.disk import no_room
 
 NODE = "n1"
@@ -631,7 +631,7 @@ def test_a_removed_manager_answers_the_writes_the_leader_committed_and_tells_ask
     assert committed.wait(0) == result
     with pytest.raises(Refused) as refused:
         member.forwarded(actor_module.ForwardProposal(txn=b""), Request(peer=Identity(LEADER, "manager")))
-    assert (refused.value.code, refused.value.text) == ("unavailable", f"node {NODE} is not the leader")
+    assert (refused.value.code, refused.value.text) == ("not-leader", f"node {NODE} is not the leader")
 
 
 def test_a_leader_removed_from_the_swarm_steps_down(state_dir: Path, members: list[RaftMember]) -> None:
@@ -1228,3 +1228,18 @@ def test_the_peers_heard_from_lately_are_in_the_status(
     assert member._receive(GetRaftStatus()).heard == (LEADER,)
     monkeypatch.setattr(actor_module, "HEARD_S", 0.0)
     assert member._receive(GetRaftStatus()).heard == ()
+
+
+def test_a_write_the_former_leader_proposed_nowhere_is_sent_again_not_reported_uncertain(
+    state_dir: Path, members: list[RaftMember], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A leader whose disk filled refuses forwards with "not-leader": the write was proposed nowhere,
+    and "may or may not be committed" sent the operator to check for nothing."""
+    transport = ForwardingTransport(failed(RemoteError("not-leader", f"node {LEADER} is not the leader")))
+    member, _ = following(state_dir, members, transport)
+    monkeypatch.setattr(actor_module, "FORWARD_RETRY_S", 0.0)
+    outcome = operators_write(member, "t1")
+    drain(member)  # the refusal, told back to this actor's thread
+    assert not outcome.settled, "failed as if it may have been committed"
+    member._receive(actor_module._Tick())
+    assert transport.requests == [(LEADER, "ForwardProposal")] * 2 and not outcome.settled
