@@ -194,13 +194,12 @@ def finish_interrupted_writes(state_dir: Path) -> list[str]:
 
 def too_little_room_to_manage(state_dir: Path) -> str:
     """Why this node's disk could not hold a manager's Raft log, or "" (a join asks, and each heartbeat)."""
-    needed, free = room_to_go_on(0), free_bytes(state_dir)
-    if free >= needed:
+    needed = room_to_go_on(0)
+    if free_bytes(state_dir) >= needed:
         return ""
-    return (
-        f"its state dir's disk has {free / 2**20:.1f} MiB free, and a manager's Raft log needs "
-        f"{-(-needed >> 20)} MiB there: free space there"
-    )
+    # No figure of what is free: a worker's heartbeats repeat this, and each change is a write on the leader.
+    mib = -(-needed >> 20)
+    return f"its state dir's disk has less than the {mib} MiB free a manager's Raft log needs: free space there"
 
 
 def write_trust(state_dir: Path, trust_pem: bytes) -> None:

@@ -319,7 +319,7 @@ def test_a_join_the_state_dir_has_no_room_for_is_refused_before_anything_is_sent
         fill(state_dir, leave=2 << 20)  # room for a worker, not for a manager's Raft log
         as_manager = run_cli(*join, "--token", swarm.token("manager"))
         assert as_manager.returncode == 1, as_manager.stderr
-        assert "a manager's Raft log needs 9 MiB there" in as_manager.stderr, as_manager.stderr
+        assert "has less than the 9 MiB free a manager's Raft log needs" in as_manager.stderr, as_manager.stderr
         assert not (state_dir / "node.json").exists() and set(swarm.nodes()) == before
 
 
@@ -341,7 +341,7 @@ def test_a_worker_whose_disk_cannot_hold_a_raft_log_is_promoted_once_it_has_room
             promote = ("--state-dir", str(swarm.manager.state_dir), "node", "promote", worker_id)
             refused = run_cli(*promote)
             assert refused.returncode == 1, refused.stdout
-            assert "a manager's Raft log needs 9 MiB there: free space there" in refused.stderr, refused.stderr
+            assert "less than the 9 MiB free a manager's Raft log needs: free space there" in refused.stderr
             ballast.unlink()
             wait_until(lambda: run_cli(*promote).returncode == 0, 3 * HEARTBEAT_S + 5, "the promotion with room")
             wait_until(lambda: getattr(worker.try_status(), "role", "") == "manager", 15, "it to run as a manager")
