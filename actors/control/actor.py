@@ -616,8 +616,8 @@ class ControlActor(NodeActor):
             return still_a_voter(me)
         if len(up) >= len(voters) // 2 + 1:
             return still_a_voter(me)
-        down = len(voters) - 1 - len(up)
-        back = f"until one of the {down} managers that are down is back, or " if down else "until "
+        down, need = len(voters) - 1 - len(up), len(voters) // 2 + 1 - len(up)
+        back = f"until {need} of the {down} managers that are down are back, or " if down >= need else "until "
         return (
             f"the managers left ({len(up)} up of the {len(voters)} voters, this one gone for good) hold no majority: "
             f"the swarm takes no writes {back}`swarm-node start --force-new-cluster` on a survivor recovers it with "

@@ -120,7 +120,8 @@ def _swarm_state(config: NodeConfig, state_dir: Path) -> tuple[NodeState, str]:
         except (WalDiskFull, OSError) as exc:
             if not isinstance(exc, WalDiskFull) and exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
-            what = str(exc) if isinstance(exc, WalDiskFull) else f"the disk of state dir {state_dir} is full"
+            room_check = isinstance(exc, WalDiskFull) and str(exc).startswith("not enough room")  # nothing written
+            what = str(exc) if room_check else f"the disk of state dir {state_dir} is full"
             raise StateDirError(
                 f"cannot force a new cluster: {what}; free space there and start it again with --force-new-cluster"
             ) from None
@@ -206,7 +207,14 @@ def run_node(config: NodeConfig) -> int:
         what = f"the disk of state dir {state_dir} had too little room when the node started"
         context.set_shared(DISK_FULL_KEY, DiskFull(what, str(store), at=time.monotonic()))
     if full or little:
-        room = "is full" if full else f"has {free_bytes(state_dir) / 2**20:.1f} MiB free, less than its Raft log needs"
+        room = (
+            "is full"
+            if full
+            else (
+                f"has {free_bytes(state_dir) * 10 // 2**20 / 10:.1f} MiB free, less than the "
+                f"{-(-room_to_go_on(0) >> 20)} MiB its Raft log needs"
+            )
+        )
         _say(
             f"the disk of state dir {state_dir} {room}: the node starts all the same, and what it cannot write "
             "waits for room (a manager takes no part in the swarm's Raft group until then)"

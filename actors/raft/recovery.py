@@ -107,8 +107,8 @@ def force_new_cluster(state_dir: Path, node_id: str, segment_bytes: int) -> tupl
             # Nothing written yet: a snapshot naming this manager the only voter, without the
             # hard state of its new term, would make a plain start campaign alone (split brain).
             raise WalDiskFull(
-                f"not enough room in {directory}: {free_bytes(directory) / 2**20:.1f} MiB free, and a new snapshot "
-                f"and log need {needed / 2**20:.1f} MiB",
+                f"not enough room in {directory}: {free_bytes(directory) * 10 // 2**20 / 10:.1f} MiB free, and a new "
+                f"snapshot and log need {-(-needed * 10 // 2**20) / 10:.1f} MiB",
                 directory,
             )
         # First, naming the new term: the hard state written last says whether the rest was done.
