@@ -131,14 +131,15 @@ class Refused(click.ClickException):
         self.code = code
 
 
-def _lock_holder(state_dir: Path) -> str | None:
-    """The pid holding the state dir's lock: a hint only, as some file systems hide the lock there."""
+def _lock_holder(state_dir: Path, unknown: str | None = None) -> str | None:
+    """The pid holding the state dir's lock, or ``unknown`` when that cannot be told (a hint only,
+    as some file systems hide the lock there)."""
     from swarmnode.actors.node.identity import lock_holder
 
     try:
         return lock_holder(state_dir)
     except OSError:
-        return None
+        return unknown
 
 
 def fail(text: str) -> NoReturn:
@@ -239,12 +240,7 @@ def request(settings: Settings, actor: str, body: Any, timeout_s: float = REQUES
         text = f"{exc.text} ({exc.code})" if exc.code not in ("refused", "not-manager") else exc.text
         raise Refused(text, exc.code) from None
     except ConnectionLost:
-        from swarmnode.actors.node.identity import lock_holder
-
-        try:
-            gone = lock_holder(settings.state_dir) is None
-        except OSError:  # cannot tell (no /proc/locks): it is not said to have stopped
-            gone = False
+        gone = _lock_holder(settings.state_dir, unknown="?") is None  # one that cannot be told is not said stopped
         fail(
             f"the node of state dir {settings.state_dir} "
             + ("stopped (it was killed, or it crashed)" if gone else "closed the connection")

@@ -14,6 +14,7 @@ supervisor meanwhile) what they decided from a stale view must not go to the new
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, cast
@@ -60,15 +61,14 @@ class LeaderGroup(NodeActor):
         # No Store events, only leadership: the RaftMember tells who leads now. Told, not asked:
         # a restarted RaftMember applies its log first (seconds for a long one), and the manager
         # supervisor's start, which waits for this on_start, must not wait for that.
-        try:
-            if raft is None:
-                raise pykka.ActorDeadError("not registered")
-            raft.tell(Subscribe(self.name, self.actor_ref, kinds=()))
-        except pykka.ActorDeadError:
-            # It crashed as soon as it started (its first write met a full disk, say). Its
-            # supervisor restarts it, and this group after it (rest_for_one); a failed start
-            # here would instead fail the node's start, and the node would exit.
-            log.info("the raft member stopped as the leader group started; both start again")
+        if raft is not None:
+            with contextlib.suppress(pykka.ActorDeadError):
+                raft.tell(Subscribe(self.name, self.actor_ref, kinds=()))
+                return
+        # It crashed as soon as it started (its first write met a full disk, say). Its supervisor
+        # restarts it, and this group after it (rest_for_one); a failed start here would instead
+        # fail the node's start, and the node would exit.
+        log.info("the raft member stopped as the leader group started; both start again")
 
     def on_stop(self) -> None:
         self._stop_leader()

@@ -16,6 +16,7 @@ import os
 import secrets
 import string
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 
 __all__ = [
@@ -180,7 +181,7 @@ def write_private_files(files: dict[Path, bytes]) -> None:
             try:
                 (marker,) = _stage({folder / SWITCH_FILE: json.dumps(named).encode()})
             except BaseException:
-                _unlink_all(staged)
+                _unlink_all(tmp for tmp, _ in staged)
                 raise
             os.replace(*marker)
             sync_dir(folder)  # the point of no return: from here the new files are the node's
@@ -205,7 +206,7 @@ def finish_private_writes(folder: Path) -> list[str]:
         named = json.loads(marker.read_bytes())
     except FileNotFoundError:
         named = None
-    except ValueError:  # cannot be: it is renamed into place whole; unreadable, it names nothing
+    except ValueError:  # renamed into place whole, so not a cut one; unreadable, it names nothing
         named = []
     finished = []
     for entry in named if isinstance(named, list) else []:
@@ -217,7 +218,7 @@ def finish_private_writes(folder: Path) -> list[str]:
             os.replace(tmp, folder / name)
             finished.append(name)
     leftovers = list(folder.glob("*" + TMP_SUFFIX))
-    _unlink_all([(tmp, tmp) for tmp in leftovers])
+    _unlink_all(leftovers)
     if named is not None or leftovers:
         sync_dir(folder)  # the renames, before the marker that asked for them goes
         marker.unlink(missing_ok=True)
@@ -241,14 +242,14 @@ def _stage(files: dict[Path, bytes]) -> list[tuple[Path, Path]]:
             finally:
                 os.close(fd)
     except BaseException:
-        _unlink_all(staged)
+        _unlink_all(tmp for tmp, _ in staged)
         raise
     return staged
 
 
-def _unlink_all(staged: list[tuple[Path, Path]]) -> None:
-    for tmp, _ in staged:
-        tmp.unlink(missing_ok=True)
+def _unlink_all(paths: Iterable[Path]) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
 
 
 def sync_dir(folder: Path) -> None:

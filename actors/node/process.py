@@ -117,13 +117,12 @@ def _swarm_state(config: NodeConfig, state_dir: Path) -> tuple[NodeState, str]:
 
         try:
             index, term = force_new_cluster(state_dir, state.node_id, config.settings.store_segment_bytes)
-        except (WalDiskFull, OSError) as exc:
+        except (WalDiskFull, OSError) as exc:  # the disk filled since its check for room
             if not isinstance(exc, WalDiskFull) and exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
-            room_check = isinstance(exc, WalDiskFull) and str(exc).startswith("not enough room")  # nothing written
-            what = str(exc) if room_check else f"the disk of state dir {state_dir} is full"
             raise StateDirError(
-                f"cannot force a new cluster: {what}; free space there and start it again with --force-new-cluster"
+                f"cannot force a new cluster: the disk of state dir {state_dir} is full; free space there and "
+                "start it again with --force-new-cluster"
             ) from None
         log.warning(
             "forced a new cluster: this manager is the only voter, at index %d, term %d", index, term, extra=SAID
@@ -207,14 +206,10 @@ def run_node(config: NodeConfig) -> int:
         what = f"the disk of state dir {state_dir} had too little room when the node started"
         context.set_shared(DISK_FULL_KEY, DiskFull(what, str(store), at=time.monotonic()))
     if full or little:
-        room = (
-            "is full"
-            if full
-            else (
-                f"has {free_bytes(state_dir) * 10 // 2**20 / 10:.1f} MiB free, less than the "
-                f"{-(-room_to_go_on(0) >> 20)} MiB its Raft log needs"
-            )
-        )
+        room = "is full"
+        if not full:
+            free, needed = free_bytes(state_dir) * 10 // 2**20 / 10, -(-room_to_go_on(0) >> 20)
+            room = f"has {free:.1f} MiB free, less than the {needed} MiB its Raft log needs"
         _say(
             f"the disk of state dir {state_dir} {room}: the node starts all the same, and what it cannot write "
             "waits for room (a manager takes no part in the swarm's Raft group until then)"

@@ -719,7 +719,7 @@ class RaftMember(NodeActor):
                 self._room_needed()
             log.warning(
                 "raft: %s; this manager takes no part in Raft until then (it looks every %g s)",
-                disk_full(self.context) or self.disk_full,
+                self._disk_says(),
                 self._disk_probe_s(),
             )
 
@@ -873,7 +873,7 @@ class RaftMember(NodeActor):
         if now - self.out_told.get(node_id, -math.inf) < OUT_OF_SERVICE_TELL_S:
             return
         self.out_told[node_id] = now
-        text = f"its disk is full ({disk_full(self.context) or self.disk_full})"
+        text = f"its disk is full ({self._disk_says()})"
         with contextlib.suppress(TransportError):  # an unreachable peer: told at its next message
             self._direct().send(Address(node_id, self.name), OutOfService(text), src_actor=self.name)
 
@@ -1476,6 +1476,10 @@ class RaftMember(NodeActor):
         self.context.set_shared(DISK_FULL_KEY, DiskFull(what, where, crashes=crashes, at=now))
         self.disk_full = what
 
+    def _disk_says(self) -> str:
+        """What this member says of its full disk: the record with the room it waits for, else the WAL's words."""
+        return disk_full(self.context) or self.disk_full
+
     def _disk_probe_s(self) -> float:
         record = self.context.get_shared(DISK_FULL_KEY)
         return DISK_PROBE_SLOW_S if isinstance(record, DiskFull) and record.crashes > 1 else DISK_PROBE_S
@@ -1531,7 +1535,7 @@ class RaftMember(NodeActor):
             return removed
         if not self.disk_full:
             return None
-        said = disk_full(self.context) or self.disk_full
+        said = self._disk_says()
         return Refused(
             "unavailable",
             f"this manager's disk is full ({said}): it takes no part in the swarm's Raft group until then, and "

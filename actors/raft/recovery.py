@@ -19,13 +19,12 @@ import json
 import logging
 from pathlib import Path
 
-from swarmnode.actors.node.identity import write_private
+from swarmnode.actors.node.identity import StateDirError, write_private
 from swarmnode.actors.store.core import StoreCore
 from swarmnode.actors.store.objects import nodes_of
 from swarmnode.actors.store.transactions import decode_transaction
 from swarmnode.actors.store.wal import (
     HardState,
-    WalDiskFull,
     WriteAheadLog,
     free_bytes,
     has_room,
@@ -106,10 +105,10 @@ def force_new_cluster(state_dir: Path, node_id: str, segment_bytes: int) -> tupl
         if not has_room(directory, needed):
             # Nothing written yet: a snapshot naming this manager the only voter, without the
             # hard state of its new term, would make a plain start campaign alone (split brain).
-            raise WalDiskFull(
-                f"not enough room in {directory}: {free_bytes(directory) * 10 // 2**20 / 10:.1f} MiB free, and a new "
-                f"snapshot and log need {-(-needed * 10 // 2**20) / 10:.1f} MiB",
-                directory,
+            raise StateDirError(
+                f"cannot force a new cluster: not enough room in {directory}: "
+                f"{free_bytes(directory) * 10 // 2**20 / 10:.1f} MiB free, and a new snapshot and log need "
+                f"{-(-needed * 10 // 2**20) / 10:.1f} MiB; free space there and start it again with --force-new-cluster"
             )
         # First, naming the new term: the hard state written last says whether the rest was done.
         write_dropped(directory, sorted(n.node_id for n in managers if n.node_id != node_id), new_term)

@@ -7,7 +7,7 @@ import json
 from swarmnode.actors.ca.pki import ca_digest
 from tests.support import wait_until
 from tests.support.cfssl import cfssl_server
-from tests.support.disk import fill, small_disk
+from tests.support.disk import fill
 from tests.support.nodes import Swarm, run_cli
 
 EXPIRY_S = 8.0
@@ -115,41 +115,35 @@ def test_root_ca_rotation_moves_every_node_to_the_new_root(nodes):
     swarm.wait_status(workers[0].node_id, "ready", 10)
 
 
-def test_a_rotation_waits_for_a_worker_that_cannot_save_its_new_certificate(nodes, short_tmp):
+def test_a_rotation_waits_for_a_worker_that_cannot_save_its_new_certificate(nodes):
     """Counted once its certificate was signed, a worker whose disk was full held an old-root
     certificate when the rotation dropped the old root, and after a restart could not start."""
     swarm = Swarm(nodes)
-    worker_dir = short_tmp / "w1"
-    with small_disk(worker_dir, 8):
-        try:
-            worker = swarm.join("w1")
-            worker_id = worker.node_id
-            swarm.wait_status(worker_id, "ready", 10)
-            ballast = fill(worker_dir, leave=4096)  # a page: the start's write test passes, a certificate does not
-            state_dir = str(swarm.manager.state_dir)
-            started = run_cli("--state-dir", state_dir, "ca", "rotate", "--detach")
-            assert started.returncode == 0, started.stderr
-            wait_until(lambda: "could not save the new certificate" in worker.stderr(), 20, "the worker's failed save")
-            waiting = f"under way: 1/2 nodes on the new root; waiting for {worker_id}"
-            wait_until(  # the manager moves (its heartbeat says so); the worker, its certificate not saved, does not
-                lambda: waiting in run_cli("--state-dir", state_dir, "ca", "status").stdout,
-                10,
-                "the manager alone moved",
-            )
-            worker.stop()
-            worker.start()  # its disk still full: it starts with the certificate and trust on its disk
-            swarm.wait_status(worker_id, "ready", 10)
-            ballast.unlink()
-            wait_until(
-                lambda: "No rotation under way: 2/2" in run_cli("--state-dir", state_dir, "ca", "status").stdout,
-                40,
-                "the rotation to finish once the worker saved its certificate",
-            )
-            worker.stop()
-            worker.start()  # on the new root alone now
-            swarm.wait_status(worker_id, "ready", 10)
-        finally:
-            nodes.stop_all()  # before the disk goes
+    with swarm.worker_on_small_disk("w1", 8) as worker:
+        worker_id = worker.node_id
+        ballast = fill(worker.state_dir, leave=4096)  # a page: the start's write test passes, a certificate does not
+        state_dir = str(swarm.manager.state_dir)
+        started = run_cli("--state-dir", state_dir, "ca", "rotate", "--detach")
+        assert started.returncode == 0, started.stderr
+        wait_until(lambda: "could not save the new certificate" in worker.stderr(), 20, "the worker's failed save")
+        waiting = f"under way: 1/2 nodes on the new root; waiting for {worker_id}"
+        wait_until(  # the manager moves (its heartbeat says so); the worker, its certificate not saved, does not
+            lambda: waiting in run_cli("--state-dir", state_dir, "ca", "status").stdout,
+            10,
+            "the manager alone moved",
+        )
+        worker.stop()
+        worker.start()  # its disk still full: it starts with the certificate and trust on its disk
+        swarm.wait_status(worker_id, "ready", 10)
+        ballast.unlink()
+        wait_until(
+            lambda: "No rotation under way: 2/2" in run_cli("--state-dir", state_dir, "ca", "status").stdout,
+            40,
+            "the rotation to finish once the worker saved its certificate",
+        )
+        worker.stop()
+        worker.start()  # on the new root alone now
+        swarm.wait_status(worker_id, "ready", 10)
 
 
 def test_an_external_cfssl_signs_every_certificate_and_its_outage_only_stops_joins(nodes):

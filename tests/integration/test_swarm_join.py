@@ -323,27 +323,21 @@ def test_a_join_the_state_dir_has_no_room_for_is_refused_before_anything_is_sent
         assert not (state_dir / "node.json").exists() and set(swarm.nodes()) == before
 
 
-def test_a_worker_whose_disk_cannot_hold_a_raft_log_is_promoted_once_it_has_room(swarm, nodes, short_tmp):
+def test_a_worker_whose_disk_cannot_hold_a_raft_log_is_promoted_once_it_has_room(swarm):
     """Promoted, it would wait out of Raft for room it may never have: refused until its heartbeats say it has."""
-    state_dir = short_tmp / "small"
-    with small_disk(state_dir, 24):
-        try:
-            worker = swarm.join("small")
-            worker_id = worker.node_id
-            swarm.wait_status(worker_id, "ready", 10)
-            ballast = fill(state_dir, leave=4 << 20)
+    with swarm.worker_on_small_disk("small", 24) as worker:
+        worker_id = worker.node_id
+        ballast = fill(worker.state_dir, leave=4 << 20)
 
-            def says() -> str:
-                inspected = swarm.manager.request("control", NodeInspectRequest(node=worker_id)).node
-                return str(inspected["status"].get("cannot_manage", ""))
+        def says() -> str:
+            inspected = swarm.manager.request("control", NodeInspectRequest(node=worker_id)).node
+            return str(inspected["status"].get("cannot_manage", ""))
 
-            wait_until(lambda: "Raft log needs" in says(), 3 * HEARTBEAT_S + 5, "its heartbeats to say it lacks room")
-            promote = ("--state-dir", str(swarm.manager.state_dir), "node", "promote", worker_id)
-            refused = run_cli(*promote)
-            assert refused.returncode == 1, refused.stdout
-            assert "less than the 9 MiB free a manager's Raft log needs: free space there" in refused.stderr
-            ballast.unlink()
-            wait_until(lambda: run_cli(*promote).returncode == 0, 3 * HEARTBEAT_S + 5, "the promotion with room")
-            wait_until(lambda: getattr(worker.try_status(), "role", "") == "manager", 15, "it to run as a manager")
-        finally:
-            nodes.stop_all()  # before the disk goes
+        wait_until(lambda: "Raft log needs" in says(), 3 * HEARTBEAT_S + 5, "its heartbeats to say it lacks room")
+        promote = ("--state-dir", str(swarm.manager.state_dir), "node", "promote", worker_id)
+        refused = run_cli(*promote)
+        assert refused.returncode == 1, refused.stdout
+        assert "less than the 9 MiB free a manager's Raft log needs: free space there" in refused.stderr
+        ballast.unlink()
+        wait_until(lambda: run_cli(*promote).returncode == 0, 3 * HEARTBEAT_S + 5, "the promotion with room")
+        wait_until(lambda: getattr(worker.try_status(), "role", "") == "manager", 15, "it to run as a manager")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -225,6 +226,20 @@ class Swarm:
         result = run_cli("--state-dir", str(self.manager.state_dir), "join-token", role, "-q")
         assert result.returncode == 0, result.stderr
         return result.stdout.strip()
+
+    @contextmanager
+    def worker_on_small_disk(self, name: str, size_mb: int) -> Iterator[NodeProcess]:
+        """A worker joined and ready whose state dir is a tmpfs of ``size_mb`` MB (tests/support/disk.py);
+        every node is stopped before the disk goes, whatever happens."""
+        from .disk import small_disk
+
+        with small_disk(self.make.root / name, size_mb):
+            try:
+                worker = self.join(name)
+                self.wait_status(worker.node_id, "ready", 10)
+                yield worker
+            finally:
+                self.make.stop_all()
 
     def join(self, name: str, token: str | None = None, wait: bool = True) -> NodeProcess:
         node = self.make(name, role="worker", listen=f"127.0.0.1:{free_port_pair()}")

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from swarmnode.actors.node.identity import StateDirError
 from swarmnode.actors.raft import recovery
 from swarmnode.actors.raft.actor import initial_snapshot, load_latest_snapshot, raft_dir
 from swarmnode.actors.raft.recovery import DROPPED_FILE, read_dropped, write_dropped
 from swarmnode.actors.store.core import StoreCore
-from swarmnode.actors.store.wal import WalDiskFull, write_snapshot
+from swarmnode.actors.store.wal import write_snapshot
 
 
 def test_the_record_names_the_dropped_managers_once_the_forced_term_is_on_disk(tmp_path):
@@ -41,7 +42,7 @@ def test_a_forced_new_cluster_without_room_writes_nothing(tmp_path, monkeypatch)
     write_snapshot(directory, 1, initial_snapshot(StoreCore(), "m1"))
     before = sorted(p.name for p in directory.iterdir())
     monkeypatch.setattr(recovery, "has_room", lambda directory, nbytes: False)
-    with pytest.raises(WalDiskFull, match="not enough room"):
+    with pytest.raises(StateDirError, match="cannot force a new cluster: not enough room"):
         recovery.force_new_cluster(tmp_path, "m1", 1 << 20)
     assert sorted(p.name for p in directory.iterdir() if p.name != "wal.lock") == before  # (the log's open made it)
     assert load_latest_snapshot(directory) is not None and not (directory / DROPPED_FILE).exists()
